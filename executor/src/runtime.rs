@@ -1,0 +1,630 @@
+//! The runtime: one thread, one FIFO run queue, timers, and the reactor.
+
+use std::any::{Any, TypeId};
+use std::cell::{Cell, RefCell, RefMut};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc as StdArc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use async_task::Runnable;
+use slab::Slab;
+
+use crate::error::Error;
+use crate::parker::ParkState;
+use crate::queue::Injector;
+use crate::reactor::{Notifier, Reactor};
+use crate::sync::{Arc, AtomicBool, Ordering};
+use crate::task::{self, JoinHandle};
+use crate::time::timers::Timers;
+use crate::time::{Clock, Instant};
+
+/// Tasks run per turn before timers and I/O are checked again.
+pub const DEFAULT_POLL_BUDGET: usize = 256;
+
+// Identity only (never affects order), so a plain std atomic even under loom.
+static NEXT_RUNTIME_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+}
+
+/// What other threads share with the runtime: the injector and the park state.
+#[derive(Debug)]
+pub(crate) struct Remote {
+    pub(crate) id: u64,
+    pub(crate) injector: Injector<Runnable>,
+    pub(crate) park: ParkState,
+    pub(crate) notifier: Notifier,
+}
+
+impl Remote {
+    /// Schedules a runnable woken anywhere: on the runtime's thread straight onto the
+    /// local queue, elsewhere through the injector plus an unpark.
+    pub(crate) fn schedule(&self, runnable: Runnable) {
+        let mut slot = Some(runnable);
+        let _ = CURRENT.try_with(|cur| {
+            if let Ok(cur) = cur.try_borrow()
+                && let Some(core) = cur.as_ref()
+                && core.remote.id == self.id
+                && let Some(r) = slot.take()
+            {
+                core.local.borrow_mut().push_back(r);
+            }
+        });
+        let leftover = slot;
+        if let Some(runnable) = leftover {
+            self.injector.push(runnable);
+            self.park.unpark(&self.notifier);
+        }
+    }
+
+    fn is_current_thread(&self) -> bool {
+        CURRENT
+            .try_with(|cur| {
+                cur.try_borrow()
+                    .ok()
+                    .and_then(|c| c.as_ref().map(|c| c.remote.id == self.id))
+                    .unwrap_or(false)
+            })
+            .unwrap_or(false)
+    }
+}
+
+/// Counters a runtime keeps about itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Tasks spawned since the runtime started.
+    pub tasks_spawned: u64,
+    /// Tasks alive now.
+    pub tasks_alive: u64,
+    /// Tasks that ended in a panic.
+    pub tasks_panicked: u64,
+    /// Runnables polled.
+    pub polls: u64,
+    /// Turns of the run loop.
+    pub turns: u64,
+    /// Times the loop blocked waiting for I/O, a timer or a wake.
+    pub parks: u64,
+}
+
+/// The state of one runtime, owned by its thread.
+pub(crate) struct Core {
+    pub(crate) remote: Arc<Remote>,
+    pub(crate) local: RefCell<VecDeque<Runnable>>,
+    timers: RefCell<Timers>,
+    clock: Clock,
+    pub(crate) reactor: RefCell<Reactor>,
+    pub(crate) tasks: RefCell<Slab<Waker>>,
+    extensions: RefCell<BTreeMap<TypeId, Rc<dyn Any>>>,
+    budget: usize,
+    pub(crate) stats: Cell<RuntimeStats>,
+    due: RefCell<Vec<Waker>>,
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core")
+            .field("id", &self.remote.id)
+            .field("clock", &self.clock)
+            .field("stats", &self.stats.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    /// The runtime whose thread this is.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime: that is a programming error, and the message says how to fix it.
+    pub(crate) fn current() -> Rc<Self> {
+        Self::try_current().unwrap_or_else(|| {
+            panic!("no tern runtime on this thread: call this inside Runtime::block_on")
+        })
+    }
+
+    pub(crate) fn try_current() -> Option<Rc<Self>> {
+        CURRENT
+            .try_with(|c| c.try_borrow().ok().and_then(|c| c.clone()))
+            .ok()
+            .flatten()
+    }
+
+    pub(crate) fn with_current<R>(f: impl FnOnce(&Self) -> R) -> R {
+        f(&Self::current())
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub(crate) fn timers(&self) -> RefMut<'_, Timers> {
+        self.timers.borrow_mut()
+    }
+
+    pub(crate) fn try_timers(&self) -> Option<RefMut<'_, Timers>> {
+        self.timers.try_borrow_mut().ok()
+    }
+
+    pub(crate) fn bump(&self, f: impl FnOnce(&mut RuntimeStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+
+    /// One turn: take in cross-thread wakes, run up to `budget` tasks, fire due timers,
+    /// then look at I/O (without blocking if work is waiting, otherwise until the next
+    /// timer or wake).
+    fn turn(&self, main_ready: &AtomicBool) {
+        self.bump(|s| s.turns += 1);
+        self.remote
+            .injector
+            .drain_into(&mut self.local.borrow_mut());
+
+        let mut ran = 0;
+        while ran < self.budget {
+            let next = self.local.borrow_mut().pop_front();
+            let Some(runnable) = next else { break };
+            runnable.run();
+            ran += 1;
+        }
+        self.bump(|s| s.polls += ran as u64);
+
+        self.fire_due_timers();
+
+        let busy = !self.local.borrow().is_empty()
+            || main_ready.load(Ordering::Acquire)
+            || self.remote.injector.maybe_nonempty();
+        if busy {
+            if self.reactor.borrow().has_sources() {
+                self.poll_io(Some(Duration::ZERO));
+            }
+            return;
+        }
+        let next = self.timers.borrow_mut().next_deadline();
+        match next {
+            Some(deadline) if self.clock.is_virtual() => {
+                if self.reactor.borrow().has_sources() {
+                    self.poll_io(Some(Duration::ZERO));
+                }
+                if self.local.borrow().is_empty() && !main_ready.load(Ordering::Acquire) {
+                    self.clock.advance_to(deadline);
+                    self.fire_due_timers();
+                }
+            }
+            Some(deadline) => {
+                let wait = deadline - self.clock.now();
+                self.park(Some(wait), main_ready);
+                self.fire_due_timers();
+            }
+            None => self.park(None, main_ready),
+        }
+    }
+
+    fn fire_due_timers(&self) {
+        let mut due = self.due.borrow_mut();
+        {
+            let mut timers = self.timers.borrow_mut();
+            if timers.len() == 0 {
+                return;
+            }
+            timers.take_due(self.clock.now(), &mut due);
+        }
+        for w in due.drain(..) {
+            w.wake();
+        }
+    }
+
+    fn poll_io(&self, timeout: Option<Duration>) {
+        let woken = self.reactor.borrow_mut().poll(timeout);
+        for w in woken {
+            w.wake();
+        }
+    }
+
+    fn park(&self, timeout: Option<Duration>, main_ready: &AtomicBool) {
+        self.bump(|s| s.parks += 1);
+        let mut woken = Vec::new();
+        let notified = self.remote.park.park(|| {
+            // Re-check after announcing PARKED: a wake that raced with the decision to
+            // park either set NOTIFIED (and `park` returned early) or will signal the fd.
+            if main_ready.load(Ordering::Acquire) || self.remote.injector.maybe_nonempty() {
+                return;
+            }
+            woken = self.reactor.borrow_mut().poll(timeout);
+        });
+        if notified {
+            self.reactor.borrow_mut().drain_notify();
+        }
+        for w in woken {
+            w.wake();
+        }
+    }
+
+    /// Per-runtime singleton of type `T`, created by `init` on first use.
+    pub(crate) fn extension<T: 'static>(&self, init: impl FnOnce() -> T) -> Rc<T> {
+        let id = TypeId::of::<T>();
+        if let Some(v) = self.extensions.borrow().get(&id)
+            && let Ok(v) = v.clone().downcast::<T>()
+        {
+            return v;
+        }
+        let v = Rc::new(init());
+        self.extensions
+            .borrow_mut()
+            .insert(id, v.clone() as Rc<dyn Any>);
+        v
+    }
+}
+
+/// Sets `CURRENT` for the life of the guard, restoring the previous value after.
+struct Enter {
+    prev: Option<Rc<Core>>,
+}
+
+impl Enter {
+    fn new(core: &Rc<Core>) -> Self {
+        let prev = CURRENT.with(|c| c.replace(Some(core.clone())));
+        Self { prev }
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        let _ = CURRENT.try_with(|c| c.replace(prev));
+    }
+}
+
+/// The waker of `block_on`'s own future.
+struct MainWake {
+    ready: AtomicBool,
+    remote: Arc<Remote>,
+}
+
+impl Wake for MainWake {
+    fn wake(self: StdArc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &StdArc<Self>) {
+        self.ready.store(true, Ordering::Release);
+        if !self.remote.is_current_thread() {
+            self.remote.park.unpark(&self.remote.notifier);
+        }
+    }
+}
+
+/// Configures a [`Runtime`].
+///
+/// # Examples
+///
+/// ```
+/// use tern_executor::Runtime;
+///
+/// let rt = Runtime::builder().virtual_time().poll_budget(64).build().unwrap();
+/// assert!(rt.clock().is_virtual());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    clock: Option<Clock>,
+    virtual_time: bool,
+    budget: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            clock: None,
+            virtual_time: false,
+            budget: DEFAULT_POLL_BUDGET,
+        }
+    }
+}
+
+impl Builder {
+    /// Uses a virtual clock starting at [`Instant::ZERO`]: time jumps to the next timer
+    /// whenever no task is ready.
+    pub fn virtual_time(&mut self) -> &mut Self {
+        self.virtual_time = true;
+        self
+    }
+
+    /// Uses this clock (real or virtual), for example one shared with a simulator.
+    pub fn clock(&mut self, clock: Clock) -> &mut Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Tasks run per turn before timers and I/O are looked at again (default
+    /// [`DEFAULT_POLL_BUDGET`]). Values below 1 count as 1.
+    pub fn poll_budget(&mut self, budget: usize) -> &mut Self {
+        self.budget = budget.max(1);
+        self
+    }
+
+    /// Builds the runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the notify descriptor cannot be created.
+    pub fn build(&self) -> Result<Runtime, Error> {
+        let clock = match (&self.clock, self.virtual_time) {
+            (Some(c), _) => c.clone(),
+            (None, true) => Clock::virtual_at(Instant::ZERO),
+            (None, false) => Clock::real(),
+        };
+        let (notifier, reader) = Notifier::pair()?;
+        let remote = Arc::new(Remote {
+            id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
+            injector: Injector::new(),
+            park: ParkState::new(),
+            notifier,
+        });
+        let core = Rc::new(Core {
+            remote,
+            local: RefCell::new(VecDeque::with_capacity(1024)),
+            timers: RefCell::new(Timers::default()),
+            clock,
+            reactor: RefCell::new(Reactor::new(reader)),
+            tasks: RefCell::new(Slab::new()),
+            extensions: RefCell::new(BTreeMap::new()),
+            budget: self.budget,
+            stats: Cell::new(RuntimeStats::default()),
+            due: RefCell::new(Vec::new()),
+        });
+        Ok(Runtime { core })
+    }
+}
+
+/// A single-threaded container runtime.
+///
+/// It runs every task on the thread that calls [`Runtime::block_on`], first come, first
+/// served: a task woken goes to the back of one FIFO queue, including a task that wakes
+/// itself. After at most `poll_budget` tasks it fires due timers and polls I/O, so a busy
+/// task can never starve either. Tasks need not be `Send`.
+///
+/// `Runtime` is neither `Send` nor `Sync`; other threads reach it through
+/// [`Waker`]s and [`crossing`](crate::crossing) channels.
+///
+/// # Shutdown
+///
+/// Dropping the runtime cancels every task still alive: each task's future is dropped
+/// on this thread, including tasks that another thread is waking at that moment.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use std::cell::Cell;
+/// use tern_executor::{Runtime, spawn};
+///
+/// let rt = Runtime::new().unwrap();
+/// let hits = Rc::new(Cell::new(0)); // not Send: fine on a tern runtime
+/// let h = hits.clone();
+/// let out = rt.block_on(async move {
+///     let task = spawn(async move { h.set(h.get() + 1); 40 });
+///     task.await.unwrap() + 2
+/// });
+/// assert_eq!((out, hits.get()), (42, 1));
+/// ```
+pub struct Runtime {
+    core: Rc<Core>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("core", &self.core)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// A runtime on real time with default settings.
+    ///
+    /// # Errors
+    ///
+    /// See [`Builder::build`].
+    pub fn new() -> Result<Self, Error> {
+        Builder::default().build()
+    }
+
+    /// Starts configuring a runtime.
+    #[must_use]
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// This runtime's clock.
+    #[must_use]
+    pub fn clock(&self) -> &Clock {
+        &self.core.clock
+    }
+
+    /// Counters about this runtime.
+    #[must_use]
+    pub fn stats(&self) -> RuntimeStats {
+        self.core.stats.get()
+    }
+
+    /// Spawns a task onto this runtime. It starts running at the next `block_on`.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        task::spawn_on(&self.core, future)
+    }
+
+    /// Runs `future` to completion on this thread, running every other task meanwhile.
+    ///
+    /// # Panics
+    ///
+    /// If called while this thread is already inside a `block_on` (a nested event loop
+    /// would starve the outer one). A panic in `future` itself propagates; panics in
+    /// spawned tasks do not (see [`JoinHandle`]).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        assert!(
+            Core::try_current().is_none(),
+            "Runtime::block_on called from inside a runtime; spawn a task instead"
+        );
+        let _enter = Enter::new(&self.core);
+        let main = StdArc::new(MainWake {
+            ready: AtomicBool::new(true),
+            remote: self.core.remote.clone(),
+        });
+        let waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            if main.ready.swap(false, Ordering::AcqRel)
+                && let Poll::Ready(v) = future.as_mut().poll(&mut cx)
+            {
+                return v;
+            }
+            self.core.turn(&main.ready);
+        }
+    }
+
+    /// Runs ready tasks and due timers until nothing is ready, without blocking and
+    /// without advancing a virtual clock. Returns how many tasks were polled.
+    pub fn run_until_idle(&self) -> u64 {
+        let _enter = Enter::new(&self.core);
+        let before = self.core.stats.get().polls;
+        loop {
+            self.core
+                .remote
+                .injector
+                .drain_into(&mut self.core.local.borrow_mut());
+            let next = self.core.local.borrow_mut().pop_front();
+            match next {
+                Some(r) => {
+                    r.run();
+                    self.core.bump(|s| s.polls += 1);
+                }
+                None => {
+                    self.core.fire_due_timers();
+                    if self.core.local.borrow().is_empty() {
+                        break;
+                    }
+                }
+            }
+        }
+        self.core.stats.get().polls - before
+    }
+
+    /// Per-runtime singleton of type `T`: the first call creates it with `init`, later
+    /// calls return the same value. Higher layers keep container-wide state here (the
+    /// actor registry, the application environment).
+    pub fn extension<T: 'static>(&self, init: impl FnOnce() -> T) -> Rc<T> {
+        self.core.extension(init)
+    }
+
+    fn shutdown(&self) {
+        let _enter = Enter::new(&self.core);
+        // Wake every live task so each one is queued, then drop queued runnables: that
+        // cancels the task and drops its future here, on the owning thread. A wake from
+        // another thread may still be on its way into the injector; wait for it.
+        let mut rounds = 0u32;
+        loop {
+            let wakers: Vec<Waker> = self.core.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
+            if wakers.is_empty() {
+                break;
+            }
+            for w in wakers {
+                w.wake();
+            }
+            loop {
+                self.core
+                    .remote
+                    .injector
+                    .drain_into(&mut self.core.local.borrow_mut());
+                let next = self.core.local.borrow_mut().pop_front();
+                match next {
+                    Some(r) => drop(r),
+                    None => break,
+                }
+            }
+            rounds += 1;
+            if rounds > 3 && !self.core.tasks.borrow().is_empty() {
+                // A foreign thread is between marking a task scheduled and pushing it:
+                // block until its push signals us.
+                let _ = self.core.remote.park.park(|| {
+                    let _ = self.core.reactor.borrow_mut().poll(Some(Duration::from_millis(1)));
+                });
+            }
+        }
+        let stale = self.core.timers.borrow_mut().clear();
+        drop(stale);
+        self.core.extensions.borrow_mut().clear();
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Spawns a task on the current thread's runtime.
+///
+/// # Panics
+///
+/// Outside a runtime (see [`crate::time`]).
+///
+/// # Examples
+///
+/// ```
+/// use tern_executor::{Runtime, spawn};
+///
+/// Runtime::new().unwrap().block_on(async {
+///     let h = spawn(async { 1 + 1 });
+///     assert_eq!(h.await.unwrap(), 2);
+/// });
+/// ```
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    task::spawn_on(&Core::current(), future)
+}
+
+/// Counters of the current thread's runtime.
+#[must_use]
+pub fn stats() -> RuntimeStats {
+    Core::with_current(|c| c.stats.get())
+}
+
+/// The current runtime's per-type singleton; see [`Runtime::extension`].
+pub fn extension<T: 'static>(init: impl FnOnce() -> T) -> Rc<T> {
+    Core::with_current(|c| c.extension(init))
+}
+
+/// Yields once: the current task goes to the back of the run queue.
+///
+/// # Examples
+///
+/// ```
+/// # tern_executor::Runtime::new().unwrap().block_on(async {
+/// tern_executor::yield_now().await;
+/// # });
+/// ```
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
+}
