@@ -168,7 +168,11 @@ impl<T> Drop for Sender<T> {
         let waker = {
             let mut st = lock(&self.shared.state);
             st.senders -= 1;
-            if st.senders == 0 { st.waker.take() } else { None }
+            if st.senders == 0 {
+                st.waker.take()
+            } else {
+                None
+            }
         };
         if let Some(w) = waker {
             w.wake();

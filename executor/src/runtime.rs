@@ -418,9 +418,7 @@ pub struct Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime")
-            .field("core", &self.core)
-            .finish()
+        f.debug_struct("Runtime").field("core", &self.core).finish()
     }
 }
 
@@ -532,7 +530,13 @@ impl Runtime {
         // another thread may still be on its way into the injector; wait for it.
         let mut rounds = 0u32;
         loop {
-            let wakers: Vec<Waker> = self.core.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
+            let wakers: Vec<Waker> = self
+                .core
+                .tasks
+                .borrow()
+                .iter()
+                .map(|(_, w)| w.clone())
+                .collect();
             if wakers.is_empty() {
                 break;
             }
@@ -555,7 +559,11 @@ impl Runtime {
                 // A foreign thread is between marking a task scheduled and pushing it:
                 // block until its push signals us.
                 let _ = self.core.remote.park.park(|| {
-                    let _ = self.core.reactor.borrow_mut().poll(Some(Duration::from_millis(1)));
+                    let _ = self
+                        .core
+                        .reactor
+                        .borrow_mut()
+                        .poll(Some(Duration::from_millis(1)));
                 });
             }
         }

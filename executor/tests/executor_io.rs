@@ -47,7 +47,9 @@ fn zeromq_and_udp_share_one_poll_loop() {
         });
         for i in 0..3u8 {
             push.send(&[b'z', i], 0).await.unwrap();
-            a.write_with(|s| s.send_to(&[b'u', i], b_addr)).await.unwrap();
+            a.write_with(|s| s.send_to(&[b'u', i], b_addr))
+                .await
+                .unwrap();
             time::sleep(Duration::from_millis(1)).await;
         }
         (zmq_rx.await.unwrap(), udp_rx.await.unwrap())
@@ -154,7 +156,10 @@ fn a_task_woken_from_many_threads_is_never_polled_twice_at_once() {
                 if done { Poll::Ready(()) } else { Poll::Pending }
             }));
             // Guard against a lost final wake turning into a hang: the test fails instead.
-            time::timeout(Duration::from_secs(30), task).await.expect("a wake was lost").unwrap();
+            time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("a wake was lost")
+                .unwrap();
         });
     });
 }

@@ -37,7 +37,10 @@ fn a_panicking_task_reports_through_its_handle_and_the_runtime_keeps_running() {
         let bad = spawn(async { panic!("boom") });
         let good = spawn(async { 5 });
         let err = bad.await.unwrap_err();
-        assert!(matches!(&err, JoinError::Panicked(m) if m == "boom"), "{err}");
+        assert!(
+            matches!(&err, JoinError::Panicked(m) if m == "boom"),
+            "{err}"
+        );
         good.await.unwrap()
     });
     assert_eq!(out, 5);

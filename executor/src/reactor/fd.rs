@@ -61,8 +61,9 @@ impl<T: AsRawFd> Async<T> {
     pub async fn readable(&self) {
         let mut first = true;
         poll_fn(|cx| {
-            self.reg
-                .poll_ready(Direction::Read, cx, || !std::mem::replace(&mut first, false))
+            self.reg.poll_ready(Direction::Read, cx, || {
+                !std::mem::replace(&mut first, false)
+            })
         })
         .await;
     }
@@ -71,8 +72,9 @@ impl<T: AsRawFd> Async<T> {
     pub async fn writable(&self) {
         let mut first = true;
         poll_fn(|cx| {
-            self.reg
-                .poll_ready(Direction::Write, cx, || !std::mem::replace(&mut first, false))
+            self.reg.poll_ready(Direction::Write, cx, || {
+                !std::mem::replace(&mut first, false)
+            })
         })
         .await;
     }

@@ -56,7 +56,9 @@ pub(crate) enum Direction {
 
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Source").field("kind", &self.kind).finish_non_exhaustive()
+        f.debug_struct("Source")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
     }
 }
 

@@ -64,9 +64,8 @@ impl ZmqSocket {
     /// Waits until the socket reports it can receive.
     pub async fn readable(&self) {
         poll_fn(|cx| {
-            self.reg.poll_ready(Direction::Read, cx, || {
-                self.events().contains(zmq::POLLIN)
-            })
+            self.reg
+                .poll_ready(Direction::Read, cx, || self.events().contains(zmq::POLLIN))
         })
         .await;
     }

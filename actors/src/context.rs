@@ -1,0 +1,184 @@
+//! What a component can do from inside a handler.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::rc::{Rc, Weak};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use tern_executor::{JoinHandle, spawn, time};
+
+use crate::actor::{Actor, Handler};
+use crate::addr::{Addr, Component};
+use crate::env::Environment;
+use crate::mailbox::Interrupt;
+use crate::spawn::Spawn;
+
+/// How an incarnation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// Stopped through its address or by a stopping parent: final.
+    Requested,
+    /// The component called [`Context::stop`].
+    Normal,
+    /// A panic, an `Err` from `started`, [`Context::fail`], or an escalating child.
+    Failed(String),
+}
+
+/// A child as its parent sees it, whatever its type.
+pub(crate) trait Child {
+    fn stop(&self);
+    fn poll_stopped(&self, cx: &mut TaskContext<'_>) -> Poll<()>;
+    fn is_stopped(&self) -> bool;
+}
+
+impl<C: Actor> Child for Component<C> {
+    fn stop(&self) {
+        self.mailbox.interrupt(Interrupt::Stop);
+    }
+    fn poll_stopped(&self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        self.mailbox.poll_stopped(cx)
+    }
+    fn is_stopped(&self) -> bool {
+        self.mailbox.is_stopped()
+    }
+}
+
+/// A parent as its children see it: where escalations go.
+pub(crate) trait Parent {
+    fn escalate(&self, reason: String);
+}
+
+impl<P: Actor> Parent for Component<P> {
+    fn escalate(&self, reason: String) {
+        self.mailbox.interrupt(Interrupt::Escalated(reason));
+    }
+}
+
+/// A component's view of itself while it handles a message.
+///
+/// One `Context` lives per incarnation: timers set through it and children spawned
+/// through it end with the incarnation (children stop newest first, then
+/// [`Actor::stopped`] runs).
+pub struct Context<A: Actor> {
+    addr: Addr<A>,
+    children: Vec<Rc<dyn Child>>,
+    timers: Vec<JoinHandle<()>>,
+    pub(crate) exit: Option<Exit>,
+}
+
+impl<A: Actor> fmt::Debug for Context<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("addr", &self.addr)
+            .field("children", &self.children.len())
+            .field("timers", &self.timers.len())
+            .finish()
+    }
+}
+
+impl<A: Actor> Context<A> {
+    pub(crate) fn new(addr: Addr<A>) -> Self {
+        Self {
+            addr,
+            children: Vec::new(),
+            timers: Vec::new(),
+            exit: None,
+        }
+    }
+
+    /// This component's own address.
+    #[must_use]
+    pub fn address(&self) -> &Addr<A> {
+        &self.addr
+    }
+
+    /// Ends this incarnation after the current message, as a normal exit: the component
+    /// stops for good unless its policy is [`Restart::Always`](crate::Restart::Always).
+    pub fn stop(&mut self) {
+        if self.exit.is_none() {
+            self.exit = Some(Exit::Normal);
+        }
+    }
+
+    /// Ends this incarnation after the current message, as a failure: supervision
+    /// restarts it, stops it or escalates, per its policy. A failure overrides a stop.
+    pub fn fail(&mut self, reason: impl fmt::Display) {
+        self.addr.inner.mailbox.bump(|s| s.failures += 1);
+        self.exit = Some(Exit::Failed(reason.to_string()));
+    }
+
+    /// Spawns a child this component supervises: if the child exhausts its restarts it
+    /// escalates, and this component fails in turn. Children stop when this
+    /// incarnation ends, newest first.
+    pub fn spawn_child<C: Actor>(&mut self, child: Spawn<C>) -> Addr<C> {
+        self.children.retain(|c| !c.is_stopped());
+        let parent: Weak<dyn Parent> = {
+            let rc: Rc<dyn Parent> = self.addr.inner.clone();
+            Rc::downgrade(&rc)
+        };
+        let addr = child.start(Some(parent));
+        self.children.push(addr.inner.clone());
+        addr
+    }
+
+    /// Delivers `msg` to this component after `delay`, unless the incarnation ends first.
+    pub fn send_after<M: 'static>(&mut self, delay: Duration, msg: M)
+    where
+        A: Handler<M>,
+    {
+        let addr = self.addr.clone();
+        self.add_timer(spawn(async move {
+            time::sleep(delay).await;
+            if let Err(e) = addr.tell(msg).await {
+                tracing::warn!(component = addr.id(), error = %e, "timer message not delivered");
+            }
+        }));
+    }
+
+    /// Delivers a clone of `msg` every `period` until the incarnation ends. A tick that
+    /// finds the mailbox full is skipped (and logged), never queued up.
+    ///
+    /// # Panics
+    ///
+    /// If `period` is zero.
+    pub fn send_every<M: Clone + 'static>(&mut self, period: Duration, msg: M)
+    where
+        A: Handler<M>,
+    {
+        let addr = self.addr.clone();
+        let mut ticks = time::interval(period);
+        self.add_timer(spawn(async move {
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                if let Err(e) = addr.try_tell(msg.clone()) {
+                    tracing::warn!(component = addr.id(), error = %e, "periodic message skipped");
+                    if addr.is_stopped() {
+                        break;
+                    }
+                }
+            }
+        }));
+    }
+
+    fn add_timer(&mut self, h: JoinHandle<()>) {
+        self.timers.retain(|t| !t.is_finished());
+        self.timers.push(h);
+    }
+
+    /// The container-wide environment: state shared by every component on this
+    /// container that outlives any one message or incarnation.
+    #[must_use]
+    pub fn env(&self) -> Rc<Environment> {
+        Environment::current()
+    }
+
+    /// Stops every child, newest first, each fully stopped before the next.
+    pub(crate) async fn stop_children(&mut self) {
+        while let Some(child) = self.children.pop() {
+            child.stop();
+            poll_fn(|cx| child.poll_stopped(cx)).await;
+        }
+    }
+}

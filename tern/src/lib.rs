@@ -1,0 +1,57 @@
+//! Tern: distributed applications built from components in single-threaded containers.
+//!
+//! A **component** owns its state and talks only by messages, one at a time. A
+//! **container** is one process on one thread, running every component's mailbox first
+//! come, first served on tern's own executor. Component code needs no locks and no
+//! `Send` bounds.
+//!
+//! ```
+//! use tern::prelude::*;
+//!
+//! struct Counter { n: u64 }
+//! impl Actor for Counter {}
+//!
+//! struct Add(u64);
+//! impl Handler<Add> for Counter {
+//!     type Reply = u64;
+//!     async fn handle(&mut self, msg: Add, _ctx: &mut Context<Self>) -> u64 {
+//!         self.n += msg.0;
+//!         self.n
+//!     }
+//! }
+//!
+//! Runtime::new().unwrap().block_on(async {
+//!     let counter = tern::spawn(Counter { n: 0 });
+//!     counter.try_tell(Add(1)).unwrap();             // fire and forget
+//!     assert_eq!(counter.ask(Add(2)).await, Ok(3));  // typed reply by a deadline
+//! });
+//! ```
+//!
+//! The guarantees (one message at a time, per-sender order, at-most-once delivery with
+//! no silent loss, contained failures, stop order) are stated in [`tern_actors`]; the
+//! executor's (FIFO, no starvation, virtual time, lossless cross-thread wakes) in
+//! [`tern_executor`].
+//!
+//! This crate is the facade: it re-exports what an application needs. Distribution
+//! (remote components, the simulator, ZeroMQ, discovery) arrives in later layers behind
+//! the same `tell` and `ask`.
+
+pub use tern_actors as actors;
+pub use tern_executor as executor;
+
+pub use tern_actors::{
+    Actor, ActorError, Addr, Ask, AskError, AskRequest, ComponentStats, Context, Environment,
+    Handler, RegistryError, RemoteAddr, RemoteReply, Restart, SendError, Spawn, Supervision, Tell,
+    WeakAddr, build, lookup, register, spawn,
+};
+pub use tern_executor::{
+    JoinError, JoinHandle, Runtime, crossing, spawn as spawn_task, time, yield_now,
+};
+
+/// The names most applications use, for `use tern::prelude::*`.
+pub mod prelude {
+    pub use tern_actors::{
+        Actor, ActorError, Addr, AskError, Context, Handler, Restart, SendError, Supervision,
+    };
+    pub use tern_executor::Runtime;
+}
