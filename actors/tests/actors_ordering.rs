@@ -68,7 +68,7 @@ impl Handler<(u8, u32)> for Recorder {
     type Reply = ();
     async fn handle(&mut self, m: (u8, u32), _: &mut Context<Self>) {
         self.seen.borrow_mut().push(m);
-        if m.1 % 7 == 0 {
+        if m.1.is_multiple_of(7) {
             tern_executor::yield_now().await;
         }
     }
@@ -92,7 +92,7 @@ fn messages_from_one_sender_arrive_in_order() {
                 tern_executor::spawn(async move {
                     for i in 0..N {
                         rec.tell((s, i)).await.unwrap();
-                        if i % 3 == 0 {
+                        if i.is_multiple_of(3) {
                             tern_executor::yield_now().await;
                         }
                     }

@@ -38,8 +38,8 @@ fn sub(n: usize) {
     LIVE.fetch_sub(n as isize, Ordering::Relaxed);
 }
 
-// SAFETY (for the impl): every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees are ours; the counting has no effect on memory.
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
+// `System`'s guarantees are ours; the counting has no effect on the memory handed out.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::alloc`'s contract.

@@ -144,7 +144,7 @@ impl Handler<Ball> for Pong {
 }
 
 struct Node {
-    next: Option<Addr<Node>>,
+    next: Option<Addr<Self>>,
 }
 impl Actor for Node {
     type Context = Context<Self>;

@@ -99,7 +99,7 @@ impl Message<u64> for Pong {
 
 #[derive(Actor)]
 struct Node {
-    next: Option<ActorRef<Node>>,
+    next: Option<ActorRef<Self>>,
 }
 struct Next(ActorRef<Node>);
 struct Token(u64, oneshot::Sender<()>);

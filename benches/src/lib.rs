@@ -53,7 +53,7 @@ use std::time::Duration;
 pub mod actix_peer;
 pub mod kameo_peer;
 pub mod ractor_peer;
-// TERN-MOD
+pub mod tern_peer;
 pub mod tokio_peer;
 
 /// Messages per batch in the batched tell benchmark. At most the smallest bounded
@@ -128,7 +128,7 @@ pub trait Peer: Sync {
 #[must_use]
 pub fn peers() -> Vec<&'static dyn Peer> {
     vec![
-        // TERN-PEER
+        &tern_peer::Tern,
         &tokio_peer::Tokio,
         &actix_peer::Actix,
         &ractor_peer::Ractor,

@@ -134,7 +134,7 @@ impl Actor for Pong {
 
 struct Node;
 enum NodeMsg {
-    Next(ActorRef<NodeMsg>),
+    Next(ActorRef<Self>),
     Token(u64, oneshot::Sender<()>),
 }
 impl Actor for Node {
