@@ -64,7 +64,11 @@ struct Line(String);
 impl Handler<Line> for Splitter {
     type Reply = usize;
     async fn handle(&mut self, line: Line, _: &mut Context<Self>) -> usize {
-        assert!(!line.0.starts_with("#corrupt"), "corrupt input: {:?}", line.0);
+        assert!(
+            !line.0.starts_with("#corrupt"),
+            "corrupt input: {:?}",
+            line.0
+        );
         let words: Vec<String> = line.0.split_whitespace().map(str::to_lowercase).collect();
         let n = words.len();
         // Waits for room if the tally is busy: backpressure, not loss.
@@ -85,14 +89,16 @@ fn main() -> anyhow::Result<()> {
         let tally = tern::spawn(Tally::default());
         let splitter = {
             let tally = tally.clone();
-            tern::build(move || Splitter { tally: tally.clone() })
-                .mailbox(16)
-                .supervision(Supervision {
-                    restart: Restart::OnFailure,
-                    backoff_initial: Duration::from_millis(5),
-                    ..Supervision::default()
-                })
-                .spawn()
+            tern::build(move || Splitter {
+                tally: tally.clone(),
+            })
+            .mailbox(16)
+            .supervision(Supervision {
+                restart: Restart::OnFailure,
+                backoff_initial: Duration::from_millis(5),
+                ..Supervision::default()
+            })
+            .spawn()
         };
 
         let (mut words, mut failed) = (0, 0);
@@ -114,7 +120,10 @@ fn main() -> anyhow::Result<()> {
         let top = tally.ask(Top(5)).await?;
         let top: Vec<String> = top.iter().map(|(w, n)| format!("{w}={n}")).collect();
         println!("top words: {}", top.join(" "));
-        anyhow::ensure!(stats.restarts == failed, "every failure should restart the splitter");
+        anyhow::ensure!(
+            stats.restarts == failed,
+            "every failure should restart the splitter"
+        );
         Ok(())
     })
 }

@@ -168,7 +168,7 @@ pub(crate) async fn run<A: Actor>(
         match policy.decide(&exit, &mut recent, time::now()) {
             Decision::Restart(delay) => {
                 tracing::info!(component = comp.id, ?delay, "restarting");
-                if backoff(mb, delay).await == Some(Interrupt::Stop) {
+                if Box::pin(backoff(mb, delay)).await == Some(Interrupt::Stop) {
                     break;
                 }
             }
@@ -203,7 +203,10 @@ async fn backoff<A: Actor>(mb: &Mailbox<A>, delay: Duration) -> Option<Interrupt
 }
 
 async fn incarnation<A: Actor>(actor: &mut A, ctx: &mut Context<A>, mb: &Mailbox<A>) -> Exit {
-    match AssertUnwindSafe(actor.started(ctx)).catch_unwind().await {
+    match AssertUnwindSafe(Box::pin(actor.started(ctx)))
+        .catch_unwind()
+        .await
+    {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             mb.bump(|s| s.failures += 1);

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use tern_benches::tern_peer::Tern;
 use tern_benches::{
     FAN_IN_PER_SENDER, FAN_IN_SENDERS, PINGPONG_ROUND_TRIPS, Peer, RING_LAPS, RING_NODES,
     SPAWN_BATCH, TELL_BATCH, peers,
@@ -29,6 +30,10 @@ fn tell_batched(c: &mut Criterion) {
     let mut g = c.benchmark_group("tell_batched");
     g.throughput(Throughput::Elements(TELL_BATCH));
     each_peer(&mut g, |p, iters| p.tell_batched(iters, TELL_BATCH));
+    // Extra row: tern with `try_tell` instead of `tell(..).await`.
+    g.bench_function("tern_try_tell", |b| {
+        b.iter_custom(|iters| Tern.tell_batched_try(iters, TELL_BATCH))
+    });
     g.finish();
 }
 

@@ -26,16 +26,44 @@ use tern_benches::{IDLE_COMPONENTS, peers};
 /// `System`, plus a count of live requested bytes.
 struct Counting;
 
+/// Live requested bytes.
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+/// Live allocations.
+static BLOCKS: AtomicIsize = AtomicIsize::new(0);
+/// Live allocations by size, in 8-byte classes up to 4 KiB (the last class holds the rest).
+static SIZES: [AtomicIsize; CLASSES] = [const { AtomicIsize::new(0) }; CLASSES];
+const CLASSES: usize = 513;
+
+fn class(size: usize) -> usize {
+    size.div_ceil(8).min(CLASSES - 1)
+}
 
 #[allow(clippy::cast_possible_wrap)]
 fn add(n: usize) {
     LIVE.fetch_add(n as isize, Ordering::Relaxed);
+    BLOCKS.fetch_add(1, Ordering::Relaxed);
+    SIZES[class(n)].fetch_add(1, Ordering::Relaxed);
 }
 
 #[allow(clippy::cast_possible_wrap)]
 fn sub(n: usize) {
     LIVE.fetch_sub(n as isize, Ordering::Relaxed);
+    BLOCKS.fetch_sub(1, Ordering::Relaxed);
+    SIZES[class(n)].fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A snapshot of the live-allocation counters.
+/// (Arrays, not vectors: taking one must not allocate.)
+struct Snapshot {
+    blocks: isize,
+    sizes: [isize; CLASSES],
+}
+
+fn snapshot() -> Snapshot {
+    Snapshot {
+        blocks: BLOCKS.load(Ordering::Relaxed),
+        sizes: std::array::from_fn(|c| SIZES[c].load(Ordering::Relaxed)),
+    }
 }
 
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
@@ -87,22 +115,55 @@ fn main() {
         .collect();
     println!("idle_memory: {IDLE_COMPONENTS} idle components per framework");
     println!(
-        "{:<8} {:>14} {:>16} {:>12}",
-        "framework", "bytes/component", "total KiB", "handle bytes"
+        "{:<9} {:>15} {:>13} {:>10} {:>12}  top size classes (bytes x allocs/component)",
+        "framework", "bytes/component", "allocs/comp.", "total KiB", "handle bytes"
     );
     for peer in peers() {
         if !filter.is_empty() && !filter.iter().any(|f| peer.name().contains(f.as_str())) {
             continue;
         }
-        let m = peer.idle_memory(IDLE_COMPONENTS, &|| LIVE.load(Ordering::Relaxed));
+        // The probe also snapshots the allocation counts, by size class, at each reading
+        // (into room reserved beforehand, so the probe itself allocates nothing).
+        let snaps = std::cell::RefCell::new(Vec::with_capacity(2));
+        let m = peer.idle_memory(IDLE_COMPONENTS, &|| {
+            let live = LIVE.load(Ordering::Relaxed);
+            snaps.borrow_mut().push(snapshot());
+            live
+        });
+        let snaps = snaps.into_inner();
+        let (before, after) = (&snaps[0], &snaps[1]);
         #[allow(clippy::cast_precision_loss)]
         let kib = (m.after - m.before) as f64 / 1024.0;
+        #[allow(clippy::cast_precision_loss)]
+        let blocks = (after.blocks - before.blocks) as f64 / IDLE_COMPONENTS as f64;
+        // Size classes that grew by at least one allocation per 10 components, biggest
+        // byte contribution first.
+        let mut classes: Vec<(usize, isize)> = (0..CLASSES)
+            .map(|c| (c, after.sizes[c] - before.sizes[c]))
+            .filter(|&(_, d)| d >= (IDLE_COMPONENTS / 10) as isize)
+            .collect();
+        classes.sort_by_key(|&(c, d)| std::cmp::Reverse(c as isize * d));
+        let top: Vec<String> = classes
+            .iter()
+            .take(5)
+            .map(|&(c, d)| {
+                #[allow(clippy::cast_precision_loss)]
+                let per = d as f64 / IDLE_COMPONENTS as f64;
+                if c == CLASSES - 1 {
+                    format!(">4096 x{per:.2}")
+                } else {
+                    format!("{} x{per:.2}", c * 8)
+                }
+            })
+            .collect();
         println!(
-            "{:<8} {:>14.1} {:>16.1} {:>12}",
+            "{:<9} {:>15.1} {:>13.2} {:>10.1} {:>12}  {}",
             peer.name(),
             m.per_component(),
+            blocks,
             kib,
-            m.handle_size
+            m.handle_size,
+            top.join(", ")
         );
     }
 }

@@ -122,6 +122,28 @@ impl Handler<Token> for Node {
     }
 }
 
+impl Tern {
+    /// [`Peer::tell_batched`] with `try_tell` (no future per message) instead of
+    /// `tell(..).await`; an extra row, to show what the `Tell` future costs.
+    #[must_use]
+    pub fn tell_batched_try(&self, iters: u64, n: u64) -> Duration {
+        runtime().block_on(async {
+            let addr = counter();
+            addr.ask(Get).await.unwrap();
+            let start = Instant::now();
+            for _ in 0..iters {
+                for i in 0..n {
+                    addr.try_tell(i).unwrap();
+                }
+                black_box(addr.ask(Get).await.unwrap());
+            }
+            let elapsed = start.elapsed();
+            stop(&addr).await;
+            elapsed
+        })
+    }
+}
+
 impl Peer for Tern {
     fn name(&self) -> &'static str {
         "tern"
@@ -208,7 +230,9 @@ impl Peer for Tern {
 
     fn ring(&self, iters: u64, nodes: usize, laps: u64) -> Duration {
         runtime().block_on(async {
-            let ring: Vec<Addr<Node>> = (0..nodes).map(|_| tern::spawn(Node { next: None })).collect();
+            let ring: Vec<Addr<Node>> = (0..nodes)
+                .map(|_| tern::spawn(Node { next: None }))
+                .collect();
             for (i, node) in ring.iter().enumerate() {
                 node.ask(Next(ring[(i + 1) % nodes].clone())).await.unwrap();
             }

@@ -104,6 +104,8 @@ pub(crate) struct Core {
     budget: usize,
     pub(crate) stats: Cell<RuntimeStats>,
     due: RefCell<Vec<Waker>>,
+    /// The clock's value as of the first read in this turn; `None` once stale.
+    turn_now: Cell<Option<Instant>>,
 }
 
 impl fmt::Debug for Core {
@@ -143,6 +145,28 @@ impl Core {
         &self.clock
     }
 
+    /// The time at the start of this scheduler turn: read from the clock at most once
+    /// per turn, so timers and deadlines cost no system call each. It lags the clock by
+    /// at most the turn's own run time (microseconds); [`crate::time::now`] reads the
+    /// clock itself.
+    pub(crate) fn turn_now(&self) -> Instant {
+        match self.turn_now.get() {
+            Some(t) => t,
+            None => {
+                let t = self.clock.now();
+                self.turn_now.set(Some(t));
+                t
+            }
+        }
+    }
+
+    /// Reads the clock now and makes that the turn's time.
+    pub(crate) fn fresh_now(&self) -> Instant {
+        let t = self.clock.now();
+        self.turn_now.set(Some(t));
+        t
+    }
+
     pub(crate) fn timers(&self) -> RefMut<'_, Timers> {
         self.timers.borrow_mut()
     }
@@ -162,6 +186,7 @@ impl Core {
     /// timer or wake).
     fn turn(&self, main_ready: &AtomicBool) {
         self.bump(|s| s.turns += 1);
+        self.turn_now.set(None);
         self.remote
             .injector
             .drain_into(&mut self.local.borrow_mut());
@@ -194,11 +219,12 @@ impl Core {
                 }
                 if self.local.borrow().is_empty() && !main_ready.load(Ordering::Acquire) {
                     self.clock.advance_to(deadline);
+                    self.turn_now.set(None);
                     self.fire_due_timers();
                 }
             }
             Some(deadline) => {
-                let wait = deadline - self.clock.now();
+                let wait = deadline - self.fresh_now();
                 self.park(Some(wait), main_ready);
                 self.fire_due_timers();
             }
@@ -213,7 +239,7 @@ impl Core {
             if timers.len() == 0 {
                 return;
             }
-            timers.take_due(self.clock.now(), &mut due);
+            timers.take_due(self.fresh_now(), &mut due);
         }
         for w in due.drain(..) {
             w.wake();
@@ -376,6 +402,7 @@ impl Builder {
             budget: self.budget,
             stats: Cell::new(RuntimeStats::default()),
             due: RefCell::new(Vec::new()),
+            turn_now: Cell::new(None),
         });
         Ok(Runtime { core })
     }
@@ -493,6 +520,7 @@ impl Runtime {
     /// without advancing a virtual clock. Returns how many tasks were polled.
     pub fn run_until_idle(&self) -> u64 {
         let _enter = Enter::new(&self.core);
+        self.core.turn_now.set(None);
         let before = self.core.stats.get().polls;
         loop {
             self.core

@@ -39,7 +39,7 @@ use crate::runtime::Core;
 /// ```
 #[must_use]
 pub fn now() -> Instant {
-    Core::with_current(|c| c.clock().now())
+    Core::with_current(Core::fresh_now)
 }
 
 /// This runtime's clock.

@@ -12,6 +12,10 @@ use crate::runtime::Core;
 
 /// Waits until `duration` has passed on the runtime's clock.
 ///
+/// The duration counts from the start of the current scheduler turn (the clock is read
+/// once per turn), so on a real clock the sleep may end up to one turn's run time
+/// early; under a virtual clock it is exact.
+///
 /// # Examples
 ///
 /// ```
@@ -24,7 +28,7 @@ use crate::runtime::Core;
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
     let core = Core::current();
-    let deadline = core.clock().now() + duration;
+    let deadline = core.turn_now() + duration;
     Sleep::new(core, deadline)
 }
 
@@ -66,7 +70,7 @@ impl Sleep {
     /// Whether the deadline has passed.
     #[must_use]
     pub fn is_elapsed(&self) -> bool {
-        self.core.clock().now() >= self.deadline
+        self.core.turn_now() >= self.deadline
     }
 
     fn cancel(&mut self) {
@@ -187,7 +191,7 @@ impl<F: Future> Future for Timeout<F> {
 pub fn interval(period: Duration) -> Interval {
     assert!(!period.is_zero(), "interval period must be non-zero");
     let core = Core::current();
-    let start = core.clock().now();
+    let start = core.turn_now();
     Interval {
         period,
         sleep: Sleep::new(core, start),
@@ -206,7 +210,7 @@ impl Interval {
     pub async fn tick(&mut self) -> Instant {
         (&mut self.sleep).await;
         let scheduled = self.sleep.deadline();
-        let now = self.sleep.core.clock().now();
+        let now = self.sleep.core.turn_now();
         let mut next = scheduled + self.period;
         if next <= now {
             let behind = (now - scheduled).as_nanos() / self.period.as_nanos();
