@@ -8,7 +8,22 @@ use std::time::Duration;
 use crate::actor::{Actor, Handler};
 use crate::ask::{AskRequest, Tell};
 use crate::error::SendError;
-use crate::mailbox::{ComponentStats, Interrupt, Mailbox, TellEnvelope};
+use crate::mailbox::{ComponentStats, Envelope, Interrupt, Mailbox, TellEnvelope};
+
+/// A tell envelope for `msg`, reusing a spent one when the pool has one.
+#[inline]
+pub(crate) fn tell_envelope<A: Handler<M>, M: 'static>(
+    mb: &Mailbox<A>,
+    msg: M,
+) -> Box<dyn Envelope<A>> {
+    match mb.reuse::<TellEnvelope<M>>() {
+        Some(mut env) => {
+            env.0 = Some(msg);
+            env
+        }
+        None => Box::new(TellEnvelope(Some(msg))),
+    }
+}
 
 /// What an address points to: the mailbox plus the component's fixed settings.
 pub(crate) struct Component<A: Actor> {
@@ -99,7 +114,7 @@ impl<A: Actor> Addr<A> {
         if mb.is_full() {
             return Err(SendError::Full(msg));
         }
-        mb.push(Box::new(TellEnvelope(msg)));
+        mb.push(tell_envelope(mb, msg));
         Ok(())
     }
 
@@ -144,9 +159,7 @@ impl<A: Actor> Addr<A> {
     /// Counters for this component.
     #[must_use]
     pub fn stats(&self) -> ComponentStats {
-        let mut s = self.inner.mailbox.stats.get();
-        s.queued = self.inner.mailbox.len();
-        s
+        self.inner.mailbox.stats()
     }
 
     /// The mailbox capacity.

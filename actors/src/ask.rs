@@ -10,9 +10,9 @@ use std::time::Duration;
 use tern_executor::time::{self, Sleep};
 
 use crate::actor::Handler;
-use crate::addr::Addr;
+use crate::addr::{Addr, tell_envelope};
 use crate::error::{AskError, SendError};
-use crate::mailbox::{AskEnvelope, TellEnvelope};
+use crate::mailbox::AskEnvelope;
 use crate::reply::{ReplySlot, Responder};
 
 /// Polls the deadline timer, creating it on first use so the fast path (room in the
@@ -73,7 +73,7 @@ impl<A: Handler<M>, M> Future for Tell<A, M> {
             return Poll::Ready(Err(SendError::Stopped(msg)));
         }
         if !mb.is_full() {
-            mb.push(Box::new(TellEnvelope(msg)));
+            mb.push(tell_envelope(mb, msg));
             return Poll::Ready(Ok(()));
         }
         if deadline_passed(&mut this.sleep, this.timeout, cx) {
@@ -186,10 +186,19 @@ impl<A: Handler<M>, M> Future for Ask<A, M> {
                 return Poll::Pending;
             }
             let slot = Rc::new(ReplySlot::new());
-            mb.push(Box::new(AskEnvelope {
-                msg,
-                reply: Responder { slot: slot.clone() },
-            }));
+            let reply = Some(Responder { slot: slot.clone() });
+            let env = match mb.reuse::<AskEnvelope<M, A::Reply>>() {
+                Some(mut env) => {
+                    env.msg = Some(msg);
+                    env.reply = reply;
+                    env
+                }
+                None => Box::new(AskEnvelope {
+                    msg: Some(msg),
+                    reply,
+                }),
+            };
+            mb.push(env);
             this.slot = Some(slot);
         }
         let Some(slot) = &this.slot else {

@@ -62,17 +62,29 @@ impl<P: Actor> Parent for Component<P> {
 /// [`Actor::stopped`] runs).
 pub struct Context<A: Actor> {
     addr: Addr<A>,
+    /// Children and timers, allocated on first use: most components have neither.
+    extras: Option<Box<Extras>>,
+    pub(crate) exit: Option<Exit>,
+}
+
+#[derive(Default)]
+struct Extras {
     children: Vec<Rc<dyn Child>>,
     timers: Vec<JoinHandle<()>>,
-    pub(crate) exit: Option<Exit>,
 }
 
 impl<A: Actor> fmt::Debug for Context<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
             .field("addr", &self.addr)
-            .field("children", &self.children.len())
-            .field("timers", &self.timers.len())
+            .field(
+                "children",
+                &self.extras.as_ref().map_or(0, |e| e.children.len()),
+            )
+            .field(
+                "timers",
+                &self.extras.as_ref().map_or(0, |e| e.timers.len()),
+            )
             .finish()
     }
 }
@@ -81,8 +93,7 @@ impl<A: Actor> Context<A> {
     pub(crate) fn new(addr: Addr<A>) -> Self {
         Self {
             addr,
-            children: Vec::new(),
-            timers: Vec::new(),
+            extras: None,
             exit: None,
         }
     }
@@ -111,14 +122,19 @@ impl<A: Actor> Context<A> {
     /// Spawns a child this component supervises: if the child exhausts its restarts it
     /// escalates, and this component fails in turn. Children stop when this
     /// incarnation ends, newest first.
-    pub fn spawn_child<C: Actor>(&mut self, child: Spawn<C>) -> Addr<C> {
-        self.children.retain(|c| !c.is_stopped());
+    pub fn spawn_child<C, F>(&mut self, child: Spawn<C, F>) -> Addr<C>
+    where
+        C: Actor,
+        F: FnMut() -> Option<C> + 'static,
+    {
         let parent: Weak<dyn Parent> = {
             let rc: Rc<dyn Parent> = self.addr.inner.clone();
             Rc::downgrade(&rc)
         };
         let addr = child.start(Some(parent));
-        self.children.push(addr.inner.clone());
+        let children = &mut self.extras.get_or_insert_with(Box::default).children;
+        children.retain(|c| !c.is_stopped());
+        children.push(addr.inner.clone());
         addr
     }
 
@@ -163,8 +179,9 @@ impl<A: Actor> Context<A> {
     }
 
     fn add_timer(&mut self, h: JoinHandle<()>) {
-        self.timers.retain(|t| !t.is_finished());
-        self.timers.push(h);
+        let timers = &mut self.extras.get_or_insert_with(Box::default).timers;
+        timers.retain(|t| !t.is_finished());
+        timers.push(h);
     }
 
     /// The container-wide environment: state shared by every component on this
@@ -176,7 +193,10 @@ impl<A: Actor> Context<A> {
 
     /// Stops every child, newest first, each fully stopped before the next.
     pub(crate) async fn stop_children(&mut self) {
-        while let Some(child) = self.children.pop() {
+        let Some(extras) = self.extras.as_mut() else {
+            return;
+        };
+        while let Some(child) = extras.children.pop() {
             child.stop();
             poll_fn(|cx| child.poll_stopped(cx)).await;
         }

@@ -1,6 +1,7 @@
 //! Starting components.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use crate::context::Parent;
 use crate::error::RegistryError;
 use crate::mailbox::Mailbox;
 use crate::registry;
-use crate::supervision::{Factory, Restart, Supervision, run};
+use crate::supervision::{Restart, Supervision, Supervisor, run};
 
 /// Default mailbox capacity.
 pub const DEFAULT_MAILBOX: usize = 1024;
@@ -36,7 +37,7 @@ fn next_id() -> u64 {
 /// Outside a runtime.
 pub fn spawn<A: Actor>(actor: A) -> Addr<A> {
     let mut once = Some(actor);
-    Spawn::from_factory(Box::new(move || once.take()), Restart::Never).spawn()
+    Spawn::from_factory(move || once.take(), Restart::Never).spawn()
 }
 
 /// Configures a component built by `factory`, which makes a fresh instance for the
@@ -60,21 +61,27 @@ pub fn spawn<A: Actor>(actor: A) -> Addr<A> {
 /// assert_eq!(w.mailbox_capacity(), 64);
 /// # });
 /// ```
-pub fn build<A: Actor, F: FnMut() -> A + 'static>(mut factory: F) -> Spawn<A> {
-    Spawn::from_factory(Box::new(move || Some(factory())), Restart::OnFailure)
+pub fn build<A: Actor, F: FnMut() -> A + 'static>(
+    mut factory: F,
+) -> Spawn<A, impl FnMut() -> Option<A> + 'static> {
+    Spawn::from_factory(move || Some(factory()), Restart::OnFailure)
 }
 
 /// Options for starting a component; see [`build`].
+///
+/// `F` is the factory's type; it is generic so that a component's factory lives
+/// unboxed beside its supervision state.
 #[must_use = "a Spawn does nothing until `.spawn()`"]
-pub struct Spawn<A: Actor> {
-    factory: Factory<A>,
+pub struct Spawn<A: Actor, F> {
+    factory: F,
+    _component: PhantomData<fn() -> A>,
     capacity: usize,
     timeout: Duration,
     supervision: Supervision,
     name: Option<String>,
 }
 
-impl<A: Actor> fmt::Debug for Spawn<A> {
+impl<A: Actor, F> fmt::Debug for Spawn<A, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Spawn")
             .field("component", &std::any::type_name::<A>())
@@ -85,10 +92,11 @@ impl<A: Actor> fmt::Debug for Spawn<A> {
     }
 }
 
-impl<A: Actor> Spawn<A> {
-    fn from_factory(factory: Factory<A>, restart: Restart) -> Self {
+impl<A: Actor, F: FnMut() -> Option<A> + 'static> Spawn<A, F> {
+    fn from_factory(factory: F, restart: Restart) -> Self {
         Self {
             factory,
+            _component: PhantomData,
             capacity: DEFAULT_MAILBOX,
             timeout: DEFAULT_TIMEOUT,
             supervision: Supervision {
@@ -162,7 +170,8 @@ impl<A: Actor> Spawn<A> {
         {
             tracing::error!(error = %e, "name registration failed");
         }
-        spawn_task(run(comp, self.factory, self.supervision, parent)).detach();
+        let sup = Box::new(Supervisor::new(self.factory, self.supervision, parent));
+        spawn_task(run(comp, Some(sup))).detach();
         addr
     }
 }

@@ -122,38 +122,53 @@ impl Supervision {
     }
 }
 
-/// Makes a fresh component for each incarnation.
-pub(crate) type Factory<A> = Box<dyn FnMut() -> Option<A>>;
+/// What a component's task needs only between incarnations, boxed so that the task of
+/// an idle component stays small.
+pub(crate) struct Supervisor<F> {
+    /// Makes a fresh component for each incarnation; `None` when it cannot.
+    pub(crate) factory: F,
+    pub(crate) policy: Supervision,
+    pub(crate) parent: Option<Weak<dyn Parent>>,
+    recent: VecDeque<Instant>,
+}
+
+impl<F> Supervisor<F> {
+    pub(crate) fn new(factory: F, policy: Supervision, parent: Option<Weak<dyn Parent>>) -> Self {
+        Self {
+            factory,
+            policy,
+            parent,
+            recent: VecDeque::new(),
+        }
+    }
+}
 
 /// Runs a component through its incarnations until it stops for good.
-pub(crate) async fn run<A: Actor>(
+pub(crate) async fn run<A: Actor, F: FnMut() -> Option<A>>(
     comp: Rc<Component<A>>,
-    mut factory: Factory<A>,
-    policy: Supervision,
-    parent: Option<Weak<dyn Parent>>,
+    mut sup: Option<Box<Supervisor<F>>>,
 ) {
-    let addr = Addr {
-        inner: comp.clone(),
-    };
     let mb = &comp.mailbox;
-    let mut recent = VecDeque::new();
     let mut incarnations = 0u64;
     loop {
-        let exit = match std::panic::catch_unwind(AssertUnwindSafe(&mut factory)) {
+        let Some(s) = sup.as_mut() else { break };
+        let made = std::panic::catch_unwind(AssertUnwindSafe(&mut s.factory));
+        if s.policy.restart == Restart::Never {
+            // A component that can never restart needs its supervisor only to start.
+            sup = None;
+        }
+        let exit = match made {
             Ok(Some(mut actor)) => {
                 if incarnations > 0 {
                     mb.bump(|s| s.restarts += 1);
                 }
                 incarnations += 1;
-                let mut ctx = Context::new(addr.clone());
+                let mut ctx = Context::new(Addr {
+                    inner: comp.clone(),
+                });
                 let exit = incarnation(&mut actor, &mut ctx, mb).await;
-                ctx.stop_children().await;
-                if let Err(p) = AssertUnwindSafe(actor.stopped(&mut ctx))
-                    .catch_unwind()
-                    .await
-                {
-                    tracing::warn!(component = comp.id, panic = %panic_message(&*p), "stopped hook panicked");
-                }
+                // Cold path, boxed so that an idle component's task stays small.
+                Box::pin(finish(&mut actor, &mut ctx, comp.id)).await;
                 exit
             }
             Ok(None) => Exit::Requested,
@@ -165,7 +180,9 @@ pub(crate) async fn run<A: Actor>(
             }
             other => tracing::debug!(component = comp.id, exit = ?other, "incarnation ended"),
         }
-        match policy.decide(&exit, &mut recent, time::now()) {
+        let Some(s) = sup.as_mut() else { break };
+        let s = &mut **s;
+        match s.policy.decide(&exit, &mut s.recent, time::now()) {
             Decision::Restart(delay) => {
                 tracing::info!(component = comp.id, ?delay, "restarting");
                 if Box::pin(backoff(mb, delay)).await == Some(Interrupt::Stop) {
@@ -175,7 +192,7 @@ pub(crate) async fn run<A: Actor>(
             Decision::Stop => break,
             Decision::Escalate(reason) => {
                 tracing::error!(component = comp.id, %reason, "restart limit reached; stopping");
-                if let Some(p) = parent.as_ref().and_then(Weak::upgrade) {
+                if let Some(p) = s.parent.as_ref().and_then(Weak::upgrade) {
                     p.escalate(format!(
                         "child {} ({}): {reason}",
                         comp.id,
@@ -188,6 +205,14 @@ pub(crate) async fn run<A: Actor>(
     }
     registry::release(comp.id);
     mb.close();
+}
+
+/// Ends an incarnation: children stop newest first, then the `stopped` hook runs.
+async fn finish<A: Actor>(actor: &mut A, ctx: &mut Context<A>, id: u64) {
+    ctx.stop_children().await;
+    if let Err(p) = AssertUnwindSafe(actor.stopped(ctx)).catch_unwind().await {
+        tracing::warn!(component = id, panic = %panic_message(&*p), "stopped hook panicked");
+    }
 }
 
 /// Waits out a restart delay; a stop request cuts it short. An escalation arriving
@@ -229,9 +254,11 @@ async fn incarnation<A: Actor>(actor: &mut A, ctx: &mut Context<A>, mb: &Mailbox
                 return Exit::Failed(reason);
             }
         };
-        let outcome = AssertUnwindSafe(env.handle(actor, ctx))
-            .catch_unwind()
-            .await;
+        let mut env = env;
+        let handling = env.handle(actor, ctx);
+        mb.recycle(env);
+        let Some(handling) = handling else { continue };
+        let outcome = AssertUnwindSafe(handling).catch_unwind().await;
         mb.bump(|s| s.handled += 1);
         if let Err(p) = outcome {
             mb.bump(|s| s.failures += 1);

@@ -186,7 +186,10 @@ impl Handler<Boom> for Child {
     }
 }
 
-fn parent(log: &Log, child_policy: Supervision) -> tern_actors::Spawn<Parent> {
+fn parent(
+    log: &Log,
+    child_policy: Supervision,
+) -> tern_actors::Spawn<Parent, impl FnMut() -> Option<Parent> + 'static> {
     let log = log.clone();
     build(move || Parent {
         log: log.clone(),

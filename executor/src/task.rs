@@ -118,6 +118,35 @@ impl Drop for Tracked {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A spawned future with its panic caught and its live-set entry attached.
+    ///
+    /// Written by hand rather than as an `async` block: an `async` block that awaits
+    /// its captured future stores it twice, doubling every task's size.
+    struct Wrapped<F> {
+        tracked: Tracked,
+        #[pin]
+        inner: futures_lite::future::CatchUnwind<AssertUnwindSafe<F>>,
+    }
+}
+
+impl<F: Future> Future for Wrapped<F> {
+    type Output = Caught<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        if let Err(p) = &out {
+            let msg = panic_message(&**p);
+            tracing::error!(panic = %msg, "task panicked");
+            if let Some(core) = this.tracked.core.upgrade() {
+                core.bump(|s| s.tasks_panicked += 1);
+            }
+        }
+        Poll::Ready(out)
+    }
+}
+
 pub(crate) fn spawn_on<F>(core: &Rc<Core>, future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
@@ -128,18 +157,9 @@ where
         core: Rc::downgrade(core),
         index,
     };
-    let weak = Rc::downgrade(core);
-    let wrapped = async move {
-        let _tracked = tracked;
-        let out = AssertUnwindSafe(future).catch_unwind().await;
-        if let Err(p) = &out {
-            let msg = panic_message(&**p);
-            tracing::error!(panic = %msg, "task panicked");
-            if let Some(core) = weak.upgrade() {
-                core.bump(|s| s.tasks_panicked += 1);
-            }
-        }
-        out
+    let wrapped = Wrapped {
+        tracked,
+        inner: AssertUnwindSafe(future).catch_unwind(),
     };
     let remote = core.remote.clone();
     let (runnable, task) = async_task::spawn_local(wrapped, move |r| remote.schedule(r));
