@@ -150,8 +150,7 @@ pub(crate) async fn run<A: Actor, F: FnMut() -> Option<A>>(
 ) {
     let mb = &comp.mailbox;
     let mut incarnations = 0u64;
-    loop {
-        let Some(s) = sup.as_mut() else { break };
+    while let Some(s) = sup.as_mut() {
         let made = std::panic::catch_unwind(AssertUnwindSafe(&mut s.factory));
         if s.policy.restart == Restart::Never {
             // A component that can never restart needs its supervisor only to start.
