@@ -53,6 +53,30 @@
 //!   [`Actor::stopped`] hook runs, then its queued messages are rejected and
 //!   [`Addr::stopped`] resolves.
 //!
+//! # Thread affinity, checked by the compiler
+//!
+//! An [`Addr`] cannot leave its container's thread:
+//!
+//! ```compile_fail
+//! fn needs_send<T: Send>(_: T) {}
+//! struct Quiet;
+//! impl tern_actors::Actor for Quiet {}
+//! tern_executor::Runtime::new().unwrap().block_on(async {
+//!     needs_send(tern_actors::spawn(Quiet)); // error: `Rc<..>` cannot be sent between threads
+//! });
+//! ```
+//!
+//! while a [`RemoteAddr`] is made for exactly that:
+//!
+//! ```
+//! fn needs_send_sync<T: Send + Sync>(_: T) {}
+//! struct Quiet;
+//! impl tern_actors::Actor for Quiet {}
+//! tern_executor::Runtime::new().unwrap().block_on(async {
+//!     needs_send_sync(tern_actors::spawn(Quiet).remote());
+//! });
+//! ```
+//!
 //! # Non-goals
 //!
 //! - No priorities between application messages, and no preemption of a running

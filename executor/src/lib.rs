@@ -34,6 +34,13 @@
 //! - **Panics are contained.** A panicking task resolves its [`JoinHandle`] to
 //!   [`JoinError::Panicked`]; the runtime and every other task keep running.
 //!
+//! A runtime stays on the thread that made it:
+//!
+//! ```compile_fail
+//! fn needs_send<T: Send>(_: T) {}
+//! needs_send(tern_executor::Runtime::new().unwrap()); // error: `Rc<..>` is not `Send`
+//! ```
+//!
 //! # Non-goals
 //!
 //! - No multi-threaded scheduler and no work stealing: one container, one thread.

@@ -232,6 +232,14 @@ impl Core {
         }
     }
 
+    /// The next runnable in FIFO order, taking in cross-thread wakes first.
+    fn next_runnable(&self) -> Option<Runnable> {
+        self.remote
+            .injector
+            .drain_into(&mut self.local.borrow_mut());
+        self.local.borrow_mut().pop_front()
+    }
+
     fn fire_due_timers(&self) {
         let mut due = self.due.borrow_mut();
         {
@@ -523,12 +531,7 @@ impl Runtime {
         self.core.turn_now.set(None);
         let before = self.core.stats.get().polls;
         loop {
-            self.core
-                .remote
-                .injector
-                .drain_into(&mut self.core.local.borrow_mut());
-            let next = self.core.local.borrow_mut().pop_front();
-            match next {
+            match self.core.next_runnable() {
                 Some(r) => {
                     r.run();
                     self.core.bump(|s| s.polls += 1);
@@ -571,16 +574,8 @@ impl Runtime {
             for w in wakers {
                 w.wake();
             }
-            loop {
-                self.core
-                    .remote
-                    .injector
-                    .drain_into(&mut self.core.local.borrow_mut());
-                let next = self.core.local.borrow_mut().pop_front();
-                match next {
-                    Some(r) => drop(r),
-                    None => break,
-                }
+            while let Some(r) = self.core.next_runnable() {
+                drop(r);
             }
             rounds += 1;
             if rounds > 3 && !self.core.tasks.borrow().is_empty() {
