@@ -24,8 +24,9 @@
 //! - **First come, first served.** Woken tasks run in the order they were woken, with no
 //!   priorities; a task that wakes itself goes to the back. Wakes from other threads
 //!   join the back of the queue at the start of the next turn.
-//! - **No starvation.** After at most `poll_budget` polls the loop fires due timers and
-//!   polls I/O (without blocking while work is waiting).
+//! - **No starvation.** While tasks keep being ready, the loop fires due timers and polls
+//!   I/O (without blocking) at least once every `poll_budget` polls; when nothing is
+//!   ready it does both at once, blocking in I/O until the next timer or wake.
 //! - **Stable timer order.** Timers fire in (deadline, creation order).
 //! - **Virtual time is exact.** Under a virtual clock, time moves only when no task is
 //!   ready, straight to the next deadline; the same program sees the same instants.
