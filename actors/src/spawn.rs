@@ -108,6 +108,10 @@ impl<A: Actor, F: FnMut() -> Option<A> + 'static> Spawn<A, F> {
     }
 
     /// Mailbox capacity (default [`DEFAULT_MAILBOX`]; at least 1).
+    ///
+    /// The mailbox keeps the envelopes of handled messages for reuse, up to this many,
+    /// so a component's memory stays at the high-water mark its traffic reached (never
+    /// more than a full mailbox) instead of allocating per message.
     pub fn mailbox(mut self, capacity: usize) -> Self {
         self.capacity = capacity.max(1);
         self
