@@ -2,8 +2,9 @@
 //! binary. The workloads themselves live in the `tern_benches` library (one module per
 //! framework); see its crate docs for exactly what each group measures.
 //!
-//! Run with `cargo bench -p tern-benches`. Settings are modest (20 samples, 1 s warm-up,
-//! 3 s measurement) so the whole suite fits in a few minutes on a 2-core machine.
+//! Run with `cargo bench -p tern-benches`. Settings are modest (30 samples, 1 s warm-up,
+//! 4 s measurement per benchmark) so the whole suite, 31 benchmarks plus the idle-memory
+//! table, fits in about five minutes on a 2-core machine.
 
 // Benches are binaries: there is no public API to document, and an unwrap that fires
 // means the benchmark itself is wrong.
@@ -81,9 +82,9 @@ fn spawn(c: &mut Criterion) {
 
 fn config() -> Criterion {
     Criterion::default()
-        .sample_size(20)
+        .sample_size(30)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
+        .measurement_time(Duration::from_secs(4))
 }
 
 criterion_group! {

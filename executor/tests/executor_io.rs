@@ -163,3 +163,26 @@ fn a_task_woken_from_many_threads_is_never_polled_twice_at_once() {
         });
     });
 }
+
+#[test]
+fn multipart_messages_cross_a_router_dealer_pair_intact() {
+    let rt = Runtime::new().unwrap();
+    let ctx = zmq::Context::new();
+    let got = rt.block_on(async {
+        let router = ZmqSocket::new(ctx.socket(zmq::ROUTER).unwrap());
+        router.get_ref().set_router_mandatory(true).unwrap();
+        router.get_ref().bind("inproc://multipart").unwrap();
+        let dealer = ZmqSocket::new(ctx.socket(zmq::DEALER).unwrap());
+        dealer.get_ref().set_identity(b"d1").unwrap();
+        dealer.get_ref().connect("inproc://multipart").unwrap();
+        dealer
+            .send_multipart([&b"head"[..], b"", b"body"])
+            .await
+            .unwrap();
+        let frames = router.recv_multipart().await.unwrap();
+        // Reply through the identity frame the router prepended.
+        router.send_multipart(&frames).await.unwrap();
+        dealer.recv_multipart().await.unwrap()
+    });
+    assert_eq!(got, [b"head".to_vec(), vec![], b"body".to_vec()]);
+}

@@ -123,3 +123,27 @@ fn dropping_the_runtime_drops_every_pending_future_on_its_thread() {
     }
     assert_eq!(dropped.get(), 3);
 }
+
+#[test]
+fn run_until_idle_runs_ready_work_without_advancing_virtual_time() {
+    let rt = Runtime::builder().virtual_time().build().unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (a, b) = (log.clone(), log.clone());
+    rt.spawn(async move {
+        a.borrow_mut().push("ready");
+        yield_now().await;
+        a.borrow_mut().push("after yield");
+    })
+    .detach();
+    rt.spawn(async move {
+        time::sleep(Duration::from_secs(1)).await;
+        b.borrow_mut().push("timer");
+    })
+    .detach();
+    let polled = rt.run_until_idle();
+    assert!(polled >= 3);
+    assert_eq!(*log.borrow(), ["ready", "after yield"]);
+    assert_eq!(rt.clock().now(), tern_executor::Instant::ZERO);
+    rt.block_on(async { time::sleep(Duration::from_secs(2)).await });
+    assert_eq!(*log.borrow(), ["ready", "after yield", "timer"]);
+}
