@@ -104,7 +104,7 @@ pub(crate) struct Core {
     budget: usize,
     pub(crate) stats: Cell<RuntimeStats>,
     due: RefCell<Vec<Waker>>,
-    /// The clock's value as of the first read in this turn; `None` once stale.
+    /// The clock's value at the last timer check; `None` until the first read.
     turn_now: Cell<Option<Instant>>,
     /// Polls since timers and I/O were last checked.
     polls_since_check: Cell<usize>,
@@ -147,10 +147,10 @@ impl Core {
         &self.clock
     }
 
-    /// The time at the start of this scheduler turn: read from the clock at most once
-    /// per turn, so timers and deadlines cost no system call each. It lags the clock by
-    /// at most the turn's own run time (microseconds); [`crate::time::now`] reads the
-    /// clock itself.
+    /// The scheduler's idea of now: refreshed whenever the loop checks timers (at least
+    /// once per poll budget while busy, and around every park), so creating a timer or
+    /// a deadline costs no clock read. It lags the clock by at most one poll budget of
+    /// work; [`crate::time::now`] reads the clock itself.
     pub(crate) fn turn_now(&self) -> Instant {
         match self.turn_now.get() {
             Some(t) => t,
@@ -188,7 +188,6 @@ impl Core {
     /// timer or wake).
     fn turn(&self, main_ready: &AtomicBool) {
         self.bump(|s| s.turns += 1);
-        self.turn_now.set(None);
         self.remote
             .injector
             .drain_into(&mut self.local.borrow_mut());

@@ -12,9 +12,9 @@ use crate::runtime::Core;
 
 /// Waits until `duration` has passed on the runtime's clock.
 ///
-/// The duration counts from the start of the current scheduler turn (the clock is read
-/// once per turn), so on a real clock the sleep may end up to one turn's run time
-/// early; under a virtual clock it is exact.
+/// The duration counts from the scheduler's last clock reading (taken at least once per
+/// poll budget while busy, and whenever the loop goes idle), so on a real clock the sleep
+/// may end up to one poll budget of work early; under a virtual clock it is exact.
 ///
 /// # Examples
 ///
