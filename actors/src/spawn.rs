@@ -20,13 +20,12 @@ pub const DEFAULT_MAILBOX: usize = 1024;
 /// Default deadline for asks and for `tell` waiting for room.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-struct NextId(std::cell::Cell<u64>);
-
-fn next_id() -> u64 {
-    let ids = tern_executor::extension(|| NextId(std::cell::Cell::new(1)));
-    let id = ids.0.get();
-    ids.0.set(id + 1);
-    id
+fn component<A: Actor>(capacity: usize, timeout: Duration) -> Rc<Component<A>> {
+    Rc::new(Component {
+        mailbox: Mailbox::new(capacity),
+        id: tern_executor::next_id(),
+        timeout,
+    })
 }
 
 /// Starts a component from a value, with default options and no restarts (there is
@@ -36,8 +35,10 @@ fn next_id() -> u64 {
 ///
 /// Outside a runtime.
 pub fn spawn<A: Actor>(actor: A) -> Addr<A> {
-    let mut once = Some(actor);
-    Spawn::from_factory(move || once.take(), Restart::Never).spawn()
+    let comp = component(DEFAULT_MAILBOX, DEFAULT_TIMEOUT);
+    let task = run::<A, fn() -> Option<A>>(comp.clone(), Some(actor), None);
+    spawn_task(task).detach();
+    Addr { inner: comp }
 }
 
 /// Configures a component built by `factory`, which makes a fresh instance for the
@@ -161,11 +162,7 @@ impl<A: Actor, F: FnMut() -> Option<A> + 'static> Spawn<A, F> {
     }
 
     pub(crate) fn start(self, parent: Option<Weak<dyn Parent>>) -> Addr<A> {
-        let comp = Rc::new(Component {
-            mailbox: Mailbox::new(self.capacity),
-            id: next_id(),
-            timeout: self.timeout,
-        });
+        let comp = component(self.capacity, self.timeout);
         let addr = Addr {
             inner: comp.clone(),
         };
@@ -175,7 +172,7 @@ impl<A: Actor, F: FnMut() -> Option<A> + 'static> Spawn<A, F> {
             tracing::error!(error = %e, "name registration failed");
         }
         let sup = Box::new(Supervisor::new(self.factory, self.supervision, parent));
-        spawn_task(run(comp, Some(sup))).detach();
+        spawn_task(run(comp, None, Some(sup))).detach();
         addr
     }
 }

@@ -143,19 +143,29 @@ impl<F> Supervisor<F> {
     }
 }
 
-/// Runs a component through its incarnations until it stops for good.
+/// Runs a component through its incarnations until it stops for good: from `first`
+/// if given (a component spawned from a value, never restarted), else from the
+/// supervisor's factory.
 pub(crate) async fn run<A: Actor, F: FnMut() -> Option<A>>(
     comp: Rc<Component<A>>,
+    mut first: Option<A>,
     mut sup: Option<Box<Supervisor<F>>>,
 ) {
     let mb = &comp.mailbox;
     let mut incarnations = 0u64;
-    while let Some(s) = sup.as_mut() {
-        let made = std::panic::catch_unwind(AssertUnwindSafe(&mut s.factory));
-        if s.policy.restart == Restart::Never {
-            // A component that can never restart needs its supervisor only to start.
-            sup = None;
-        }
+    loop {
+        let made = match (first.take(), sup.as_mut()) {
+            (Some(actor), _) => Ok(Some(actor)),
+            (None, Some(s)) => {
+                let made = std::panic::catch_unwind(AssertUnwindSafe(&mut s.factory));
+                if s.policy.restart == Restart::Never {
+                    // A component that can never restart needs its supervisor only to start.
+                    sup = None;
+                }
+                made
+            }
+            (None, None) => break,
+        };
         let exit = match made {
             Ok(Some(mut actor)) => {
                 if incarnations > 0 {

@@ -64,7 +64,8 @@ pub mod time;
 pub use error::Error;
 pub use reactor::{Async, Interest, ZmqSocket};
 pub use runtime::{
-    Builder, DEFAULT_POLL_BUDGET, Runtime, RuntimeStats, extension, spawn, stats, yield_now,
+    Builder, DEFAULT_POLL_BUDGET, Runtime, RuntimeStats, extension, next_id, spawn, stats,
+    yield_now,
 };
 pub use task::{JoinError, JoinHandle, panic_message};
 pub use time::{Clock, Instant};

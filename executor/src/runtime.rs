@@ -108,6 +108,8 @@ pub(crate) struct Core {
     turn_now: Cell<Option<Instant>>,
     /// Polls since timers and I/O were last checked.
     polls_since_check: Cell<usize>,
+    /// The last id handed out by [`next_id`].
+    last_id: Cell<u64>,
 }
 
 impl fmt::Debug for Core {
@@ -421,6 +423,7 @@ impl Builder {
             due: RefCell::new(Vec::new()),
             turn_now: Cell::new(None),
             polls_since_check: Cell::new(0),
+            last_id: Cell::new(0),
         });
         Ok(Runtime { core })
     }
@@ -634,6 +637,34 @@ where
     F::Output: 'static,
 {
     task::spawn_on(&Core::current(), future)
+}
+
+/// A number unique within the current runtime: 1, 2, 3, ... in call order, so ids are
+/// the same in every run of the same program (unlike a process-wide counter, which
+/// other runtimes in the process would advance).
+///
+/// # Examples
+///
+/// ```
+/// # tern_executor::Runtime::new().unwrap().block_on(async {
+/// let a = tern_executor::next_id();
+/// assert_eq!(tern_executor::next_id(), a + 1);
+/// # });
+/// ```
+///
+/// # Panics
+///
+/// Outside a runtime.
+#[must_use]
+pub fn next_id() -> u64 {
+    CURRENT.with(|c| match c.borrow().as_ref() {
+        Some(core) => {
+            let id = core.last_id.get() + 1;
+            core.last_id.set(id);
+            id
+        }
+        None => panic!("no tern runtime on this thread: call this inside Runtime::block_on"),
+    })
 }
 
 /// Counters of the current thread's runtime.
