@@ -148,24 +148,17 @@ impl<F> Supervisor<F> {
 /// supervisor's factory.
 pub(crate) async fn run<A: Actor, F: FnMut() -> Option<A>>(
     comp: Rc<Component<A>>,
-    mut first: Option<A>,
+    first: Option<A>,
     mut sup: Option<Box<Supervisor<F>>>,
 ) {
     let mb = &comp.mailbox;
     let mut incarnations = 0u64;
+    // `first` is consumed here, before any await, so the task does not keep a slot for it.
+    let mut made = match first {
+        Some(actor) => Ok(Some(actor)),
+        None => make(&mut sup),
+    };
     loop {
-        let made = match (first.take(), sup.as_mut()) {
-            (Some(actor), _) => Ok(Some(actor)),
-            (None, Some(s)) => {
-                let made = std::panic::catch_unwind(AssertUnwindSafe(&mut s.factory));
-                if s.policy.restart == Restart::Never {
-                    // A component that can never restart needs its supervisor only to start.
-                    sup = None;
-                }
-                made
-            }
-            (None, None) => break,
-        };
         let exit = match made {
             Ok(Some(mut actor)) => {
                 if incarnations > 0 {
@@ -197,6 +190,7 @@ pub(crate) async fn run<A: Actor, F: FnMut() -> Option<A>>(
                 if Box::pin(backoff(mb, delay)).await == Some(Interrupt::Stop) {
                     break;
                 }
+                made = make(&mut sup);
             }
             Decision::Stop => break,
             Decision::Escalate(reason) => {
@@ -214,6 +208,21 @@ pub(crate) async fn run<A: Actor, F: FnMut() -> Option<A>>(
     }
     registry::release(comp.id);
     mb.close();
+}
+
+/// Builds the next incarnation from the supervisor's factory, catching a panic; a
+/// component that can never restart drops its supervisor once it has started.
+fn make<A, F: FnMut() -> Option<A>>(
+    sup: &mut Option<Box<Supervisor<F>>>,
+) -> Result<Option<A>, Box<dyn std::any::Any + Send>> {
+    let Some(s) = sup.as_mut() else {
+        return Ok(None);
+    };
+    let made = std::panic::catch_unwind(AssertUnwindSafe(&mut s.factory));
+    if s.policy.restart == Restart::Never {
+        *sup = None;
+    }
+    made
 }
 
 /// Ends an incarnation: children stop newest first, then the `stopped` hook runs.
