@@ -23,6 +23,8 @@ trait Deliver<A: Actor> {
     fn deliver(self: Box<Self>, addr: &Addr<A>) -> Pin<Box<dyn Future<Output = ()> + '_>>;
     /// For getting the message back out of a refused job.
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
+    /// The component stopped before this job could be delivered.
+    fn reject(self: Box<Self>, component: u64);
 }
 
 struct TellJob<M>(M);
@@ -37,6 +39,13 @@ impl<A: Handler<M>, M: 'static> Deliver<A> for TellJob<M> {
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
+    }
+    fn reject(self: Box<Self>, component: u64) {
+        tracing::warn!(
+            component,
+            message = std::any::type_name::<M>(),
+            "component stopped; message from another thread dropped"
+        );
     }
 }
 
@@ -60,6 +69,9 @@ where
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
+    }
+    fn reject(self: Box<Self>, _component: u64) {
+        // Dropping the reply sender answers the asker with `AskError::Stopped`.
     }
 }
 
@@ -146,6 +158,11 @@ impl<A: Actor> RemoteAddr<A> {
                 if addr.is_stopped() {
                     break;
                 }
+            }
+            // Whatever arrived meanwhile is rejected, not dropped silently; closing the
+            // channel then refuses later sends with `Stopped`.
+            while let Some(job) = rx.try_recv() {
+                job.reject(addr.id());
             }
         })
         .detach();

@@ -250,3 +250,48 @@ fn a_child_that_exhausts_its_restarts_escalates_and_its_parent_restarts() {
     assert_eq!(log.iter().filter(|l| *l == "parent started").count(), 2);
     assert_eq!(log.iter().filter(|l| *l == "b started").count(), 3);
 }
+
+struct Quitter {
+    log: Log,
+}
+impl Actor for Quitter {
+    async fn started(&mut self, _: &mut Context<Self>) -> Result<(), ActorError> {
+        self.log.borrow_mut().push("started".into());
+        Ok(())
+    }
+}
+struct Quit;
+impl Handler<Quit> for Quitter {
+    type Reply = ();
+    async fn handle(&mut self, _: Quit, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+#[test]
+fn restart_always_restarts_after_a_normal_stop_but_not_after_a_requested_one() {
+    let rt = Runtime::builder().virtual_time().build().unwrap();
+    let log: Log = Rc::default();
+    rt.block_on(async {
+        let l = log.clone();
+        let q = build(move || Quitter { log: l.clone() })
+            .restart(Restart::Always)
+            .spawn();
+        q.ask(Quit).await.unwrap(); // normal exit: restarted
+        q.ask(Quit).await.unwrap(); // and again
+        q.ask(Quit).await.unwrap();
+        time::sleep(Duration::from_secs(1)).await; // let the last backoff run out
+        assert!(!q.is_stopped());
+        assert_eq!(q.stats().restarts, 3);
+        q.stop(); // requested: final, even under Always
+        q.stopped().await;
+        assert_eq!(q.stats().restarts, 3);
+        // With OnFailure, a normal exit is final.
+        let l = log.clone();
+        let once = build(move || Quitter { log: l.clone() }).spawn();
+        once.ask(Quit).await.unwrap();
+        once.stopped().await;
+        assert_eq!(once.stats().restarts, 0);
+    });
+    assert_eq!(log.borrow().len(), 5);
+}

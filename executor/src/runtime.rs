@@ -539,7 +539,15 @@ impl Runtime {
 
     /// Runs ready tasks and due timers until nothing is ready, without blocking and
     /// without advancing a virtual clock. Returns how many tasks were polled.
+    ///
+    /// # Panics
+    ///
+    /// Inside a runtime, like [`Runtime::block_on`].
     pub fn run_until_idle(&self) -> u64 {
+        assert!(
+            Core::try_current().is_none(),
+            "Runtime::run_until_idle called from inside a runtime"
+        );
         let _enter = Enter::new(&self.core);
         self.core.turn_now.set(None);
         let before = self.core.stats.get().polls;
