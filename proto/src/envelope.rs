@@ -4,7 +4,7 @@ use prost::Message;
 
 use crate::error::DecodeError;
 use crate::limits::Limits;
-use crate::v1::{Envelope, ErrorCode, Kind};
+use crate::v1::{Envelope, Kind};
 
 /// The protocol version this build speaks and writes.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -20,8 +20,9 @@ pub fn encode_envelope(env: &Envelope) -> Vec<u8> {
 /// # Errors
 ///
 /// A [`DecodeError`] naming the first problem found: size, wire format, version, kind,
-/// a field the kind requires, a string over its limit, a malformed trace context, or an
-/// unknown error code.
+/// a field the kind requires, a string over its limit, or a malformed trace context.
+/// Unknown error codes are accepted (see [`ErrorCode`](crate::v1::ErrorCode)'s
+/// forward compatibility in the `.proto`).
 ///
 /// # Examples
 ///
@@ -116,18 +117,14 @@ fn validate(env: &Envelope, limits: &Limits) -> Result<(), DecodeError> {
         }
         Kind::Error => {
             require(env.correlation_id != 0, kind, "correlation_id")?;
+            // Any error code is accepted: a newer peer may send codes this build does
+            // not know, which receivers treat as `ERROR_CODE_UNSPECIFIED`.
             let Some(info) = &env.error else {
                 return Err(DecodeError::MissingField {
                     kind: kind.as_str_name(),
                     field: "error",
                 });
             };
-            match ErrorCode::try_from(info.code) {
-                Ok(ErrorCode::Unspecified) | Err(_) => {
-                    return Err(DecodeError::UnknownErrorCode(info.code));
-                }
-                Ok(_) => {}
-            }
             check_len("error.detail", &info.detail, limits.max_error_detail_len)?;
         }
         Kind::Unspecified => return Err(DecodeError::UnknownKind(env.kind)),

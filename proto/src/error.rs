@@ -47,7 +47,4 @@ pub enum DecodeError {
     /// The trace context's ids do not have the W3C lengths (16 and 8 bytes).
     #[error("trace context ids must be 16 and 8 bytes")]
     BadTraceContext,
-    /// An error envelope's code is 0 or unknown.
-    #[error("unknown error code {0}")]
-    UnknownErrorCode(i32),
 }

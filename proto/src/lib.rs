@@ -20,6 +20,9 @@
 //! assert_eq!(decode_envelope(&bytes, &Limits::default()).unwrap(), env);
 //! ```
 //!
+//! [`session::Session`] is the sans-IO wire protocol on top: request ids, reply
+//! correlation, deadlines and order per peer, fed `(input, now)`.
+//!
 //! # Guarantees
 //!
 //! - Decoding never panics and never allocates more than the input's own length in
@@ -40,6 +43,7 @@
 mod envelope;
 mod error;
 mod limits;
+pub mod session;
 
 pub use envelope::{PROTOCOL_VERSION, decode_envelope, encode_envelope};
 pub use error::DecodeError;

@@ -1,0 +1,493 @@
+//! The wire session: request ids, reply correlation, deadlines, order per peer.
+//!
+//! A [`Session`] is a pure state machine (sans-IO): it never reads a clock, touches a
+//! socket or spawns anything. A driver feeds it inputs with the current time and drains
+//! its outputs:
+//!
+//! 1. inputs: [`Session::tell`], [`Session::ask`], [`Session::reply`] (commands from
+//!    the application), [`Session::handle_frame`] (bytes from a peer),
+//!    [`Session::handle_timeout`] and [`Session::peer_lost`];
+//! 2. outputs, drained in this order after every input: [`Session::poll_transmit`]
+//!    (frames to send, in order), [`Session::poll_event`] (what the application must
+//!    see), then [`Session::poll_timeout`] (when to call `handle_timeout` next).
+//!
+//! Time is a plain count of nanoseconds on the driver's clock, so the same session runs
+//! on real time, on the simulator's virtual time, and under a fuzzer.
+//!
+//! # Guarantees
+//!
+//! - Frames to one peer leave in the order they were produced.
+//! - Every ask ends exactly once: with the peer's reply or error, with
+//!   [`Failure::Timeout`] at its deadline, or with [`Failure::PeerLost`].
+//! - A reply that matches no outstanding ask (late, duplicated, or forged) is dropped
+//!   and counted in [`SessionStats::unmatched_replies`]; a frame that fails to decode is
+//!   dropped and counted in [`SessionStats::malformed`]. Neither panics.
+//!
+//! # Examples
+//!
+//! ```
+//! use tern_proto::session::{Event, Outgoing, Session};
+//! use tern_proto::v1::ErrorCode;
+//!
+//! let mut a = Session::new("a");
+//! let mut b = Session::new("b");
+//! let out = Outgoing::new("worker", "demo.Square", "application/json", b"7".to_vec());
+//! let id = a.ask(0, "b", out, Some(1_000_000_000));
+//! let frame = a.poll_transmit().unwrap();
+//! b.handle_frame(10, "a", &frame.envelope, frame.payload);
+//! let Some(Event::Request(req)) = b.poll_event() else { panic!() };
+//! b.reply(20, &req, Ok((b"49".to_vec(), "application/json".into())));
+//! let back = b.poll_transmit().unwrap();
+//! a.handle_frame(30, "b", &back.envelope, back.payload);
+//! match a.poll_event() {
+//!     Some(Event::Reply { id: got, result: Ok(reply) }) => {
+//!         assert_eq!((got, reply.payload.as_slice()), (id, &b"49"[..]));
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! # let _ = ErrorCode::Timeout;
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::envelope::{PROTOCOL_VERSION, decode_envelope, encode_envelope};
+use crate::error::DecodeError;
+use crate::limits::Limits;
+use crate::v1::{ComponentRef, Envelope, ErrorCode, ErrorInfo, Kind};
+
+/// Nanoseconds on the driver's clock.
+pub type Nanos = u64;
+
+/// Names a peer node (its node name); the driver maps it to an address.
+pub type PeerId = String;
+
+/// A frame for the driver to send: the encoded envelope, then the payload as its own
+/// frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a transmit is a frame the driver must send"]
+pub struct Transmit {
+    /// The node to send to.
+    pub peer: PeerId,
+    /// The encoded [`Envelope`].
+    pub envelope: Vec<u8>,
+    /// The opaque payload.
+    pub payload: Vec<u8>,
+}
+
+/// A message to send: destination component, type and payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Registered name of the destination component on the peer.
+    pub component: String,
+    /// Stable name of the message type.
+    pub message_type: String,
+    /// The payload's encoding.
+    pub content_type: String,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+impl Outgoing {
+    /// A message for `component`.
+    pub fn new(
+        component: impl Into<String>,
+        message_type: impl Into<String>,
+        content_type: impl Into<String>,
+        payload: Vec<u8>,
+    ) -> Self {
+        Self {
+            component: component.into(),
+            message_type: message_type.into(),
+            content_type: content_type.into(),
+            payload,
+        }
+    }
+}
+
+/// A request that arrived from a peer, for the application to handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The sending node.
+    pub peer: PeerId,
+    /// The envelope's message id (the correlation id of the answer).
+    pub message_id: u64,
+    /// Whether the sender waits for a reply (an ask) or not (a tell).
+    pub expects_reply: bool,
+    /// The sending component, if named.
+    pub source: Option<ComponentRef>,
+    /// The destination component's name.
+    pub component: String,
+    /// The message type's stable name.
+    pub message_type: String,
+    /// The payload's encoding.
+    pub content_type: String,
+    /// The payload.
+    pub payload: Vec<u8>,
+    /// When the sender gives up, on this session's clock (from the envelope's remaining
+    /// time), if it set a deadline.
+    pub deadline: Option<Nanos>,
+}
+
+/// A successful reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The payload's encoding.
+    pub content_type: String,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+/// Why an ask produced no reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The peer answered with an error.
+    Remote {
+        /// The error code (unknown codes arrive as `Unspecified`).
+        code: ErrorCode,
+        /// The peer's explanation.
+        detail: String,
+    },
+    /// The deadline passed first.
+    Timeout,
+    /// The driver reported the peer gone.
+    PeerLost,
+}
+
+/// What the application must see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A tell or an ask from a peer.
+    Request(Request),
+    /// The outcome of one of this session's asks.
+    Reply {
+        /// The id [`Session::ask`] returned.
+        id: u64,
+        /// The reply or why there is none.
+        result: Result<Reply, Failure>,
+    },
+}
+
+/// Counters for what the session dropped or refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Frames that failed to decode or validate.
+    pub malformed: u64,
+    /// Replies matching no outstanding ask (late, duplicate or forged).
+    pub unmatched_replies: u64,
+    /// Asks that timed out.
+    pub timeouts: u64,
+}
+
+#[derive(Debug)]
+struct Outstanding {
+    peer: PeerId,
+    deadline: Option<Nanos>,
+}
+
+/// The per-node wire protocol state; see the [module docs](self).
+#[derive(Debug)]
+pub struct Session {
+    node: String,
+    limits: Limits,
+    next_id: u64,
+    outstanding: BTreeMap<u64, Outstanding>,
+    deadlines: BTreeSet<(Nanos, u64)>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: SessionStats,
+}
+
+fn millis_left(deadline: Option<Nanos>, now: Nanos) -> u32 {
+    deadline.map_or(0, |d| {
+        let ms = d.saturating_sub(now).div_ceil(1_000_000).max(1);
+        u32::try_from(ms).unwrap_or(u32::MAX)
+    })
+}
+
+impl Session {
+    /// A session for the node called `node`, with default [`Limits`].
+    pub fn new(node: impl Into<String>) -> Self {
+        Self::with_limits(node, Limits::default())
+    }
+
+    /// A session with explicit decoding limits.
+    pub fn with_limits(node: impl Into<String>, limits: Limits) -> Self {
+        Self {
+            node: node.into(),
+            limits,
+            next_id: 1,
+            outstanding: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: SessionStats::default(),
+        }
+    }
+
+    /// Counters of dropped and refused input.
+    #[must_use]
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// Asks still waiting for an answer.
+    #[must_use]
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.len()
+    }
+
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn push(&mut self, peer: &str, env: &Envelope, payload: Vec<u8>) {
+        self.transmits.push_back(Transmit {
+            peer: peer.to_owned(),
+            envelope: encode_envelope(env),
+            payload,
+        });
+    }
+
+    fn envelope(&self, id: u64, kind: Kind, out: &Outgoing, peer: &str) -> Envelope {
+        Envelope {
+            version: PROTOCOL_VERSION,
+            message_id: id,
+            kind: kind.into(),
+            source: Some(ComponentRef {
+                node: self.node.clone(),
+                name: String::new(),
+            }),
+            destination: Some(ComponentRef {
+                node: peer.to_owned(),
+                name: out.component.clone(),
+            }),
+            message_type: out.message_type.clone(),
+            content_type: out.content_type.clone(),
+            ..Envelope::default()
+        }
+    }
+
+    /// Queues a one-way message to `peer`; returns its message id.
+    pub fn tell(&mut self, now: Nanos, peer: &str, out: Outgoing) -> u64 {
+        let _ = now;
+        let id = self.take_id();
+        let env = self.envelope(id, Kind::Tell, &out, peer);
+        self.push(peer, &env, out.payload);
+        id
+    }
+
+    /// Queues a request to `peer`; its outcome arrives as [`Event::Reply`] with the
+    /// returned id, by `now + timeout` if a timeout is given.
+    pub fn ask(&mut self, now: Nanos, peer: &str, out: Outgoing, timeout: Option<Nanos>) -> u64 {
+        let id = self.take_id();
+        let deadline = timeout.map(|t| now.saturating_add(t));
+        let mut env = self.envelope(id, Kind::Ask, &out, peer);
+        env.timeout_ms = millis_left(deadline, now);
+        self.push(peer, &env, out.payload);
+        if let Some(d) = deadline {
+            self.deadlines.insert((d, id));
+        }
+        self.outstanding.insert(
+            id,
+            Outstanding {
+                peer: peer.to_owned(),
+                deadline,
+            },
+        );
+        id
+    }
+
+    /// Answers a request that expects a reply: a payload with its content type, or an
+    /// error. Answering a tell does nothing.
+    pub fn reply(
+        &mut self,
+        now: Nanos,
+        req: &Request,
+        result: Result<(Vec<u8>, String), (ErrorCode, String)>,
+    ) {
+        let _ = now;
+        if !req.expects_reply {
+            return;
+        }
+        let id = self.take_id();
+        let mut env = Envelope {
+            version: PROTOCOL_VERSION,
+            message_id: id,
+            correlation_id: req.message_id,
+            source: Some(ComponentRef {
+                node: self.node.clone(),
+                name: req.component.clone(),
+            }),
+            destination: req.source.clone(),
+            ..Envelope::default()
+        };
+        let payload = match result {
+            Ok((payload, content_type)) => {
+                env.kind = Kind::Reply.into();
+                env.content_type = content_type;
+                payload
+            }
+            Err((code, detail)) => {
+                env.kind = Kind::Error.into();
+                env.error = Some(ErrorInfo {
+                    code: code.into(),
+                    detail,
+                });
+                Vec::new()
+            }
+        };
+        self.push(&req.peer, &env, payload);
+    }
+
+    /// Takes in one frame pair from `peer`.
+    pub fn handle_frame(&mut self, now: Nanos, peer: &str, envelope: &[u8], payload: Vec<u8>) {
+        let env = match decode_envelope(envelope, &self.limits) {
+            Ok(env) => env,
+            Err(e) => {
+                self.refuse(peer, envelope, &e);
+                return;
+            }
+        };
+        match Kind::try_from(env.kind) {
+            Ok(k @ (Kind::Tell | Kind::Ask)) => {
+                let timeout = (env.timeout_ms > 0).then(|| u64::from(env.timeout_ms) * 1_000_000);
+                self.events.push_back(Event::Request(Request {
+                    peer: peer.to_owned(),
+                    message_id: env.message_id,
+                    expects_reply: k == Kind::Ask,
+                    source: env.source,
+                    component: env.destination.map(|d| d.name).unwrap_or_default(),
+                    message_type: env.message_type,
+                    content_type: env.content_type,
+                    payload,
+                    deadline: timeout.map(|t| now.saturating_add(t)),
+                }));
+            }
+            Ok(Kind::Reply) => {
+                let reply = Reply {
+                    content_type: env.content_type,
+                    payload,
+                };
+                self.answer(peer, env.correlation_id, Ok(reply));
+            }
+            Ok(Kind::Error) => {
+                let info = env.error.unwrap_or_default();
+                let code = ErrorCode::try_from(info.code).unwrap_or(ErrorCode::Unspecified);
+                let failure = Failure::Remote {
+                    code,
+                    detail: info.detail,
+                };
+                self.answer(peer, env.correlation_id, Err(failure));
+            }
+            // Streams (items, end, credit, cancel) belong to the streaming layer; until it
+            // exists they are counted as malformed rather than silently ignored.
+            _ => self.stats.malformed += 1,
+        }
+    }
+
+    /// A frame failed to decode: count it; if it was an ask we could name, tell the
+    /// sender why, so its ask fails fast instead of timing out.
+    fn refuse(&mut self, peer: &str, raw: &[u8], e: &DecodeError) {
+        self.stats.malformed += 1;
+        let code = match e {
+            DecodeError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
+            DecodeError::TooLarge { .. } => ErrorCode::TooLarge,
+            _ => ErrorCode::DecodeFailed,
+        };
+        // Only answer when the raw frame still yields an ask id; never answer errors,
+        // replies or tells, so two peers cannot loop on each other's refusals.
+        if raw.len() <= self.limits.max_envelope_bytes
+            && let Ok(env) = <Envelope as prost::Message>::decode(raw)
+            && env.kind == i32::from(Kind::Ask)
+            && env.message_id != 0
+        {
+            let id = self.take_id();
+            let answer = Envelope {
+                version: PROTOCOL_VERSION,
+                message_id: id,
+                correlation_id: env.message_id,
+                kind: Kind::Error.into(),
+                error: Some(ErrorInfo {
+                    code: code.into(),
+                    detail: e.to_string(),
+                }),
+                ..Envelope::default()
+            };
+            self.push(peer, &answer, Vec::new());
+        }
+    }
+
+    fn answer(&mut self, peer: &str, id: u64, result: Result<Reply, Failure>) {
+        // Only the peer the ask went to may answer it.
+        match self.outstanding.get(&id) {
+            Some(o) if o.peer == peer => {}
+            _ => {
+                self.stats.unmatched_replies += 1;
+                return;
+            }
+        }
+        if let Some(o) = self.outstanding.remove(&id)
+            && let Some(d) = o.deadline
+        {
+            self.deadlines.remove(&(d, id));
+        }
+        self.events.push_back(Event::Reply { id, result });
+    }
+
+    /// Expires every ask whose deadline is at or before `now`, in deadline order.
+    pub fn handle_timeout(&mut self, now: Nanos) {
+        while let Some(&(d, id)) = self.deadlines.first() {
+            if d > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if self.outstanding.remove(&id).is_some() {
+                self.stats.timeouts += 1;
+                self.events.push_back(Event::Reply {
+                    id,
+                    result: Err(Failure::Timeout),
+                });
+            }
+        }
+    }
+
+    /// The driver lost `peer` (connection reset, node declared dead): every ask to it
+    /// fails with [`Failure::PeerLost`], in id order.
+    pub fn peer_lost(&mut self, peer: &str) {
+        let lost: Vec<u64> = self
+            .outstanding
+            .iter()
+            .filter(|(_, o)| o.peer == peer)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in lost {
+            if let Some(o) = self.outstanding.remove(&id)
+                && let Some(d) = o.deadline
+            {
+                self.deadlines.remove(&(d, id));
+            }
+            self.events.push_back(Event::Reply {
+                id,
+                result: Err(Failure::PeerLost),
+            });
+        }
+    }
+
+    /// The next frame to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`Session::handle_timeout`] next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Nanos> {
+        self.deadlines.first().map(|&(d, _)| d)
+    }
+}
