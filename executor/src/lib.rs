@@ -57,6 +57,7 @@ mod parker;
 mod queue;
 mod reactor;
 mod runtime;
+pub mod sim;
 mod sync;
 mod task;
 pub mod time;
