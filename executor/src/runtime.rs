@@ -154,6 +154,10 @@ impl Core {
     /// a deadline costs no clock read. It lags the clock by at most one poll budget of
     /// work; [`crate::time::now`] reads the clock itself.
     pub(crate) fn turn_now(&self) -> Instant {
+        if self.clock.is_virtual() {
+            // Free to read, and it may be moved by a driver between turns.
+            return self.clock.now();
+        }
         match self.turn_now.get() {
             Some(t) => t,
             None => {
@@ -566,6 +570,39 @@ impl Runtime {
             }
         }
         self.core.stats.get().polls - before
+    }
+
+    /// Step mode, for drivers such as the simulator: runs at most one ready task (in
+    /// FIFO order) and returns whether one ran. Does not fire timers or poll I/O.
+    pub fn run_one(&self) -> bool {
+        let _enter = Enter::new(&self.core);
+        match self.core.next_runnable() {
+            Some(r) => {
+                r.run();
+                self.core.bump(|s| s.polls += 1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Step mode: whether a task is ready to run.
+    #[must_use]
+    pub fn has_ready(&self) -> bool {
+        !self.core.local.borrow().is_empty() || self.core.remote.injector.maybe_nonempty()
+    }
+
+    /// Step mode: the earliest pending timer's deadline.
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.core.timers.borrow_mut().next_deadline()
+    }
+
+    /// Step mode: fires every timer due at the clock's current time (waking their
+    /// tasks, which then count as ready).
+    pub fn fire_timers(&self) {
+        let _enter = Enter::new(&self.core);
+        self.core.fire_due_timers();
     }
 
     /// Per-runtime singleton of type `T`: the first call creates it with `init`, later

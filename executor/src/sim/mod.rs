@@ -1,11 +1,13 @@
-//! Building blocks of the deterministic simulator: seeded random streams and the
-//! canonical trace hash.
+//! The deterministic simulator's core: a [`World`] of many nodes on one thread under one
+//! virtual clock, seeded random streams, and the canonical trace hash.
 //!
 //! Everything here is pure and platform-independent (integer arithmetic only), so a
 //! seed gives the same draws and the same hash on every machine and in every process.
 
 mod rng;
 mod trace;
+mod world;
 
 pub use rng::{SeedTree, SimRng};
 pub use trace::TraceHash;
+pub use world::{NodeId, World};
