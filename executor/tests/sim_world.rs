@@ -13,10 +13,10 @@ type Log = Rc<RefCell<Vec<(String, u32)>>>;
 
 /// Three nodes, each running two tasks that log, yield and sleep.
 fn scenario(seed: u64) -> (Vec<(String, u32)>, String, Instant) {
-    let mut world = World::new(seed).unwrap();
+    let mut world = World::new(seed).expect("a world");
     let log: Log = Rc::default();
     for name in ["n1", "n2", "n3"] {
-        let node = world.add_node(name).unwrap();
+        let node = world.add_node(name).expect("a node");
         for task in 0..2u32 {
             let log = log.clone();
             let who = format!("{name}.{task}");
