@@ -4,10 +4,12 @@
 //! Everything here is pure and platform-independent (integer arithmetic only), so a
 //! seed gives the same draws and the same hash on every machine and in every process.
 
+mod net;
 mod rng;
 mod trace;
 mod world;
 
+pub use net::{Delivery, NetConfig, NetStats, Packet, SendOutcome, SimSocket};
 pub use rng::{SeedTree, SimRng};
 pub use trace::TraceHash;
 pub use world::{NodeId, World};

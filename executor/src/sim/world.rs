@@ -2,6 +2,10 @@
 
 use std::future::Future;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::net::{Net, NetConfig, NetStats, SimSocket};
 use super::{SeedTree, SimRng, TraceHash};
 use crate::error::Error;
 use crate::runtime::Runtime;
@@ -59,6 +63,7 @@ pub struct World {
     sched: SimRng,
     clock: Clock,
     nodes: Vec<Node>,
+    net: Rc<RefCell<Net>>,
     trace: TraceHash,
     steps: u64,
 }
@@ -73,6 +78,7 @@ impl World {
         let seeds = SeedTree::new(seed);
         Ok(Self {
             sched: seeds.stream("sched"),
+            net: Rc::new(RefCell::new(Net::new(seeds.stream("net")))),
             seeds,
             clock: Clock::virtual_at(Instant::ZERO),
             nodes: Vec::new(),
@@ -134,6 +140,52 @@ impl World {
         self.nodes[node.0].rt.spawn(future)
     }
 
+    /// Sets the network's behaviour from now on.
+    pub fn set_net(&mut self, config: NetConfig) {
+        self.net.borrow_mut().config = config;
+    }
+
+    /// Counters of what the network did.
+    #[must_use]
+    pub fn net_stats(&self) -> NetStats {
+        self.net.borrow().stats
+    }
+
+    /// `node`'s handle on the simulated network.
+    #[must_use]
+    pub fn socket(&self, node: NodeId) -> SimSocket {
+        SimSocket {
+            node,
+            net: self.net.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// Cuts both directions between `a` and `b`: messages sent, and messages in flight
+    /// when they arrive, are dropped until healed.
+    pub fn partition(&mut self, a: NodeId, b: NodeId) {
+        let mut net = self.net.borrow_mut();
+        net.cut(a, b);
+        net.cut(b, a);
+    }
+
+    /// Cuts only `from` → `to`.
+    pub fn partition_oneway(&mut self, from: NodeId, to: NodeId) {
+        self.net.borrow_mut().cut(from, to);
+    }
+
+    /// Restores both directions between `a` and `b`.
+    pub fn heal(&mut self, a: NodeId, b: NodeId) {
+        let mut net = self.net.borrow_mut();
+        net.heal(a, b);
+        net.heal(b, a);
+    }
+
+    /// Removes every partition.
+    pub fn heal_all(&mut self) {
+        self.net.borrow_mut().heal_all();
+    }
+
     /// The world's virtual time.
     #[must_use]
     pub fn now(&self) -> Instant {
@@ -153,8 +205,9 @@ impl World {
     }
 
     /// One step: run one ready task of a node chosen by seed, or, when no node is
-    /// ready, move the clock to the earliest timer and fire what is due. Returns
-    /// `false` when nothing is ready and no timer is pending (the world is idle).
+    /// ready, move the clock to the earliest timer or network delivery and deliver and
+    /// fire what is due. Returns `false` when nothing is ready and nothing is pending
+    /// (the world is idle).
     pub fn step(&mut self) -> bool {
         let ready: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| self.nodes[i].rt.has_ready())
@@ -167,9 +220,22 @@ impl World {
             self.record(b'p', i);
             return true;
         }
-        let next = self.nodes.iter().filter_map(|n| n.rt.next_deadline()).min();
-        let Some(at) = next else { return false };
+        let Some(at) = self.next_event() else {
+            return false;
+        };
         self.clock.advance(at - self.clock.now());
+        // Deliveries first, in (time, send order); then timers, in node order.
+        let (delivered, wakers) = self.net.borrow_mut().deliver_due(at);
+        for (seq, p) in delivered {
+            let mut rec = [0u8; 24];
+            rec[0] = b'd';
+            rec[8..16].copy_from_slice(&seq.to_le_bytes());
+            rec[16..24].copy_from_slice(&(p.to.0 as u64).to_le_bytes());
+            self.trace.record(&rec);
+        }
+        for w in wakers {
+            w.wake();
+        }
         // Fire in node order: deterministic, and the seed still decides who runs first.
         for i in 0..self.nodes.len() {
             if self.nodes[i].rt.next_deadline().is_some_and(|d| d <= at) {
@@ -178,6 +244,16 @@ impl World {
             }
         }
         true
+    }
+
+    /// The earliest timer of any node or network delivery.
+    fn next_event(&self) -> Option<Instant> {
+        let timers = self.nodes.iter().filter_map(|n| n.rt.next_deadline()).min();
+        let delivery = self.net.borrow().next_delivery();
+        match (timers, delivery) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn record(&mut self, kind: u8, node: usize) {
@@ -201,8 +277,7 @@ impl World {
         loop {
             let ready = self.nodes.iter().any(|n| n.rt.has_ready());
             if !ready {
-                let next = self.nodes.iter().filter_map(|n| n.rt.next_deadline()).min();
-                match next {
+                match self.next_event() {
                     Some(at) if at <= deadline => {}
                     _ => {
                         if self.clock.now() < deadline {
