@@ -48,7 +48,7 @@ type Caught<T> = Result<T, Box<dyn Any + Send>>;
 ///   [`JoinError::Aborted`].
 #[must_use = "dropping a JoinHandle cancels its task; call `.detach()` to let it run in the background"]
 pub struct JoinHandle<T> {
-    task: Option<async_task::Task<Caught<T>>>,
+    task: Option<async_task::FallibleTask<Caught<T>>>,
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {
@@ -78,7 +78,9 @@ impl<T> JoinHandle<T> {
     /// Whether the task has finished (or was aborted).
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        self.task.as_ref().is_none_or(async_task::Task::is_finished)
+        self.task
+            .as_ref()
+            .is_none_or(async_task::FallibleTask::is_finished)
     }
 }
 
@@ -89,11 +91,16 @@ impl<T> Future for JoinHandle<T> {
         let Some(task) = self.task.as_mut() else {
             return Poll::Ready(Err(JoinError::Aborted));
         };
-        match task.poll(cx) {
+        match Pin::new(task).poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(out) => {
                 self.task = None;
-                Poll::Ready(out.map_err(|p| JoinError::Panicked(panic_message(&*p))))
+                Poll::Ready(match out {
+                    Some(Ok(v)) => Ok(v),
+                    Some(Err(p)) => Err(JoinError::Panicked(panic_message(&*p))),
+                    // Cancelled without output: its runtime shut down first.
+                    None => Err(JoinError::Aborted),
+                })
             }
         }
     }
@@ -174,5 +181,7 @@ where
         });
     }
     core.local.borrow_mut().push_back(runnable);
-    JoinHandle { task: Some(task) }
+    JoinHandle {
+        task: Some(task.fallible()),
+    }
 }

@@ -99,3 +99,86 @@ fn run_until_stops_at_the_deadline_without_passing_it() {
     assert_eq!(world.now(), Instant::ZERO + Duration::from_millis(3500));
     assert_eq!(*ticks.borrow(), 4); // at 0, 1, 2 and 3 s
 }
+
+#[test]
+fn a_crashed_node_loses_its_tasks_and_messages_and_restarts_with_a_new_generation() {
+    use tern_executor::sim::Delivery;
+    let mut world = World::new(11).expect("world");
+    let a = world.add_node("a").expect("node");
+    let b = world.add_node("b").expect("node");
+    let (sa, sb) = (world.socket(a), world.socket(b));
+    let seen: Rc<RefCell<Vec<u8>>> = Rc::default();
+    let receiver = |sock: tern_executor::sim::SimSocket, seen: Rc<RefCell<Vec<u8>>>| async move {
+        loop {
+            let p = sock.recv().await;
+            seen.borrow_mut().push(p.data[0]);
+        }
+    };
+    world
+        .spawn_on(b, receiver(sb.clone(), seen.clone()))
+        .detach();
+    let _ = sa.send(b, Delivery::Stream, vec![1]);
+    world.run_until_idle();
+    let _ = sa.send(b, Delivery::Stream, vec![2]); // in flight when b crashes
+    world.crash(b);
+    assert!(!world.status(b).up);
+    world.run_until_idle();
+    assert_eq!(world.net_stats().to_crashed, 1);
+    // Tasks spawned on a crashed node never run.
+    let h = world.spawn_on(b, async { 5 });
+    world.restart(b).expect("restart");
+    assert_eq!(world.status(b).generation, 1);
+    world.spawn_on(b, receiver(sb, seen.clone())).detach();
+    let _ = sa.send(b, Delivery::Stream, vec![3]);
+    world.run_until_idle();
+    assert_eq!(*seen.borrow(), [1, 3]);
+    let aborted = world.runtime(a).expect("a is up").block_on(h);
+    assert!(aborted.is_err());
+}
+
+#[test]
+fn a_paused_node_runs_nothing_until_resumed() {
+    let mut world = World::new(2).expect("world");
+    let n = world.add_node("n").expect("node");
+    let fired: Rc<RefCell<Vec<u64>>> = Rc::default();
+    let f = fired.clone();
+    world
+        .spawn_on(n, async move {
+            time::sleep(Duration::from_secs(1)).await;
+            f.borrow_mut().push(time::now().as_nanos() / 1_000_000);
+        })
+        .detach();
+    world.run_until(Instant::ZERO); // the task starts and sleeps
+    world.pause(n);
+    world.run_until(Instant::ZERO + Duration::from_secs(5));
+    assert!(fired.borrow().is_empty(), "a paused node fired a timer");
+    world.resume(n);
+    world.run_until_idle();
+    assert_eq!(
+        *fired.borrow(),
+        [5_000],
+        "the overdue timer fires on resume"
+    );
+}
+
+#[test]
+fn charged_work_keeps_a_node_busy_and_delays_its_next_task() {
+    let mut world = World::new(4).expect("world");
+    let n = world.add_node("n").expect("node");
+    let done: Rc<RefCell<Vec<u64>>> = Rc::default();
+    for _ in 0..3 {
+        let d = done.clone();
+        world
+            .spawn_on(n, async move {
+                tern_executor::sim::charge(Duration::from_millis(10));
+                d.borrow_mut().push(time::now().as_nanos() / 1_000_000);
+            })
+            .detach();
+    }
+    world.run_until_idle();
+    // One thread: each task starts when the previous one's work is done.
+    assert_eq!(*done.borrow(), [0, 10, 20]);
+    assert_eq!(world.status(n).busy, Duration::from_millis(30));
+    world.run_until(Instant::ZERO + Duration::from_millis(60));
+    assert!((world.busy_fraction(n) - 0.5).abs() < 1e-9);
+}

@@ -70,6 +70,8 @@ pub struct NetStats {
     pub partitioned: u64,
     /// Datagrams duplicated.
     pub duplicated: u64,
+    /// Messages lost because their receiver was crashed (in flight or queued).
+    pub to_crashed: u64,
 }
 
 /// A message in the network.
@@ -102,6 +104,8 @@ pub(crate) struct Net {
     stream_tail: BTreeMap<(NodeId, NodeId), Instant>,
     /// Directed pairs that cannot talk: (from, to).
     cut: BTreeSet<(NodeId, NodeId)>,
+    /// Crashed nodes: nothing reaches them.
+    down: BTreeSet<NodeId>,
     inboxes: BTreeMap<NodeId, Inbox>,
     pub(crate) stats: NetStats,
 }
@@ -116,6 +120,7 @@ impl Net {
             packets: BTreeMap::new(),
             stream_tail: BTreeMap::new(),
             cut: BTreeSet::new(),
+            down: BTreeSet::new(),
             inboxes: BTreeMap::new(),
             stats: NetStats::default(),
         }
@@ -188,6 +193,10 @@ impl Net {
                 self.stats.partitioned += 1;
                 continue;
             }
+            if self.down.contains(&packet.to) {
+                self.stats.to_crashed += 1;
+                continue;
+            }
             self.stats.delivered += 1;
             let inbox = self.inboxes.entry(packet.to).or_default();
             inbox.queue.push_back(packet.clone());
@@ -199,6 +208,18 @@ impl Net {
 
     pub(crate) fn cut(&mut self, from: NodeId, to: NodeId) {
         self.cut.insert((from, to));
+    }
+
+    /// Marks a node crashed (its inbox is lost) or back up.
+    pub(crate) fn set_down(&mut self, node: NodeId, down: bool) {
+        if down {
+            self.down.insert(node);
+            if let Some(inbox) = self.inboxes.remove(&node) {
+                self.stats.to_crashed += inbox.queue.len() as u64;
+            }
+        } else {
+            self.down.remove(&node);
+        }
     }
 
     pub(crate) fn heal_all(&mut self) {

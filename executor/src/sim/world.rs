@@ -2,8 +2,9 @@
 
 use std::future::Future;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::time::Duration;
 
 use super::net::{Net, NetConfig, NetStats, SimSocket};
 use super::{SeedTree, SimRng, TraceHash};
@@ -16,10 +17,67 @@ use crate::time::{Clock, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(pub usize);
 
+/// What the world knows about one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// Whether the node is up (not crashed).
+    pub up: bool,
+    /// Whether the node is paused (up, but not scheduled).
+    pub paused: bool,
+    /// Incremented by every restart.
+    pub generation: u64,
+    /// Virtual CPU time charged to the node's thread since the world began.
+    pub busy: Duration,
+}
+
 #[derive(Debug)]
 struct Node {
     name: String,
-    rt: Runtime,
+    /// `None` while crashed.
+    rt: Option<Runtime>,
+    paused: bool,
+    generation: u64,
+    /// The node's single thread is busy (charged work) until then.
+    busy_until: Instant,
+    busy: Duration,
+}
+
+impl Node {
+    fn schedulable(&self, now: Instant) -> bool {
+        !self.paused && self.busy_until <= now && self.rt.as_ref().is_some_and(Runtime::has_ready)
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        if self.paused {
+            return None;
+        }
+        self.rt.as_ref().and_then(Runtime::next_deadline)
+    }
+}
+
+thread_local! {
+    /// Work charged by the task the world is running right now.
+    static CHARGED: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// Charges `cost` of virtual CPU time to the node running the current task: the node's
+/// single thread is busy for that long after the task yields, so its other tasks (and
+/// messages) wait, as they would behind real work. Outside a [`World`] it does nothing.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tern_executor::sim::{self, World};
+///
+/// let mut world = World::new(1).unwrap();
+/// let n = world.add_node("n").unwrap();
+/// world.spawn_on(n, async { sim::charge(Duration::from_millis(40)) }).detach();
+/// world.run_until_idle();
+/// assert_eq!(world.status(n).busy, Duration::from_millis(40));
+/// ```
+pub fn charge(cost: Duration) {
+    let _ = CHARGED.try_with(|c| c.set(c.get() + cost));
 }
 
 /// Many nodes on one thread, driven step by step under one virtual clock and one seed.
@@ -87,10 +145,14 @@ impl World {
         })
     }
 
-    /// The seeds of this world, for streams of the network, faults or applications.
+    /// The seeds of this world, for streams of faults or applications.
     #[must_use]
     pub fn seeds(&self) -> SeedTree {
         self.seeds
+    }
+
+    fn runtime_for_clock(&self) -> Result<Runtime, Error> {
+        Runtime::builder().clock(self.clock.clone()).build()
     }
 
     /// Adds a node sharing the world's clock.
@@ -99,10 +161,14 @@ impl World {
     ///
     /// [`Error::Io`] if the node's runtime cannot be built.
     pub fn add_node(&mut self, name: &str) -> Result<NodeId, Error> {
-        let rt = Runtime::builder().clock(self.clock.clone()).build()?;
+        let rt = self.runtime_for_clock()?;
         self.nodes.push(Node {
             name: name.to_owned(),
-            rt,
+            rt: Some(rt),
+            paused: false,
+            generation: 0,
+            busy_until: Instant::ZERO,
+            busy: Duration::ZERO,
         });
         Ok(NodeId(self.nodes.len() - 1))
     }
@@ -117,17 +183,46 @@ impl World {
         &self.nodes[node.0].name
     }
 
-    /// The node's runtime, for spawning and inspection.
+    /// The node's status.
     ///
     /// # Panics
     ///
     /// If `node` is not a node of this world.
     #[must_use]
-    pub fn runtime(&self, node: NodeId) -> &Runtime {
-        &self.nodes[node.0].rt
+    pub fn status(&self, node: NodeId) -> NodeStatus {
+        let n = &self.nodes[node.0];
+        NodeStatus {
+            up: n.rt.is_some(),
+            paused: n.paused,
+            generation: n.generation,
+            busy: n.busy,
+        }
     }
 
-    /// Spawns a task on `node`; it runs as the world steps.
+    /// The share of virtual time so far that `node` spent on charged work (0 to 1).
+    #[must_use]
+    pub fn busy_fraction(&self, node: NodeId) -> f64 {
+        let now = self.clock.now().as_nanos();
+        if now == 0 {
+            return 0.0;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let f = self.nodes[node.0].busy.as_nanos() as f64 / now as f64;
+        f.min(1.0)
+    }
+
+    /// The node's runtime, while it is up.
+    ///
+    /// # Panics
+    ///
+    /// If `node` is not a node of this world.
+    #[must_use]
+    pub fn runtime(&self, node: NodeId) -> Option<&Runtime> {
+        self.nodes[node.0].rt.as_ref()
+    }
+
+    /// Spawns a task on `node`; it runs as the world steps. `None` while the node is
+    /// crashed.
     ///
     /// # Panics
     ///
@@ -137,7 +232,58 @@ impl World {
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.nodes[node.0].rt.spawn(future)
+        match &self.nodes[node.0].rt {
+            Some(rt) => rt.spawn(future),
+            None => {
+                // A crashed node runs nothing: spawn into a throwaway runtime whose drop
+                // cancels the task at once, so the handle reports `Aborted`.
+                let Ok(scratch) = self.runtime_for_clock() else {
+                    panic!("cannot build a runtime for a crashed node's task");
+                };
+                scratch.spawn(future)
+            }
+        }
+    }
+
+    /// Crashes `node`: every task on it is dropped (its components vanish without
+    /// running `stopped` hooks), its queued and in-flight messages are lost, its
+    /// timers are gone. Other nodes see nothing but silence.
+    pub fn crash(&mut self, node: NodeId) {
+        self.nodes[node.0].rt = None;
+        self.nodes[node.0].paused = false;
+        self.net.borrow_mut().set_down(node, true);
+        self.record(b'c', node.0);
+    }
+
+    /// Restarts a crashed (or running) node with a fresh runtime and the next
+    /// generation; spawn its boot tasks with [`World::spawn_on`] afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the runtime cannot be built.
+    pub fn restart(&mut self, node: NodeId) -> Result<(), Error> {
+        let rt = self.runtime_for_clock()?;
+        let n = &mut self.nodes[node.0];
+        n.rt = Some(rt);
+        n.paused = false;
+        n.generation += 1;
+        n.busy_until = self.clock.now();
+        self.net.borrow_mut().set_down(node, false);
+        self.record(b'r', node.0);
+        Ok(())
+    }
+
+    /// Pauses `node` (a stop-the-world GC, a frozen VM): it runs nothing and fires no
+    /// timer until resumed; messages to it wait in its inbox.
+    pub fn pause(&mut self, node: NodeId) {
+        self.nodes[node.0].paused = true;
+        self.record(b'z', node.0);
+    }
+
+    /// Resumes a paused node; what it missed runs now.
+    pub fn resume(&mut self, node: NodeId) {
+        self.nodes[node.0].paused = false;
+        self.record(b'y', node.0);
     }
 
     /// Sets the network's behaviour from now on.
@@ -204,18 +350,28 @@ impl World {
         self.trace
     }
 
-    /// One step: run one ready task of a node chosen by seed, or, when no node is
-    /// ready, move the clock to the earliest timer or network delivery and deliver and
-    /// fire what is due. Returns `false` when nothing is ready and nothing is pending
-    /// (the world is idle).
+    /// One step: run one ready task of a node chosen by seed, or, when no node can
+    /// run, move the clock to the earliest timer, network delivery or end of charged
+    /// work, and deliver and fire what is due. Returns `false` when nothing is ready
+    /// and nothing is pending (the world is idle).
     pub fn step(&mut self) -> bool {
+        let now = self.clock.now();
         let ready: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].rt.has_ready())
+            .filter(|&i| self.nodes[i].schedulable(now))
             .collect();
         if !ready.is_empty() {
             let pick = usize::try_from(self.sched.below(ready.len() as u64)).unwrap_or(0);
             let i = ready[pick];
-            self.nodes[i].rt.run_one();
+            CHARGED.with(|c| c.set(Duration::ZERO));
+            if let Some(rt) = &self.nodes[i].rt {
+                rt.run_one();
+            }
+            let cost = CHARGED.with(|c| c.replace(Duration::ZERO));
+            if !cost.is_zero() {
+                let n = &mut self.nodes[i];
+                n.busy += cost;
+                n.busy_until = now + cost;
+            }
             self.steps += 1;
             self.record(b'p', i);
             return true;
@@ -236,24 +392,32 @@ impl World {
         for w in wakers {
             w.wake();
         }
-        // Fire in node order: deterministic, and the seed still decides who runs first.
         for i in 0..self.nodes.len() {
-            if self.nodes[i].rt.next_deadline().is_some_and(|d| d <= at) {
-                self.nodes[i].rt.fire_timers();
+            if self.nodes[i].next_deadline().is_some_and(|d| d <= at)
+                && let Some(rt) = &self.nodes[i].rt
+            {
+                rt.fire_timers();
                 self.record(b't', i);
             }
         }
         true
     }
 
-    /// The earliest timer of any node or network delivery.
+    /// The earliest timer of any running node, network delivery, or end of charged work
+    /// of a node that has work waiting.
     fn next_event(&self) -> Option<Instant> {
-        let timers = self.nodes.iter().filter_map(|n| n.rt.next_deadline()).min();
+        let now = self.clock.now();
+        let timers = self.nodes.iter().filter_map(Node::next_deadline).min();
         let delivery = self.net.borrow().next_delivery();
-        match (timers, delivery) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let busy = self
+            .nodes
+            .iter()
+            .filter(|n| {
+                !n.paused && n.busy_until > now && n.rt.as_ref().is_some_and(Runtime::has_ready)
+            })
+            .map(|n| n.busy_until)
+            .min();
+        [timers, delivery, busy].into_iter().flatten().min()
     }
 
     fn record(&mut self, kind: u8, node: usize) {
@@ -272,20 +436,16 @@ impl World {
     }
 
     /// Steps until virtual time reaches `deadline` or the world is idle, whichever is
-    /// first; the clock never passes `deadline`.
+    /// first; the clock never passes `deadline`, and ends exactly on it.
     pub fn run_until(&mut self, deadline: Instant) {
         loop {
-            let ready = self.nodes.iter().any(|n| n.rt.has_ready());
-            if !ready {
-                match self.next_event() {
-                    Some(at) if at <= deadline => {}
-                    _ => {
-                        if self.clock.now() < deadline {
-                            self.clock.advance(deadline - self.clock.now());
-                        }
-                        return;
-                    }
+            let now = self.clock.now();
+            let ready = self.nodes.iter().any(|n| n.schedulable(now));
+            if !ready && self.next_event().is_none_or(|at| at > deadline) {
+                if now < deadline {
+                    self.clock.advance(deadline - now);
                 }
+                return;
             }
             if !self.step() {
                 return;
