@@ -1,0 +1,90 @@
+//! Tern's transport SPI: how frame pairs (an envelope and a payload) move between
+//! nodes.
+//!
+//! The [`Transport`] trait is the seam between the protocol logic (the sans-IO wire
+//! session in `tern-proto`) and the network. It has two implementations: the simulated
+//! network ([`SimTransport`], on `tern_executor::sim`) and ZeroMQ (a later layer), and
+//! one conformance suite runs against both.
+//!
+//! # Guarantees every implementation gives
+//!
+//! - Frame pairs from one node to another arrive in the order they were sent, or not
+//!   at all (after a disconnection); never duplicated, never reordered.
+//! - A send that cannot be queued fails at once with a typed [`TransportError`]; a
+//!   frame pair larger than the limit is refused, not truncated.
+//! - Inbound frames and connection events come out of [`Transport::recv`] in the order
+//!   they happened.
+//!
+//! # Non-goals
+//!
+//! - No delivery acknowledgement: a queued frame may still be lost with its connection;
+//!   the wire session's deadlines turn that into typed errors.
+//! - No encoding: frames are opaque bytes.
+
+mod sim;
+
+pub use sim::{DEFAULT_MAX_FRAME, SimTransport};
+
+use std::future::Future;
+
+/// Names a node on the transport (its node name).
+pub type NodeName = String;
+
+/// Something that arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A frame pair from `from`.
+    Frame {
+        /// The sending node.
+        from: NodeName,
+        /// The encoded envelope.
+        envelope: Vec<u8>,
+        /// The payload.
+        payload: Vec<u8>,
+    },
+    /// Frames that were in flight from this peer may have been lost (a reset or a
+    /// crash); the session fails what it was waiting for from that peer. (The ZeroMQ
+    /// transport reports disconnections; the simulated one does not model connection
+    /// resets yet.)
+    PeerLost(NodeName),
+}
+
+/// Why a frame pair was not queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// No route to this node name.
+    #[error("unknown node {0:?}")]
+    UnknownNode(NodeName),
+    /// The frame pair is larger than the transport accepts.
+    #[error("frame of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// The frame pair's size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The peer's queue is full (high-water mark); retry later or fail the request.
+    #[error("backpressure: the queue to {0:?} is full")]
+    Backpressure(NodeName),
+    /// The peer cannot be reached now (partitioned, down, not connected).
+    #[error("node {0:?} is unreachable")]
+    Unreachable(NodeName),
+}
+
+/// Moves frame pairs between nodes. Implementations are single-threaded (no `Send`),
+/// like everything on a tern container.
+pub trait Transport {
+    /// This node's name.
+    fn local(&self) -> &str;
+
+    /// Queues a frame pair for `to`.
+    ///
+    /// # Errors
+    ///
+    /// A [`TransportError`] when it cannot be queued.
+    fn send(&self, to: &str, envelope: Vec<u8>, payload: Vec<u8>) -> Result<(), TransportError>;
+
+    /// The next inbound frame pair or connection event.
+    fn recv(&self) -> impl Future<Output = Incoming>;
+}
