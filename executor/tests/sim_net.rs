@@ -160,3 +160,92 @@ fn the_same_seed_gives_the_same_trace_with_a_lossy_network() {
     let (_, w2) = run(2, config, Delivery::Datagram, 40);
     assert_ne!(w1.trace_hash(), w2.trace_hash());
 }
+
+/// Node a sends three stream messages to b while the link is held; the test reorders
+/// by hand: drops #2, duplicates #3, delivers #3, then releases the rest.
+#[test]
+fn a_held_link_lets_a_test_deliver_drop_and_duplicate_by_hand() {
+    let mut world = World::new(9).expect("world");
+    let a = world.add_node("a").expect("node");
+    let b = world.add_node("b").expect("node");
+    let (sa, sb) = (world.socket(a), world.socket(b));
+    let got: Got = Rc::default();
+    let g = got.clone();
+    world
+        .spawn_on(b, async move {
+            loop {
+                let p = sb.recv().await;
+                g.borrow_mut().push((0, p.data));
+            }
+        })
+        .detach();
+    world.hold(a, b);
+    for i in 1..=3u8 {
+        let _ = sa.send(b, Delivery::Stream, vec![i]);
+    }
+    world.run_until_idle();
+    let held = world.held();
+    assert_eq!(
+        held.iter().map(|(_, p)| p.data[0]).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert!(got.borrow().is_empty());
+    let seq = |n: u8| {
+        held.iter()
+            .find(|(_, p)| p.data[0] == n)
+            .map(|(s, _)| *s)
+            .expect("held")
+    };
+    assert!(world.drop_held(seq(2)));
+    world.duplicate_held(seq(3));
+    assert!(world.deliver_held(seq(3)));
+    world.run_until_idle();
+    world.release(a, b);
+    world.run_until_idle();
+    let data: Vec<u8> = got.borrow().iter().map(|g| g.1[0]).collect();
+    assert_eq!(data, [3, 3, 1]);
+    assert_eq!(world.net_stats().dropped_by_test, 1);
+    assert!(world.held().is_empty());
+}
+
+#[test]
+fn an_invariant_stops_the_world_at_the_first_violation() {
+    let mut world = World::new(3).expect("world");
+    let a = world.add_node("a").expect("node");
+    let count = Rc::new(RefCell::new(0u32));
+    let c = count.clone();
+    world
+        .spawn_on(a, async move {
+            for _ in 0..10 {
+                *c.borrow_mut() += 1;
+                time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .detach();
+    let watched = count.clone();
+    world.add_invariant(move |_| {
+        let n = *watched.borrow();
+        if n > 4 {
+            Err(format!("count reached {n}"))
+        } else {
+            Ok(())
+        }
+    });
+    world.run_until_idle();
+    let v = world.violation().expect("violated");
+    assert_eq!(v.message, "count reached 5");
+    assert_eq!(
+        *count.borrow(),
+        5,
+        "the world stopped at the violating step"
+    );
+    assert!(!world.step());
+    // run_until_with stops on a predicate.
+    let mut w2 = World::new(3).expect("world");
+    let n = w2.add_node("n").expect("node");
+    w2.spawn_on(n, async { time::sleep(Duration::from_secs(9)).await })
+        .detach();
+    assert!(
+        w2.run_until_with(|w| w.now() >= tern_executor::Instant::ZERO + Duration::from_secs(9))
+    );
+}

@@ -12,4 +12,4 @@ mod world;
 pub use net::{Delivery, NetConfig, NetStats, Packet, SendOutcome, SimSocket};
 pub use rng::{SeedTree, SimRng};
 pub use trace::TraceHash;
-pub use world::{NodeId, NodeStatus, World, charge};
+pub use world::{NodeId, NodeStatus, Violation, World, charge};

@@ -72,6 +72,8 @@ pub struct NetStats {
     pub duplicated: u64,
     /// Messages lost because their receiver was crashed (in flight or queued).
     pub to_crashed: u64,
+    /// Held messages a test chose to drop.
+    pub dropped_by_test: u64,
 }
 
 /// A message in the network.
@@ -106,6 +108,9 @@ pub(crate) struct Net {
     cut: BTreeSet<(NodeId, NodeId)>,
     /// Crashed nodes: nothing reaches them.
     down: BTreeSet<NodeId>,
+    /// Held links (from, to): arriving messages wait in `held` until released.
+    holds: BTreeSet<(NodeId, NodeId)>,
+    held: Vec<(u64, Packet)>,
     inboxes: BTreeMap<NodeId, Inbox>,
     pub(crate) stats: NetStats,
 }
@@ -121,6 +126,8 @@ impl Net {
             stream_tail: BTreeMap::new(),
             cut: BTreeSet::new(),
             down: BTreeSet::new(),
+            holds: BTreeSet::new(),
+            held: Vec::new(),
             inboxes: BTreeMap::new(),
             stats: NetStats::default(),
         }
@@ -197,13 +204,59 @@ impl Net {
                 self.stats.to_crashed += 1;
                 continue;
             }
-            self.stats.delivered += 1;
-            let inbox = self.inboxes.entry(packet.to).or_default();
-            inbox.queue.push_back(packet.clone());
-            wakers.extend(inbox.waker.take());
+            if self.holds.contains(&(packet.from, packet.to)) {
+                self.held.push((seq, packet));
+                continue;
+            }
+            wakers.extend(self.put(packet.clone()));
             done.push((seq, packet));
         }
         (done, wakers)
+    }
+
+    /// Puts a packet in its receiver's inbox; returns the receiver's waker.
+    fn put(&mut self, packet: Packet) -> Option<Waker> {
+        self.stats.delivered += 1;
+        let inbox = self.inboxes.entry(packet.to).or_default();
+        inbox.queue.push_back(packet);
+        inbox.waker.take()
+    }
+
+    pub(crate) fn hold(&mut self, from: NodeId, to: NodeId) {
+        self.holds.insert((from, to));
+    }
+
+    pub(crate) fn held(&self) -> Vec<(u64, Packet)> {
+        self.held.clone()
+    }
+
+    /// Takes a held message out of the hold: delivered now (`deliver`) or dropped.
+    pub(crate) fn take_held(&mut self, seq: u64, deliver: bool) -> Option<Waker> {
+        let i = self.held.iter().position(|(s, _)| *s == seq)?;
+        let (_, packet) = self.held.remove(i);
+        if deliver {
+            self.put(packet)
+        } else {
+            self.stats.dropped_by_test += 1;
+            None
+        }
+    }
+
+    /// Delivers a copy of a held message now, keeping the original held.
+    pub(crate) fn duplicate_held(&mut self, seq: u64) -> Option<Waker> {
+        let packet = self.held.iter().find(|(s, _)| *s == seq)?.1.clone();
+        self.stats.duplicated += 1;
+        self.put(packet)
+    }
+
+    /// Ends a hold: its messages are delivered now, in the order they arrived.
+    pub(crate) fn release(&mut self, from: NodeId, to: NodeId) -> Vec<Waker> {
+        self.holds.remove(&(from, to));
+        let (go, stay): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(_, p)| p.from == from && p.to == to);
+        self.held = stay;
+        go.into_iter().filter_map(|(_, p)| self.put(p)).collect()
     }
 
     pub(crate) fn cut(&mut self, from: NodeId, to: NodeId) {

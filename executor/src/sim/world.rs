@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::net::{Net, NetConfig, NetStats, SimSocket};
+use super::net::{Net, NetConfig, NetStats, Packet, SimSocket};
 use super::{SeedTree, SimRng, TraceHash};
 use crate::error::Error;
 use crate::runtime::Runtime;
@@ -124,6 +124,31 @@ pub struct World {
     net: Rc<RefCell<Net>>,
     trace: TraceHash,
     steps: u64,
+    invariants: Invariants,
+    violation: Option<Violation>,
+}
+
+/// An invariant that failed: when, and what it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The step after which it failed.
+    pub step: u64,
+    /// Virtual time then.
+    pub at: Instant,
+    /// The invariant's message.
+    pub message: String,
+}
+
+type Invariant = Box<dyn Fn(&World) -> Result<(), String>>;
+
+/// The registered invariants (a list of closures, shown by count).
+#[derive(Default)]
+struct Invariants(Vec<Invariant>);
+
+impl std::fmt::Debug for Invariants {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} invariants", self.0.len())
+    }
 }
 
 impl World {
@@ -142,6 +167,8 @@ impl World {
             nodes: Vec::new(),
             trace: TraceHash::new(),
             steps: 0,
+            invariants: Invariants::default(),
+            violation: None,
         })
     }
 
@@ -332,6 +359,85 @@ impl World {
         self.net.borrow_mut().heal_all();
     }
 
+    /// Holds the link `from` → `to`: messages arriving on it wait, visible through
+    /// [`World::held`], until a test delivers, drops or duplicates them or releases the
+    /// hold (design/simulation.md N6).
+    pub fn hold(&mut self, from: NodeId, to: NodeId) {
+        self.net.borrow_mut().hold(from, to);
+    }
+
+    /// Messages waiting on held links, in arrival order, with their network sequence
+    /// numbers.
+    #[must_use]
+    pub fn held(&self) -> Vec<(u64, Packet)> {
+        self.net.borrow().held()
+    }
+
+    /// Delivers held message `seq` now (ahead of the rest of its hold). Returns whether
+    /// it was held.
+    pub fn deliver_held(&mut self, seq: u64) -> bool {
+        let (found, waker) = {
+            let mut net = self.net.borrow_mut();
+            let before = net.held().len();
+            let w = net.take_held(seq, true);
+            (net.held().len() < before, w)
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        found
+    }
+
+    /// Drops held message `seq`. Returns whether it was held.
+    pub fn drop_held(&mut self, seq: u64) -> bool {
+        let mut net = self.net.borrow_mut();
+        let before = net.held().len();
+        let _ = net.take_held(seq, false);
+        net.held().len() < before
+    }
+
+    /// Delivers a copy of held message `seq` now and keeps the original held.
+    pub fn duplicate_held(&mut self, seq: u64) {
+        let waker = self.net.borrow_mut().duplicate_held(seq);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Ends the hold on `from` → `to`, delivering what waited in arrival order.
+    pub fn release(&mut self, from: NodeId, to: NodeId) {
+        let wakers = self.net.borrow_mut().release(from, to);
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// Adds an invariant, checked after every step; the first violation stops the
+    /// world (every `run_*` returns, [`World::step`] returns `false`) and is kept in
+    /// [`World::violation`] (design/simulation.md C1).
+    pub fn add_invariant(&mut self, check: impl Fn(&Self) -> Result<(), String> + 'static) {
+        self.invariants.0.push(Box::new(check));
+    }
+
+    /// The first invariant violation, if any.
+    #[must_use]
+    pub fn violation(&self) -> Option<&Violation> {
+        self.violation.as_ref()
+    }
+
+    /// Steps until `done(world)` holds, the world is idle, or an invariant fails.
+    /// Returns whether `done` held.
+    pub fn run_until_with(&mut self, mut done: impl FnMut(&Self) -> bool) -> bool {
+        loop {
+            if done(self) {
+                return true;
+            }
+            if !self.step() {
+                return done(self);
+            }
+        }
+    }
+
     /// The world's virtual time.
     #[must_use]
     pub fn now(&self) -> Instant {
@@ -355,6 +461,30 @@ impl World {
     /// work, and deliver and fire what is due. Returns `false` when nothing is ready
     /// and nothing is pending (the world is idle).
     pub fn step(&mut self) -> bool {
+        if self.violation.is_some() {
+            return false;
+        }
+        let progressed = self.step_inner();
+        if progressed {
+            self.check_invariants();
+        }
+        progressed && self.violation.is_none()
+    }
+
+    fn check_invariants(&mut self) {
+        for check in &self.invariants.0 {
+            if let Err(message) = check(self) {
+                self.violation = Some(Violation {
+                    step: self.steps,
+                    at: self.clock.now(),
+                    message,
+                });
+                return;
+            }
+        }
+    }
+
+    fn step_inner(&mut self) -> bool {
         let now = self.clock.now();
         let ready: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| self.nodes[i].schedulable(now))
