@@ -182,3 +182,48 @@ fn charged_work_keeps_a_node_busy_and_delays_its_next_task() {
     world.run_until(Instant::ZERO + Duration::from_millis(60));
     assert!((world.busy_fraction(n) - 0.5).abs() < 1e-9);
 }
+
+#[test]
+fn a_planted_wall_clock_read_is_reported_at_the_node_that_made_it() {
+    use tern_executor::sim::{TraceKind, check_determinism};
+    let scenario = |world: &mut World| {
+        let honest = world.add_node("honest").expect("node");
+        let cheat = world.add_node("cheat").expect("node");
+        world
+            .spawn_on(honest, async {
+                for _ in 0..3 {
+                    time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .detach();
+        world
+            .spawn_on(cheat, async {
+                time::sleep(Duration::from_millis(5)).await;
+                // Planted bug: behaviour steered by the wall clock. Banned by clippy
+                // everywhere else; this test exists to show the simulator catches it.
+                #[allow(clippy::disallowed_methods)]
+                let wall = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::from(d.subsec_nanos()));
+                time::sleep(Duration::from_nanos(wall % 1_000_000 + 1)).await;
+            })
+            .detach();
+        world.run_until_idle();
+    };
+    let d = check_determinism(17, scenario).expect_err("the planted read must diverge");
+    let first = d.first.expect("both runs still going");
+    assert_eq!(first.node.0, 1, "{d}");
+    assert_eq!(first.kind, TraceKind::Timers, "{d}");
+    assert!(first.at > Instant::ZERO + Duration::from_millis(5), "{d}");
+    assert!(d.to_string().contains("SIM_SEED=17"));
+
+    // Without the planted read the same check passes.
+    let clean = check_determinism(17, |world: &mut World| {
+        let n = world.add_node("n").expect("node");
+        world
+            .spawn_on(n, async { time::sleep(Duration::from_millis(5)).await })
+            .detach();
+        world.run_until_idle();
+    });
+    assert!(clean.is_ok());
+}

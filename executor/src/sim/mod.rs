@@ -12,4 +12,7 @@ mod world;
 pub use net::{Delivery, NetConfig, NetStats, Packet, SendOutcome, SimSocket};
 pub use rng::{SeedTree, SimRng};
 pub use trace::TraceHash;
-pub use world::{NodeId, NodeStatus, Violation, World, charge};
+pub use world::{
+    Divergence, NodeId, NodeStatus, TraceEvent, TraceKind, Violation, World, charge,
+    check_determinism,
+};

@@ -126,6 +126,147 @@ pub struct World {
     steps: u64,
     invariants: Invariants,
     violation: Option<Violation>,
+    log: Option<Vec<TraceEvent>>,
+}
+
+/// What a trace event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceKind {
+    /// A node ran one task.
+    Poll,
+    /// A node's due timers fired.
+    Timers,
+    /// A network message reached its node (`detail` = its sequence number).
+    Deliver,
+    /// A node crashed.
+    Crash,
+    /// A node restarted.
+    Restart,
+    /// A node was paused.
+    Pause,
+    /// A node was resumed.
+    Resume,
+}
+
+/// One step of a simulation, as the canonical trace records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceEvent {
+    /// Position in the trace.
+    pub index: u64,
+    /// Virtual time.
+    pub at: Instant,
+    /// The node concerned.
+    pub node: NodeId,
+    /// What happened.
+    pub kind: TraceKind,
+    /// Kind-specific detail (a delivery's sequence number).
+    pub detail: u64,
+}
+
+impl TraceEvent {
+    fn canonical(&self) -> [u8; 32] {
+        let mut rec = [0u8; 32];
+        rec[0] = self.kind as u8;
+        rec[8..16].copy_from_slice(&(self.node.0 as u64).to_le_bytes());
+        rec[16..24].copy_from_slice(&self.at.as_nanos().to_le_bytes());
+        rec[24..32].copy_from_slice(&self.detail.to_le_bytes());
+        rec
+    }
+}
+
+impl std::fmt::Display for TraceEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "#{} t={}ns node={} {:?} {}",
+            self.index,
+            self.at.as_nanos(),
+            self.node.0,
+            self.kind,
+            self.detail
+        )
+    }
+}
+
+/// Where two runs of the same seed first differed; see [`check_determinism`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// The seed.
+    pub seed: u64,
+    /// Index of the first differing event.
+    pub index: u64,
+    /// The event in the first run (`None`: that run had ended).
+    pub first: Option<TraceEvent>,
+    /// The event in the second run.
+    pub second: Option<TraceEvent>,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show =
+            |e: &Option<TraceEvent>| e.map_or_else(|| "(run ended)".to_owned(), |e| e.to_string());
+        write!(
+            f,
+            "non-determinism: seed {} diverged at trace event {}\n  run 1: {}\n  run 2: {}\nrepro: SIM_SEED={}",
+            self.seed,
+            self.index,
+            show(&self.first),
+            show(&self.second),
+            self.seed
+        )
+    }
+}
+
+/// Runs `scenario` twice on fresh worlds for `seed`, keeping the traces, and returns
+/// the trace hash, or the first event at which the runs differ (design/simulation.md
+/// D1, D3): a wall-clock read, an unseeded random choice or a default-hashed map that
+/// steers behaviour shows up as a divergence at the first step it changed.
+///
+/// # Errors
+///
+/// [`Divergence`] when the two runs differ.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tern_executor::sim::{World, check_determinism};
+///
+/// let hash = check_determinism(5, |world: &mut World| {
+///     let n = world.add_node("n").unwrap();
+///     world.spawn_on(n, async { tern_executor::time::sleep(Duration::from_secs(1)).await }).detach();
+///     world.run_until_idle();
+/// })
+/// .unwrap();
+/// assert_eq!(hash.hex().len(), 32);
+/// ```
+pub fn check_determinism(
+    seed: u64,
+    scenario: impl Fn(&mut World),
+) -> Result<TraceHash, Divergence> {
+    let run = || {
+        let mut world = World::new(seed).unwrap_or_else(|e| panic!("world: {e}"));
+        world.keep_trace(true);
+        scenario(&mut world);
+        let events = world.log.take().unwrap_or_default();
+        (world.trace_hash(), events)
+    };
+    let (hash_a, a) = run();
+    let (hash_b, b) = run();
+    if hash_a == hash_b && a == b {
+        return Ok(hash_a);
+    }
+    let index = a
+        .iter()
+        .zip(&b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    Err(Divergence {
+        seed,
+        index: index as u64,
+        first: a.get(index).copied(),
+        second: b.get(index).copied(),
+    })
 }
 
 /// An invariant that failed: when, and what it said.
@@ -169,6 +310,7 @@ impl World {
             steps: 0,
             invariants: Invariants::default(),
             violation: None,
+            log: None,
         })
     }
 
@@ -513,11 +655,7 @@ impl World {
         // Deliveries first, in (time, send order); then timers, in node order.
         let (delivered, wakers) = self.net.borrow_mut().deliver_due(at);
         for (seq, p) in delivered {
-            let mut rec = [0u8; 24];
-            rec[0] = b'd';
-            rec[8..16].copy_from_slice(&seq.to_le_bytes());
-            rec[16..24].copy_from_slice(&(p.to.0 as u64).to_le_bytes());
-            self.trace.record(&rec);
+            self.record_event(TraceKind::Deliver, p.to.0, seq);
         }
         for w in wakers {
             w.wake();
@@ -551,11 +689,42 @@ impl World {
     }
 
     fn record(&mut self, kind: u8, node: usize) {
-        let mut rec = [0u8; 24];
-        rec[0] = kind;
-        rec[8..16].copy_from_slice(&(node as u64).to_le_bytes());
-        rec[16..24].copy_from_slice(&self.clock.now().as_nanos().to_le_bytes());
-        self.trace.record(&rec);
+        let kind = match kind {
+            b'p' => TraceKind::Poll,
+            b't' => TraceKind::Timers,
+            b'c' => TraceKind::Crash,
+            b'r' => TraceKind::Restart,
+            b'z' => TraceKind::Pause,
+            _ => TraceKind::Resume,
+        };
+        self.record_event(kind, node, 0);
+    }
+
+    /// Appends one event to the canonical trace (and to the kept log, if enabled).
+    fn record_event(&mut self, kind: TraceKind, node: usize, detail: u64) {
+        let event = TraceEvent {
+            index: self.trace.records(),
+            at: self.clock.now(),
+            node: NodeId(node),
+            kind,
+            detail,
+        };
+        self.trace.record(&event.canonical());
+        if let Some(log) = &mut self.log {
+            log.push(event);
+        }
+    }
+
+    /// Keeps every trace event in memory (for [`check_determinism`] and debugging);
+    /// off by default, since long runs produce millions.
+    pub fn keep_trace(&mut self, keep: bool) {
+        self.log = keep.then(Vec::new);
+    }
+
+    /// The kept trace events (empty unless [`World::keep_trace`] is on).
+    #[must_use]
+    pub fn trace_events(&self) -> &[TraceEvent] {
+        self.log.as_deref().unwrap_or(&[])
     }
 
     /// Steps until the world is idle. Returns the steps taken.
