@@ -260,7 +260,7 @@ pub fn check_determinism(
         .iter()
         .zip(&b)
         .position(|(x, y)| x != y)
-        .unwrap_or(a.len().min(b.len()));
+        .unwrap_or_else(|| a.len().min(b.len()));
     Err(Divergence {
         seed,
         index: index as u64,
