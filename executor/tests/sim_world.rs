@@ -227,3 +227,43 @@ fn a_planted_wall_clock_read_is_reported_at_the_node_that_made_it() {
     });
     assert!(clean.is_ok());
 }
+
+#[test]
+fn a_livelock_and_a_time_limit_stop_the_world_with_a_status_table() {
+    let mut world = World::new(8).expect("world");
+    let n = world.add_node("spinner").expect("node");
+    world
+        .spawn_on(n, async {
+            loop {
+                yield_now().await; // never sleeps, never receives: a livelock
+            }
+        })
+        .detach();
+    world.set_livelock_limit(1_000);
+    world.run_until_idle();
+    let v = world.violation().expect("livelock detected");
+    assert!(
+        v.message.starts_with("livelock: 1001 polls"),
+        "{}",
+        v.message
+    );
+    assert!(v.message.contains("spinner"), "{}", v.message);
+    assert!(v.message.contains("repro: SIM_SEED=8"), "{}", v.message);
+
+    let mut world = World::new(8).expect("world");
+    world.keep_trace(true);
+    let n = world.add_node("sleeper").expect("node");
+    world
+        .spawn_on(n, async {
+            loop {
+                time::sleep(Duration::from_secs(60)).await;
+            }
+        })
+        .detach();
+    world.set_time_limit(Instant::ZERO + Duration::from_secs(150));
+    world.run_until_idle();
+    let v = world.violation().expect("time limit reached");
+    assert_eq!(v.at, Instant::ZERO + Duration::from_secs(150));
+    assert!(v.message.contains("time limit"), "{}", v.message);
+    assert!(v.message.contains("last events:"), "{}", v.message);
+}

@@ -127,6 +127,14 @@ pub struct World {
     invariants: Invariants,
     violation: Option<Violation>,
     log: Option<Vec<TraceEvent>>,
+    limits: Limits,
+    polls_without_progress: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    time_limit: Option<Instant>,
+    livelock_polls: u64,
 }
 
 /// What a trace event records.
@@ -311,6 +319,11 @@ impl World {
             invariants: Invariants::default(),
             violation: None,
             log: None,
+            limits: Limits {
+                time_limit: None,
+                livelock_polls: 1_000_000,
+            },
+            polls_without_progress: 0,
         })
     }
 
@@ -613,16 +626,61 @@ impl World {
         progressed && self.violation.is_none()
     }
 
-    fn check_invariants(&mut self) {
-        for check in &self.invariants.0 {
-            if let Err(message) = check(self) {
-                self.violation = Some(Violation {
-                    step: self.steps,
-                    at: self.clock.now(),
-                    message,
-                });
-                return;
+    /// Records a failure: the world stops, and the violation carries the node status
+    /// table and the last trace events (design/simulation.md T4, T5).
+    fn fail(&mut self, message: String) {
+        if self.violation.is_some() {
+            return;
+        }
+        let mut report = message;
+        report.push_str("\nnodes:");
+        for (i, n) in self.nodes.iter().enumerate() {
+            report.push_str(&format!(
+                "\n  {i} {:<12} up={} paused={} gen={} busy={:?} ready={} next_timer={:?}",
+                n.name,
+                n.rt.is_some(),
+                n.paused,
+                n.generation,
+                n.busy,
+                n.rt.as_ref().is_some_and(Runtime::has_ready),
+                n.next_deadline().map(Instant::as_nanos),
+            ));
+        }
+        let events = self.trace_events();
+        if !events.is_empty() {
+            report.push_str("\nlast events:");
+            for e in &events[events.len().saturating_sub(10)..] {
+                report.push_str(&format!("\n  {e}"));
             }
+        }
+        report.push_str(&format!("\nrepro: SIM_SEED={}", self.seeds.root()));
+        self.violation = Some(Violation {
+            step: self.steps,
+            at: self.clock.now(),
+            message: report,
+        });
+    }
+
+    /// Stops the world with a violation when virtual time would pass `limit` while
+    /// work is still pending.
+    pub fn set_time_limit(&mut self, limit: Instant) {
+        self.limits.time_limit = Some(limit);
+    }
+
+    /// Stops the world with a livelock violation after `polls` task polls in a row
+    /// with no timer fired and no message delivered (default 1,000,000).
+    pub fn set_livelock_limit(&mut self, polls: u64) {
+        self.limits.livelock_polls = polls;
+    }
+
+    fn check_invariants(&mut self) {
+        let failed = self.invariants.0.iter().find_map(|check| check(self).err());
+        if let Some(message) = failed {
+            self.violation = Some(Violation {
+                step: self.steps,
+                at: self.clock.now(),
+                message,
+            });
         }
     }
 
@@ -646,11 +704,29 @@ impl World {
             }
             self.steps += 1;
             self.record(b'p', i);
+            self.polls_without_progress += 1;
+            if self.polls_without_progress > self.limits.livelock_polls {
+                self.fail(format!(
+                    "livelock: {} polls without a timer or a delivery",
+                    self.polls_without_progress
+                ));
+            }
             return true;
         }
         let Some(at) = self.next_event() else {
             return false;
         };
+        if let Some(limit) = self.limits.time_limit
+            && at > limit
+        {
+            self.clock.advance(limit - self.clock.now());
+            self.fail(format!(
+                "time limit of {} ns reached with work pending",
+                limit.as_nanos()
+            ));
+            return false;
+        }
+        self.polls_without_progress = 0;
         self.clock.advance(at - self.clock.now());
         // Deliveries first, in (time, send order); then timers, in node order.
         let (delivered, wakers) = self.net.borrow_mut().deliver_due(at);
