@@ -105,9 +105,9 @@ fn loss_and_duplication_follow_their_rates() {
     assert_eq!(s.delivered, s.sent - s.lost + s.duplicated);
 }
 
-#[test]
-fn partitions_drop_traffic_until_healed() {
-    let mut world = World::new(5).expect("world");
+/// Two nodes, a and b; b collects every message's data. Returns a's socket.
+fn collecting_pair(seed: u64) -> (World, NodeId, NodeId, tern_executor::sim::SimSocket, Got) {
+    let mut world = World::new(seed).expect("world");
     let a = world.add_node("a").expect("node");
     let b = world.add_node("b").expect("node");
     let (sa, sb) = (world.socket(a), world.socket(b));
@@ -121,6 +121,12 @@ fn partitions_drop_traffic_until_healed() {
             }
         })
         .detach();
+    (world, a, b, sa, got)
+}
+
+#[test]
+fn partitions_drop_traffic_until_healed() {
+    let (mut world, a, b, sa, got) = collecting_pair(5);
     world.partition_oneway(a, b);
     assert_eq!(
         sa.send(b, Delivery::Stream, vec![1]),
@@ -165,20 +171,7 @@ fn the_same_seed_gives_the_same_trace_with_a_lossy_network() {
 /// by hand: drops #2, duplicates #3, delivers #3, then releases the rest.
 #[test]
 fn a_held_link_lets_a_test_deliver_drop_and_duplicate_by_hand() {
-    let mut world = World::new(9).expect("world");
-    let a = world.add_node("a").expect("node");
-    let b = world.add_node("b").expect("node");
-    let (sa, sb) = (world.socket(a), world.socket(b));
-    let got: Got = Rc::default();
-    let g = got.clone();
-    world
-        .spawn_on(b, async move {
-            loop {
-                let p = sb.recv().await;
-                g.borrow_mut().push((0, p.data));
-            }
-        })
-        .detach();
+    let (mut world, a, b, sa, got) = collecting_pair(9);
     world.hold(a, b);
     for i in 1..=3u8 {
         let _ = sa.send(b, Delivery::Stream, vec![i]);
