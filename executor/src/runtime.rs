@@ -39,7 +39,10 @@ pub(crate) struct Remote {
     pub(crate) id: u64,
     pub(crate) injector: Injector<Runnable>,
     pub(crate) park: ParkState,
-    pub(crate) notifier: Notifier,
+    /// Created the first time the runtime blocks: a runtime that never blocks (one
+    /// driven by the simulator) holds no descriptors. `std`'s `OnceLock`, not the
+    /// loom facade: it is only ever set before the state can read PARKED.
+    pub(crate) notifier: std::sync::OnceLock<Notifier>,
 }
 
 impl Remote {
@@ -276,8 +279,31 @@ impl Core {
         }
     }
 
+    /// Makes sure other threads can interrupt a blocking poll. Returns the longest
+    /// the poll may block: unchanged, or 1 ms if no notify descriptor could be made
+    /// (then cross-thread wakes are noticed by polling).
+    fn ensure_notifier(&self, timeout: Option<Duration>) -> Option<Duration> {
+        let mut reactor = self.reactor.borrow_mut();
+        if reactor.has_notify() {
+            return timeout;
+        }
+        match Notifier::pair() {
+            Ok((notifier, reader)) => {
+                let _ = self.remote.notifier.set(notifier);
+                reactor.set_notify(reader);
+                timeout
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "no notify descriptor; polling for cross-thread wakes");
+                let tick = Duration::from_millis(1);
+                Some(timeout.map_or(tick, |t| t.min(tick)))
+            }
+        }
+    }
+
     fn park(&self, timeout: Option<Duration>, main_ready: &AtomicBool) {
         self.bump(|s| s.parks += 1);
+        let timeout = self.ensure_notifier(timeout);
         let mut woken = Vec::new();
         let notified = self.remote.park.park(|| {
             // Re-check after announcing PARKED: a wake that raced with the decision to
@@ -400,26 +426,26 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if the notify descriptor cannot be created.
+    /// None today (the notify descriptor is created lazily, the first time the runtime
+    /// blocks); the `Result` is kept for configurations that will need OS resources.
     pub fn build(&self) -> Result<Runtime, Error> {
         let clock = match (&self.clock, self.virtual_time) {
             (Some(c), _) => c.clone(),
             (None, true) => Clock::virtual_at(Instant::ZERO),
             (None, false) => Clock::real(),
         };
-        let (notifier, reader) = Notifier::pair()?;
         let remote = Arc::new(Remote {
             id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
             injector: Injector::new(),
             park: ParkState::new(),
-            notifier,
+            notifier: std::sync::OnceLock::new(),
         });
         let core = Rc::new(Core {
             remote,
             local: RefCell::new(VecDeque::with_capacity(1024)),
             timers: RefCell::new(Timers::default()),
             clock,
-            reactor: RefCell::new(Reactor::new(reader)),
+            reactor: RefCell::new(Reactor::new()),
             tasks: RefCell::new(Slab::new()),
             extensions: RefCell::new(BTreeMap::new()),
             budget: self.budget,

@@ -142,16 +142,16 @@ impl Drop for Registration {
 }
 
 /// The reactor's state, owned by the runtime.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Reactor {
-    notify: NotifyReader,
+    notify: Option<NotifyReader>,
     pub(crate) sources: Slab<Rc<Source>>,
 }
 
 impl Reactor {
-    pub(crate) fn new(notify: NotifyReader) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
-            notify,
+            notify: None,
             sources: Slab::new(),
         }
     }
@@ -160,8 +160,18 @@ impl Reactor {
         !self.sources.is_empty()
     }
 
+    pub(crate) fn has_notify(&self) -> bool {
+        self.notify.is_some()
+    }
+
+    pub(crate) fn set_notify(&mut self, reader: NotifyReader) {
+        self.notify = Some(reader);
+    }
+
     pub(crate) fn drain_notify(&mut self) {
-        self.notify.drain();
+        if let Some(n) = &mut self.notify {
+            n.drain();
+        }
     }
 
     /// Polls the notify descriptor and every source a task waits on; returns the wakers
@@ -176,7 +186,10 @@ impl Reactor {
             })
             .collect();
         let mut items = Vec::with_capacity(active.len() + 1);
-        items.push(zmq::PollItem::from_fd(self.notify.fd(), zmq::POLLIN));
+        let first = usize::from(self.notify.is_some());
+        if let Some(n) = &self.notify {
+            items.push(zmq::PollItem::from_fd(n.fd(), zmq::POLLIN));
+        }
         for (s, ev) in &active {
             items.push(match &s.kind {
                 SourceKind::Zmq(sock) => sock.as_poll_item(*ev),
@@ -198,10 +211,10 @@ impl Reactor {
                 return woken;
             }
         }
-        if items[0].is_readable() {
-            self.notify.drain();
+        if first == 1 && items[0].is_readable() {
+            self.drain_notify();
         }
-        for (item, (s, _)) in items[1..].iter().zip(&active) {
+        for (item, (s, _)) in items[first..].iter().zip(&active) {
             let err = item.is_error();
             if item.is_readable() || err {
                 woken.extend(s.reader.take());

@@ -51,3 +51,13 @@ impl NotifyReader {
         }
     }
 }
+
+/// The runtime's notifier, once it exists: before the runtime first blocks there is
+/// nothing to interrupt, so a signal then does nothing.
+impl Signal for std::sync::OnceLock<Notifier> {
+    fn signal(&self) {
+        if let Some(n) = self.get() {
+            n.signal();
+        }
+    }
+}
