@@ -267,3 +267,40 @@ fn a_livelock_and_a_time_limit_stop_the_world_with_a_status_table() {
     assert!(v.message.contains("time limit"), "{}", v.message);
     assert!(v.message.contains("last events:"), "{}", v.message);
 }
+
+/// A node that last read the time at 1 ms, then sits idle while the world's clock moves
+/// on for another node, must measure its next sleep from the current virtual time.
+#[test]
+fn a_sleep_counts_from_the_current_virtual_time_after_other_nodes_moved_the_clock() {
+    use tern_executor::sim::Delivery;
+    let mut world = World::new(6).expect("world");
+    let a = world.add_node("a").expect("node");
+    let b = world.add_node("b").expect("node");
+    let (sa, sb) = (world.socket(a), world.socket(b));
+    let woke = Rc::new(RefCell::new(None));
+    let w = woke.clone();
+    world
+        .spawn_on(b, async move {
+            time::sleep(Duration::from_millis(1)).await; // b reads the clock at 0 and 1 ms
+            let p = sb.recv().await; // then idles while a's timers move the clock
+            // No clock read between the delivery and the sleep: the sleep alone must
+            // see the current time.
+            time::sleep(Duration::from_secs(1)).await;
+            *w.borrow_mut() = Some((time::now(), p.data));
+        })
+        .detach();
+    world
+        .spawn_on(a, async move {
+            time::sleep(Duration::from_secs(2)).await;
+            let _ = sa.send(b, Delivery::Stream, vec![7]);
+        })
+        .detach();
+    world.run_until_idle();
+    let (woke_at, data) = woke.borrow_mut().take().expect("b finished");
+    assert_eq!(data, [7]);
+    // Sent at 2 s, delivered after at least the minimum latency, then 1 s of sleep.
+    assert!(
+        woke_at >= Instant::ZERO + Duration::from_secs(3),
+        "woke at {woke_at:?}"
+    );
+}

@@ -231,14 +231,15 @@ impl Net {
     }
 
     /// Takes a held message out of the hold: delivered now (`deliver`) or dropped.
-    pub(crate) fn take_held(&mut self, seq: u64, deliver: bool) -> Option<Waker> {
+    /// `None` if no such message is held; otherwise the receiver's waker, if any.
+    pub(crate) fn take_held(&mut self, seq: u64, deliver: bool) -> Option<Option<Waker>> {
         let i = self.held.iter().position(|(s, _)| *s == seq)?;
         let (_, packet) = self.held.remove(i);
         if deliver {
-            self.put(packet)
+            Some(self.put(packet))
         } else {
             self.stats.dropped_by_test += 1;
-            None
+            Some(None)
         }
     }
 

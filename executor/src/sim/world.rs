@@ -434,7 +434,7 @@ impl World {
         self.nodes[node.0].rt = None;
         self.nodes[node.0].paused = false;
         self.net.borrow_mut().set_down(node, true);
-        self.record(b'c', node.0);
+        self.record_event(TraceKind::Crash, node.0, 0);
     }
 
     /// Restarts a crashed (or running) node with a fresh runtime and the next
@@ -451,7 +451,7 @@ impl World {
         n.generation += 1;
         n.busy_until = self.clock.now();
         self.net.borrow_mut().set_down(node, false);
-        self.record(b'r', node.0);
+        self.record_event(TraceKind::Restart, node.0, 0);
         Ok(())
     }
 
@@ -459,13 +459,13 @@ impl World {
     /// timer until resumed; messages to it wait in its inbox.
     pub fn pause(&mut self, node: NodeId) {
         self.nodes[node.0].paused = true;
-        self.record(b'z', node.0);
+        self.record_event(TraceKind::Pause, node.0, 0);
     }
 
     /// Resumes a paused node; what it missed runs now.
     pub fn resume(&mut self, node: NodeId) {
         self.nodes[node.0].paused = false;
-        self.record(b'y', node.0);
+        self.record_event(TraceKind::Resume, node.0, 0);
     }
 
     /// Sets the network's behaviour from now on.
@@ -531,24 +531,16 @@ impl World {
     /// Delivers held message `seq` now (ahead of the rest of its hold). Returns whether
     /// it was held.
     pub fn deliver_held(&mut self, seq: u64) -> bool {
-        let (found, waker) = {
-            let mut net = self.net.borrow_mut();
-            let before = net.held().len();
-            let w = net.take_held(seq, true);
-            (net.held().len() < before, w)
-        };
-        if let Some(w) = waker {
-            w.wake();
+        let taken = self.net.borrow_mut().take_held(seq, true);
+        if let Some(Some(w)) = &taken {
+            w.wake_by_ref();
         }
-        found
+        taken.is_some()
     }
 
     /// Drops held message `seq`. Returns whether it was held.
     pub fn drop_held(&mut self, seq: u64) -> bool {
-        let mut net = self.net.borrow_mut();
-        let before = net.held().len();
-        let _ = net.take_held(seq, false);
-        net.held().len() < before
+        self.net.borrow_mut().take_held(seq, false).is_some()
     }
 
     /// Delivers a copy of held message `seq` now and keeps the original held.
@@ -703,7 +695,7 @@ impl World {
                 n.busy_until = now + cost;
             }
             self.steps += 1;
-            self.record(b'p', i);
+            self.record_event(TraceKind::Poll, i, 0);
             self.polls_without_progress += 1;
             if self.polls_without_progress > self.limits.livelock_polls {
                 self.fail(format!(
@@ -741,7 +733,7 @@ impl World {
                 && let Some(rt) = &self.nodes[i].rt
             {
                 rt.fire_timers();
-                self.record(b't', i);
+                self.record_event(TraceKind::Timers, i, 0);
             }
         }
         true
@@ -762,18 +754,6 @@ impl World {
             .map(|n| n.busy_until)
             .min();
         [timers, delivery, busy].into_iter().flatten().min()
-    }
-
-    fn record(&mut self, kind: u8, node: usize) {
-        let kind = match kind {
-            b'p' => TraceKind::Poll,
-            b't' => TraceKind::Timers,
-            b'c' => TraceKind::Crash,
-            b'r' => TraceKind::Restart,
-            b'z' => TraceKind::Pause,
-            _ => TraceKind::Resume,
-        };
-        self.record_event(kind, node, 0);
     }
 
     /// Appends one event to the canonical trace (and to the kept log, if enabled).
