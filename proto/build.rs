@@ -2,7 +2,10 @@
 //! needs no system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["protos/tern/v1/envelope.proto"];
+    let files = [
+        "protos/tern/v1/envelope.proto",
+        "protos/tern/v1/control.proto",
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
     }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::actor::{Actor, Handler};
 use crate::ask::{AskRequest, Tell};
 use crate::error::SendError;
-use crate::mailbox::{ComponentStats, Envelope, Interrupt, Mailbox, TellEnvelope};
+use crate::mailbox::{AskEnvelope, ComponentStats, Envelope, Interrupt, Mailbox, TellEnvelope};
+use crate::reply::{ReplySlot, Responder};
 
 /// A tell envelope for `msg`, reusing a spent one when the pool has one.
 #[inline]
@@ -116,6 +117,30 @@ impl<A: Actor> Addr<A> {
         }
         mb.push(tell_envelope(mb, msg));
         Ok(())
+    }
+
+    /// Queues an ask now, or gives the message back; the reply arrives in the slot.
+    /// (The network side uses it so frames from one peer are queued in arrival order.)
+    pub(crate) fn try_ask<M: 'static>(
+        &self,
+        msg: M,
+    ) -> Result<Rc<ReplySlot<A::Reply>>, SendError<M>>
+    where
+        A: Handler<M>,
+    {
+        let mb = &self.inner.mailbox;
+        if mb.is_stopped() {
+            return Err(SendError::Stopped(msg));
+        }
+        if mb.is_full() {
+            return Err(SendError::Full(msg));
+        }
+        let slot = Rc::new(ReplySlot::new());
+        mb.push(Box::new(AskEnvelope {
+            msg: Some(msg),
+            reply: Some(Responder { slot: slot.clone() }),
+        }));
+        Ok(slot)
     }
 
     /// Queues `msg`, waiting for room if the mailbox is full, up to the component's

@@ -93,6 +93,7 @@ mod env;
 mod error;
 mod mailbox;
 mod registry;
+pub mod remote;
 mod remote_handle;
 mod reply;
 mod spawn;

@@ -40,6 +40,7 @@
 //! - Payloads are not decoded here: they are opaque bytes in the application's encoding.
 //! - No framing: the transport carries envelope and payload as separate frames.
 
+pub mod control;
 mod envelope;
 mod error;
 mod limits;
@@ -49,7 +50,7 @@ pub use envelope::{PROTOCOL_VERSION, decode_envelope, encode_envelope};
 pub use error::DecodeError;
 pub use limits::Limits;
 
-/// Generated from `protos/tern/v1/envelope.proto`; the `.proto` comments become the docs.
+/// Generated from `protos/tern/v1/envelope.proto` and `control.proto`; the `.proto` comments become the docs.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::use_self)]
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/tern.v1.rs"));

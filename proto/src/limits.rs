@@ -25,6 +25,8 @@ pub struct Limits {
     pub max_flow_len: usize,
     /// Longest error detail (default 4 KiB).
     pub max_error_detail_len: usize,
+    /// Most component names in one control-plane directory (default 4,096).
+    pub max_directory_entries: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +38,7 @@ impl Default for Limits {
             max_content_type_len: 127,
             max_flow_len: 127,
             max_error_detail_len: 4 * 1024,
+            max_directory_entries: 4096,
         }
     }
 }

@@ -453,6 +453,21 @@ impl Session {
         }
     }
 
+    /// Forgets ask `id` without an event (its caller gave up, or its frame could not be
+    /// sent); a reply that still arrives is counted as unmatched. Returns whether the
+    /// ask was outstanding.
+    pub fn cancel(&mut self, id: u64) -> bool {
+        match self.outstanding.remove(&id) {
+            Some(o) => {
+                if let Some(d) = o.deadline {
+                    self.deadlines.remove(&(d, id));
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The driver lost `peer` (connection reset, node declared dead): every ask to it
     /// fails with [`Failure::PeerLost`], in id order.
     pub fn peer_lost(&mut self, peer: &str) {

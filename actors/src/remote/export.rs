@@ -1,0 +1,172 @@
+//! Components reachable from other nodes, and how a request reaches them.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::rc::Rc;
+
+use super::codec::{Codec, RemoteMessage, With};
+use super::error::CallError;
+use crate::actor::{Actor, Handler};
+use crate::addr::Addr;
+use crate::error::SendError;
+
+/// An encoded reply and its content type.
+pub(crate) type Encoded = (Vec<u8>, &'static str);
+
+/// The wait for an ask's reply, encoded.
+pub(crate) type ReplyFuture = Pin<Box<dyn Future<Output = Result<Encoded, CallError>>>>;
+
+/// What delivering a request did: a tell was queued, or an ask's reply is on its way.
+pub(crate) enum Delivered {
+    Told,
+    Asked(ReplyFuture),
+}
+
+type Dispatch<A> = Box<dyn Fn(&Addr<A>, &str, &[u8], bool) -> Result<Delivered, CallError>>;
+
+/// One exported component, type-erased for the node's table.
+pub(crate) trait Exported {
+    /// Whether the component has stopped for good.
+    fn is_stopped(&self) -> bool;
+    /// The `Addr<A>`, for typed local lookups.
+    fn addr(&self) -> &dyn Any;
+    /// Decodes a request and queues it in the component's mailbox, now.
+    fn deliver(
+        &self,
+        message_type: &str,
+        content_type: &str,
+        payload: &[u8],
+        expects_reply: bool,
+    ) -> Result<Delivered, CallError>;
+}
+
+pub(crate) struct Export<A: Actor> {
+    addr: Addr<A>,
+    handlers: RefCell<BTreeMap<&'static str, Dispatch<A>>>,
+}
+
+impl<A: Actor> Export<A> {
+    pub(crate) fn new(addr: Addr<A>) -> Self {
+        Self {
+            addr,
+            handlers: RefCell::new(BTreeMap::new()),
+        }
+    }
+}
+
+fn refused<M>(e: SendError<M>) -> CallError {
+    match e {
+        SendError::Stopped(_) => CallError::Stopped,
+        SendError::Full(_) | SendError::Timeout(_) => CallError::MailboxFull,
+    }
+}
+
+impl<A: Actor> Exported for Export<A> {
+    fn is_stopped(&self) -> bool {
+        self.addr.is_stopped()
+    }
+
+    fn addr(&self) -> &dyn Any {
+        &self.addr
+    }
+
+    fn deliver(
+        &self,
+        message_type: &str,
+        content_type: &str,
+        payload: &[u8],
+        expects_reply: bool,
+    ) -> Result<Delivered, CallError> {
+        let handlers = self.handlers.borrow();
+        let Some(dispatch) = handlers.get(message_type) else {
+            return Err(CallError::Remote {
+                code: tern_proto::v1::ErrorCode::UnknownMessageType,
+                detail: format!("this component does not accept {message_type:?}"),
+            });
+        };
+        dispatch(&self.addr, content_type, payload, expects_reply)
+    }
+}
+
+/// A component exported by [`Node::export`](super::Node::export): say which message types other nodes may
+/// send it with [`ExportBuilder::accept`].
+///
+/// # Examples
+///
+/// ```
+/// # use serde::{Deserialize, Serialize};
+/// # use tern_actors::{Actor, Context, Handler, spawn};
+/// # use tern_actors::remote::{Json, Node, NodeConfig, RemoteMessage};
+/// # use tern_transport::SimTransport;
+/// # use tern_executor::sim::World;
+/// # use std::{collections::BTreeMap, rc::Rc};
+/// struct Doubler;
+/// impl Actor for Doubler {}
+/// #[derive(Serialize, Deserialize)]
+/// struct Double(u32);
+/// impl RemoteMessage for Double {
+///     const NAME: &'static str = "demo.v1.Double";
+///     type Codec = Json;
+/// }
+/// impl Handler<Double> for Doubler {
+///     type Reply = u32;
+///     async fn handle(&mut self, m: Double, _: &mut Context<Self>) -> u32 { m.0 * 2 }
+/// }
+/// # let mut world = World::new(1).unwrap();
+/// # let a = world.add_node("a").unwrap();
+/// # let dir = Rc::new(BTreeMap::from([("a".to_owned(), a)]));
+/// # let t = SimTransport::new("a", world.socket(a), dir);
+/// # world.spawn_on(a, async move {
+/// let node = Node::start(NodeConfig::new("a"), t).unwrap();
+/// node.export("doubler", &spawn(Doubler)).unwrap().accept::<Double>();
+/// # }).detach();
+/// # world.run_until_idle();
+/// ```
+pub struct ExportBuilder<A: Actor> {
+    pub(crate) export: Rc<Export<A>>,
+    pub(crate) name: String,
+}
+
+impl<A: Actor> fmt::Debug for ExportBuilder<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportBuilder")
+            .field("name", &self.name)
+            .field(
+                "accepts",
+                &self.export.handlers.borrow().keys().collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl<A: Actor> ExportBuilder<A> {
+    /// Lets other nodes send `M` to this component (as a tell or an ask).
+    /// The export is live already; the builder only adds message types.
+    #[allow(clippy::return_self_not_must_use)]
+    pub fn accept<M>(self) -> Self
+    where
+        A: Handler<M>,
+        M: RemoteMessage,
+        M::Codec: Codec<A::Reply>,
+    {
+        let dispatch: Dispatch<A> = Box::new(|addr, content_type, payload, expects_reply| {
+            let msg = With::<M::Codec, M>::decode(content_type, payload)?;
+            if !expects_reply {
+                addr.try_tell(msg).map_err(refused)?;
+                return Ok(Delivered::Told);
+            }
+            let slot = addr.try_ask(msg).map_err(refused)?;
+            Ok(Delivered::Asked(Box::pin(async move {
+                let reply = poll_fn(|cx| slot.poll(cx)).await?;
+                let bytes = With::<M::Codec, A::Reply>::encode(&reply)?;
+                Ok((bytes, <M::Codec as Codec<A::Reply>>::CONTENT_TYPE))
+            })))
+        });
+        self.export.handlers.borrow_mut().insert(M::NAME, dispatch);
+        self
+    }
+}

@@ -1,0 +1,46 @@
+//! Components on other nodes: names, codecs, and the node that carries calls.
+//!
+//! A container runs one [`Node`]. It exports local components under names
+//! ([`Node::export`]), tells its peers which names it hosts, and gives out typed
+//! references by name ([`Node::lookup`]) whose `tell` and `ask` look the same whether
+//! the component is on this node or another.
+//!
+//! Message types that cross nodes implement [`RemoteMessage`]: a stable wire name and
+//! a [`Codec`] ([`Postcard`] or [`Json`] for serde types, [`Prost`] for protobuf
+//! messages, [`Raw`] for bytes the application encodes itself). Replies use the
+//! message's codec. A call to a component on the same node never encodes.
+//!
+//! # Guarantees
+//!
+//! - **Order**: messages from one caller to one component are handled in the order
+//!   sent, on this node and across the network, including messages that waited for the
+//!   component's name.
+//! - **Delivery**: at most once. Every ask ends with the reply or a [`CallError`] by its
+//!   deadline; a tell that cannot be queued comes back in [`Undelivered`]; an inbound
+//!   message that cannot be delivered is answered with an error (asks) or counted in
+//!   [`NodeStats::dropped`] and logged (tells).
+//! - **Startup order does not matter**: a call to a name no node has announced waits,
+//!   bounded in number and time, and goes out when a peer announces the name.
+//! - **Failure**: a peer that restarts (a higher generation) or whose connection is lost
+//!   fails the asks it had with [`CallError::PeerLost`] at once, not at their deadlines.
+//!
+//! # Non-goals
+//!
+//! - No retries and no exactly-once: an ask that timed out may still have run.
+//! - No membership protocol here: peers are configured; gossip discovery feeds the same
+//!   directory in a later layer.
+
+mod codec;
+mod config;
+mod error;
+mod export;
+mod node;
+mod reference;
+mod slot;
+
+pub use codec::{Codec, CodecError, Json, Postcard, Prost, Raw, RawBytes, RemoteMessage};
+pub use config::{NodeConfig, NodeError};
+pub use error::CallError;
+pub use export::ExportBuilder;
+pub use node::{Node, NodeStats};
+pub use reference::{Ref, RefAsk, Undelivered};
