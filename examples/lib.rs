@@ -1,12 +1,19 @@
-//! Shared set-up for tern's examples.
+//! Shared set-up for tern's examples, and the scenarios they run.
+
+pub mod cluster;
 
 /// Sends tern's `tracing` events at `warn` and above to stderr, or at the level in
 /// `RUST_LOG` (for example `RUST_LOG=info`).
 pub fn init_logging() {
+    init_logging_at(tracing_subscriber::filter::LevelFilter::WARN);
+}
+
+/// Like [`init_logging`], with another default level.
+pub fn init_logging_at(default: tracing_subscriber::filter::LevelFilter) {
     let level = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(tracing_subscriber::filter::LevelFilter::WARN);
+        .unwrap_or(default);
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_target(false)

@@ -52,7 +52,10 @@ pub fn encode_directory(dir: &Directory) -> Vec<u8> {
 pub fn decode_directory(buf: &[u8], limits: &Limits) -> Result<Directory, DecodeError> {
     let max = limits.max_directory_entries * (limits.max_name_len + 3) + limits.max_name_len + 32;
     if buf.len() > max {
-        return Err(DecodeError::TooLarge { len: buf.len(), max });
+        return Err(DecodeError::TooLarge {
+            len: buf.len(),
+            max,
+        });
     }
     let dir = Directory::decode(buf).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if dir.node.is_empty() {

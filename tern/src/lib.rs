@@ -32,12 +32,27 @@
 //! executor's (FIFO, no starvation, virtual time, lossless cross-thread wakes) in
 //! [`tern_executor`].
 //!
-//! This crate is the facade: it re-exports what an application needs. Distribution
-//! (remote components, the simulator, ZeroMQ, discovery) arrives in later layers behind
-//! the same `tell` and `ask`.
+//! This crate is the facade: it re-exports what an application needs.
+//!
+//! - [`remote`]: components on other nodes: [`remote::Node`], typed references by name
+//!   ([`remote::Ref`]) with the same `tell` and `ask`, codecs for message types that
+//!   cross nodes.
+//! - [`sim`]: the deterministic simulator: many nodes on one thread, virtual time, a
+//!   seeded network with partitions, crashes and held messages, and a trace hash that
+//!   replays exactly from a seed.
+//! - [`transport`]: the transport SPI and its simulated implementation.
+//! - [`check`]: checkers for the delivery promises, fed by the application under test.
+//!
+//! ZeroMQ and gossip discovery arrive in later layers behind the same `tell` and `ask`.
+
+pub mod check;
 
 pub use tern_actors as actors;
+pub use tern_actors::remote;
 pub use tern_executor as executor;
+pub use tern_executor::sim;
+pub use tern_proto as proto;
+pub use tern_transport as transport;
 
 pub use tern_actors::{
     Actor, ActorError, Addr, Ask, AskError, AskRequest, ComponentStats, Context, Environment,
@@ -45,7 +60,7 @@ pub use tern_actors::{
     WeakAddr, build, lookup, register, spawn,
 };
 pub use tern_executor::{
-    JoinError, JoinHandle, Runtime, crossing, spawn as spawn_task, time, yield_now,
+    Instant, JoinError, JoinHandle, Runtime, crossing, spawn as spawn_task, time, yield_now,
 };
 
 /// The names most applications use, for `use tern::prelude::*`.

@@ -370,7 +370,7 @@ impl Node {
     pub fn stats(&self) -> NodeStats {
         let st = self.shared.state.borrow();
         NodeStats {
-            pending: st.pending.len(),
+            pending: st.pending.iter().filter(|p| !p.is_abandoned()).count(),
             session: st.session.stats(),
             ..st.stats
         }
@@ -763,12 +763,13 @@ impl Node {
             if p.is_abandoned() {
                 continue;
             }
-            if blocked.contains(&p.component) {
+            let key = (p.component.clone(), p.pin.clone());
+            if blocked.contains(&key) {
                 st.pending.push_back(p);
                 continue;
             }
             let Some(host) = st.route(&p.component, p.pin.as_deref()) else {
-                blocked.insert(p.component.clone());
+                blocked.insert(key);
                 st.pending.push_back(p);
                 continue;
             };
@@ -857,10 +858,15 @@ impl Node {
 }
 
 impl State {
-    /// Where to send a message for `component` now, if anywhere. Messages already
-    /// waiting for the name go first, so a later one must wait behind them.
+    /// Where to send a message for `component` (on `pin`, if given) now, if anywhere.
+    /// Messages already waiting for the same target go first, so a later one waits
+    /// behind them.
     fn route(&mut self, component: &str, pin: Option<&str>) -> Option<String> {
-        if self.pending.iter().any(|p| p.component == component) {
+        if self
+            .pending
+            .iter()
+            .any(|p| p.component == component && p.pin.as_deref() == pin)
+        {
             return None;
         }
         self.route_now(component, pin)

@@ -1,0 +1,622 @@
+//! A five-node application under the simulator, with a partition, a crash and a stop
+//! in the middle: the scenario behind `examples/sim_cluster.rs` and the seed-sweep
+//! tests.
+//!
+//! ```text
+//!            ┌──Work (tell) / Job (ask)──▶ w1: worker
+//! front ─────┼──────────────────────────▶ w2: worker   (partitioned from front, then healed)
+//! (a round   ├──────────────────────────▶ w3: worker   (crashes, restarts as generation 1)
+//!  per tick) └──────────────────────────▶ w4: worker   (stopped for good near the end)
+//! ```
+//!
+//! The front sends one message per worker per round, numbered by round: a tell, or every
+//! third round an ask whose answer echoes the number. Every send, handling, stop and
+//! answer goes into a [`History`], which checks the delivery promises (per-pair FIFO, no
+//! duplicates, nothing invented, nothing after a stop, answers matched to their asks) at
+//! every record, and a world invariant stops the run at the first violation.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tern::check::{History, HistorySummary, OrderViolation};
+use tern::remote::{CallError, Node, NodeConfig, NodeStats, Postcard, Ref, RemoteMessage};
+use tern::sim::{NodeId, SimRng, TraceHash, World};
+use tern::transport::SimTransport;
+use tern::{Actor, Context, Handler, Instant};
+
+/// What to run: the seed, the size and the length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scenario {
+    /// The root seed: scheduling, network, and each node's application draws.
+    pub seed: u64,
+    /// Worker nodes (at least 4: the faults use w2, w3 and w4).
+    pub workers: usize,
+    /// Virtual length of the run.
+    pub duration: Duration,
+    /// Time between the front's rounds.
+    pub period: Duration,
+    /// Every this many rounds a worker gets an ask instead of a tell.
+    pub ask_every: u64,
+    /// Deadline of each ask.
+    pub ask_timeout: Duration,
+    /// Mean virtual CPU time a worker spends per message (exponential).
+    pub work_mean: Duration,
+}
+
+impl Scenario {
+    /// The example's scenario: 4 workers, 60 simulated seconds, a round every 20 ms.
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            workers: 4,
+            duration: Duration::from_secs(60),
+            period: Duration::from_millis(20),
+            ask_every: 3,
+            ask_timeout: Duration::from_millis(500),
+            work_mean: Duration::from_micros(300),
+        }
+    }
+
+    /// A shorter run for sweeps in debug builds: 12 simulated seconds, a round every
+    /// 50 ms, the same faults at the same fractions of the run.
+    #[must_use]
+    pub fn short(seed: u64) -> Self {
+        Self {
+            duration: Duration::from_secs(12),
+            period: Duration::from_millis(50),
+            ..Self::new(seed)
+        }
+    }
+
+    /// A hash of everything but the seed: with the seed, it names the run exactly.
+    #[must_use]
+    pub fn config_hash(&self) -> String {
+        let mut h = TraceHash::new();
+        h.record(
+            format!(
+                "{:?}",
+                Self {
+                    seed: 0,
+                    ..self.clone()
+                }
+            )
+            .as_bytes(),
+        );
+        h.hex()[..12].to_owned()
+    }
+
+    fn at(&self, num: u32, den: u32) -> Instant {
+        Instant::ZERO + self.duration * num / den
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Tells the front handed to the network.
+    pub tells: u64,
+    /// Asks the front made.
+    pub asks: u64,
+    /// Asks answered.
+    pub answered: u64,
+    /// Failed calls by error kind (asks and refused tells).
+    pub errors: BTreeMap<String, u64>,
+    /// Messages each worker node handled.
+    pub handled: BTreeMap<String, u64>,
+    /// Messages each worker handled after the fault aimed at it was over (healed,
+    /// restarted); must not be zero for w2 and w3.
+    pub handled_after_recovery: BTreeMap<String, u64>,
+    /// Ask latencies in virtual microseconds: p50, p99, max.
+    pub latency_us: (u64, u64, u64),
+    /// The front node's counters.
+    pub front: Option<NodeStats>,
+    /// Busy fraction of each node's thread (charged work over virtual time).
+    pub busy: BTreeMap<String, f64>,
+    /// The delivery checker's verdict.
+    pub history: Result<HistorySummary, OrderViolation>,
+    /// A world violation (invariant, livelock, time limit), if any.
+    pub violation: Option<String>,
+    /// What the run expected and did not see.
+    pub unmet: Vec<String>,
+    /// The faults, with their virtual times.
+    pub timeline: Vec<String>,
+    /// Scheduler steps taken.
+    pub steps: u64,
+    /// The canonical trace hash.
+    pub trace_hash: String,
+}
+
+impl Report {
+    /// Whether every promise and expectation held.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.history.is_ok() && self.violation.is_none() && self.unmet.is_empty()
+    }
+
+    /// The line to paste to replay this run.
+    #[must_use]
+    pub fn repro(&self) -> String {
+        format!(
+            "SIM_SEED={} SIM_SCENARIO_HASH={} cargo run --release --example sim_cluster -- --seed {}{}",
+            self.scenario.seed,
+            self.scenario.config_hash(),
+            self.scenario.seed,
+            if self.scenario == Scenario::short(self.scenario.seed) {
+                " --short"
+            } else {
+                ""
+            },
+        )
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.scenario;
+        writeln!(
+            f,
+            "seed {}: {} workers, {:?} simulated, a round every {:?}",
+            s.seed, s.workers, s.duration, s.period
+        )?;
+        for t in &self.timeline {
+            writeln!(f, "  {t}")?;
+        }
+        writeln!(
+            f,
+            "front: {} tells sent, {} asks, {} answered; ask latency p50 {} µs, p99 {} µs, max {} µs",
+            self.tells,
+            self.asks,
+            self.answered,
+            self.latency_us.0,
+            self.latency_us.1,
+            self.latency_us.2
+        )?;
+        let errors: Vec<String> = self
+            .errors
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        writeln!(
+            f,
+            "typed errors seen: {}",
+            if errors.is_empty() {
+                "none".into()
+            } else {
+                errors.join(", ")
+            }
+        )?;
+        let handled: Vec<String> = self
+            .handled
+            .iter()
+            .map(|(w, n)| {
+                format!(
+                    "{w} {n} (busy {:.1}%)",
+                    self.busy.get(w).copied().unwrap_or(0.0) * 100.0
+                )
+            })
+            .collect();
+        writeln!(f, "handled: {}", handled.join(", "))?;
+        if let Some(n) = &self.front {
+            writeln!(
+                f,
+                "front node: {} tells expired waiting for a name, {} frames refused by the transport, {} directory updates",
+                n.pending_expired, n.send_failures, n.directory_updates
+            )?;
+        }
+        match &self.history {
+            Ok(h) => writeln!(
+                f,
+                "delivery checks: passed ({} sent, {} handled, {} answered; per-pair FIFO, no duplicates, nothing after stop, answers matched)",
+                h.sent, h.handled, h.answered
+            )?,
+            Err(v) => writeln!(f, "delivery checks: FAILED: {v}")?,
+        }
+        if let Some(v) = &self.violation {
+            writeln!(f, "world stopped: {v}")?;
+        }
+        for u in &self.unmet {
+            writeln!(f, "unmet: {u}")?;
+        }
+        writeln!(f, "steps: {}", self.steps)
+    }
+}
+
+// ----- the application -----
+
+/// A unit of work, told.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Work {
+    /// The round.
+    pub seq: u64,
+}
+impl RemoteMessage for Work {
+    const NAME: &'static str = "cluster.v1.Work";
+    type Codec = Postcard;
+}
+
+/// A unit of work, asked; the answer echoes the round.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Job {
+    /// The round.
+    pub seq: u64,
+}
+impl RemoteMessage for Job {
+    const NAME: &'static str = "cluster.v1.Job";
+    type Codec = Postcard;
+}
+
+/// A job's answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Done {
+    /// The round it answers.
+    pub seq: u64,
+    /// The worker's node.
+    pub node: String,
+}
+
+/// Does the work, charging virtual CPU time to its node.
+#[derive(Debug)]
+pub struct Worker {
+    node: String,
+    rng: SimRng,
+    work_mean: u64,
+    history: Rc<History>,
+    handled: Handled,
+}
+
+/// When each worker node handled each message (virtual nanoseconds).
+type Handled = Rc<RefCell<BTreeMap<String, Vec<u64>>>>;
+impl Actor for Worker {}
+
+impl Worker {
+    fn work(&mut self, seq: u64) {
+        self.history.handled("front", &self.node, seq);
+        let now = tern::time::now().as_nanos();
+        self.handled
+            .borrow_mut()
+            .entry(self.node.clone())
+            .or_default()
+            .push(now);
+        tern::sim::charge(Duration::from_nanos(self.rng.exp_nanos(self.work_mean)));
+    }
+}
+
+impl Handler<Work> for Worker {
+    type Reply = ();
+    async fn handle(&mut self, m: Work, _: &mut Context<Self>) {
+        self.work(m.seq);
+    }
+}
+
+impl Handler<Job> for Worker {
+    type Reply = Done;
+    async fn handle(&mut self, m: Job, _: &mut Context<Self>) -> Done {
+        self.work(m.seq);
+        Done {
+            seq: m.seq,
+            node: self.node.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct FrontLog {
+    tells: u64,
+    asks: u64,
+    answered: u64,
+    errors: BTreeMap<String, u64>,
+    latencies: Vec<u64>,
+    node: Option<Node>,
+}
+
+fn kind(e: &CallError) -> String {
+    match e {
+        CallError::UnknownComponent(_) => "unknown-component".into(),
+        CallError::PendingFull => "pending-full".into(),
+        CallError::MailboxFull => "mailbox-full".into(),
+        CallError::Stopped => "stopped".into(),
+        CallError::Timeout => "timeout".into(),
+        CallError::HandlerPanicked(_) => "handler-panicked".into(),
+        CallError::Unreachable(_) => "unreachable".into(),
+        CallError::PeerLost(_) => "peer-lost".into(),
+        CallError::Codec(_) => "codec".into(),
+        other => format!("{other}"),
+    }
+}
+
+/// Fans a round out to every worker.
+struct Front {
+    workers: Vec<(String, Ref<Worker>)>,
+    round: u64,
+    ask_every: u64,
+    ask_timeout: Duration,
+    history: Rc<History>,
+    log: Rc<RefCell<FrontLog>>,
+}
+impl Actor for Front {}
+
+#[derive(Clone)]
+struct Round;
+
+impl Handler<Round> for Front {
+    type Reply = ();
+    async fn handle(&mut self, _: Round, _: &mut Context<Self>) {
+        self.round += 1;
+        let seq = self.round;
+        for (name, worker) in &self.workers {
+            self.history.sent("front", name, seq);
+            if seq % self.ask_every == 0 {
+                self.log.borrow_mut().asks += 1;
+                let ask = worker.ask(Job { seq }).timeout(self.ask_timeout);
+                let (history, log, name) = (self.history.clone(), self.log.clone(), name.clone());
+                tern::spawn_task(async move {
+                    let start = tern::time::now();
+                    let outcome = ask.await;
+                    let mut log = log.borrow_mut();
+                    match outcome {
+                        Ok(done) => {
+                            history.answered("front", &name, seq, done.seq);
+                            log.answered += 1;
+                            let us = tern::time::now()
+                                .saturating_duration_since(start)
+                                .as_micros();
+                            log.latencies.push(u64::try_from(us).unwrap_or(u64::MAX));
+                        }
+                        Err(e) => *log.errors.entry(format!("{name} {}", kind(&e))).or_default() += 1,
+                    }
+                })
+                .detach();
+            } else {
+                match worker.tell(Work { seq }) {
+                    Ok(()) => self.log.borrow_mut().tells += 1,
+                    Err(u) => {
+                        let key = format!("{name} {}", kind(&u.reason));
+                        *self.log.borrow_mut().errors.entry(key).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ----- the world -----
+
+fn serve_worker(
+    world: &World,
+    id: NodeId,
+    t: SimTransport,
+    s: &Scenario,
+    generation: u64,
+    checks: &(Rc<History>, Handled),
+) {
+    let name = world.name(id).to_owned();
+    let config = NodeConfig::new(name.clone())
+        .peers(["front"])
+        .generation(generation);
+    let rng = world.seeds().stream(&format!("app/{name}/{generation}"));
+    let work_mean = u64::try_from(s.work_mean.as_nanos()).unwrap_or(u64::MAX);
+    let (history, handled) = checks.clone();
+    world
+        .spawn_on(id, async move {
+            let node = match Node::start(config, t) {
+                Ok(n) => n,
+                Err(e) => panic!("worker node: {e}"),
+            };
+            let worker = tern::spawn(Worker {
+                node: name,
+                rng,
+                work_mean,
+                history,
+                handled,
+            });
+            if let Err(e) = tern::register("worker", &worker) {
+                panic!("register: {e}");
+            }
+            match node.export("worker", &worker) {
+                Ok(export) => drop(export.accept::<Work>().accept::<Job>()),
+                Err(e) => panic!("export: {e}"),
+            }
+        })
+        .detach();
+}
+
+/// Runs the scenario and reports what happened.
+///
+/// # Panics
+///
+/// If the world cannot be built (it allocates no OS resources, so it cannot).
+#[must_use]
+pub fn run(s: &Scenario) -> Report {
+    let mut world = World::new(s.seed).unwrap_or_else(|e| panic!("world: {e}"));
+    let names: Vec<String> = std::iter::once("front".to_owned())
+        .chain((1..=s.workers).map(|i| format!("w{i}")))
+        .collect();
+    let ids: Vec<NodeId> = names
+        .iter()
+        .map(|n| world.add_node(n).unwrap_or_else(|e| panic!("node: {e}")))
+        .collect();
+    let directory = Rc::new(
+        names
+            .iter()
+            .cloned()
+            .zip(ids.iter().copied())
+            .collect::<BTreeMap<_, _>>(),
+    );
+    let transport =
+        |i: usize| SimTransport::new(names[i].clone(), world.socket(ids[i]), directory.clone());
+    let transports: Vec<SimTransport> = (0..names.len()).map(transport).collect();
+
+    let history = Rc::new(History::new());
+    let handled: Handled = Rc::default();
+    let checks = (history.clone(), handled.clone());
+    let h = history.clone();
+    world.add_invariant(move |_| h.verdict());
+    let log = Rc::new(RefCell::new(FrontLog::default()));
+
+    // Workers start first; the front a little later, so both startup orders occur
+    // across the workers (w1 starts after the front).
+    for i in 2..names.len() {
+        serve_worker(&world, ids[i], transports[i].clone(), s, 0, &checks);
+    }
+    {
+        let t = transports[0].clone();
+        let workers: Vec<String> = names[1..].to_vec();
+        let peers = workers.clone();
+        let (history, log) = (history.clone(), log.clone());
+        let (ask_every, ask_timeout, period) = (s.ask_every, s.ask_timeout, s.period);
+        world
+            .spawn_on(ids[0], async move {
+                tern::time::sleep(Duration::from_millis(5)).await;
+                let node = match Node::start(NodeConfig::new("front").peers(peers), t) {
+                    Ok(n) => n,
+                    Err(e) => panic!("front node: {e}"),
+                };
+                log.borrow_mut().node = Some(node.clone());
+                let refs = workers
+                    .iter()
+                    .map(|w| (w.clone(), node.lookup_on::<Worker>(w, "worker")))
+                    .collect();
+                let front = tern::spawn(Front {
+                    workers: refs,
+                    round: 0,
+                    ask_every,
+                    ask_timeout,
+                    history,
+                    log,
+                });
+                // `send_every` lives in the context; a small driver task does the same.
+                loop {
+                    tern::time::sleep(period).await;
+                    if front.try_tell(Round).is_err() {
+                        break;
+                    }
+                }
+            })
+            .detach();
+    }
+    world.run_until(Instant::ZERO + Duration::from_millis(10));
+    serve_worker(&world, ids[1], transports[1].clone(), s, 0, &checks);
+
+    let mut timeline = Vec::new();
+    let mut note = |world: &World, what: String| {
+        timeline.push(format!(
+            "t={:>6.2}s {what}",
+            world.now().as_nanos() as f64 / 1e9
+        ));
+    };
+    let (front, w2, w3, w4) = (ids[0], ids[2], ids[3], ids[4]);
+    world.run_until(s.at(1, 3));
+    world.partition(front, w2);
+    let partitioned_at = world.now();
+    note(&world, "partition front <-> w2".into());
+    world.run_until(s.at(1, 2));
+    world.heal(front, w2);
+    note(&world, "heal front <-> w2".into());
+    let healed_at = world.now();
+    world.run_until(s.at(7, 12));
+    world.crash(w3);
+    note(&world, "crash w3".into());
+    world.run_until(s.at(2, 3));
+    if let Err(e) = world.restart(w3) {
+        panic!("restart: {e}");
+    }
+    let restarted_at = world.now();
+    serve_worker(&world, w3, transports[3].clone(), s, 1, &checks);
+    note(&world, "restart w3 (generation 1)".into());
+    world.run_until(s.at(5, 6));
+    {
+        let history = history.clone();
+        world
+            .spawn_on(w4, async move {
+                if let Ok(worker) = tern::lookup::<Worker>("worker") {
+                    worker.stop();
+                    worker.stopped().await;
+                    history.stopped("w4");
+                }
+            })
+            .detach();
+    }
+    note(&world, "stop the worker on w4 for good".into());
+    world.run_until(Instant::ZERO + s.duration);
+
+    let log = log.borrow();
+    let mut lat = log.latencies.clone();
+    lat.sort_unstable();
+    let pick = |q: usize| {
+        lat.get((lat.len().saturating_sub(1)) * q / 100)
+            .copied()
+            .unwrap_or(0)
+    };
+    let mut report = Report {
+        scenario: s.clone(),
+        tells: log.tells,
+        asks: log.asks,
+        answered: log.answered,
+        errors: log.errors.clone(),
+        front: log.node.as_ref().map(Node::stats),
+        handled: BTreeMap::new(),
+        handled_after_recovery: BTreeMap::new(),
+        latency_us: (pick(50), pick(99), lat.last().copied().unwrap_or(0)),
+        busy: names[1..]
+            .iter()
+            .zip(&ids[1..])
+            .map(|(n, id)| (n.clone(), world.busy_fraction(*id)))
+            .collect(),
+        history: history.check(),
+        violation: world.violation().map(|v| v.message.clone()),
+        unmet: Vec::new(),
+        timeline,
+        steps: world.steps(),
+        trace_hash: world.trace_hash().hex(),
+    };
+    let handled = handled.borrow();
+    let count = |w: &str, from: Instant, to: Instant| {
+        handled.get(w).map_or(0, |times| {
+            times
+                .iter()
+                .filter(|&&t| t >= from.as_nanos() && t < to.as_nanos())
+                .count() as u64
+        })
+    };
+    let end = Instant::ZERO + s.duration;
+    for w in &names[1..] {
+        report
+            .handled
+            .insert(w.clone(), count(w, Instant::ZERO, end));
+    }
+    report
+        .handled_after_recovery
+        .insert("w2".into(), count("w2", healed_at, end));
+    report
+        .handled_after_recovery
+        .insert("w3".into(), count("w3", restarted_at, end));
+    // Messages already queued at w2 may still be handled just after the cut.
+    let settle = Duration::from_millis(100);
+    let during_cut = count("w2", partitioned_at + settle, healed_at);
+    let mut unmet = Vec::new();
+    if report.answered == 0 {
+        unmet.push("no ask was answered".to_owned());
+    }
+    if during_cut > 0 {
+        unmet.push(format!(
+            "w2 handled {during_cut} messages while partitioned from the front"
+        ));
+    }
+    for (w, n) in &report.handled_after_recovery {
+        if *n == 0 {
+            unmet.push(format!("{w} handled nothing after it recovered"));
+        }
+    }
+    if report.errors.is_empty() {
+        unmet.push("no typed error during the faults".to_owned());
+    }
+    report.unmet = unmet;
+    report
+}
