@@ -113,6 +113,8 @@ pub(crate) struct Core {
     polls_since_check: Cell<usize>,
     /// The last id handed out by [`next_id`].
     last_id: Cell<u64>,
+    /// Added to the wall clock [`crate::time::wall_now`] reads, in nanoseconds.
+    wall_offset: Cell<i64>,
 }
 
 impl fmt::Debug for Core {
@@ -150,6 +152,10 @@ impl Core {
 
     pub(crate) fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    pub(crate) fn wall_offset(&self) -> i64 {
+        self.wall_offset.get()
     }
 
     /// The scheduler's idea of now: refreshed whenever the loop checks timers (at least
@@ -454,6 +460,7 @@ impl Builder {
             turn_now: Cell::new(None),
             polls_since_check: Cell::new(0),
             last_id: Cell::new(0),
+            wall_offset: Cell::new(0),
         });
         Ok(Runtime { core })
     }
@@ -520,6 +527,19 @@ impl Runtime {
     #[must_use]
     pub fn clock(&self) -> &Clock {
         &self.core.clock
+    }
+
+    /// Offsets the wall clock that [`time::wall_now`](crate::time::wall_now) reads on
+    /// this runtime by `nanos` (negative: behind), as a skewed host clock would be; the
+    /// monotonic [`Runtime::clock`] is unaffected. The simulator sets it per node.
+    pub fn set_wall_offset(&self, nanos: i64) {
+        self.core.wall_offset.set(nanos);
+    }
+
+    /// This runtime's wall clock offset in nanoseconds (default 0).
+    #[must_use]
+    pub fn wall_offset(&self) -> i64 {
+        self.core.wall_offset.get()
     }
 
     /// Counters about this runtime.

@@ -5,8 +5,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tern_executor::sim::{Delivery, NetConfig, NodeId, SendOutcome, World};
-use tern_executor::time;
+use tern_executor::sim::{
+    Delivery, LinkConfig, NetConfig, NodeId, SendOutcome, SocketEvent, TraceKind, World,
+};
+use tern_executor::{Instant, time};
 
 type Got = Rc<RefCell<Vec<(u64, Vec<u8>)>>>;
 
@@ -135,7 +137,8 @@ fn partitions_drop_traffic_until_healed() {
     world.run_until_idle();
     world.heal(a, b);
     assert_eq!(sa.send(b, Delivery::Stream, vec![2]), SendOutcome::InFlight);
-    // A partition that starts while messages are in flight drops them on arrival.
+    // A partition that starts while stream frames are in flight resets the connection,
+    // and the frames are lost with it.
     assert_eq!(sa.send(b, Delivery::Stream, vec![3]), SendOutcome::InFlight);
     world.partition(a, b);
     world.run_until_idle();
@@ -144,7 +147,8 @@ fn partitions_drop_traffic_until_healed() {
     world.run_until_idle();
     let data: Vec<u8> = got.borrow().iter().map(|g| g.1[0]).collect();
     assert_eq!(data, [4]);
-    assert_eq!(world.net_stats().partitioned, 3);
+    assert_eq!(world.net_stats().partitioned, 1);
+    assert_eq!(world.net_stats().reset_lost, 2);
 }
 
 #[test]
@@ -238,7 +242,453 @@ fn an_invariant_stops_the_world_at_the_first_violation() {
     let n = w2.add_node("n").expect("node");
     w2.spawn_on(n, async { time::sleep(Duration::from_secs(9)).await })
         .detach();
-    assert!(
-        w2.run_until_with(|w| w.now() >= tern_executor::Instant::ZERO + Duration::from_secs(9))
+    assert!(w2.run_until_with(|w| w.now() >= Instant::ZERO + Duration::from_secs(9)));
+}
+
+type Latencies = Rc<RefCell<Vec<u64>>>;
+
+/// Spawns on `node` a receiver that records each datagram's latency in nanoseconds
+/// (the send time travels in the first 8 bytes).
+fn record_latencies(world: &World, node: NodeId) -> Latencies {
+    let got: Latencies = Rc::default();
+    let g = got.clone();
+    let sock = world.socket(node);
+    world
+        .spawn_on(node, async move {
+            loop {
+                let p = sock.recv().await;
+                let sent = u64::from_le_bytes(p.data[..8].try_into().expect("a stamp"));
+                g.borrow_mut().push(time::now().as_nanos() - sent);
+            }
+        })
+        .detach();
+    got
+}
+
+/// Spawns on `from` a task sending `n` stamped datagrams to `to`, 1,000 every
+/// millisecond.
+fn send_stamped(world: &World, from: NodeId, to: NodeId, n: usize) {
+    let sock = world.socket(from);
+    world
+        .spawn_on(from, async move {
+            for batch in 0..n.div_ceil(1_000) {
+                for _ in 0..(n - batch * 1_000).min(1_000) {
+                    let stamp = time::now().as_nanos().to_le_bytes().to_vec();
+                    assert_eq!(
+                        sock.send(to, Delivery::Datagram, stamp),
+                        SendOutcome::InFlight
+                    );
+                }
+                time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .detach();
+}
+
+/// Checks the p50, p90 and p99 of `samples` against `min + mean·ln(1/(1−q))`, within 5 %.
+fn assert_quantiles(samples: &[u64], min: Duration, mean: Duration, what: &str) {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    for q in [0.5f64, 0.9, 0.99] {
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
+        let observed = sorted[(q * sorted.len() as f64) as usize] as f64;
+        let expected = min.as_nanos() as f64 + mean.as_nanos() as f64 * (1.0 / (1.0 - q)).ln();
+        assert!(
+            (observed - expected).abs() <= 0.05 * expected,
+            "{what}: p{} is {observed} ns, expected {expected} ns",
+            q * 100.0
+        );
+    }
+}
+
+/// design/simulation.md N1: one link's latency follows its own distribution (10⁵
+/// deliveries), the reverse link keeps the global one, and clearing the link restores it.
+#[test]
+fn a_link_latency_follows_its_distribution_and_other_links_keep_the_global_one() {
+    let mut world = World::new(21).expect("world");
+    world.set_poll_cost(Duration::ZERO, Duration::ZERO); // receipt time = delivery time
+    let global = NetConfig::default();
+    world.set_net(global);
+    let a = world.add_node("a").expect("node");
+    let b = world.add_node("b").expect("node");
+    let link = LinkConfig {
+        min_latency: Duration::from_millis(1),
+        tail_mean: Duration::from_millis(2),
+        max_latency: Some(Duration::from_millis(12)),
+    };
+    world.set_link(a, b, link);
+    let at_b = record_latencies(&world, b);
+    let at_a = record_latencies(&world, a);
+    send_stamped(&world, a, b, 100_000);
+    send_stamped(&world, b, a, 20_000);
+    world.run_until_idle();
+
+    let ab = at_b.borrow().clone();
+    assert_eq!(ab.len(), 100_000);
+    assert_quantiles(&ab, link.min_latency, link.tail_mean, "a → b");
+    let cap = 12_000_000;
+    assert!(ab.iter().all(|&l| (1_000_000..=cap).contains(&l)));
+    // P(1 ms + Exp(2 ms) > 12 ms) = e^-5.5 ≈ 0.4 %: about 400 capped.
+    let capped = ab.iter().filter(|&&l| l == cap).count();
+    assert!((200..700).contains(&capped), "{capped} capped");
+
+    let ba = at_a.borrow().clone();
+    assert_eq!(ba.len(), 20_000);
+    assert_quantiles(&ba, global.min_latency, global.tail_mean, "b → a");
+
+    world.clear_link(a, b);
+    at_b.borrow_mut().clear();
+    send_stamped(&world, a, b, 20_000);
+    world.run_until_idle();
+    assert_quantiles(
+        &at_b.borrow(),
+        global.min_latency,
+        global.tail_mean,
+        "a → b cleared",
     );
+}
+
+#[test]
+fn datagrams_above_the_mtu_are_dropped_and_counted() {
+    let (mut world, _, b, sa, got) = collecting_pair(4);
+    assert_eq!(
+        sa.send(b, Delivery::Datagram, vec![0; 65_508]),
+        SendOutcome::TooLarge,
+        "the default MTU is UDP's largest payload"
+    );
+    world.set_net(NetConfig {
+        mtu: 1_000,
+        ..NetConfig::default()
+    });
+    assert_eq!(
+        sa.send(b, Delivery::Datagram, vec![1; 1_000]),
+        SendOutcome::InFlight
+    );
+    assert_eq!(
+        sa.send(b, Delivery::Datagram, vec![2; 1_001]),
+        SendOutcome::TooLarge
+    );
+    // Streams are not datagrams: no MTU.
+    assert_eq!(
+        sa.send(b, Delivery::Stream, vec![3; 5_000]),
+        SendOutcome::InFlight
+    );
+    world.run_until_idle();
+    let mut seen: Vec<(u8, usize)> = got.borrow().iter().map(|g| (g.1[0], g.1.len())).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, [(1, 1_000), (3, 5_000)]);
+    let s = world.net_stats();
+    assert_eq!((s.sent, s.too_large, s.delivered), (4, 2, 2));
+}
+
+#[test]
+fn datagrams_overflow_a_full_inbox_but_stream_frames_never_do() {
+    let (mut world, _, b, sa, got) = collecting_pair(6);
+    world.set_net(NetConfig {
+        inbox_capacity: 8,
+        ..NetConfig::default()
+    });
+    world.pause(b);
+    for i in 0..20u8 {
+        let _ = sa.send(b, Delivery::Datagram, vec![i]);
+    }
+    world.run_until_idle();
+    assert_eq!(world.net_stats().overflow, 12);
+    for i in 100..105u8 {
+        let _ = sa.send(b, Delivery::Stream, vec![i]);
+    }
+    world.run_until_idle();
+    assert_eq!(
+        world.net_stats().overflow,
+        12,
+        "stream frames are never dropped"
+    );
+    let _ = sa.send(b, Delivery::Datagram, vec![200]);
+    world.run_until_idle();
+    assert_eq!(world.net_stats().overflow, 13);
+    assert!(got.borrow().is_empty());
+    world.resume(b);
+    world.run_until_idle();
+    let data: Vec<u8> = got.borrow().iter().map(|g| g.1[0]).collect();
+    assert_eq!(data.len(), 13);
+    assert_eq!(data[8..], [100, 101, 102, 103, 104]);
+    assert!(data[..8].iter().all(|&d| d < 20));
+    assert_eq!(world.net_stats().delivered, 13);
+}
+
+/// design/simulation.md N3: 10⁵ frames of one connection, under a latency tail far longer
+/// than their spacing, arrive in order, each once.
+#[test]
+fn a_hundred_thousand_stream_frames_arrive_in_fifo_order_without_duplicates() {
+    let mut world = World::new(12).expect("world");
+    world.set_net(NetConfig {
+        min_latency: Duration::from_micros(100),
+        tail_mean: Duration::from_millis(5),
+        ..NetConfig::default()
+    });
+    let a = world.add_node("a").expect("node");
+    let b = world.add_node("b").expect("node");
+    let (sa, sb) = (world.socket(a), world.socket(b));
+    const N: u32 = 100_000;
+    world
+        .spawn_on(a, async move {
+            for batch in 0..N / 100 {
+                for i in batch * 100..(batch + 1) * 100 {
+                    let _ = sa.send(b, Delivery::Stream, i.to_le_bytes().to_vec());
+                }
+                time::sleep(Duration::from_micros(50)).await;
+            }
+        })
+        .detach();
+    let out_of_order = Rc::new(RefCell::new((0u32, 0u32))); // (next expected, faults)
+    let o = out_of_order.clone();
+    world
+        .spawn_on(b, async move {
+            loop {
+                let p = sb.recv().await;
+                let i = u32::from_le_bytes(p.data[..4].try_into().expect("4 bytes"));
+                let mut o = o.borrow_mut();
+                if i != o.0 {
+                    o.1 += 1;
+                }
+                o.0 = i + 1;
+            }
+        })
+        .detach();
+    world.run_until_idle();
+    assert_eq!(*out_of_order.borrow(), (N, 0));
+    let s = world.net_stats();
+    assert_eq!((s.sent, s.delivered), (u64::from(N), u64::from(N)));
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seen {
+    Frame(u32),
+    Reset(NodeId, u64),
+}
+
+type Events = Rc<RefCell<Vec<Seen>>>;
+
+/// Spawns on `node` a task that logs every socket event (frames by their 4-byte id,
+/// resets with their time in µs).
+fn log_events(world: &World, node: NodeId) -> Events {
+    let log: Events = Rc::default();
+    let l = log.clone();
+    let sock = world.socket(node);
+    world
+        .spawn_on(node, async move {
+            loop {
+                let seen = match sock.recv_event().await {
+                    SocketEvent::Packet(p) => {
+                        Seen::Frame(u32::from_le_bytes(p.data[..4].try_into().expect("4 bytes")))
+                    }
+                    SocketEvent::Reset(peer) => Seen::Reset(peer, time::now().as_nanos() / 1_000),
+                };
+                l.borrow_mut().push(seen);
+            }
+        })
+        .detach();
+    log
+}
+
+/// design/simulation.md N3: a partition at T resets the connection. Exactly the frames
+/// in flight at T (sent before T, not delivered by T) are lost; every frame sent after
+/// the heal arrives; both ends see the reset after `reset_detect`.
+#[test]
+fn a_reset_loses_exactly_the_frames_in_flight_and_both_ends_see_it() {
+    let mut world = World::new(31).expect("world");
+    world.keep_trace(true);
+    world.set_net(NetConfig {
+        min_latency: Duration::from_micros(100),
+        tail_mean: Duration::from_micros(200),
+        max_latency: Some(Duration::from_millis(1)),
+        ..NetConfig::default()
+    });
+    let a = world.add_node("a").expect("node");
+    let b = world.add_node("b").expect("node");
+    let sa = world.socket(a);
+    let sent: Rc<RefCell<Vec<(u64, SendOutcome)>>> = Rc::default();
+    let s = sent.clone();
+    world
+        .spawn_on(a, async move {
+            for i in 0..3_000u32 {
+                let outcome = sa.send(b, Delivery::Stream, i.to_le_bytes().to_vec());
+                s.borrow_mut().push((time::now().as_nanos(), outcome));
+                time::sleep(Duration::from_micros(10)).await;
+            }
+        })
+        .detach();
+    let at_a = log_events(&world, a);
+    let at_b = log_events(&world, b);
+    let t = Instant::ZERO + Duration::from_nanos(10_003_000);
+    let heal = t + Duration::from_millis(2);
+    world.run_until(t);
+    world.partition(a, b);
+    world.run_until(heal);
+    world.heal(a, b);
+    world.run_until_idle();
+
+    let sent = sent.borrow().clone();
+    assert_eq!(sent.len(), 3_000);
+    let before: Vec<u32> = (0..3_000u32)
+        .filter(|&i| sent[i as usize].0 <= t.as_nanos())
+        .collect();
+    let after: Vec<u32> = (0..3_000u32)
+        .filter(|&i| sent[i as usize].0 >= heal.as_nanos())
+        .collect();
+    let cut = 3_000 - before.len() - after.len();
+    assert!(
+        sent.iter()
+            .filter(|(at, _)| *at > t.as_nanos() && *at < heal.as_nanos())
+            .all(|(_, o)| *o == SendOutcome::Partitioned)
+    );
+    // Frames delivered by T, from the trace: those reached b's inbox before the reset.
+    let delivered_by_t = world
+        .trace_events()
+        .iter()
+        .filter(|e| e.kind == TraceKind::Deliver && e.node == b && e.at <= t)
+        .count();
+    let k = u32::try_from(delivered_by_t).expect("small");
+    let in_flight = before.len() - delivered_by_t;
+    // Frames sent more than the 1 ms cap before T had arrived; frames sent less than
+    // the 100 µs minimum before T could not have.
+    let sent_before = |d: u64| {
+        sent.iter()
+            .filter(|(at, _)| *at + d <= t.as_nanos())
+            .count()
+    };
+    assert!(delivered_by_t >= sent_before(1_000_000));
+    assert!(delivered_by_t <= sent_before(100_000));
+    assert!(in_flight >= 10, "only {in_flight} frames in flight at T");
+
+    let mut expected: Vec<Seen> = (0..k).map(Seen::Frame).collect();
+    let detected = (t.as_nanos() + 1_000_000) / 1_000;
+    expected.push(Seen::Reset(a, detected));
+    expected.extend(after.iter().map(|&i| Seen::Frame(i)));
+    assert_eq!(*at_b.borrow(), expected);
+    assert_eq!(*at_a.borrow(), [Seen::Reset(b, detected)]);
+
+    let s = world.net_stats();
+    assert_eq!(s.reset_lost, in_flight as u64);
+    assert_eq!(s.partitioned, cut as u64);
+    assert_eq!(s.delivered, u64::from(k) + after.len() as u64);
+    let resets: Vec<(NodeId, u64)> = world
+        .trace_events()
+        .iter()
+        .filter(|e| e.kind == TraceKind::Reset)
+        .map(|e| (e.node, e.detail))
+        .collect();
+    assert_eq!(resets.len(), 2);
+    assert!(resets.contains(&(a, 1)) && resets.contains(&(b, 0)));
+}
+
+#[test]
+fn a_one_way_partition_resets_the_connection_too() {
+    let mut world = World::new(2).expect("world");
+    let a = world.add_node("a").expect("node");
+    let b = world.add_node("b").expect("node");
+    let (sa, sb) = (world.socket(a), world.socket(b));
+    let at_a = log_events(&world, a);
+    let at_b = log_events(&world, b);
+    let _ = sb.send(a, Delivery::Stream, 1u32.to_le_bytes().to_vec()); // in flight b → a
+    world.partition_oneway(a, b);
+    // b → a is not cut: a new connection opens.
+    let _ = sb.send(a, Delivery::Stream, 2u32.to_le_bytes().to_vec());
+    assert_eq!(
+        sa.send(b, Delivery::Stream, vec![0; 4]),
+        SendOutcome::Partitioned
+    );
+    world.run_until_idle();
+    assert_eq!(world.net_stats().reset_lost, 1);
+    assert_eq!(*at_a.borrow(), [Seen::Frame(2), Seen::Reset(b, 1_000)]);
+    assert_eq!(*at_b.borrow(), [Seen::Reset(a, 1_000)]);
+}
+
+/// A crash resets the connections of the peers that talked to the crashed node, and
+/// no others; after a restart, the node's connections are new.
+#[test]
+fn a_crash_resets_only_the_connections_of_the_crashed_node() {
+    let mut world = World::new(17).expect("world");
+    world.keep_trace(true);
+    let ids: Vec<NodeId> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| world.add_node(n).expect("node"))
+        .collect();
+    let (a, b, c, d) = (ids[0], ids[1], ids[2], ids[3]);
+    let logs: Vec<Events> = ids.iter().map(|&n| log_events(&world, n)).collect();
+    let frame = |n: u32| n.to_le_bytes().to_vec();
+    let socks: Vec<_> = ids.iter().map(|&n| world.socket(n)).collect();
+    let sock = |n: NodeId| socks[n.0].clone();
+    let _ = sock(a).send(b, Delivery::Stream, frame(1)); // a ↔ b
+    let _ = sock(c).send(a, Delivery::Stream, frame(2)); // c ↔ a
+    let _ = sock(b).send(d, Delivery::Stream, frame(3)); // b ↔ d: not a's
+    let _ = sock(d).send(c, Delivery::Datagram, frame(4)); // datagrams open nothing
+    world.run_until_idle();
+    let crash_at = world.now();
+    let _ = sock(a).send(b, Delivery::Stream, frame(5)); // in flight when a crashes
+    let _ = sock(d).send(b, Delivery::Stream, frame(6)); // on b ↔ d: unaffected
+    world.crash(a);
+    world.run_until_idle();
+    let detected = (crash_at.as_nanos() + 1_000_000) / 1_000;
+    assert_eq!(
+        *logs[1].borrow(),
+        [Seen::Frame(1), Seen::Frame(6), Seen::Reset(a, detected)]
+    );
+    assert_eq!(
+        *logs[2].borrow(),
+        [Seen::Frame(4), Seen::Reset(a, detected)]
+    );
+    assert_eq!(*logs[3].borrow(), [Seen::Frame(3)]);
+    assert_eq!(world.net_stats().reset_lost, 1);
+
+    world.restart(a).expect("restart");
+    let fresh = log_events(&world, a);
+    let _ = sock(a).send(b, Delivery::Stream, frame(7));
+    let _ = sock(b).send(a, Delivery::Stream, frame(8));
+    world.run_until_idle();
+    assert_eq!(*fresh.borrow(), [Seen::Frame(8)]);
+    assert_eq!(logs[1].borrow().last(), Some(&Seen::Frame(7)));
+    let resets = world
+        .trace_events()
+        .iter()
+        .filter(|e| e.kind == TraceKind::Reset)
+        .count();
+    assert_eq!(resets, 2, "b and c, once each");
+
+    // Restarting a running node kills its process too: its peers' connections reset.
+    let restart_at = world.now();
+    world.restart(b).expect("restart");
+    world.run_until_idle();
+    let detected = (restart_at.as_nanos() + 1_000_000) / 1_000;
+    assert_eq!(fresh.borrow().last(), Some(&Seen::Reset(b, detected)));
+    assert_eq!(
+        *logs[3].borrow(),
+        [Seen::Frame(3), Seen::Reset(b, detected)]
+    );
+    assert_eq!(logs[2].borrow().len(), 2, "c never talked to b");
+}
+
+/// A reset notice still on its way to a node that crashes and restarts is not delivered
+/// to the new process, which never had that connection.
+#[test]
+fn a_pending_reset_notice_does_not_reach_the_next_incarnation() {
+    let mut world = World::new(8).expect("world");
+    let a = world.add_node("a").expect("node");
+    let b = world.add_node("b").expect("node");
+    let at_a = log_events(&world, a);
+    let _ = world.socket(a).send(b, Delivery::Stream, vec![0; 4]);
+    world.run_until_idle();
+    world.partition(a, b); // notices due at +1 ms
+    world.run_until(world.now() + Duration::from_micros(500));
+    world.crash(b);
+    world.restart(b).expect("restart");
+    let at_b = log_events(&world, b);
+    world.run_until_idle();
+    assert!(at_b.borrow().is_empty(), "{:?}", at_b.borrow());
+    assert_eq!(at_a.borrow().len(), 1, "a's notice still arrives");
+    assert!(matches!(at_a.borrow()[0], Seen::Reset(peer, _) if peer == b));
 }

@@ -9,7 +9,9 @@ mod rng;
 mod trace;
 mod world;
 
-pub use net::{Delivery, NetConfig, NetStats, Packet, SendOutcome, SimSocket};
+pub use net::{
+    Delivery, LinkConfig, NetConfig, NetStats, Packet, SendOutcome, SimSocket, SocketEvent,
+};
 pub use rng::{SeedTree, SimRng};
 pub use trace::TraceHash;
 pub use world::{

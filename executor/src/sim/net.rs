@@ -1,5 +1,19 @@
-//! The simulated network: latency, loss, duplication, reordering and partitions, all
-//! drawn from the world's `net` seed stream.
+//! The simulated network. Every random choice it makes comes from the world's `net` seed
+//! stream.
+//!
+//! - **Latency** per message is `min + Exp(tail_mean)`, capped at `max_latency`, from
+//!   the global [`NetConfig`] or a per-link (directional) [`LinkConfig`]
+//!   (design/simulation.md N1).
+//! - **Datagrams** (UDP-like) may be lost, duplicated and reordered; one larger than
+//!   [`NetConfig::mtu`] is dropped at send, and one arriving at an inbox already
+//!   holding [`NetConfig::inbox_capacity`] packets is dropped (N2).
+//! - **Streams** (ZeroMQ/TCP-like) form one connection per unordered pair of nodes:
+//!   FIFO and without duplicates in each direction. A crash of either end or a new
+//!   partition between the pair *resets* the connection: its frames in flight are
+//!   lost, and each live end that had used it gets a [`SocketEvent::Reset`] after
+//!   [`NetConfig::reset_detect`]. The next frame opens a new connection (N3).
+//! - **Partitions**, **holds** (a test delivers, drops or duplicates messages by hand)
+//!   and crashed receivers drop or stop messages as the world says (N4, N6).
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -10,7 +24,7 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use super::SimRng;
-use super::world::NodeId;
+use super::world::{NodeId, TraceKind};
 use crate::time::Instant;
 
 /// How the simulated network behaves. Probabilities are in parts per million.
@@ -23,6 +37,7 @@ use crate::time::Instant;
 ///
 /// let lossy = NetConfig { loss_ppm: 10_000, ..NetConfig::default() }; // 1 % loss
 /// assert_eq!(lossy.min_latency, Duration::from_micros(100));
+/// assert_eq!(lossy.mtu, 65_507);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NetConfig {
@@ -30,10 +45,24 @@ pub struct NetConfig {
     pub min_latency: Duration,
     /// Mean of the exponential tail added to the minimum (default 200 µs).
     pub tail_mean: Duration,
+    /// No message takes longer than this (default `None`: no cap). A stream frame may
+    /// still wait longer behind an earlier frame of its connection.
+    pub max_latency: Option<Duration>,
     /// Datagrams lost, per million (default 0).
     pub loss_ppm: u32,
     /// Datagrams delivered twice, per million (default 0).
     pub duplicate_ppm: u32,
+    /// Datagrams with more bytes than this are dropped at send
+    /// ([`SendOutcome::TooLarge`], [`NetStats::too_large`]). Default 65,507, UDP's
+    /// largest payload.
+    pub mtu: usize,
+    /// A datagram arriving at a node whose inbox already holds this many packets is
+    /// dropped ([`NetStats::overflow`]); stream frames are never dropped this way.
+    /// Default 4,096.
+    pub inbox_capacity: usize,
+    /// How long after a connection reset each live end learns of it through a
+    /// [`SocketEvent::Reset`] (heartbeat or RST detection; default 1 ms).
+    pub reset_detect: Duration,
 }
 
 impl Default for NetConfig {
@@ -41,19 +70,81 @@ impl Default for NetConfig {
         Self {
             min_latency: Duration::from_micros(100),
             tail_mean: Duration::from_micros(200),
+            max_latency: None,
             loss_ppm: 0,
             duplicate_ppm: 0,
+            mtu: 65_507,
+            inbox_capacity: 4_096,
+            reset_detect: Duration::from_millis(1),
         }
     }
 }
 
-/// Whether a message is a datagram (may be lost, duplicated, reordered) or part of an
-/// ordered stream between two nodes (FIFO per direction; lost only to partitions).
+/// The latency of one directed link, overriding the global [`NetConfig`] latency for
+/// it; see [`World::set_link`](super::World::set_link). Latency is
+/// `min_latency + Exp(tail_mean)`, capped at `max_latency`.
+///
+/// The `q` quantile of that distribution (below the cap) is
+/// `min_latency + tail_mean · ln(1 / (1 − q))`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tern_executor::sim::{LinkConfig, World};
+///
+/// let mut world = World::new(1).unwrap();
+/// let (a, b) = (world.add_node("a").unwrap(), world.add_node("b").unwrap());
+/// // a → b crosses an ocean; b → a keeps the global latency.
+/// world.set_link(a, b, LinkConfig {
+///     min_latency: Duration::from_millis(40),
+///     tail_mean: Duration::from_millis(5),
+///     max_latency: Some(Duration::from_millis(200)),
+/// });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// Every message on the link takes at least this long.
+    pub min_latency: Duration,
+    /// Mean of the exponential tail added to the minimum.
+    pub tail_mean: Duration,
+    /// No message on the link takes longer than this (`None`: no cap).
+    pub max_latency: Option<Duration>,
+}
+
+impl Default for LinkConfig {
+    /// The latency of [`NetConfig::default`].
+    fn default() -> Self {
+        NetConfig::default().into()
+    }
+}
+
+impl From<NetConfig> for LinkConfig {
+    /// The latency part of a network configuration.
+    fn from(c: NetConfig) -> Self {
+        Self {
+            min_latency: c.min_latency,
+            tail_mean: c.tail_mean,
+            max_latency: c.max_latency,
+        }
+    }
+}
+
+impl LinkConfig {
+    fn draw(&self, rng: &mut SimRng) -> Duration {
+        let tail = u64::try_from(self.tail_mean.as_nanos()).unwrap_or(u64::MAX);
+        let d = self.min_latency + Duration::from_nanos(rng.exp_nanos(tail));
+        self.max_latency.map_or(d, |max| d.min(max))
+    }
+}
+
+/// Whether a message is a datagram (may be lost, duplicated, reordered) or a frame of
+/// the stream connection between two nodes (FIFO per direction, lost only to resets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Delivery {
     /// UDP-like.
     Datagram,
-    /// Connection-like: in order per (sender, receiver).
+    /// Connection-like: in order per (sender, receiver) until the connection resets.
     Stream,
 }
 
@@ -66,7 +157,7 @@ pub struct NetStats {
     pub delivered: u64,
     /// Datagrams lost to the loss model.
     pub lost: u64,
-    /// Messages dropped by a partition.
+    /// Messages dropped by a partition (at send, or datagrams on arrival).
     pub partitioned: u64,
     /// Datagrams duplicated.
     pub duplicated: u64,
@@ -74,6 +165,12 @@ pub struct NetStats {
     pub to_crashed: u64,
     /// Held messages a test chose to drop.
     pub dropped_by_test: u64,
+    /// Datagrams dropped at send for exceeding [`NetConfig::mtu`].
+    pub too_large: u64,
+    /// Datagrams dropped on arrival at a full inbox ([`NetConfig::inbox_capacity`]).
+    pub overflow: u64,
+    /// Stream frames in flight (or held) lost to a connection reset.
+    pub reset_lost: u64,
 }
 
 /// A message in the network.
@@ -89,10 +186,45 @@ pub struct Packet {
     pub data: Vec<u8>,
 }
 
+/// What a node's socket receives, in arrival order; see [`SimSocket::recv_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketEvent {
+    /// A message.
+    Packet(Packet),
+    /// The stream connection with this peer was reset (the peer crashed, or a partition
+    /// cut the pair): frames in flight on it were lost, and the next frame sent opens a
+    /// new connection.
+    Reset(NodeId),
+}
+
 #[derive(Debug, Default)]
 struct Inbox {
-    queue: VecDeque<Packet>,
+    queue: VecDeque<SocketEvent>,
+    /// How many of `queue` are packets (the rest are reset notices).
+    packets: usize,
     waker: Option<Waker>,
+}
+
+impl Inbox {
+    fn pop(&mut self) -> Option<SocketEvent> {
+        let event = self.queue.pop_front()?;
+        if matches!(event, SocketEvent::Packet(_)) {
+            self.packets -= 1;
+        }
+        Some(event)
+    }
+}
+
+/// Something on its way: a message, or a reset notice waiting out its detection time.
+#[derive(Debug)]
+enum Flight {
+    Packet(Packet),
+    Reset { node: NodeId, peer: NodeId },
+}
+
+/// The unordered pair of a stream connection.
+fn pair(a: NodeId, b: NodeId) -> (NodeId, NodeId) {
+    (a.min(b), a.max(b))
 }
 
 #[derive(Debug)]
@@ -101,9 +233,14 @@ pub(crate) struct Net {
     rng: SimRng,
     seq: u64,
     in_flight: BinaryHeap<Reverse<(Instant, u64)>>,
-    packets: BTreeMap<u64, Packet>,
+    flights: BTreeMap<u64, Flight>,
+    /// Per-link latency overrides (from, to).
+    links: BTreeMap<(NodeId, NodeId), LinkConfig>,
     /// Latest delivery time per (from, to) stream, to keep streams in order.
     stream_tail: BTreeMap<(NodeId, NodeId), Instant>,
+    /// Unordered pairs with an open stream connection (stream traffic since the last
+    /// reset).
+    connected: BTreeSet<(NodeId, NodeId)>,
     /// Directed pairs that cannot talk: (from, to).
     cut: BTreeSet<(NodeId, NodeId)>,
     /// Crashed nodes: nothing reaches them.
@@ -122,8 +259,10 @@ impl Net {
             rng,
             seq: 0,
             in_flight: BinaryHeap::new(),
-            packets: BTreeMap::new(),
+            flights: BTreeMap::new(),
+            links: BTreeMap::new(),
             stream_tail: BTreeMap::new(),
+            connected: BTreeSet::new(),
             cut: BTreeSet::new(),
             down: BTreeSet::new(),
             holds: BTreeSet::new(),
@@ -133,33 +272,56 @@ impl Net {
         }
     }
 
-    fn latency(&mut self) -> Duration {
-        let tail = u64::try_from(self.config.tail_mean.as_nanos()).unwrap_or(u64::MAX);
-        self.config.min_latency + Duration::from_nanos(self.rng.exp_nanos(tail))
+    fn latency(&mut self, from: NodeId, to: NodeId) -> Duration {
+        let link = self
+            .links
+            .get(&(from, to))
+            .copied()
+            .unwrap_or_else(|| self.config.into());
+        link.draw(&mut self.rng)
     }
 
-    fn schedule(&mut self, at: Instant, packet: Packet) {
+    pub(crate) fn set_link(&mut self, from: NodeId, to: NodeId, link: Option<LinkConfig>) {
+        match link {
+            Some(link) => self.links.insert((from, to), link),
+            None => self.links.remove(&(from, to)),
+        };
+    }
+
+    fn schedule(&mut self, at: Instant, flight: Flight) {
         self.seq += 1;
         self.in_flight.push(Reverse((at, self.seq)));
-        self.packets.insert(self.seq, packet);
+        self.flights.insert(self.seq, flight);
     }
 
     pub(crate) fn send(&mut self, now: Instant, packet: Packet) -> SendOutcome {
         self.stats.sent += 1;
+        if packet.delivery == Delivery::Datagram && packet.data.len() > self.config.mtu {
+            self.stats.too_large += 1;
+            return SendOutcome::TooLarge;
+        }
         if self.cut.contains(&(packet.from, packet.to)) {
             self.stats.partitioned += 1;
             return SendOutcome::Partitioned;
         }
-        let at = now + self.latency();
         match packet.delivery {
             Delivery::Stream => {
+                if self.down.contains(&packet.to) {
+                    // No connection to a crashed node can open: the frame goes nowhere,
+                    // which the sender cannot tell yet.
+                    self.stats.to_crashed += 1;
+                    return SendOutcome::InFlight;
+                }
+                let at = now + self.latency(packet.from, packet.to);
                 let key = (packet.from, packet.to);
                 let at = self.stream_tail.get(&key).map_or(at, |&tail| at.max(tail));
                 self.stream_tail.insert(key, at);
-                self.schedule(at, packet);
+                self.connected.insert(pair(packet.from, packet.to));
+                self.schedule(at, Flight::Packet(packet));
                 SendOutcome::InFlight
             }
             Delivery::Datagram => {
+                let at = now + self.latency(packet.from, packet.to);
                 if self.rng.chance(u64::from(self.config.loss_ppm), 1_000_000) {
                     self.stats.lost += 1;
                     return SendOutcome::Lost;
@@ -169,10 +331,10 @@ impl Net {
                     .chance(u64::from(self.config.duplicate_ppm), 1_000_000)
                 {
                     self.stats.duplicated += 1;
-                    let again = now + self.latency();
-                    self.schedule(again, packet.clone());
+                    let again = now + self.latency(packet.from, packet.to);
+                    self.schedule(again, Flight::Packet(packet.clone()));
                 }
-                self.schedule(at, packet);
+                self.schedule(at, Flight::Packet(packet));
                 SendOutcome::InFlight
             }
         }
@@ -182,20 +344,36 @@ impl Net {
         self.in_flight.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Delivers everything due at `now`; returns what was delivered, in order, and the
-    /// wakers to call once the caller has let go of the network.
-    pub(crate) fn deliver_due(&mut self, now: Instant) -> (Vec<(u64, Packet)>, Vec<Waker>) {
-        let mut done = Vec::new();
-        let mut wakers = Vec::new();
+    /// Delivers everything due at `now`. Appends to `events` what arrived, in order, as
+    /// trace records (kind, node, detail), and to `wakers` the wakers to call once the
+    /// caller has let go of the network.
+    pub(crate) fn deliver_due(
+        &mut self,
+        now: Instant,
+        events: &mut Vec<(TraceKind, NodeId, u64)>,
+        wakers: &mut Vec<Waker>,
+    ) {
         while let Some(&Reverse((at, seq))) = self.in_flight.peek() {
             if at > now {
                 break;
             }
             self.in_flight.pop();
-            let Some(packet) = self.packets.remove(&seq) else {
+            let Some(flight) = self.flights.remove(&seq) else {
                 continue;
             };
-            // A partition that started while the message was in flight drops it too.
+            let packet = match flight {
+                Flight::Packet(p) => p,
+                Flight::Reset { node, peer } => {
+                    if !self.down.contains(&node) {
+                        let inbox = self.inboxes.entry(node).or_default();
+                        inbox.queue.push_back(SocketEvent::Reset(peer));
+                        wakers.extend(inbox.waker.take());
+                        events.push((TraceKind::Reset, node, peer.0 as u64));
+                    }
+                    continue;
+                }
+            };
+            // A partition that started while the datagram was in flight drops it too.
             if self.cut.contains(&(packet.from, packet.to)) {
                 self.stats.partitioned += 1;
                 continue;
@@ -208,18 +386,27 @@ impl Net {
                 self.held.push((seq, packet));
                 continue;
             }
-            wakers.extend(self.put(packet.clone()));
-            done.push((seq, packet));
+            let to = packet.to;
+            if let Some(arrived) = self.put(packet) {
+                wakers.extend(arrived);
+                events.push((TraceKind::Deliver, to, seq));
+            }
         }
-        (done, wakers)
     }
 
-    /// Puts a packet in its receiver's inbox; returns the receiver's waker.
-    fn put(&mut self, packet: Packet) -> Option<Waker> {
-        self.stats.delivered += 1;
+    /// Puts a packet in its receiver's inbox: `None` if the inbox overflowed (the
+    /// datagram is dropped), otherwise the receiver's waker, if any.
+    fn put(&mut self, packet: Packet) -> Option<Option<Waker>> {
+        let capacity = self.config.inbox_capacity;
         let inbox = self.inboxes.entry(packet.to).or_default();
-        inbox.queue.push_back(packet);
-        inbox.waker.take()
+        if packet.delivery == Delivery::Datagram && inbox.packets >= capacity {
+            self.stats.overflow += 1;
+            return None;
+        }
+        self.stats.delivered += 1;
+        inbox.queue.push_back(SocketEvent::Packet(packet));
+        inbox.packets += 1;
+        Some(inbox.waker.take())
     }
 
     pub(crate) fn hold(&mut self, from: NodeId, to: NodeId) {
@@ -236,7 +423,7 @@ impl Net {
         let i = self.held.iter().position(|(s, _)| *s == seq)?;
         let (_, packet) = self.held.remove(i);
         if deliver {
-            Some(self.put(packet))
+            Some(self.put(packet).flatten())
         } else {
             self.stats.dropped_by_test += 1;
             Some(None)
@@ -247,7 +434,7 @@ impl Net {
     pub(crate) fn duplicate_held(&mut self, seq: u64) -> Option<Waker> {
         let packet = self.held.iter().find(|(s, _)| *s == seq)?.1.clone();
         self.stats.duplicated += 1;
-        self.put(packet)
+        self.put(packet).flatten()
     }
 
     /// Ends a hold: its messages are delivered now, in the order they arrived.
@@ -257,22 +444,92 @@ impl Net {
             .into_iter()
             .partition(|(_, p)| p.from == from && p.to == to);
         self.held = stay;
-        go.into_iter().filter_map(|(_, p)| self.put(p)).collect()
+        go.into_iter()
+            .filter_map(|(_, p)| self.put(p).flatten())
+            .collect()
     }
 
-    pub(crate) fn cut(&mut self, from: NodeId, to: NodeId) {
+    /// Cuts `from` → `to` (and `to` → `from` if `both`) and resets the pair's stream
+    /// connection.
+    pub(crate) fn partition(&mut self, now: Instant, from: NodeId, to: NodeId, both: bool) {
         self.cut.insert((from, to));
+        if both {
+            self.cut.insert((to, from));
+        }
+        let key = pair(from, to);
+        self.reset_where(|x, y| pair(x, y) == key);
+        self.forget_connection(now, key);
     }
 
-    /// Marks a node crashed (its inbox is lost) or back up.
-    pub(crate) fn set_down(&mut self, node: NodeId, down: bool) {
-        if down {
-            self.down.insert(node);
-            if let Some(inbox) = self.inboxes.remove(&node) {
-                self.stats.to_crashed += inbox.queue.len() as u64;
+    /// Drops every stream frame in flight or held whose (sender, receiver) satisfies
+    /// `hit`, counting them in `reset_lost`, and forgets those streams' order.
+    fn reset_where(&mut self, hit: impl Fn(NodeId, NodeId) -> bool) {
+        let frame = |p: &Packet| p.delivery == Delivery::Stream && hit(p.from, p.to);
+        let before = self.flights.len();
+        self.flights
+            .retain(|_, f| !matches!(f, Flight::Packet(p) if frame(p)));
+        let mut lost = before - self.flights.len();
+        if lost > 0 {
+            // Keep the schedule free of dropped entries, so the clock does not jump to
+            // a delivery that no longer exists.
+            let flights = &self.flights;
+            self.in_flight
+                .retain(|Reverse((_, seq))| flights.contains_key(seq));
+        }
+        let before = self.held.len();
+        self.held.retain(|(_, p)| !frame(p));
+        lost += before - self.held.len();
+        self.stats.reset_lost += lost as u64;
+        self.stream_tail.retain(|&(from, to), _| !hit(from, to));
+    }
+
+    /// Closes the pair's connection, if open: each live end learns of it after
+    /// `reset_detect`.
+    fn forget_connection(&mut self, now: Instant, key: (NodeId, NodeId)) {
+        if !self.connected.remove(&key) {
+            return;
+        }
+        let at = now + self.config.reset_detect;
+        let (a, b) = key;
+        for (node, peer) in [(a, b), (b, a)] {
+            if !self.down.contains(&node) {
+                self.schedule(at, Flight::Reset { node, peer });
             }
-        } else {
+            if a == b {
+                break;
+            }
+        }
+    }
+
+    /// Marks a node crashed (its inbox, its stream connections and their frames in
+    /// flight are lost; its peers learn of the resets) or back up.
+    pub(crate) fn set_down(&mut self, now: Instant, node: NodeId, down: bool) {
+        if !down {
             self.down.remove(&node);
+            return;
+        }
+        self.down.insert(node);
+        if let Some(inbox) = self.inboxes.remove(&node) {
+            self.stats.to_crashed += inbox.packets as u64;
+        }
+        // Reset notices still on their way to the crashed node would reach its next
+        // incarnation, which never had those connections.
+        let stale = |f: &Flight| matches!(f, Flight::Reset { node: n, .. } if *n == node);
+        if self.flights.values().any(stale) {
+            self.flights.retain(|_, f| !stale(f));
+            let flights = &self.flights;
+            self.in_flight
+                .retain(|Reverse((_, seq))| flights.contains_key(seq));
+        }
+        self.reset_where(|from, to| from == node || to == node);
+        let pairs: Vec<_> = self
+            .connected
+            .iter()
+            .copied()
+            .filter(|&(a, b)| a == node || b == node)
+            .collect();
+        for key in pairs {
+            self.forget_connection(now, key);
         }
     }
 
@@ -286,7 +543,10 @@ impl Net {
 }
 
 /// What happened to a sent message.
+///
+/// Non-exhaustive: match it with a wildcard arm, as faults are added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SendOutcome {
     /// On its way.
     InFlight,
@@ -294,6 +554,8 @@ pub enum SendOutcome {
     Lost,
     /// Dropped: the pair is partitioned.
     Partitioned,
+    /// Dropped: a datagram larger than [`NetConfig::mtu`].
+    TooLarge,
 }
 
 /// A node's handle on the simulated network; give it to the node's tasks.
@@ -327,13 +589,60 @@ impl SimSocket {
         )
     }
 
-    /// Waits for the next message to this node.
+    /// Waits for the next message to this node. Reset notices met on the way are
+    /// discarded: a task that cares about them uses [`SimSocket::recv_event`] instead.
     pub async fn recv(&self) -> Packet {
         poll_fn(|cx| {
             let mut net = self.net.borrow_mut();
             let inbox = net.inboxes.entry(self.node).or_default();
-            match inbox.queue.pop_front() {
-                Some(p) => Poll::Ready(p),
+            loop {
+                match inbox.pop() {
+                    Some(SocketEvent::Packet(p)) => return Poll::Ready(p),
+                    Some(SocketEvent::Reset(_)) => {}
+                    None => {
+                        inbox.waker = Some(cx.waker().clone());
+                        return Poll::Pending;
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// Waits for the next message or stream reset notice to this node, in arrival
+    /// order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use tern_executor::sim::{Delivery, SocketEvent, World};
+    ///
+    /// let mut world = World::new(3).unwrap();
+    /// let (a, b) = (world.add_node("a").unwrap(), world.add_node("b").unwrap());
+    /// let (sa, sb) = (world.socket(a), world.socket(b));
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let s = seen.clone();
+    /// world.spawn_on(b, async move {
+    ///     loop {
+    ///         let event = sb.recv_event().await;
+    ///         s.borrow_mut().push(event);
+    ///     }
+    /// }).detach();
+    /// sa.send(b, Delivery::Stream, vec![1]);
+    /// world.run_until_idle();
+    /// world.crash(a); // b's connection with a resets
+    /// world.run_until_idle();
+    /// assert!(matches!(seen.borrow()[0], SocketEvent::Packet(_)));
+    /// assert_eq!(seen.borrow()[1], SocketEvent::Reset(a));
+    /// ```
+    pub async fn recv_event(&self) -> SocketEvent {
+        poll_fn(|cx| {
+            let mut net = self.net.borrow_mut();
+            let inbox = net.inboxes.entry(self.node).or_default();
+            match inbox.pop() {
+                Some(e) => Poll::Ready(e),
                 None => {
                     inbox.waker = Some(cx.waker().clone());
                     Poll::Pending

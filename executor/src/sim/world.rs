@@ -1,4 +1,10 @@
 //! The simulated world: many nodes on one thread, one virtual clock, one seed.
+//!
+//! Every task poll costs its node a seeded 50–100 ns of virtual time (configurable with
+//! [`World::set_poll_cost`]), so a task that spins moves the clock instead of freezing
+//! it; the livelock detector still catches it (design/simulation.md T4). Each node
+//! has its own wall clock offset ([`World::set_clock_offset`], read through
+//! [`time::wall_now`](crate::time::wall_now)) over the shared monotonic clock (T3).
 
 use std::future::Future;
 
@@ -6,7 +12,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::net::{Net, NetConfig, NetStats, Packet, SimSocket};
+use super::net::{LinkConfig, Net, NetConfig, NetStats, Packet, SimSocket};
 use super::{SeedTree, SimRng, TraceHash};
 use crate::error::Error;
 use crate::runtime::Runtime;
@@ -26,7 +32,8 @@ pub struct NodeStatus {
     pub paused: bool,
     /// Incremented by every restart.
     pub generation: u64,
-    /// Virtual CPU time charged to the node's thread since the world began.
+    /// Virtual CPU time charged to the node's thread since the world began: work
+    /// passed to [`charge`] plus the cost of every poll ([`World::set_poll_cost`]).
     pub busy: Duration,
 }
 
@@ -40,6 +47,8 @@ struct Node {
     /// The node's single thread is busy (charged work) until then.
     busy_until: Instant,
     busy: Duration,
+    /// The node's wall clock offset, in nanoseconds; kept across restarts.
+    wall_offset: i64,
 }
 
 impl Node {
@@ -71,6 +80,7 @@ thread_local! {
 /// use tern_executor::sim::{self, World};
 ///
 /// let mut world = World::new(1).unwrap();
+/// world.set_poll_cost(Duration::ZERO, Duration::ZERO); // count only the charge
 /// let n = world.add_node("n").unwrap();
 /// world.spawn_on(n, async { sim::charge(Duration::from_millis(40)) }).detach();
 /// world.run_until_idle();
@@ -88,6 +98,10 @@ pub fn charge(cost: Duration) {
 /// first served inside, as a real container is, while the interleaving *between*
 /// nodes varies with the seed. When no node has ready work the shared clock jumps to
 /// the earliest timer of any node.
+///
+/// Each poll keeps its node's thread busy for a seeded 50–100 ns (drawn from the
+/// `poll` stream, see [`World::set_poll_cost`]), so even a task that never sleeps
+/// moves virtual time forward.
 ///
 /// Every step is folded into a [`TraceHash`]: the same seed and program give the same
 /// hash, in one process or in two.
@@ -129,6 +143,13 @@ pub struct World {
     log: Option<Vec<TraceEvent>>,
     limits: Limits,
     polls_without_progress: u64,
+    /// Draws the cost of each poll; its own stream, so it never moves `sched` or `net`.
+    poll_rng: SimRng,
+    /// Poll cost range in nanoseconds, inclusive; `(0, 0)` draws nothing.
+    poll_cost: (u64, u64),
+    /// Reused buffers for deliveries, so a step allocates nothing.
+    arrived: Vec<(TraceKind, NodeId, u64)>,
+    wakers: Vec<std::task::Waker>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -154,6 +175,9 @@ pub enum TraceKind {
     Pause,
     /// A node was resumed.
     Resume,
+    /// A node learned that its stream connection with a peer was reset (`detail` = the
+    /// peer's node id).
+    Reset,
 }
 
 /// One step of a simulation, as the canonical trace records it.
@@ -167,7 +191,7 @@ pub struct TraceEvent {
     pub node: NodeId,
     /// What happened.
     pub kind: TraceKind,
-    /// Kind-specific detail (a delivery's sequence number).
+    /// Kind-specific detail (a delivery's sequence number, a reset's peer).
     pub detail: u64,
 }
 
@@ -324,6 +348,10 @@ impl World {
                 livelock_polls: 1_000_000,
             },
             polls_without_progress: 0,
+            poll_rng: seeds.stream("poll"),
+            poll_cost: (50, 100),
+            arrived: Vec::new(),
+            wakers: Vec::new(),
         })
     }
 
@@ -351,6 +379,7 @@ impl World {
             generation: 0,
             busy_until: Instant::ZERO,
             busy: Duration::ZERO,
+            wall_offset: 0,
         });
         Ok(NodeId(self.nodes.len() - 1))
     }
@@ -429,28 +458,39 @@ impl World {
 
     /// Crashes `node`: every task on it is dropped (its components vanish without
     /// running `stopped` hooks), its queued and in-flight messages are lost, its
-    /// timers are gone. Other nodes see nothing but silence.
+    /// timers are gone. Its stream connections reset: their frames in flight both ways
+    /// are lost, and each peer that had one gets a
+    /// [`SocketEvent::Reset`](super::SocketEvent::Reset) after
+    /// [`NetConfig::reset_detect`]. Otherwise other nodes see nothing but silence.
     pub fn crash(&mut self, node: NodeId) {
         self.nodes[node.0].rt = None;
         self.nodes[node.0].paused = false;
-        self.net.borrow_mut().set_down(node, true);
+        let now = self.clock.now();
+        self.net.borrow_mut().set_down(now, node, true);
         self.record_event(TraceKind::Crash, node.0, 0);
     }
 
     /// Restarts a crashed (or running) node with a fresh runtime and the next
-    /// generation; spawn its boot tasks with [`World::spawn_on`] afterwards.
+    /// generation; spawn its boot tasks with [`World::spawn_on`] afterwards. It starts
+    /// with no stream connections; its wall clock offset is kept.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] if the runtime cannot be built.
     pub fn restart(&mut self, node: NodeId) -> Result<(), Error> {
         let rt = self.runtime_for_clock()?;
+        let now = self.clock.now();
+        if self.nodes[node.0].rt.is_some() {
+            // Restarting a running node kills its process first, connections included.
+            self.net.borrow_mut().set_down(now, node, true);
+        }
         let n = &mut self.nodes[node.0];
+        rt.set_wall_offset(n.wall_offset);
         n.rt = Some(rt);
         n.paused = false;
         n.generation += 1;
-        n.busy_until = self.clock.now();
-        self.net.borrow_mut().set_down(node, false);
+        n.busy_until = now;
+        self.net.borrow_mut().set_down(now, node, false);
         self.record_event(TraceKind::Restart, node.0, 0);
         Ok(())
     }
@@ -473,6 +513,77 @@ impl World {
         self.net.borrow_mut().config = config;
     }
 
+    /// Gives the directed link `from` → `to` its own latency, overriding the latency of
+    /// the [`NetConfig`] for messages sent on it from now on (design/simulation.md N1).
+    pub fn set_link(&mut self, from: NodeId, to: NodeId, link: LinkConfig) {
+        self.net.borrow_mut().set_link(from, to, Some(link));
+    }
+
+    /// Returns the link `from` → `to` to the global latency of the [`NetConfig`].
+    pub fn clear_link(&mut self, from: NodeId, to: NodeId) {
+        self.net.borrow_mut().set_link(from, to, None);
+    }
+
+    /// Sets the virtual time each task poll costs its node: uniform in `min..=max`
+    /// (nanosecond resolution; `max` below `min` counts as `min`), drawn from the
+    /// world's `poll` seed stream, and charged like [`charge`]. Default 50–100 ns.
+    /// `(0, 0)` turns it off, and then nothing is drawn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tern_executor::sim::World;
+    ///
+    /// let mut world = World::new(1).unwrap();
+    /// let n = world.add_node("n").unwrap();
+    /// world.set_poll_cost(Duration::from_micros(1), Duration::from_micros(1));
+    /// world.spawn_on(n, async {}).detach();
+    /// world.run_until_idle();
+    /// assert_eq!(world.status(n).busy, Duration::from_micros(1));
+    /// ```
+    pub fn set_poll_cost(&mut self, min: Duration, max: Duration) {
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let min = nanos(min);
+        self.poll_cost = (min, nanos(max).max(min));
+    }
+
+    /// Sets `node`'s wall clock to virtual time plus `offset_nanos` (negative: behind),
+    /// from now on and across restarts: a step of the node's wall clock, as
+    /// [`time::wall_now`](crate::time::wall_now) reads it. Its monotonic clock
+    /// ([`time::now`](crate::time::now)) is the world's and is unaffected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tern_executor::sim::World;
+    /// use tern_executor::time;
+    ///
+    /// let mut world = World::new(1).unwrap();
+    /// let n = world.add_node("n").unwrap();
+    /// world.set_clock_offset(n, -2_000_000_000); // two seconds slow
+    /// let seen = Rc::new(Cell::new(None));
+    /// let s = seen.clone();
+    /// world.spawn_on(n, async move { s.set(Some(time::wall_now())) }).detach();
+    /// world.run_until_idle();
+    /// let since_epoch = seen.get().unwrap().duration_since(UNIX_EPOCH).unwrap();
+    /// assert_eq!(since_epoch, Duration::from_secs(1_700_000_000 - 2));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `node` is not a node of this world.
+    pub fn set_clock_offset(&mut self, node: NodeId, offset_nanos: i64) {
+        let n = &mut self.nodes[node.0];
+        n.wall_offset = offset_nanos;
+        if let Some(rt) = &n.rt {
+            rt.set_wall_offset(offset_nanos);
+        }
+    }
+
     /// Counters of what the network did.
     #[must_use]
     pub fn net_stats(&self) -> NetStats {
@@ -489,17 +600,21 @@ impl World {
         }
     }
 
-    /// Cuts both directions between `a` and `b`: messages sent, and messages in flight
-    /// when they arrive, are dropped until healed.
+    /// Cuts both directions between `a` and `b`: messages sent, and datagrams in flight
+    /// when they arrive, are dropped until healed. The pair's stream connection resets
+    /// at once: its frames in flight both ways are lost, and each end that had used it
+    /// gets a [`SocketEvent::Reset`](super::SocketEvent::Reset) after
+    /// [`NetConfig::reset_detect`].
     pub fn partition(&mut self, a: NodeId, b: NodeId) {
-        let mut net = self.net.borrow_mut();
-        net.cut(a, b);
-        net.cut(b, a);
+        let now = self.clock.now();
+        self.net.borrow_mut().partition(now, a, b, true);
     }
 
-    /// Cuts only `from` → `to`.
+    /// Cuts only `from` → `to`. The pair's stream connection resets, as with
+    /// [`World::partition`] (a connection needs both directions).
     pub fn partition_oneway(&mut self, from: NodeId, to: NodeId) {
-        self.net.borrow_mut().cut(from, to);
+        let now = self.clock.now();
+        self.net.borrow_mut().partition(now, from, to, false);
     }
 
     /// Restores both directions between `a` and `b`.
@@ -660,7 +775,8 @@ impl World {
     }
 
     /// Stops the world with a livelock violation after `polls` task polls in a row
-    /// with no timer fired and no message delivered (default 1,000,000).
+    /// with no timer fired and no message delivered (default 1,000,000). Virtual time
+    /// moved only by poll costs or charged work does not count as progress.
     pub fn set_livelock_limit(&mut self, polls: u64) {
         self.limits.livelock_polls = polls;
     }
@@ -676,19 +792,30 @@ impl World {
         }
     }
 
+    /// The cost of one poll, drawn from the `poll` stream (nothing drawn when off or
+    /// fixed).
+    fn poll_cost(&mut self) -> Duration {
+        let (min, max) = self.poll_cost;
+        if max == min {
+            return Duration::from_nanos(min);
+        }
+        Duration::from_nanos(min + self.poll_rng.below(max - min + 1))
+    }
+
     fn step_inner(&mut self) -> bool {
         let now = self.clock.now();
-        let ready: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].schedulable(now))
-            .collect();
-        if !ready.is_empty() {
-            let pick = usize::try_from(self.sched.below(ready.len() as u64)).unwrap_or(0);
-            let i = ready[pick];
+        let ready = self.nodes.iter().filter(|n| n.schedulable(now)).count();
+        if ready > 0 {
+            let pick = usize::try_from(self.sched.below(ready as u64)).unwrap_or(0);
+            let i = (0..self.nodes.len())
+                .filter(|&i| self.nodes[i].schedulable(now))
+                .nth(pick)
+                .unwrap_or(0);
             CHARGED.with(|c| c.set(Duration::ZERO));
             if let Some(rt) = &self.nodes[i].rt {
                 rt.run_one();
             }
-            let cost = CHARGED.with(|c| c.replace(Duration::ZERO));
+            let cost = CHARGED.with(|c| c.replace(Duration::ZERO)) + self.poll_cost();
             if !cost.is_zero() {
                 let n = &mut self.nodes[i];
                 n.busy += cost;
@@ -718,23 +845,33 @@ impl World {
             ));
             return false;
         }
-        self.polls_without_progress = 0;
         self.clock.advance(at - self.clock.now());
         // Deliveries first, in (time, send order); then timers, in node order.
-        let (delivered, wakers) = self.net.borrow_mut().deliver_due(at);
-        for (seq, p) in delivered {
-            self.record_event(TraceKind::Deliver, p.to.0, seq);
+        let mut arrived = std::mem::take(&mut self.arrived);
+        let mut wakers = std::mem::take(&mut self.wakers);
+        self.net
+            .borrow_mut()
+            .deliver_due(at, &mut arrived, &mut wakers);
+        let mut progressed = !arrived.is_empty();
+        for (kind, node, detail) in arrived.drain(..) {
+            self.record_event(kind, node.0, detail);
         }
-        for w in wakers {
+        for w in wakers.drain(..) {
             w.wake();
         }
+        self.arrived = arrived;
+        self.wakers = wakers;
         for i in 0..self.nodes.len() {
             if self.nodes[i].next_deadline().is_some_and(|d| d <= at)
                 && let Some(rt) = &self.nodes[i].rt
             {
                 rt.fire_timers();
                 self.record_event(TraceKind::Timers, i, 0);
+                progressed = true;
             }
+        }
+        if progressed {
+            self.polls_without_progress = 0;
         }
         true
     }

@@ -47,3 +47,63 @@ pub fn now() -> Instant {
 pub fn clock() -> Clock {
     Core::with_current(|c| c.clock().clone())
 }
+
+/// Seconds from the Unix epoch to a virtual clock's origin as [`wall_now`] reports it
+/// (2023-11-14T22:13:20Z): a plausible date, the same in every run.
+pub const VIRTUAL_WALL_ORIGIN_SECS: u64 = 1_700_000_000;
+
+/// The wall-clock time ("what time is it"), for timestamps and protocols that exchange
+/// dates; measure durations and deadlines with [`now`] instead, which never goes back.
+///
+/// - On a real clock it is the operating system's `SystemTime::now()`.
+/// - On a virtual clock it is `UNIX_EPOCH + VIRTUAL_WALL_ORIGIN_SECS` plus the virtual
+///   time, so runs repeat exactly.
+///
+/// Either way the runtime's wall offset is added
+/// ([`Runtime::set_wall_offset`](crate::Runtime::set_wall_offset); the simulator sets
+/// it per node with `World::set_clock_offset`), so nodes' wall clocks can disagree and
+/// jump while their monotonic clocks stay together.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use tern_executor::{Runtime, time};
+///
+/// let rt = Runtime::builder().virtual_time().build().unwrap();
+/// rt.set_wall_offset(5_000_000_000); // five seconds fast
+/// rt.block_on(async {
+///     time::sleep(Duration::from_secs(1)).await;
+///     let wall = time::wall_now().duration_since(UNIX_EPOCH).unwrap();
+///     assert_eq!(wall, Duration::from_secs(time::VIRTUAL_WALL_ORIGIN_SECS + 1 + 5));
+/// });
+/// ```
+///
+/// # Panics
+///
+/// Outside a runtime.
+#[must_use]
+pub fn wall_now() -> std::time::SystemTime {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    Core::with_current(|c| {
+        let offset = c.wall_offset();
+        if c.clock().is_virtual() {
+            let nanos = i128::from(VIRTUAL_WALL_ORIGIN_SECS) * 1_000_000_000
+                + i128::from(c.clock().now().as_nanos())
+                + i128::from(offset);
+            return UNIX_EPOCH
+                + Duration::from_nanos(u64::try_from(nanos.max(0)).unwrap_or(u64::MAX));
+        }
+        // The one place allowed to read the OS wall clock: on a real clock, this is what
+        // "wall-clock time" means (`Clock::real` is the monotonic one).
+        #[allow(clippy::disallowed_methods)]
+        let real = SystemTime::now();
+        let by = Duration::from_nanos(offset.unsigned_abs());
+        let shifted = if offset >= 0 {
+            real.checked_add(by)
+        } else {
+            real.checked_sub(by)
+        };
+        shifted.unwrap_or(real)
+    })
+}
