@@ -352,7 +352,7 @@ impl Handler<Round> for Front {
         let seq = self.round;
         for (name, worker) in &self.workers {
             self.history.sent("front", name, seq);
-            if seq % self.ask_every == 0 {
+            if seq.is_multiple_of(self.ask_every) {
                 self.log.borrow_mut().asks += 1;
                 let ask = worker.ask(Job { seq }).timeout(self.ask_timeout);
                 let (history, log, name) = (self.history.clone(), self.log.clone(), name.clone());
@@ -369,7 +369,11 @@ impl Handler<Round> for Front {
                                 .as_micros();
                             log.latencies.push(u64::try_from(us).unwrap_or(u64::MAX));
                         }
-                        Err(e) => *log.errors.entry(format!("{name} {}", kind(&e))).or_default() += 1,
+                        Err(e) => {
+                            *log.errors
+                                .entry(format!("{name} {}", kind(&e)))
+                                .or_default() += 1
+                        }
                     }
                 })
                 .detach();

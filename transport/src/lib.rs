@@ -42,10 +42,9 @@ pub enum Incoming {
         /// The payload.
         payload: Vec<u8>,
     },
-    /// Frames that were in flight from this peer may have been lost (a reset or a
-    /// crash); the session fails what it was waiting for from that peer. (The ZeroMQ
-    /// transport reports disconnections; the simulated one does not model connection
-    /// resets yet.)
+    /// The connection to this peer was reset (the peer crashed, or a partition cut
+    /// it): frames in flight either way may have been lost, and the session fails what
+    /// it was waiting for from that peer. A later send opens a new connection.
     PeerLost(NodeName),
 }
 

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use tern_executor::sim::{Delivery, NodeId, SendOutcome, SimSocket};
+use tern_executor::sim::{Delivery, NodeId, SendOutcome, SimSocket, SocketEvent};
 
 use crate::{Incoming, NodeName, Transport, TransportError};
 
@@ -12,6 +12,10 @@ use crate::{Incoming, NodeName, Transport, TransportError};
 pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 
 /// A [`Transport`] over a simulated node's socket, as ordered streams.
+///
+/// The simulated network resets a connection when one end crashes or a partition cuts
+/// the pair: frames in flight are lost and each live end receives
+/// [`Incoming::PeerLost`], as a ZeroMQ peer sees a disconnection.
 ///
 /// A frame pair travels as one simulated stream message: an 8-byte little-endian
 /// envelope length, the envelope, then the payload. Node names map to simulated node
@@ -107,15 +111,23 @@ impl Transport for SimTransport {
             SendOutcome::InFlight => Ok(()),
             // A real stream transport would not know at once; the simulator does, and
             // reporting it keeps the sender's view honest (the frame is not queued).
-            SendOutcome::Partitioned | SendOutcome::Lost => {
-                Err(TransportError::Unreachable(to.to_owned()))
-            }
+            SendOutcome::TooLarge => Err(TransportError::TooLarge {
+                len,
+                max: self.max_frame,
+            }),
+            _ => Err(TransportError::Unreachable(to.to_owned())),
         }
     }
 
     async fn recv(&self) -> Incoming {
         loop {
-            let packet = self.socket.recv().await;
+            let packet = match self.socket.recv_event().await {
+                SocketEvent::Packet(p) => p,
+                SocketEvent::Reset(peer) => match self.name_of(peer) {
+                    Some(name) => return Incoming::PeerLost(name),
+                    None => continue,
+                },
+            };
             let Some(from) = self.name_of(packet.from) else {
                 self.drop_frame("unknown sender");
                 continue;

@@ -121,3 +121,42 @@ fn broken_frames_and_strangers_are_dropped_and_counted() {
     );
     assert_eq!(tb.dropped(), 3);
 }
+
+#[test]
+fn a_partition_or_a_crash_is_reported_as_a_lost_peer_to_the_live_end() {
+    let (mut world, ta, tb) = pair(3);
+    let (a, b) = (tern_executor::sim::NodeId(0), tern_executor::sim::NodeId(1));
+    let got: Rc<RefCell<Vec<Incoming>>> = Rc::default();
+    let g = got.clone();
+    let reader = tb.clone();
+    world
+        .spawn_on(b, async move {
+            loop {
+                let incoming = reader.recv().await;
+                g.borrow_mut().push(incoming);
+            }
+        })
+        .detach();
+    ta.send("b", b"1".to_vec(), Vec::new()).expect("send");
+    world.run_until(tern_executor::Instant::from_nanos(100_000_000));
+    world.partition(a, b);
+    world.run_until(tern_executor::Instant::from_nanos(200_000_000));
+    assert_eq!(
+        ta.send("b", b"2".to_vec(), Vec::new()),
+        Err(TransportError::Unreachable("b".into()))
+    );
+    world.heal(a, b);
+    ta.send("b", b"3".to_vec(), Vec::new()).expect("send");
+    world.run_until(tern_executor::Instant::from_nanos(300_000_000));
+    world.crash(a);
+    world.run_until(tern_executor::Instant::from_nanos(400_000_000));
+    let frames: Vec<String> = got
+        .borrow()
+        .iter()
+        .map(|i| match i {
+            Incoming::Frame { envelope, .. } => String::from_utf8_lossy(envelope).into_owned(),
+            Incoming::PeerLost(p) => format!("lost {p}"),
+        })
+        .collect();
+    assert_eq!(frames, ["1", "lost a", "3", "lost a"]);
+}
