@@ -45,6 +45,9 @@ pub struct Scenario {
     pub ask_timeout: Duration,
     /// Mean virtual CPU time a worker spends per message (exponential).
     pub work_mean: Duration,
+    /// A planted bug, to see the checkers catch it: at this round the front sends the
+    /// previous round's message to w1 again (a careless retry).
+    pub plant_resend_at: Option<u64>,
 }
 
 impl Scenario {
@@ -59,6 +62,7 @@ impl Scenario {
             ask_every: 3,
             ask_timeout: Duration::from_millis(500),
             work_mean: Duration::from_micros(300),
+            plant_resend_at: None,
         }
     }
 
@@ -129,6 +133,10 @@ pub struct Report {
     pub timeline: Vec<String>,
     /// Scheduler steps taken.
     pub steps: u64,
+    /// Events in the canonical trace (polls, timer firings, deliveries, faults).
+    pub events: u64,
+    /// Virtual time when the run ended.
+    pub virtual_end: Instant,
     /// The canonical trace hash.
     pub trace_hash: String,
 }
@@ -143,16 +151,23 @@ impl Report {
     /// The line to paste to replay this run.
     #[must_use]
     pub fn repro(&self) -> String {
+        let s = &self.scenario;
+        let base = Scenario {
+            plant_resend_at: None,
+            ..s.clone()
+        };
+        let mut flags = String::new();
+        if base == Scenario::short(s.seed) {
+            flags.push_str(" --short");
+        }
+        if let Some(r) = s.plant_resend_at {
+            flags.push_str(&format!(" --plant-resend {r}"));
+        }
         format!(
-            "SIM_SEED={} SIM_SCENARIO_HASH={} cargo run --release --example sim_cluster -- --seed {}{}",
-            self.scenario.seed,
-            self.scenario.config_hash(),
-            self.scenario.seed,
-            if self.scenario == Scenario::short(self.scenario.seed) {
-                " --short"
-            } else {
-                ""
-            },
+            "SIM_SEED={} SIM_SCENARIO_HASH={} cargo run --release --example sim_cluster -- --seed {}{flags}",
+            s.seed,
+            s.config_hash(),
+            s.seed,
         )
     }
 }
@@ -224,7 +239,13 @@ impl fmt::Display for Report {
         for u in &self.unmet {
             writeln!(f, "unmet: {u}")?;
         }
-        writeln!(f, "steps: {}", self.steps)
+        writeln!(
+            f,
+            "steps: {}, trace events: {}, virtual end: {:.3} s",
+            self.steps,
+            self.events,
+            self.virtual_end.as_nanos() as f64 / 1e9
+        )
     }
 }
 
@@ -337,6 +358,7 @@ struct Front {
     round: u64,
     ask_every: u64,
     ask_timeout: Duration,
+    plant_resend_at: Option<u64>,
     history: Rc<History>,
     log: Rc<RefCell<FrontLog>>,
 }
@@ -350,6 +372,13 @@ impl Handler<Round> for Front {
     async fn handle(&mut self, _: Round, _: &mut Context<Self>) {
         self.round += 1;
         let seq = self.round;
+        if self.plant_resend_at == Some(seq)
+            && let Some((_, w1)) = self.workers.first()
+        {
+            // The planted bug: a retry of the last round's message, never recorded as
+            // sent again.
+            let _ = w1.tell(Work { seq: seq - 1 });
+        }
         for (name, worker) in &self.workers {
             self.history.sent("front", name, seq);
             if seq.is_multiple_of(self.ask_every) {
@@ -391,6 +420,19 @@ impl Handler<Round> for Front {
 }
 
 // ----- the world -----
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    Partition,
+    Heal,
+    Crash,
+    Restart,
+    StopW4,
+}
+
+fn end_of(s: &Scenario) -> Instant {
+    Instant::ZERO + s.duration
+}
 
 fn serve_worker(
     world: &World,
@@ -475,6 +517,7 @@ pub fn run(s: &Scenario) -> Report {
         let peers = workers.clone();
         let (history, log) = (history.clone(), log.clone());
         let (ask_every, ask_timeout, period) = (s.ask_every, s.ask_timeout, s.period);
+        let plant_resend_at = s.plant_resend_at;
         world
             .spawn_on(ids[0], async move {
                 tern::time::sleep(Duration::from_millis(5)).await;
@@ -492,6 +535,7 @@ pub fn run(s: &Scenario) -> Report {
                     round: 0,
                     ask_every,
                     ask_timeout,
+                    plant_resend_at,
                     history,
                     log,
                 });
@@ -516,39 +560,60 @@ pub fn run(s: &Scenario) -> Report {
         ));
     };
     let (front, w2, w3, w4) = (ids[0], ids[2], ids[3], ids[4]);
-    world.run_until(s.at(1, 3));
-    world.partition(front, w2);
-    let partitioned_at = world.now();
-    note(&world, "partition front <-> w2".into());
-    world.run_until(s.at(1, 2));
-    world.heal(front, w2);
-    note(&world, "heal front <-> w2".into());
-    let healed_at = world.now();
-    world.run_until(s.at(7, 12));
-    world.crash(w3);
-    note(&world, "crash w3".into());
-    world.run_until(s.at(2, 3));
-    if let Err(e) = world.restart(w3) {
-        panic!("restart: {e}");
-    }
-    let restarted_at = world.now();
-    serve_worker(&world, w3, transports[3].clone(), s, 1, &checks);
-    note(&world, "restart w3 (generation 1)".into());
-    world.run_until(s.at(5, 6));
-    {
-        let history = history.clone();
-        world
-            .spawn_on(w4, async move {
-                if let Ok(worker) = tern::lookup::<Worker>("worker") {
-                    worker.stop();
-                    worker.stopped().await;
-                    history.stopped("w4");
+    // The fault script, at exact virtual times. A broken promise stops the world; the
+    // script stops with it.
+    let (mut partitioned_at, mut healed_at, mut restarted_at) = (end_of(s), end_of(s), end_of(s));
+    let script = [
+        (s.at(1, 3), Fault::Partition),
+        (s.at(1, 2), Fault::Heal),
+        (s.at(7, 12), Fault::Crash),
+        (s.at(2, 3), Fault::Restart),
+        (s.at(5, 6), Fault::StopW4),
+    ];
+    for (at, fault) in script {
+        world.run_until(at);
+        if world.violation().is_some() {
+            break;
+        }
+        match fault {
+            Fault::Partition => {
+                world.partition(front, w2);
+                partitioned_at = world.now();
+                note(&world, "partition front <-> w2".into());
+            }
+            Fault::Heal => {
+                world.heal(front, w2);
+                healed_at = world.now();
+                note(&world, "heal front <-> w2".into());
+            }
+            Fault::Crash => {
+                world.crash(w3);
+                note(&world, "crash w3".into());
+            }
+            Fault::Restart => {
+                if let Err(e) = world.restart(w3) {
+                    panic!("restart: {e}");
                 }
-            })
-            .detach();
+                restarted_at = world.now();
+                serve_worker(&world, w3, transports[3].clone(), s, 1, &checks);
+                note(&world, "restart w3 (generation 1)".into());
+            }
+            Fault::StopW4 => {
+                let history = history.clone();
+                world
+                    .spawn_on(w4, async move {
+                        if let Ok(worker) = tern::lookup::<Worker>("worker") {
+                            worker.stop();
+                            worker.stopped().await;
+                            history.stopped("w4");
+                        }
+                    })
+                    .detach();
+                note(&world, "stop the worker on w4 for good".into());
+            }
+        }
     }
-    note(&world, "stop the worker on w4 for good".into());
-    world.run_until(Instant::ZERO + s.duration);
+    world.run_until(end_of(s));
 
     let log = log.borrow();
     let mut lat = log.latencies.clone();
@@ -578,6 +643,8 @@ pub fn run(s: &Scenario) -> Report {
         unmet: Vec::new(),
         timeline,
         steps: world.steps(),
+        events: world.trace_hash().records(),
+        virtual_end: world.now(),
         trace_hash: world.trace_hash().hex(),
     };
     let handled = handled.borrow();
@@ -589,7 +656,7 @@ pub fn run(s: &Scenario) -> Report {
                 .count() as u64
         })
     };
-    let end = Instant::ZERO + s.duration;
+    let end = end_of(s);
     for w in &names[1..] {
         report
             .handled
@@ -605,6 +672,11 @@ pub fn run(s: &Scenario) -> Report {
     let settle = Duration::from_millis(100);
     let during_cut = count("w2", partitioned_at + settle, healed_at);
     let mut unmet = Vec::new();
+    if report.violation.is_some() {
+        // The run stopped early; what it did not get to is no news.
+        report.unmet = unmet;
+        return report;
+    }
     if report.answered == 0 {
         unmet.push("no ask was answered".to_owned());
     }

@@ -11,7 +11,9 @@
 //! The same seed prints the same `trace-hash` every time, in one process or in two;
 //! a failing run prints a one-line repro and writes its scenario to
 //! `target/sim-failures/`. `SIM_SEEDS=a..b` and `SIM_JOBS=n` work like `--seeds` and
-//! `--jobs`; `SIM_CHECK_DETERMINISM=1` like `--check`.
+//! `--jobs`; `SIM_CHECK_DETERMINISM=1` like `--check`. `--plant-resend R` plants a bug
+//! (at round R the front resends the previous message to w1) to show the checkers
+//! catching it and the repro line replaying it.
 
 // An example prints its results.
 #![allow(clippy::print_stdout)]
@@ -30,6 +32,7 @@ struct Args {
     short: bool,
     check: bool,
     line: bool,
+    plant_resend: Option<u64>,
 }
 
 fn parse_range(s: &str) -> anyhow::Result<(u64, u64)> {
@@ -58,6 +61,7 @@ fn args() -> anyhow::Result<Args> {
         short: false,
         check: std::env::var("SIM_CHECK_DETERMINISM").is_ok_and(|v| v == "1"),
         line: false,
+        plant_resend: None,
     };
     if let Ok(seed) = std::env::var("SIM_SEED") {
         args.seed = seed.parse().context("SIM_SEED")?;
@@ -71,6 +75,10 @@ fn args() -> anyhow::Result<Args> {
             "--short" => args.short = true,
             "--check" => args.check = true,
             "--line" => args.line = true,
+            "--plant-resend" => {
+                args.plant_resend =
+                    Some(it.next().context("--plant-resend needs a round")?.parse()?);
+            }
             other => bail!("unknown argument {other:?} (see the example's docs)"),
         }
     }
@@ -80,11 +88,15 @@ fn args() -> anyhow::Result<Args> {
     Ok(args)
 }
 
-fn scenario(seed: u64, short: bool) -> Scenario {
-    if short {
+fn scenario(args: &Args, seed: u64) -> Scenario {
+    let base = if args.short {
         Scenario::short(seed)
     } else {
         Scenario::new(seed)
+    };
+    Scenario {
+        plant_resend_at: args.plant_resend,
+        ..base
     }
 }
 
@@ -117,16 +129,17 @@ fn commit() -> String {
 }
 
 fn one(args: &Args) -> anyhow::Result<bool> {
-    let s = scenario(args.seed, args.short);
+    let s = scenario(args, args.seed);
     let report = cluster::run(&s);
     if args.line {
-        // One line for the sweep runner: seed, verdict, hash, steps.
+        // One line for the sweep runner: seed, verdict, hash, virtual end, events.
         println!(
-            "{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{:.3}\t{}",
             s.seed,
             if report.passed() { "pass" } else { "FAIL" },
             report.trace_hash,
-            report.steps
+            report.virtual_end.as_nanos() as f64 / 1e9,
+            report.events
         );
         return Ok(report.passed());
     }
@@ -165,6 +178,9 @@ fn sweep(args: &Args, (from, to): (u64, u64)) -> anyhow::Result<bool> {
         if args.short {
             cmd.arg("--short");
         }
+        if let Some(r) = args.plant_resend {
+            cmd.args(["--plant-resend", &r.to_string()]);
+        }
         // The children must not sweep again.
         cmd.env_remove("SIM_SEEDS").env_remove("SIM_SEED");
         Ok((seed, cmd.spawn()?))
@@ -185,7 +201,7 @@ fn sweep(args: &Args, (from, to): (u64, u64)) -> anyhow::Result<bool> {
             failed.push(seed);
         }
         lines.push(if line.is_empty() {
-            format!("{seed}\tFAIL\t-\t-")
+            format!("{seed}\tFAIL\t-\t-\t-")
         } else {
             line
         });
@@ -193,7 +209,7 @@ fn sweep(args: &Args, (from, to): (u64, u64)) -> anyhow::Result<bool> {
     let hashes: BTreeSet<&str> = lines.iter().filter_map(|l| l.split('\t').nth(2)).collect();
     std::fs::create_dir_all("target")?;
     let mut out = std::fs::File::create("target/sim-sweep.tsv")?;
-    writeln!(out, "seed\tverdict\ttrace_hash\tsteps")?;
+    writeln!(out, "seed\tverdict\ttrace_hash\tvirtual_s\tevents")?;
     for l in &lines {
         writeln!(out, "{l}")?;
     }
@@ -205,7 +221,7 @@ fn sweep(args: &Args, (from, to): (u64, u64)) -> anyhow::Result<bool> {
         hashes.len()
     );
     for seed in &failed {
-        let s = scenario(*seed, args.short);
+        let s = scenario(args, *seed);
         let r = cluster::run(&s);
         let path = dump(&r)?;
         println!(

@@ -72,3 +72,37 @@ fn a_seed_gives_the_same_hash_in_another_process() {
         assert_eq!(child, run(&Scenario::short(seed)).trace_hash, "seed {seed}");
     }
 }
+
+#[test]
+fn a_planted_bug_is_caught_and_its_repro_replays_the_same_failure() {
+    let planted = Scenario {
+        plant_resend_at: Some(40),
+        ..Scenario::short(9)
+    };
+    let first = run(&planted);
+    assert!(!first.passed());
+    let violation = first
+        .history
+        .clone()
+        .expect_err("the resend is a duplicate");
+    assert!(violation.message.contains("w1"), "{violation}");
+    let world = first
+        .violation
+        .clone()
+        .expect("the invariant stopped the world");
+    assert!(world.contains("repro: SIM_SEED=9"), "{world}");
+    assert!(
+        first.repro().starts_with("SIM_SEED=9 SIM_SCENARIO_HASH=")
+            && first
+                .repro()
+                .ends_with("--seed 9 --short --plant-resend 40"),
+        "{}",
+        first.repro()
+    );
+    let again = run(&planted);
+    assert_eq!(
+        again.history, first.history,
+        "same violation, same record index"
+    );
+    assert_eq!(again.trace_hash, first.trace_hash);
+}

@@ -230,7 +230,13 @@ fn an_invariant_stops_the_world_at_the_first_violation() {
     });
     world.run_until_idle();
     let v = world.violation().expect("violated");
-    assert_eq!(v.message, "count reached 5");
+    assert!(
+        v.message
+            .starts_with("invariant violated: count reached 5\nnodes:"),
+        "{}",
+        v.message
+    );
+    assert!(v.message.contains("repro: SIM_SEED="), "{}", v.message);
     assert_eq!(
         *count.borrow(),
         5,

@@ -784,11 +784,7 @@ impl World {
     fn check_invariants(&mut self) {
         let failed = self.invariants.0.iter().find_map(|check| check(self).err());
         if let Some(message) = failed {
-            self.violation = Some(Violation {
-                step: self.steps,
-                at: self.clock.now(),
-                message,
-            });
+            self.fail(format!("invariant violated: {message}"));
         }
     }
 
