@@ -43,7 +43,8 @@ pub struct Scenario {
     pub ask_every: u64,
     /// Deadline of each ask.
     pub ask_timeout: Duration,
-    /// Mean virtual CPU time a worker spends per message (exponential).
+    /// Mean time a worker spends per message (exponential): a quarter charged as CPU,
+    /// the rest awaited as I/O.
     pub work_mean: Duration,
     /// A planted bug, to see the checkers catch it: at this round the front sends the
     /// previous round's message to w1 again (a careless retry).
@@ -61,7 +62,7 @@ impl Scenario {
             period: Duration::from_millis(20),
             ask_every: 3,
             ask_timeout: Duration::from_millis(500),
-            work_mean: Duration::from_micros(300),
+            work_mean: Duration::from_millis(12),
             plant_resend_at: None,
         }
     }
@@ -123,6 +124,8 @@ pub struct Report {
     pub front: Option<NodeStats>,
     /// Busy fraction of each node's thread (charged work over virtual time).
     pub busy: BTreeMap<String, f64>,
+    /// Each worker's mailbox depth sampled every 50 ms of virtual time: mean, deepest.
+    pub mailbox_depth: BTreeMap<String, (f64, usize)>,
     /// The delivery checker's verdict.
     pub history: Result<HistorySummary, OrderViolation>,
     /// A world violation (invariant, livelock, time limit), if any.
@@ -218,6 +221,16 @@ impl fmt::Display for Report {
             })
             .collect();
         writeln!(f, "handled: {}", handled.join(", "))?;
+        let depths: Vec<String> = self
+            .mailbox_depth
+            .iter()
+            .map(|(w, (mean, max))| format!("{w} mean {mean:.3} max {max}"))
+            .collect();
+        writeln!(
+            f,
+            "mailbox depth (sampled every 50 ms of virtual time): {}",
+            depths.join(", ")
+        )?;
         if let Some(n) = &self.front {
             writeln!(
                 f,
@@ -294,6 +307,12 @@ pub struct Worker {
 
 /// When each worker node handled each message (virtual nanoseconds).
 type Handled = Rc<RefCell<BTreeMap<String, Vec<u64>>>>;
+
+/// Mailbox depth samples per worker node: (samples, sum of depths, deepest).
+type Depths = Rc<RefCell<BTreeMap<String, (u64, u64, usize)>>>;
+
+/// How often workers sample their mailbox depth, in virtual time.
+const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 impl Actor for Worker {}
 
 impl Worker {
@@ -305,7 +324,15 @@ impl Worker {
             .entry(self.node.clone())
             .or_default()
             .push(now);
-        tern::sim::charge(Duration::from_nanos(self.rng.exp_nanos(self.work_mean)));
+    }
+
+    /// A quarter of the work is CPU (the node's thread is busy), three quarters wait
+    /// on I/O (the component is busy, its node is not, so its mailbox fills).
+    async fn compute(&mut self) {
+        let cpu = self.rng.exp_nanos(self.work_mean / 4);
+        let io = self.rng.exp_nanos(self.work_mean - self.work_mean / 4);
+        tern::sim::charge(Duration::from_nanos(cpu));
+        tern::time::sleep(Duration::from_nanos(io)).await;
     }
 }
 
@@ -313,6 +340,7 @@ impl Handler<Work> for Worker {
     type Reply = ();
     async fn handle(&mut self, m: Work, _: &mut Context<Self>) {
         self.work(m.seq);
+        self.compute().await;
     }
 }
 
@@ -320,6 +348,7 @@ impl Handler<Job> for Worker {
     type Reply = Done;
     async fn handle(&mut self, m: Job, _: &mut Context<Self>) -> Done {
         self.work(m.seq);
+        self.compute().await;
         Done {
             seq: m.seq,
             node: self.node.clone(),
@@ -440,7 +469,7 @@ fn serve_worker(
     t: SimTransport,
     s: &Scenario,
     generation: u64,
-    checks: &(Rc<History>, Handled),
+    checks: &(Rc<History>, Handled, Depths),
 ) {
     let name = world.name(id).to_owned();
     let config = NodeConfig::new(name.clone())
@@ -448,7 +477,7 @@ fn serve_worker(
         .generation(generation);
     let rng = world.seeds().stream(&format!("app/{name}/{generation}"));
     let work_mean = u64::try_from(s.work_mean.as_nanos()).unwrap_or(u64::MAX);
-    let (history, handled) = checks.clone();
+    let (history, handled, depths) = checks.clone();
     world
         .spawn_on(id, async move {
             let node = match Node::start(config, t) {
@@ -468,6 +497,17 @@ fn serve_worker(
             match node.export("worker", &worker) {
                 Ok(export) => drop(export.accept::<Work>().accept::<Job>()),
                 Err(e) => panic!("export: {e}"),
+            }
+            // Sample the mailbox depth in virtual time, as an operator's gauge would.
+            let me = node.name().to_owned();
+            loop {
+                tern::time::sleep(SAMPLE_EVERY).await;
+                let queued = worker.stats().queued;
+                let mut d = depths.borrow_mut();
+                let e = d.entry(me.clone()).or_default();
+                e.0 += 1;
+                e.1 += queued as u64;
+                e.2 = e.2.max(queued);
             }
         })
         .detach();
@@ -501,7 +541,8 @@ pub fn run(s: &Scenario) -> Report {
 
     let history = Rc::new(History::new());
     let handled: Handled = Rc::default();
-    let checks = (history.clone(), handled.clone());
+    let depths: Depths = Rc::default();
+    let checks = (history.clone(), handled.clone(), depths.clone());
     let h = history.clone();
     world.add_invariant(move |_| h.verdict());
     let log = Rc::new(RefCell::new(FrontLog::default()));
@@ -637,6 +678,11 @@ pub fn run(s: &Scenario) -> Report {
             .iter()
             .zip(&ids[1..])
             .map(|(n, id)| (n.clone(), world.busy_fraction(*id)))
+            .collect(),
+        mailbox_depth: depths
+            .borrow()
+            .iter()
+            .map(|(w, &(n, sum, max))| (w.clone(), (sum as f64 / n.max(1) as f64, max)))
             .collect(),
         history: history.check(),
         violation: world.violation().map(|v| v.message.clone()),

@@ -13,6 +13,7 @@ use super::error::CallError;
 use crate::actor::{Actor, Handler};
 use crate::addr::Addr;
 use crate::error::SendError;
+use crate::mailbox::ComponentStats;
 
 /// An encoded reply and its content type.
 pub(crate) type Encoded = (Vec<u8>, &'static str);
@@ -34,6 +35,8 @@ pub(crate) trait Exported {
     fn is_stopped(&self) -> bool;
     /// The `Addr<A>`, for typed local lookups.
     fn addr(&self) -> &dyn Any;
+    /// The component's counters (mailbox depth, handled, ...).
+    fn stats(&self) -> ComponentStats;
     /// Decodes a request and queues it in the component's mailbox, now.
     fn deliver(
         &self,
@@ -72,6 +75,10 @@ impl<A: Actor> Exported for Export<A> {
 
     fn addr(&self) -> &dyn Any {
         &self.addr
+    }
+
+    fn stats(&self) -> ComponentStats {
+        self.addr.stats()
     }
 
     fn deliver(

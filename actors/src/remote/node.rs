@@ -365,6 +365,17 @@ impl Node {
         out
     }
 
+    /// Every exported component with its counters (mailbox depth, handled, dropped,
+    /// restarts), by name.
+    #[must_use]
+    pub fn exports(&self) -> Vec<(String, crate::ComponentStats)> {
+        let st = self.shared.state.borrow();
+        st.exports
+            .iter()
+            .map(|(name, e)| (name.clone(), e.stats()))
+            .collect()
+    }
+
     /// Counters of what this node did.
     #[must_use]
     pub fn stats(&self) -> NodeStats {
