@@ -1,11 +1,12 @@
 //! Replay: a seed gives the same trace hash run after run, after other seeds, and in
-//! another process (design/simulation.md D1, D2).
+//! another process (design/simulation.md D1, D2); extra application draws leave the
+//! network's decisions alone (D5).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tern_executor::sim::{Delivery, NetConfig, World};
+use tern_executor::sim::{Delivery, NetConfig, NetStats, NodeId, TraceKind, World};
 use tern_executor::time;
 
 /// Three nodes exchanging datagrams over a lossy, duplicating network, with a crash
@@ -97,4 +98,84 @@ fn a_seed_gives_the_same_hash_in_another_process() {
             .unwrap_or_else(|| panic!("child printed no hash: {stdout}"));
         assert_eq!(child, scenario_hash(seed), "seed {seed}");
     }
+}
+
+/// What the network decided in one run: its counters, and which node got which
+/// message (by network sequence number), in delivery order.
+type NetDecisions = (NetStats, Vec<(NodeId, u64)>);
+
+/// Three nodes exchanging datagrams over a lossy, duplicating network. With
+/// `app_draws`, node `n1` draws that many numbers from its application stream in the
+/// middle of its sending.
+fn net_decisions(seed: u64, app_draws: u32) -> NetDecisions {
+    let mut world = World::new(seed).expect("world");
+    world.keep_trace(true);
+    world.set_net(NetConfig {
+        loss_ppm: 100_000,
+        duplicate_ppm: 100_000,
+        tail_mean: Duration::from_millis(1),
+        ..NetConfig::default()
+    });
+    let nodes: Vec<_> = (0..3)
+        .map(|i| world.add_node(&format!("n{i}")).expect("node"))
+        .collect();
+    let drawn = Rc::new(RefCell::new(0u64));
+    for &me in &nodes {
+        let sock = world.socket(me);
+        let peers: Vec<_> = nodes.iter().copied().filter(|&n| n != me).collect();
+        let rx = sock.clone();
+        world
+            .spawn_on(me, async move {
+                loop {
+                    let _ = rx.recv().await;
+                }
+            })
+            .detach();
+        let mut app = world.seeds().stream(&format!("app/{}", world.name(me)));
+        let draws = if me.0 == 1 { app_draws } else { 0 };
+        let drawn = drawn.clone();
+        world
+            .spawn_on(me, async move {
+                for i in 0..60u8 {
+                    let to = peers[usize::from(i) % peers.len()];
+                    let _ = sock.send(to, Delivery::Datagram, vec![i]);
+                    if i == 20 {
+                        for _ in 0..draws {
+                            let x = app.next_u64();
+                            *drawn.borrow_mut() ^= x;
+                        }
+                    }
+                    time::sleep(Duration::from_micros(500)).await;
+                }
+            })
+            .detach();
+    }
+    world.run_until_idle();
+    assert_eq!(*drawn.borrow() != 0, app_draws > 0, "the draws happened");
+    let delivered = world
+        .trace_events()
+        .iter()
+        .filter(|e| e.kind == TraceKind::Deliver)
+        .map(|e| (e.node, e.detail))
+        .collect();
+    (world.net_stats(), delivered)
+}
+
+/// design/simulation.md D5: 1,000 extra draws from one node's application stream
+/// leave every network decision (losses, duplicates, latencies, so deliveries and
+/// their order) exactly as they were.
+#[test]
+fn extra_application_draws_do_not_move_the_network_decisions() {
+    for seed in [1u64, 7, 2024] {
+        let (stats, delivered) = net_decisions(seed, 0);
+        assert!(stats.lost > 0 && stats.duplicated > 0, "{stats:?}");
+        assert_eq!(stats.delivered, delivered.len() as u64);
+        assert_eq!(
+            net_decisions(seed, 1_000),
+            (stats, delivered),
+            "seed {seed}"
+        );
+    }
+    // The comparison does see a change in the network's draws: another seed differs.
+    assert_ne!(net_decisions(1, 0), net_decisions(2, 0));
 }

@@ -6,6 +6,7 @@
 
 mod net;
 mod rng;
+mod sched;
 mod trace;
 mod world;
 
@@ -13,6 +14,7 @@ pub use net::{
     Delivery, LinkConfig, NetConfig, NetStats, Packet, SendOutcome, SimSocket, SocketEvent,
 };
 pub use rng::{SeedTree, SimRng};
+pub use sched::Scheduler;
 pub use trace::TraceHash;
 pub use world::{
     Divergence, NodeId, NodeStatus, TraceEvent, TraceKind, Violation, World, charge,

@@ -13,7 +13,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::net::{LinkConfig, Net, NetConfig, NetStats, Packet, SimSocket};
-use super::{SeedTree, SimRng, TraceHash};
+use super::sched::Pct;
+use super::{Scheduler, SeedTree, SimRng, TraceHash};
 use crate::error::Error;
 use crate::runtime::Runtime;
 use crate::task::JoinHandle;
@@ -97,7 +98,10 @@ pub fn charge(cost: Duration) {
 /// ready work and runs that node's oldest ready task, so each node stays first come,
 /// first served inside, as a real container is, while the interleaving *between*
 /// nodes varies with the seed. When no node has ready work the shared clock jumps to
-/// the earliest timer of any node.
+/// the earliest timer of any node. Timers of several nodes due at the same instant
+/// fire together and only make their tasks ready, so the order in which those tasks
+/// run is the scheduler's too. [`World::set_scheduler`] swaps the uniform pick for
+/// PCT priorities ([`Scheduler::Pct`]), which find deep ordering bugs faster.
 ///
 /// Each poll keeps its node's thread busy for a seeded 50–100 ns (drawn from the
 /// `poll` stream, see [`World::set_poll_cost`]), so even a task that never sleeps
@@ -133,6 +137,9 @@ pub fn charge(cost: Duration) {
 pub struct World {
     seeds: SeedTree,
     sched: SimRng,
+    scheduler: Scheduler,
+    /// The PCT state while [`Scheduler::Pct`] is set.
+    pct: Option<Pct>,
     clock: Clock,
     nodes: Vec<Node>,
     net: Rc<RefCell<Net>>,
@@ -334,6 +341,8 @@ impl World {
         let seeds = SeedTree::new(seed);
         Ok(Self {
             sched: seeds.stream("sched"),
+            scheduler: Scheduler::Random,
+            pct: None,
             net: Rc::new(RefCell::new(Net::new(seeds.stream("net")))),
             seeds,
             clock: Clock::virtual_at(Instant::ZERO),
@@ -506,6 +515,58 @@ impl World {
     pub fn resume(&mut self, node: NodeId) {
         self.nodes[node.0].paused = false;
         self.record_event(TraceKind::Resume, node.0, 0);
+    }
+
+    /// Sets how the world picks the node to run at each step (design/simulation.md S1):
+    /// [`Scheduler::Random`] (the default) or [`Scheduler::Pct`]. Setting PCT starts a
+    /// fresh PCT run: node priorities and change points are drawn anew from the world's
+    /// own `pct` seed stream (never from `sched`, `net` or any other), and a seed
+    /// replays exactly in either mode. Set it before the first step for a whole run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// use tern_executor::sim::{Scheduler, World};
+    /// use tern_executor::yield_now;
+    ///
+    /// let mut world = World::new(11).unwrap();
+    /// world.set_poll_cost(Duration::ZERO, Duration::ZERO);
+    /// world.set_scheduler(Scheduler::Pct { depth: 1, expected_steps: 10 });
+    /// let log = Rc::new(RefCell::new(Vec::new()));
+    /// for name in ["a", "b"] {
+    ///     let node = world.add_node(name).unwrap();
+    ///     let log = log.clone();
+    ///     world.spawn_on(node, async move {
+    ///         for _ in 0..3 {
+    ///             log.borrow_mut().push(name);
+    ///             yield_now().await;
+    ///         }
+    ///     }).detach();
+    /// }
+    /// world.run_until_idle();
+    /// // Depth 1: no change point, so the higher-priority node runs to the end first.
+    /// let log = log.borrow();
+    /// assert!(log[..3].iter().all(|n| *n == log[0]));
+    /// assert!(log[3..].iter().all(|n| *n != log[0]));
+    /// ```
+    pub fn set_scheduler(&mut self, scheduler: Scheduler) {
+        self.scheduler = scheduler;
+        self.pct = match scheduler {
+            Scheduler::Random => None,
+            Scheduler::Pct {
+                depth,
+                expected_steps,
+            } => Some(Pct::new(self.seeds.stream("pct"), depth, expected_steps)),
+        };
+    }
+
+    /// How the world picks the node to run; see [`World::set_scheduler`].
+    #[must_use]
+    pub fn scheduler(&self) -> Scheduler {
+        self.scheduler
     }
 
     /// Sets the network's behaviour from now on.
@@ -798,15 +859,27 @@ impl World {
         Duration::from_nanos(min + self.poll_rng.below(max - min + 1))
     }
 
+    /// The node to run now, by the scheduler; `None` when no node can run.
+    fn pick(&mut self, now: Instant) -> Option<usize> {
+        let nodes = &self.nodes;
+        if let Some(pct) = &mut self.pct {
+            return pct.pick(nodes.len(), |i| nodes[i].schedulable(now));
+        }
+        let ready = nodes.iter().filter(|n| n.schedulable(now)).count();
+        if ready == 0 {
+            return None;
+        }
+        let pick = usize::try_from(self.sched.below(ready as u64)).unwrap_or(0);
+        let i = (0..nodes.len())
+            .filter(|&i| nodes[i].schedulable(now))
+            .nth(pick)
+            .unwrap_or(0);
+        Some(i)
+    }
+
     fn step_inner(&mut self) -> bool {
         let now = self.clock.now();
-        let ready = self.nodes.iter().filter(|n| n.schedulable(now)).count();
-        if ready > 0 {
-            let pick = usize::try_from(self.sched.below(ready as u64)).unwrap_or(0);
-            let i = (0..self.nodes.len())
-                .filter(|&i| self.nodes[i].schedulable(now))
-                .nth(pick)
-                .unwrap_or(0);
+        if let Some(i) = self.pick(now) {
             CHARGED.with(|c| c.set(Duration::ZERO));
             if let Some(rt) = &self.nodes[i].rt {
                 rt.run_one();

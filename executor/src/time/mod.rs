@@ -6,9 +6,11 @@
 //!
 //! # Panics
 //!
-//! Every function here must be called on a runtime's thread, inside
-//! [`Runtime::block_on`](crate::Runtime::block_on) or a task it runs; elsewhere it panics
-//! with a message that says so (a programming error, not something input can cause).
+//! Every function here but [`try_now`] and [`is_virtual`] must be called on a runtime's
+//! thread, inside [`Runtime::block_on`](crate::Runtime::block_on) or a task it runs;
+//! elsewhere it panics with a message that says so (a programming error, not something
+//! input can cause). Those two answer `None` outside a runtime, for code such as a
+//! logging layer that may run anywhere.
 
 mod clock;
 mod instant;
@@ -40,6 +42,49 @@ use crate::runtime::Core;
 #[must_use]
 pub fn now() -> Instant {
     Core::with_current(Core::fresh_now)
+}
+
+/// The current time on the clock of the runtime running on this thread, or `None`
+/// outside a runtime: [`now`] for code that may also run elsewhere, such as a logging
+/// layer that stamps records with the (possibly virtual) time. Inside a simulated
+/// `World`, a node's task reads the world's virtual time.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tern_executor::{Instant, Runtime, time};
+///
+/// assert_eq!(time::try_now(), None); // no runtime on this thread
+/// let rt = Runtime::builder().virtual_time().build().unwrap();
+/// rt.block_on(async {
+///     time::sleep(Duration::from_secs(5)).await;
+///     assert_eq!(time::try_now(), Some(Instant::ZERO + Duration::from_secs(5)));
+/// });
+/// ```
+#[must_use]
+pub fn try_now() -> Option<Instant> {
+    Core::try_current().map(|c| c.fresh_now())
+}
+
+/// Whether the clock of the runtime running on this thread is virtual (tests, the
+/// simulator) rather than real, or `None` outside a runtime; a logging layer uses it
+/// to label [`try_now`]'s reading as virtual time.
+///
+/// # Examples
+///
+/// ```
+/// use tern_executor::{Runtime, time};
+///
+/// assert_eq!(time::is_virtual(), None); // no runtime on this thread
+/// let rt = Runtime::builder().virtual_time().build().unwrap();
+/// rt.block_on(async { assert_eq!(time::is_virtual(), Some(true)) });
+/// let rt = Runtime::builder().build().unwrap();
+/// rt.block_on(async { assert_eq!(time::is_virtual(), Some(false)) });
+/// ```
+#[must_use]
+pub fn is_virtual() -> Option<bool> {
+    Core::try_current().map(|c| c.clock().is_virtual())
 }
 
 /// This runtime's clock.
