@@ -3,20 +3,12 @@
 pub mod cluster;
 
 /// Sends tern's `tracing` events at `warn` and above to stderr, or at the level in
-/// `RUST_LOG` (for example `RUST_LOG=info`).
+/// `RUST_LOG` (for example `RUST_LOG=info`); see [`tern::log::init`].
 pub fn init_logging() {
     init_logging_at(tracing_subscriber::filter::LevelFilter::WARN);
 }
 
 /// Like [`init_logging`], with another default level.
 pub fn init_logging_at(default: tracing_subscriber::filter::LevelFilter) {
-    let level = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
+    tern::log::init(default);
 }

@@ -42,10 +42,12 @@
 //!   replays exactly from a seed.
 //! - [`transport`]: the transport SPI and its simulated implementation.
 //! - [`check`]: checkers for the delivery promises, fed by the application under test.
+//! - [`log`]: logging set-up whose timestamps are virtual time under the simulator.
 //!
 //! ZeroMQ and gossip discovery arrive in later layers behind the same `tell` and `ask`.
 
 pub mod check;
+pub mod log;
 
 pub use tern_actors as actors;
 pub use tern_actors::remote;
