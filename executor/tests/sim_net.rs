@@ -698,3 +698,70 @@ fn a_pending_reset_notice_does_not_reach_the_next_incarnation() {
     assert_eq!(at_a.borrow().len(), 1, "a's notice still arrives");
     assert!(matches!(at_a.borrow()[0], Seen::Reset(peer, _) if peer == b));
 }
+
+/// Two nodes send each other a datagram every 100 ms for 90 s; a partition (one-way or
+/// not) starts at exactly 30 s and heals at exactly 60 s. Returns the arrival times, in
+/// ms, at b (from a) and at a (from b).
+fn cut_between_30_and_60(oneway: bool) -> (Vec<u64>, Vec<u64>) {
+    let mut world = World::new(21).expect("world");
+    let a = world.add_node("a").expect("node");
+    let b = world.add_node("b").expect("node");
+    let arrivals: [Rc<RefCell<Vec<u64>>>; 2] = Default::default();
+    for (me, peer, log) in [(a, b, arrivals[0].clone()), (b, a, arrivals[1].clone())] {
+        let sock = world.socket(me);
+        let rx = sock.clone();
+        world
+            .spawn_on(me, async move {
+                loop {
+                    let _ = rx.recv().await;
+                    log.borrow_mut().push(time::now().as_nanos() / 1_000_000);
+                }
+            })
+            .detach();
+        world
+            .spawn_on(me, async move {
+                for _ in 0..900 {
+                    let _ = sock.send(peer, Delivery::Datagram, vec![0]);
+                    time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+            .detach();
+    }
+    world.run_until(Instant::from_nanos(30_000_000_000));
+    if oneway {
+        world.partition_oneway(a, b);
+    } else {
+        world.partition(a, b);
+    }
+    world.run_until(Instant::from_nanos(60_000_000_000));
+    world.heal(a, b);
+    world.run_until_idle();
+    let [at_a, at_b] = arrivals;
+    let (at_a, at_b) = (at_a.borrow().clone(), at_b.borrow().clone());
+    (at_a, at_b)
+}
+
+#[test]
+fn a_partition_at_an_exact_time_blocks_until_the_heal_and_a_one_way_cut_blocks_one_direction() {
+    let in_cut = |times: &[u64]| {
+        times
+            .iter()
+            .filter(|&&t| (30_000..60_000).contains(&t))
+            .count()
+    };
+    let after = |times: &[u64]| times.iter().filter(|&&t| t >= 60_000).count();
+    let before = |times: &[u64]| times.iter().filter(|&&t| t < 30_000).count();
+    // `arrivals[0]` is what a received (from b), `arrivals[1]` what b received (from a).
+    let (at_a, at_b) = cut_between_30_and_60(true);
+    assert!(before(&at_b) >= 299 && before(&at_a) >= 299);
+    assert_eq!(in_cut(&at_b), 0, "a -> b is cut during [30 s, 60 s)");
+    assert!(after(&at_b) >= 299, "a -> b resumes at 60 s");
+    assert!(in_cut(&at_a) >= 299, "b -> a is not cut");
+    let (at_a, at_b) = cut_between_30_and_60(false);
+    assert_eq!(
+        (in_cut(&at_a), in_cut(&at_b)),
+        (0, 0),
+        "both directions are cut"
+    );
+    assert!(after(&at_a) >= 299 && after(&at_b) >= 299);
+}
