@@ -3,8 +3,8 @@
 //!
 //! The [`Transport`] trait is the seam between the protocol logic (the sans-IO wire
 //! session in `tern-proto`) and the network. It has two implementations: the simulated
-//! network ([`SimTransport`], on `tern_executor::sim`) and ZeroMQ (a later layer), and
-//! one conformance suite runs against both.
+//! network ([`SimTransport`], on `tern_executor::sim`) and ZeroMQ ([`ZmqTransport`], on
+//! the executor's reactor), and one conformance suite runs against both.
 //!
 //! # Guarantees every implementation gives
 //!
@@ -22,8 +22,10 @@
 //! - No encoding: frames are opaque bytes.
 
 mod sim;
+mod zeromq;
 
 pub use sim::{DEFAULT_MAX_FRAME, SimTransport};
+pub use zeromq::{ZmqConfig, ZmqSetupError, ZmqStats, ZmqTransport};
 
 use std::future::Future;
 

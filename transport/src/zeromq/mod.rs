@@ -1,0 +1,573 @@
+//! The transport on ZeroMQ.
+//!
+//! # Sockets and frames
+//!
+//! Every node binds one `ROUTER` socket on its listen endpoints and opens one `DEALER`
+//! per known peer, connected to the peer's `ROUTER`, with the node's name as its
+//! routing id. A frame pair travels as one ZeroMQ message:
+//!
+//! - `DEALER` → `ROUTER`: `[envelope, payload]` (the `ROUTER` prepends the sender's
+//!   routing id, so the receiver sees `[sender name, envelope, payload]`);
+//! - `ROUTER` → `DEALER`: `[routing id, envelope, payload]` on the sending side, and
+//!   the `DEALER` receives `[envelope, payload]`.
+//!
+//! A node sends to a peer through its `DEALER` to that peer when it has one (so
+//! everything from one node to another shares one ordered connection), and otherwise
+//! back through its `ROUTER` to the routing id the peer connected with: that is how a
+//! client that never listens (another language's `DEALER` socket, say) gets its replies.
+//! `docs/wire-protocol.md` specifies this for implementers.
+//!
+//! # Failure and limits
+//!
+//! - Heartbeats (ZMTP `PING`/`PONG`) close a connection whose peer is frozen or gone;
+//!   the `DEALER`'s monitor reports it and [`Incoming::PeerLost`] comes out of
+//!   [`Transport::recv`](crate::Transport::recv).
+//! - `MAXMSGSIZE` is set on every socket: a peer that announces a larger frame has its
+//!   connection closed before anything is allocated.
+//! - `ROUTER_MANDATORY`: a send to a routing id with no connection fails at once with
+//!   [`TransportError::Unreachable`]; a full queue (high-water mark) fails with
+//!   [`TransportError::Backpressure`]. Nothing is dropped silently.
+//! - A message with the wrong number of frames is dropped and counted
+//!   ([`ZmqStats::malformed`]), with at most one log line per second.
+
+mod config;
+
+pub use config::ZmqConfig;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Poll, Waker};
+
+use tern_executor::time::{self, Duration, Instant};
+use tern_executor::{JoinHandle, ZmqSocket};
+
+use crate::{Incoming, NodeName, Transport, TransportError};
+use config::ms;
+
+/// Counters of what a [`ZmqTransport`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ZmqStats {
+    /// Frame pairs handed to ZeroMQ.
+    pub sent: u64,
+    /// Frame pairs received.
+    pub received: u64,
+    /// Inbound messages with the wrong number of frames, dropped.
+    pub malformed: u64,
+    /// Sends refused because a queue was full.
+    pub backpressure: u64,
+    /// Sends refused because the peer had no connection.
+    pub unreachable: u64,
+    /// Sends refused because a frame exceeded `max_frame`.
+    pub too_large: u64,
+    /// Connections to peers lost (reported as [`Incoming::PeerLost`]).
+    pub disconnects: u64,
+}
+
+/// Why a [`ZmqTransport`] could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ZmqSetupError {
+    /// A configuration value is invalid.
+    #[error("zmq transport config: {0}")]
+    Config(String),
+    /// ZeroMQ refused a socket, an option, a bind or a connect.
+    #[error("zmq {what}: {source}")]
+    Zmq {
+        /// What was being done.
+        what: String,
+        /// ZeroMQ's error.
+        source: zmq::Error,
+    },
+}
+
+fn zmq_err(what: impl Into<String>) -> impl FnOnce(zmq::Error) -> ZmqSetupError {
+    let what = what.into();
+    move |source| ZmqSetupError::Zmq { what, source }
+}
+
+#[derive(Default)]
+struct Inbox {
+    queue: VecDeque<Incoming>,
+    reader: Option<Waker>,
+    /// Socket readers waiting for room.
+    blocked: Vec<Waker>,
+}
+
+/// A connection to a peer: its `DEALER`, and the tasks reading it and its monitor.
+struct Peer {
+    dealer: Rc<ZmqSocket>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        for t in &mut self.tasks {
+            t.abort();
+        }
+    }
+}
+
+struct Inner {
+    config: ZmqConfig,
+    ctx: zmq::Context,
+    router: Rc<ZmqSocket>,
+    endpoints: Vec<String>,
+    dealers: RefCell<BTreeMap<NodeName, Peer>>,
+    inbox: RefCell<Inbox>,
+    stats: Cell<ZmqStats>,
+    tasks: RefCell<Vec<JoinHandle<()>>>,
+    last_warning: Cell<Option<Instant>>,
+}
+
+/// A [`Transport`] over ZeroMQ `ROUTER`/`DEALER` sockets on the executor's reactor;
+/// see the [module docs](self).
+///
+/// # Examples
+///
+/// ```
+/// use tern_executor::Runtime;
+/// use tern_transport::{Incoming, Transport, ZmqConfig, ZmqTransport};
+///
+/// Runtime::new().unwrap().block_on(async {
+///     let ctx = zmq::Context::new();
+///     let b = ZmqTransport::bind_in(&ctx, ZmqConfig::new("b").listen("inproc://doc-b")).unwrap();
+///     let a = ZmqTransport::bind_in(&ctx, ZmqConfig::new("a").peer("b", "inproc://doc-b")).unwrap();
+///     a.send("b", b"env".to_vec(), b"pay".to_vec()).unwrap();
+///     let got = b.recv().await;
+///     assert_eq!(got, Incoming::Frame { from: "a".into(), envelope: b"env".to_vec(), payload: b"pay".to_vec() });
+/// });
+/// ```
+#[derive(Clone)]
+pub struct ZmqTransport {
+    inner: Rc<Inner>,
+}
+
+impl std::fmt::Debug for ZmqTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZmqTransport")
+            .field("name", &self.inner.config.name)
+            .field("endpoints", &self.inner.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Names the peer behind a `ROUTER` routing id: the id itself when it is a printable
+/// name, otherwise `zmq:` and its hex (libzmq's generated ids start with a zero byte).
+fn peer_name(id: &[u8]) -> NodeName {
+    match std::str::from_utf8(id) {
+        Ok(s) if !s.is_empty() && !s.starts_with("zmq:") && s.chars().all(|c| !c.is_control()) => {
+            s.to_owned()
+        }
+        _ => {
+            let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+            format!("zmq:{hex}")
+        }
+    }
+}
+
+/// The routing id behind a peer name (the inverse of [`peer_name`]).
+fn routing_id(name: &str) -> Vec<u8> {
+    if let Some(hex) = name.strip_prefix("zmq:")
+        && hex.len() % 2 == 0
+        && let Some(bytes) = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+            .collect::<Option<Vec<u8>>>()
+    {
+        return bytes;
+    }
+    name.as_bytes().to_vec()
+}
+
+static MONITORS: AtomicU64 = AtomicU64::new(0);
+
+impl ZmqTransport {
+    /// Binds and connects as `config` says, in a ZeroMQ context of its own.
+    ///
+    /// # Errors
+    ///
+    /// [`ZmqSetupError`] naming the bad value or the refused operation.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tern runtime.
+    pub fn bind(config: ZmqConfig) -> Result<Self, ZmqSetupError> {
+        Self::bind_in(&zmq::Context::new(), config)
+    }
+
+    /// Like [`ZmqTransport::bind`], in a given context (`inproc://` endpoints only reach
+    /// sockets of the same context).
+    ///
+    /// # Errors
+    ///
+    /// As [`ZmqTransport::bind`].
+    ///
+    /// # Panics
+    ///
+    /// Outside a tern runtime.
+    pub fn bind_in(ctx: &zmq::Context, config: ZmqConfig) -> Result<Self, ZmqSetupError> {
+        config.validate().map_err(ZmqSetupError::Config)?;
+        let router = ctx.socket(zmq::ROUTER).map_err(zmq_err("ROUTER socket"))?;
+        apply_common(&router, &config)?;
+        router
+            .set_router_mandatory(true)
+            .map_err(zmq_err("ROUTER_MANDATORY"))?;
+        // A restarted peer with the same name takes its connection over at once.
+        router
+            .set_router_handover(true)
+            .map_err(zmq_err("ROUTER_HANDOVER"))?;
+        let mut endpoints = Vec::new();
+        for e in &config.listen {
+            router.bind(e).map_err(zmq_err(format!("bind {e}")))?;
+            let last = router
+                .get_last_endpoint()
+                .map_err(zmq_err("last endpoint"))?;
+            endpoints.push(last.unwrap_or_else(|_| e.clone()));
+        }
+        let peers: Vec<(String, String)> = config
+            .peers
+            .iter()
+            .map(|(n, e)| (n.clone(), e.clone()))
+            .collect();
+        let inner = Rc::new(Inner {
+            config,
+            ctx: ctx.clone(),
+            router: Rc::new(ZmqSocket::new(router)),
+            endpoints,
+            dealers: RefCell::new(BTreeMap::new()),
+            inbox: RefCell::new(Inbox::default()),
+            stats: Cell::new(ZmqStats::default()),
+            tasks: RefCell::new(Vec::new()),
+            last_warning: Cell::new(None),
+        });
+        let t = Self { inner };
+        let reader = t.clone();
+        let router = t.inner.router.clone();
+        t.inner
+            .tasks
+            .borrow_mut()
+            .push(tern_executor::spawn(async move {
+                reader.read_router(router).await
+            }));
+        for (name, endpoint) in peers {
+            t.connect(&name, &endpoint)?;
+        }
+        Ok(t)
+    }
+
+    /// The endpoints bound, with ports chosen by the system filled in
+    /// (`tcp://127.0.0.1:0` becomes the real port).
+    #[must_use]
+    pub fn endpoints(&self) -> &[String] {
+        &self.inner.endpoints
+    }
+
+    /// Counters of what this transport did.
+    #[must_use]
+    pub fn stats(&self) -> ZmqStats {
+        self.inner.stats.get()
+    }
+
+    /// Opens (or replaces) the connection to peer `name` at `endpoint`.
+    ///
+    /// # Errors
+    ///
+    /// [`ZmqSetupError`] if ZeroMQ refuses the socket or the endpoint.
+    pub fn connect(&self, name: &str, endpoint: &str) -> Result<(), ZmqSetupError> {
+        let config = &self.inner.config;
+        let dealer = self
+            .inner
+            .ctx
+            .socket(zmq::DEALER)
+            .map_err(zmq_err("DEALER socket"))?;
+        apply_common(&dealer, config)?;
+        dealer
+            .set_identity(config.name.as_bytes())
+            .map_err(zmq_err("routing id"))?;
+        dealer
+            .set_reconnect_ivl(ms(config.reconnect_ivl))
+            .map_err(zmq_err("RECONNECT_IVL"))?;
+        dealer
+            .set_reconnect_ivl_max(ms(config.reconnect_ivl_max))
+            .map_err(zmq_err("RECONNECT_IVL_MAX"))?;
+        let monitor_at = format!(
+            "inproc://tern-monitor-{}",
+            MONITORS.fetch_add(1, Ordering::Relaxed)
+        );
+        let events = zmq::SocketEvent::DISCONNECTED.to_raw()
+            | zmq::SocketEvent::HANDSHAKE_SUCCEEDED.to_raw();
+        dealer
+            .monitor(&monitor_at, i32::from(events))
+            .map_err(zmq_err("monitor"))?;
+        let monitor = self
+            .inner
+            .ctx
+            .socket(zmq::PAIR)
+            .map_err(zmq_err("monitor socket"))?;
+        monitor
+            .connect(&monitor_at)
+            .map_err(zmq_err("monitor connect"))?;
+        dealer
+            .connect(endpoint)
+            .map_err(zmq_err(format!("connect {endpoint}")))?;
+        let dealer = Rc::new(ZmqSocket::new(dealer));
+        let monitor = ZmqSocket::new(monitor);
+        let (reader, watcher) = (self.clone(), self.clone());
+        let (peer, peer2, socket) = (name.to_owned(), name.to_owned(), dealer.clone());
+        let tasks = vec![
+            tern_executor::spawn(async move { reader.read_dealer(peer, socket).await }),
+            tern_executor::spawn(async move { watcher.watch(peer2, monitor).await }),
+        ];
+        // A replaced connection's tasks end when its `Peer` drops.
+        let old = self
+            .inner
+            .dealers
+            .borrow_mut()
+            .insert(name.to_owned(), Peer { dealer, tasks });
+        drop(old);
+        Ok(())
+    }
+
+    /// Stops reading and closes every socket (after `linger`).
+    pub fn close(&self) {
+        for mut t in self.inner.tasks.borrow_mut().drain(..) {
+            t.abort();
+        }
+        self.inner.dealers.borrow_mut().clear();
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut ZmqStats)) {
+        let mut s = self.inner.stats.get();
+        f(&mut s);
+        self.inner.stats.set(s);
+    }
+
+    /// Logs at most once a second.
+    fn warn(&self, what: &str, peer: &str) {
+        let now = time::now();
+        let quiet = self
+            .inner
+            .last_warning
+            .get()
+            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1));
+        if !quiet {
+            self.inner.last_warning.set(Some(now));
+            tracing::warn!(node = %self.inner.config.name, peer, what, "zmq input dropped");
+        }
+    }
+
+    async fn room(&self) {
+        poll_fn(|cx| {
+            let mut inbox = self.inner.inbox.borrow_mut();
+            if inbox.queue.len() < self.inner.config.inbox_capacity {
+                Poll::Ready(())
+            } else {
+                inbox.blocked.push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    fn push(&self, incoming: Incoming) {
+        let mut inbox = self.inner.inbox.borrow_mut();
+        inbox.queue.push_back(incoming);
+        if let Some(w) = inbox.reader.take() {
+            w.wake();
+        }
+    }
+
+    async fn read_router(&self, router: Rc<ZmqSocket>) {
+        loop {
+            self.room().await;
+            let frames = match router.recv_multipart().await {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::error!(node = %self.inner.config.name, error = %e, "ROUTER receive failed");
+                    time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let mut it = frames.into_iter();
+            match (it.next(), it.next(), it.next(), it.next()) {
+                (Some(id), Some(envelope), Some(payload), None) => {
+                    self.bump(|s| s.received += 1);
+                    self.push(Incoming::Frame {
+                        from: peer_name(&id),
+                        envelope,
+                        payload,
+                    });
+                }
+                (id, ..) => {
+                    self.bump(|s| s.malformed += 1);
+                    self.warn(
+                        "a message without exactly an envelope and a payload frame",
+                        &peer_name(&id.unwrap_or_default()),
+                    );
+                }
+            }
+        }
+    }
+
+    async fn read_dealer(&self, peer: NodeName, dealer: Rc<ZmqSocket>) {
+        loop {
+            self.room().await;
+            let frames = match dealer.recv_multipart().await {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::error!(node = %self.inner.config.name, %peer, error = %e, "DEALER receive failed");
+                    time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let mut it = frames.into_iter();
+            match (it.next(), it.next(), it.next()) {
+                (Some(envelope), Some(payload), None) => {
+                    self.bump(|s| s.received += 1);
+                    self.push(Incoming::Frame {
+                        from: peer.clone(),
+                        envelope,
+                        payload,
+                    });
+                }
+                _ => {
+                    self.bump(|s| s.malformed += 1);
+                    self.warn(
+                        "a message without exactly an envelope and a payload frame",
+                        &peer,
+                    );
+                }
+            }
+        }
+    }
+
+    async fn watch(&self, peer: NodeName, monitor: ZmqSocket) {
+        let mut connected = false;
+        loop {
+            let Ok(frames) = monitor.recv_multipart().await else {
+                return;
+            };
+            let Some(event) = frames
+                .first()
+                .and_then(|f| f.get(..2))
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            else {
+                continue;
+            };
+            if event == zmq::SocketEvent::HANDSHAKE_SUCCEEDED.to_raw() {
+                connected = true;
+                tracing::debug!(node = %self.inner.config.name, %peer, "connected");
+            } else if event == zmq::SocketEvent::DISCONNECTED.to_raw() && connected {
+                connected = false;
+                self.bump(|s| s.disconnects += 1);
+                tracing::info!(node = %self.inner.config.name, %peer, "connection lost");
+                self.push(Incoming::PeerLost(peer.clone()));
+            }
+        }
+    }
+}
+
+fn apply_common(s: &zmq::Socket, c: &ZmqConfig) -> Result<(), ZmqSetupError> {
+    let max = i64::try_from(c.max_frame).unwrap_or(i64::MAX);
+    s.set_maxmsgsize(max).map_err(zmq_err("MAXMSGSIZE"))?;
+    s.set_sndhwm(c.send_hwm).map_err(zmq_err("SNDHWM"))?;
+    s.set_rcvhwm(c.recv_hwm).map_err(zmq_err("RCVHWM"))?;
+    s.set_linger(ms(c.linger)).map_err(zmq_err("LINGER"))?;
+    s.set_handshake_ivl(ms(c.handshake_ivl))
+        .map_err(zmq_err("HANDSHAKE_IVL"))?;
+    s.set_heartbeat_ivl(ms(c.heartbeat_ivl))
+        .map_err(zmq_err("HEARTBEAT_IVL"))?;
+    s.set_heartbeat_timeout(ms(c.heartbeat_timeout))
+        .map_err(zmq_err("HEARTBEAT_TIMEOUT"))?;
+    s.set_heartbeat_ttl(ms(c.heartbeat_timeout))
+        .map_err(zmq_err("HEARTBEAT_TTL"))?;
+    Ok(())
+}
+
+impl Transport for ZmqTransport {
+    fn local(&self) -> &str {
+        &self.inner.config.name
+    }
+
+    fn send(&self, to: &str, envelope: Vec<u8>, payload: Vec<u8>) -> Result<(), TransportError> {
+        let max = self.inner.config.max_frame;
+        let len = envelope.len().max(payload.len());
+        if len > max {
+            self.bump(|s| s.too_large += 1);
+            return Err(TransportError::TooLarge { len, max });
+        }
+        let dealer = self
+            .inner
+            .dealers
+            .borrow()
+            .get(to)
+            .map(|p| p.dealer.clone());
+        let sent = match &dealer {
+            Some(d) => d
+                .get_ref()
+                .send_multipart([envelope, payload], zmq::DONTWAIT),
+            None => self
+                .inner
+                .router
+                .get_ref()
+                .send_multipart([routing_id(to), envelope, payload], zmq::DONTWAIT),
+        };
+        match sent {
+            Ok(()) => {
+                self.bump(|s| s.sent += 1);
+                Ok(())
+            }
+            Err(zmq::Error::EAGAIN) => {
+                self.bump(|s| s.backpressure += 1);
+                Err(TransportError::Backpressure(to.to_owned()))
+            }
+            Err(e) => {
+                self.bump(|s| s.unreachable += 1);
+                if e != zmq::Error::EHOSTUNREACH {
+                    tracing::warn!(node = %self.inner.config.name, peer = to, error = %e, "zmq send failed");
+                }
+                Err(TransportError::Unreachable(to.to_owned()))
+            }
+        }
+    }
+
+    async fn recv(&self) -> Incoming {
+        poll_fn(|cx| {
+            let mut inbox = self.inner.inbox.borrow_mut();
+            match inbox.queue.pop_front() {
+                Some(incoming) => {
+                    for w in inbox.blocked.drain(..) {
+                        w.wake();
+                    }
+                    Poll::Ready(incoming)
+                }
+                None => {
+                    inbox.reader = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_names_round_trip_to_routing_ids() {
+        assert_eq!(peer_name(b"node-a"), "node-a");
+        assert_eq!(routing_id("node-a"), b"node-a");
+        let generated = [0u8, 0x80, 0, 0x41, 0xa7];
+        let name = peer_name(&generated);
+        assert_eq!(name, "zmq:00800041a7");
+        assert_eq!(routing_id(&name), generated);
+        assert_eq!(peer_name(b"\x01\x02"), "zmq:0102");
+        assert_eq!(peer_name(b""), "zmq:");
+    }
+}
