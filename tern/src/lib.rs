@@ -43,9 +43,13 @@
 //! - [`transport`]: the transport SPI and its simulated implementation.
 //! - [`check`]: checkers for the delivery promises, fed by the application under test.
 //! - [`log`]: logging set-up whose timestamps are virtual time under the simulator.
+//! - [`app`]: container processes: a command line (`run`, `node --config`,
+//!   `check-config`, `print-config`), TOML configuration with environment overrides,
+//!   clean shutdown on SIGINT and SIGTERM.
 //!
 //! ZeroMQ and gossip discovery arrive in later layers behind the same `tell` and `ask`.
 
+pub mod app;
 pub mod check;
 pub mod log;
 

@@ -51,7 +51,8 @@ pub struct ZmqConfig {
     pub linger: Duration,
     /// First reconnect delay (default 100 ms); it doubles up to `reconnect_ivl_max`.
     pub reconnect_ivl: Duration,
-    /// Longest reconnect delay (default 5 s).
+    /// Longest reconnect delay (default 1 s): a restarted peer is reached again within
+    /// about a second.
     pub reconnect_ivl_max: Duration,
     /// Inbound messages read ahead of the node before the reader pauses (default 4,096).
     pub inbox_capacity: usize,
@@ -73,7 +74,7 @@ impl ZmqConfig {
             handshake_ivl: Duration::from_secs(5),
             linger: Duration::from_millis(500),
             reconnect_ivl: Duration::from_millis(100),
-            reconnect_ivl_max: Duration::from_secs(5),
+            reconnect_ivl_max: Duration::from_secs(1),
             inbox_capacity: 4096,
         }
     }

@@ -1,0 +1,324 @@
+//! The same kind of application as `sim_cluster`, for real: three worker containers as
+//! separate processes on loopback, talking ZeroMQ, and a front in this process that
+//! asks them for work by name.
+//!
+//! ```text
+//! cargo run --release --example cluster_demo            # the whole demo
+//! cargo run --release --example cluster_demo -- node --config w1.toml   # one container
+//! cargo run --release --example cluster_demo -- print-config --config w1.toml
+//! ```
+//!
+//! The demo starts three `node` processes, sends asks to `worker-1..3` for a few
+//! seconds, kills worker 2's process with SIGKILL, keeps going through the outage,
+//! restarts it (a new generation), keeps going, then stops every process with SIGTERM,
+//! checks each exited 0, and prints what happened: messages, latencies, and the typed
+//! errors seen in each phase. It exits 0 only if all of that held, and leaves no
+//! process behind.
+
+// An example prints its results.
+#![allow(clippy::print_stdout)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+use tern::app::App;
+use tern::remote::{CallError, Json, Node, NodeConfig, RemoteMessage};
+use tern::transport::{ZmqConfig, ZmqTransport};
+use tern::{Actor, Context, Handler};
+
+/// Work for a worker: hash `rounds` times, answer with the digest and who did it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Task {
+    seq: u64,
+    rounds: u32,
+}
+impl RemoteMessage for Task {
+    const NAME: &'static str = "demo.v1.Task";
+    type Codec = Json;
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Done {
+    seq: u64,
+    digest: u64,
+    by: String,
+}
+
+struct Worker {
+    name: String,
+}
+impl Actor for Worker {}
+impl Handler<Task> for Worker {
+    type Reply = Done;
+    async fn handle(&mut self, t: Task, _: &mut Context<Self>) -> Done {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ t.seq;
+        for i in 0..t.rounds {
+            h = (h ^ u64::from(i)).wrapping_mul(0x0100_0000_01b3);
+        }
+        Done {
+            seq: t.seq,
+            digest: h,
+            by: self.name.clone(),
+        }
+    }
+}
+
+const WORKERS: [&str; 3] = ["worker-1", "worker-2", "worker-3"];
+
+fn app() -> App {
+    let mut app = App::new("cluster-demo");
+    for name in WORKERS {
+        app = app.component(name, move |node: &Node| {
+            let worker = tern::spawn(Worker { name: name.to_owned() });
+            node.export(name, &worker)?.accept::<Task>();
+            Ok(())
+        });
+    }
+    app
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+struct Cluster {
+    dir: PathBuf,
+    children: BTreeMap<String, Child>,
+}
+
+impl Cluster {
+    fn spawn(&mut self, node: &str) -> anyhow::Result<()> {
+        let exe = std::env::current_exe()?;
+        let log = std::fs::File::create(self.dir.join(format!("{node}.log")))?;
+        let child = Command::new(exe)
+            .args(["node", "--config"])
+            .arg(self.dir.join(format!("{node}.toml")))
+            .args(["--log-level", "info"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {node}"))?;
+        self.children.insert(node.to_owned(), child);
+        Ok(())
+    }
+
+    fn signal(&self, node: &str, signal: nix::sys::signal::Signal) -> anyhow::Result<()> {
+        let child = self.children.get(node).context("no such child")?;
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id())?);
+        nix::sys::signal::kill(pid, signal)?;
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Never leave a process behind, whatever happened.
+        for child in self.children.values_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Phase {
+    asks: u64,
+    answered: u64,
+    latencies_us: Vec<u64>,
+    errors: BTreeMap<String, u64>,
+    by: BTreeMap<String, u64>,
+}
+
+impl Phase {
+    fn line(&mut self, name: &str) -> String {
+        self.latencies_us.sort_unstable();
+        let q = |p: usize| {
+            self.latencies_us
+                .get(self.latencies_us.len().saturating_sub(1) * p / 100)
+                .copied()
+                .unwrap_or(0)
+        };
+        let errors: Vec<String> = self.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let by: Vec<String> = self.by.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        format!(
+            "{name:<28} {} asks, {} answered ({}), p50 {} µs, p99 {} µs; typed errors: {}",
+            self.asks,
+            self.answered,
+            by.join(", "),
+            q(50),
+            q(99),
+            if errors.is_empty() { "none".to_owned() } else { errors.join(", ") }
+        )
+    }
+}
+
+fn kind(e: &CallError) -> String {
+    match e {
+        CallError::UnknownComponent(c) => format!("unknown-component({c})"),
+        CallError::Timeout => "timeout".into(),
+        CallError::PeerLost(n) => format!("peer-lost({n})"),
+        CallError::Unreachable(n) => format!("unreachable({n})"),
+        CallError::Stopped => "stopped".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Asks the workers round robin for `length`, one ask in flight per worker.
+async fn drive(node: &Node, length: Duration, seq: &mut u64) -> Phase {
+    let refs: Vec<_> = WORKERS.iter().map(|w| node.lookup::<Worker>(w)).collect();
+    let end = tern::time::now() + length;
+    let phase = std::rc::Rc::new(std::cell::RefCell::new(Phase::default()));
+    let mut handles = Vec::new();
+    for r in refs {
+        let phase = phase.clone();
+        let mut seq = *seq;
+        handles.push(tern::spawn_task(async move {
+            while tern::time::now() < end {
+                seq += 1;
+                let start = tern::time::now();
+                let outcome = r
+                    .ask(Task { seq, rounds: 1000 })
+                    .timeout(Duration::from_millis(500))
+                    .await;
+                let mut p = phase.borrow_mut();
+                p.asks += 1;
+                match outcome {
+                    Ok(done) if done.seq == seq => {
+                        p.answered += 1;
+                        *p.by.entry(done.by).or_default() += 1;
+                        let us = tern::time::now().saturating_duration_since(start).as_micros();
+                        p.latencies_us.push(u64::try_from(us).unwrap_or(u64::MAX));
+                    }
+                    Ok(done) => *p.errors.entry(format!("mismatched answer {}", done.seq)).or_default() += 1,
+                    Err(e) => {
+                        *p.errors.entry(kind(&e)).or_default() += 1;
+                        drop(p);
+                        // Back off a little instead of spinning on a dead peer.
+                        tern::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }));
+    }
+    for h in handles {
+        let _ = h.await;
+    }
+    *seq += 1_000_000;
+    std::rc::Rc::try_unwrap(phase).map_or_else(|_| Phase::default(), std::cell::RefCell::into_inner)
+}
+
+fn write_configs(dir: &Path, ports: &BTreeMap<&str, u16>) -> anyhow::Result<()> {
+    for (i, name) in ["w1", "w2", "w3"].iter().enumerate() {
+        let mut text = format!(
+            "[node]\nname = \"{name}\"\nlisten = [\"tcp://127.0.0.1:{}\"]\n\n[peers]\nfront = \"tcp://127.0.0.1:{}\"\n\n[components]\nhost = [\"{}\"]\n\n[timeouts]\nshutdown_grace_ms = 300\n",
+            ports[name], ports["front"], WORKERS[i]
+        );
+        text.push('\n');
+        std::fs::write(dir.join(format!("{name}.toml")), text)?;
+    }
+    Ok(())
+}
+
+fn demo() -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("tern-cluster-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut ports = BTreeMap::new();
+    for name in ["front", "w1", "w2", "w3"] {
+        ports.insert(name, free_port()?);
+    }
+    write_configs(&dir, &ports)?;
+    let mut cluster = Cluster {
+        dir: dir.clone(),
+        children: BTreeMap::new(),
+    };
+    for w in ["w1", "w2", "w3"] {
+        cluster.spawn(w)?;
+    }
+    println!("started 3 container processes (w1, w2, w3) on 127.0.0.1; configs and logs in {}", dir.display());
+
+    let rt = tern::Runtime::new()?;
+    let result: anyhow::Result<Vec<String>> = rt.block_on(async {
+        let mut z = ZmqConfig::new("front").listen(format!("tcp://127.0.0.1:{}", ports["front"]));
+        for w in ["w1", "w2", "w3"] {
+            z = z.peer(w, format!("tcp://127.0.0.1:{}", ports[w]));
+        }
+        let transport = ZmqTransport::bind(z)?;
+        let node = Node::start(NodeConfig::new("front").peers(["w1", "w2", "w3"]), transport.clone())?;
+        let mut seq = 0;
+        let mut lines = Vec::new();
+        let mut p = drive(&node, Duration::from_secs(3), &mut seq).await;
+        lines.push(p.line("1. all up (3 s)"));
+        let healthy = p.answered;
+        cluster.signal("w2", nix::sys::signal::Signal::SIGKILL)?;
+        println!("SIGKILL w2 (worker-2)");
+        let mut p = drive(&node, Duration::from_secs(3), &mut seq).await;
+        lines.push(p.line("2. w2 killed (3 s)"));
+        let outage_errors: u64 = p.errors.values().sum();
+        if let Some(mut c) = cluster.children.remove("w2") {
+            let _ = c.wait();
+        }
+        cluster.spawn("w2")?;
+        println!("restarted w2 (a new generation)");
+        let mut p = drive(&node, Duration::from_secs(4), &mut seq).await;
+        lines.push(p.line("3. w2 restarted (4 s)"));
+        let recovered = p.by.get("worker-2").copied().unwrap_or(0);
+        node.shutdown();
+        transport.close();
+        if healthy == 0 {
+            bail!("no ask was answered while every node was up");
+        }
+        if outage_errors == 0 {
+            bail!("killing w2 produced no typed error");
+        }
+        if recovered == 0 {
+            bail!("the restarted worker-2 answered nothing");
+        }
+        Ok(lines)
+    });
+    let lines = result?;
+    for l in &lines {
+        println!("{l}");
+    }
+    let mut clean = true;
+    for w in ["w1", "w2", "w3"] {
+        cluster.signal(w, nix::sys::signal::Signal::SIGTERM)?;
+    }
+    for (w, child) in &mut cluster.children {
+        let status = child.wait()?;
+        println!("SIGTERM {w}: exited with {status}");
+        clean &= status.success();
+    }
+    cluster.children.clear();
+    if !clean {
+        bail!("a container did not exit cleanly; see the logs in {}", dir.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("every container stopped cleanly; no process left behind");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let first = std::env::args().nth(1);
+    match first.as_deref() {
+        Some("run" | "node" | "check-config" | "print-config" | "help" | "--help" | "-h") => app().main(),
+        None | Some("demo") => {
+            tern_examples::init_logging();
+            match demo() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    println!("demo failed: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some(other) => {
+            println!("unknown command {other:?}: use demo, run, node, check-config or print-config");
+            ExitCode::from(2)
+        }
+    }
+}

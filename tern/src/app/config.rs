@@ -1,0 +1,499 @@
+//! A container's configuration: a TOML file, then environment overrides, every value
+//! checked against a schema and remembered with where it came from.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Value;
+
+/// Where a configuration value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The built-in default.
+    Default,
+    /// A key in a configuration file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("default"),
+            Self::File(p) => write!(f, "file {}", p.display()),
+            Self::Env(v) => write!(f, "environment variable {v}"),
+        }
+    }
+}
+
+/// A configuration value that is missing, unknown or of the wrong type. The message
+/// names the key, where it came from and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read or is not TOML.
+    #[error("{path}: {why}")]
+    File {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        why: String,
+    },
+    /// A key the schema does not have.
+    #[error("unknown key `{key}` ({origin}); expected one of: {expected}")]
+    UnknownKey {
+        /// The key, dotted.
+        key: String,
+        /// Where it was set.
+        origin: Source,
+        /// The keys allowed there.
+        expected: String,
+    },
+    /// A value of the wrong type or out of range.
+    #[error("`{key}` ({origin}): expected {expected}, found {found}")]
+    BadValue {
+        /// The key, dotted.
+        key: String,
+        /// Where it was set.
+        origin: Source,
+        /// What the schema wants.
+        expected: String,
+        /// What was there.
+        found: String,
+    },
+    /// A required key was not set anywhere.
+    #[error("`{key}` is required ({expected}) and was not set in the file or the environment")]
+    Missing {
+        /// The key, dotted.
+        key: String,
+        /// What the schema wants.
+        expected: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Int,
+    StrList,
+}
+
+impl Kind {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Str => "a string",
+            Self::Int => "a non-negative integer",
+            Self::StrList => "an array of strings",
+        }
+    }
+
+    fn accepts(self, v: &Value) -> bool {
+        match (self, v) {
+            (Self::Str, Value::String(_)) => true,
+            (Self::Int, Value::Integer(i)) => *i >= 0,
+            (Self::StrList, Value::Array(a)) => a.iter().all(Value::is_str),
+            _ => false,
+        }
+    }
+}
+
+/// The schema: section, key, kind, required, default, meaning.
+const SCHEMA: &[(&str, &str, Kind, &str)] = &[
+    ("node", "name", Kind::Str, "this container's node name, unique in the cluster"),
+    ("node", "generation", Kind::Int, "incarnation; default: milliseconds since the Unix epoch at start"),
+    ("node", "listen", Kind::StrList, "endpoints to bind, e.g. [\"tcp://127.0.0.1:7101\"]"),
+    ("components", "host", Kind::StrList, "names of the application's components this node runs"),
+    ("timeouts", "ask_ms", Kind::Int, "deadline of remote asks without one"),
+    ("timeouts", "pending_ttl_ms", Kind::Int, "how long a message waits for an unknown component name"),
+    ("timeouts", "shutdown_grace_ms", Kind::Int, "how long a stopping node lets work in flight finish"),
+    ("transport", "max_frame", Kind::Int, "largest frame accepted or sent, bytes"),
+    ("transport", "heartbeat_ivl_ms", Kind::Int, "ZMTP heartbeat interval"),
+    ("transport", "heartbeat_timeout_ms", Kind::Int, "connection closed after this long without a heartbeat reply"),
+    ("transport", "handshake_ivl_ms", Kind::Int, "deadline of a connection's handshake"),
+    ("transport", "send_hwm", Kind::Int, "messages queued per connection before backpressure"),
+];
+
+fn defaults() -> Vec<(&'static str, Value)> {
+    vec![
+        ("components.host", Value::Array(Vec::new())),
+        ("timeouts.ask_ms", Value::Integer(5000)),
+        ("timeouts.pending_ttl_ms", Value::Integer(5000)),
+        ("timeouts.shutdown_grace_ms", Value::Integer(2000)),
+        ("transport.max_frame", Value::Integer(1 << 20)),
+        ("transport.heartbeat_ivl_ms", Value::Integer(250)),
+        ("transport.heartbeat_timeout_ms", Value::Integer(1500)),
+        ("transport.handshake_ivl_ms", Value::Integer(5000)),
+        ("transport.send_hwm", Value::Integer(10_000)),
+    ]
+}
+
+fn found(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Integer(i) => format!("the integer {i}"),
+        Value::Float(x) => format!("the float {x}"),
+        Value::Boolean(b) => format!("the boolean {b}"),
+        Value::Datetime(d) => format!("the datetime {d}"),
+        Value::Array(_) => "an array".into(),
+        Value::Table(_) => "a table".into(),
+    }
+}
+
+/// The merged configuration: every key with its value and source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layered {
+    values: BTreeMap<String, (Value, Source)>,
+}
+
+impl Layered {
+    /// Defaults, then the file (if any), then `TERN_*` variables from `env`
+    /// (`TERN_NODE__NAME=w1`, `TERN_PEERS__W2=tcp://...`; values parse as TOML values
+    /// when they can, as strings otherwise).
+    ///
+    /// # Errors
+    ///
+    /// The first [`ConfigError`].
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut values = BTreeMap::new();
+        for (k, v) in defaults() {
+            values.insert(k.to_owned(), (v, Source::Default));
+        }
+        let mut me = Self { values };
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                path: path.display().to_string(),
+                why: e.to_string(),
+            })?;
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File {
+                path: path.display().to_string(),
+                why: e.to_string(),
+            })?;
+            let source = Source::File(path.to_owned());
+            for (section, body) in table {
+                let Value::Table(body) = body else {
+                    return Err(ConfigError::BadValue {
+                        key: section,
+                        origin: source,
+                        expected: "a table (a [section])".into(),
+                        found: found(&body),
+                    });
+                };
+                for (key, value) in body {
+                    me.set(&section, &key, value, source.clone())?;
+                }
+            }
+        }
+        let mut vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("TERN_"))
+            .collect();
+        vars.sort();
+        for (var, raw) in vars {
+            let Some((section, key)) = var["TERN_".len()..].split_once("__") else {
+                // TERN_LOG and friends are not configuration keys.
+                continue;
+            };
+            let value = format!("v = {raw}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or_else(|| Value::String(raw.clone()));
+            let section = section.to_ascii_lowercase();
+            let key = key.to_ascii_lowercase();
+            me.set(&section, &key, value, Source::Env(var))?;
+        }
+        Ok(me)
+    }
+
+    fn set(&mut self, section: &str, key: &str, value: Value, source: Source) -> Result<(), ConfigError> {
+        let dotted = format!("{section}.{key}");
+        let kind = if section == "peers" {
+            Kind::Str
+        } else {
+            match SCHEMA.iter().find(|(s, k, ..)| *s == section && *k == key) {
+                Some((.., kind, _)) => *kind,
+                None => {
+                    let in_section: Vec<String> = SCHEMA
+                        .iter()
+                        .filter(|(s, ..)| *s == section)
+                        .map(|(s, k, ..)| format!("{s}.{k}"))
+                        .collect();
+                    let expected = if in_section.is_empty() {
+                        "sections [node], [peers], [components], [timeouts], [transport]".to_owned()
+                    } else {
+                        in_section.join(", ")
+                    };
+                    return Err(ConfigError::UnknownKey {
+                        key: dotted,
+                        origin: source,
+                        expected,
+                    });
+                }
+            }
+        };
+        if !kind.accepts(&value) {
+            let expected = if section == "peers" {
+                "a string endpoint, e.g. \"tcp://127.0.0.1:7102\"".to_owned()
+            } else {
+                kind.describe().to_owned()
+            };
+            return Err(ConfigError::BadValue {
+                key: dotted,
+                origin: source,
+                expected,
+                found: found(&value),
+            });
+        }
+        self.values.insert(dotted, (value, source));
+        Ok(())
+    }
+
+    fn str(&self, key: &str) -> Option<&str> {
+        self.values.get(key).and_then(|(v, _)| v.as_str())
+    }
+
+    fn int(&self, key: &str) -> Option<u64> {
+        self.values
+            .get(key)
+            .and_then(|(v, _)| v.as_integer())
+            .and_then(|i| u64::try_from(i).ok())
+    }
+
+    fn list(&self, key: &str) -> Vec<String> {
+        self.values
+            .get(key)
+            .and_then(|(v, _)| v.as_array())
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+
+    fn source(&self, key: &str) -> Source {
+        self.values
+            .get(key)
+            .map_or(Source::Default, |(_, s)| s.clone())
+    }
+
+    /// Every key, its value and its source, one per line, in key order.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for (key, (value, source)) in &self.values {
+            out.push_str(&format!("{key} = {value}    # {source}\n"));
+        }
+        out
+    }
+
+    /// The typed configuration of a node; `now_ms` stands in for an unset generation.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Missing`] or [`ConfigError::BadValue`] naming the key.
+    pub fn node(&self, now_ms: u64) -> Result<NodeSettings, ConfigError> {
+        let name = self.str("node.name").ok_or_else(|| ConfigError::Missing {
+            key: "node.name".into(),
+            expected: Kind::Str.describe().into(),
+        })?;
+        let listen = self.list("node.listen");
+        if listen.is_empty() {
+            return Err(ConfigError::Missing {
+                key: "node.listen".into(),
+                expected: "at least one endpoint".into(),
+            });
+        }
+        for e in &listen {
+            check_endpoint("node.listen", e, self.source("node.listen"))?;
+        }
+        let mut peers = BTreeMap::new();
+        for (key, (value, source)) in &self.values {
+            if let Some(peer) = key.strip_prefix("peers.") {
+                let endpoint = value.as_str().unwrap_or_default().to_owned();
+                check_endpoint(key, &endpoint, source.clone())?;
+                peers.insert(peer.to_owned(), endpoint);
+            }
+        }
+        let int = |key: &str| self.int(key).unwrap_or(0);
+        let positive = |key: &str| -> Result<u64, ConfigError> {
+            match self.int(key) {
+                Some(v) if v > 0 => Ok(v),
+                other => Err(ConfigError::BadValue {
+                    key: key.into(),
+                    origin: self.source(key),
+                    expected: "a positive integer".into(),
+                    found: format!("{other:?}"),
+                }),
+            }
+        };
+        Ok(NodeSettings {
+            name: name.to_owned(),
+            generation: self.int("node.generation").unwrap_or(now_ms),
+            listen,
+            peers,
+            host: self.list("components.host"),
+            ask_timeout: Duration::from_millis(positive("timeouts.ask_ms")?),
+            pending_ttl: Duration::from_millis(positive("timeouts.pending_ttl_ms")?),
+            shutdown_grace: Duration::from_millis(int("timeouts.shutdown_grace_ms")),
+            max_frame: usize::try_from(positive("transport.max_frame")?).unwrap_or(usize::MAX),
+            heartbeat_ivl: Duration::from_millis(positive("transport.heartbeat_ivl_ms")?),
+            heartbeat_timeout: Duration::from_millis(positive("transport.heartbeat_timeout_ms")?),
+            handshake_ivl: Duration::from_millis(positive("transport.handshake_ivl_ms")?),
+            send_hwm: i32::try_from(positive("transport.send_hwm")?).unwrap_or(i32::MAX),
+        })
+    }
+}
+
+fn check_endpoint(key: &str, e: &str, source: Source) -> Result<(), ConfigError> {
+    if ["tcp://", "ipc://", "inproc://"].iter().any(|p| e.starts_with(p)) {
+        Ok(())
+    } else {
+        Err(ConfigError::BadValue {
+            key: key.into(),
+            origin: source,
+            expected: "an endpoint starting with tcp://, ipc:// or inproc://".into(),
+            found: format!("{e:?}"),
+        })
+    }
+}
+
+/// A node's settings, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeSettings {
+    /// Node name.
+    pub name: String,
+    /// Incarnation.
+    pub generation: u64,
+    /// Endpoints to bind.
+    pub listen: Vec<String>,
+    /// Peers by name.
+    pub peers: BTreeMap<String, String>,
+    /// Components to run here.
+    pub host: Vec<String>,
+    /// Default remote ask deadline.
+    pub ask_timeout: Duration,
+    /// Wait for unknown names.
+    pub pending_ttl: Duration,
+    /// Grace period on shutdown.
+    pub shutdown_grace: Duration,
+    /// Largest frame.
+    pub max_frame: usize,
+    /// Heartbeat interval.
+    pub heartbeat_ivl: Duration,
+    /// Heartbeat timeout.
+    pub heartbeat_timeout: Duration,
+    /// Handshake deadline.
+    pub handshake_ivl: Duration,
+    /// Send high-water mark.
+    pub send_hwm: i32,
+}
+
+/// The schema as text, for `--help` and errors.
+#[must_use]
+pub fn schema() -> String {
+    let mut out = String::new();
+    for (section, key, kind, meaning) in SCHEMA {
+        out.push_str(&format!("{section}.{key}: {} — {meaning}\n", kind.describe()));
+    }
+    out.push_str("peers.<name>: a string endpoint — a peer node and where it listens\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> tempfile_free::TempFile {
+        tempfile_free::TempFile::new(text)
+    }
+
+    /// A tiny temp-file helper without a dependency.
+    mod tempfile_free {
+        use std::path::PathBuf;
+
+        pub(super) struct TempFile(pub(super) PathBuf);
+
+        impl TempFile {
+            pub(super) fn new(text: &str) -> Self {
+                static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let path = std::env::temp_dir().join(format!("tern-config-test-{}-{n}.toml", std::process::id()));
+                std::fs::write(&path, text).expect("write temp config");
+                Self(path)
+            }
+        }
+
+        impl Drop for TempFile {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    const GOOD: &str = r#"
+[node]
+name = "w1"
+listen = ["tcp://127.0.0.1:7101"]
+
+[peers]
+front = "tcp://127.0.0.1:7100"
+
+[components]
+host = ["worker-1"]
+"#;
+
+    #[test]
+    fn a_file_and_env_overrides_merge_with_their_sources() {
+        let f = file(GOOD);
+        let env = [
+            ("TERN_TIMEOUTS__ASK_MS".to_owned(), "750".to_owned()),
+            ("TERN_PEERS__W2".to_owned(), "tcp://127.0.0.1:7102".to_owned()),
+            ("PATH".to_owned(), "/bin".to_owned()),
+        ];
+        let layered = Layered::load(Some(&f.0), env).unwrap();
+        let node = layered.node(99).unwrap();
+        assert_eq!(node.name, "w1");
+        assert_eq!(node.generation, 99);
+        assert_eq!(node.ask_timeout, Duration::from_millis(750));
+        assert_eq!(node.peers.len(), 2);
+        let text = layered.describe();
+        assert!(text.contains("timeouts.ask_ms = 750    # environment variable TERN_TIMEOUTS__ASK_MS"), "{text}");
+        assert!(text.contains("node.name = \"w1\"    # file"), "{text}");
+        assert!(text.contains("transport.send_hwm = 10000    # default"), "{text}");
+    }
+
+    #[test]
+    fn every_error_names_the_key_its_source_and_what_was_expected() {
+        let f = file(&format!("{GOOD}\n[timeouts]\nask_sm = 3\n"));
+        let e = Layered::load(Some(&f.0), []).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("timeouts.ask_sm") && text.contains("file") && text.contains("timeouts.ask_ms"), "{text}");
+
+        let f = file(GOOD);
+        let env = [("TERN_NODE__LISTEN".to_owned(), "7".to_owned())];
+        let e = Layered::load(Some(&f.0), env).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`node.listen` (environment variable TERN_NODE__LISTEN): expected an array of strings, found the integer 7"
+        );
+
+        let env = [("TERN_PEERS__X".to_owned(), "udp://nope".to_owned())];
+        let e = Layered::load(Some(&f.0), env).unwrap().node(0).unwrap_err();
+        assert!(e.to_string().contains("peers.x") && e.to_string().contains("TERN_PEERS__X"), "{e}");
+
+        let e = Layered::load(None, []).unwrap().node(0).unwrap_err();
+        assert!(matches!(e, ConfigError::Missing { ref key, .. } if key == "node.name"), "{e}");
+
+        let f = file("[node]\nname = ");
+        assert!(matches!(Layered::load(Some(&f.0), []), Err(ConfigError::File { .. })));
+
+        let env = [("TERN_TIMEOUTS__ASK_MS".to_owned(), "0".to_owned())];
+        let f = file(GOOD);
+        let e = Layered::load(Some(&f.0), env).unwrap().node(0).unwrap_err();
+        assert!(e.to_string().contains("positive"), "{e}");
+    }
+}

@@ -1,0 +1,316 @@
+//! Container processes: an application binary with a command line, a configuration,
+//! and a clean shutdown.
+//!
+//! An application lists its components once; the same binary then runs them all in
+//! one process (`run`), or only some of them as one container of a cluster
+//! (`node --config FILE`), with no change to the components:
+//!
+//! ```text
+//! app run                          every component in this process
+//! app node --config w1.toml        one container: its listen address, peers, components
+//! app check-config --config FILE   validate, exit 0 or 2 with the first error
+//! app print-config --config FILE   the merged values and where each came from
+//! ```
+//!
+//! Configuration is TOML plus `TERN_SECTION__KEY` environment overrides; unknown keys
+//! are refused, and every error names the key, its source and what was expected (see
+//! [`config::schema`]). A node stops cleanly on SIGINT or SIGTERM: it withdraws its
+//! components from the cluster (peers stop routing to it), lets work in flight finish
+//! for the grace period, closes its connections and exits 0.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use tern::app::App;
+//! use tern::remote::Node;
+//!
+//! struct Worker;
+//! impl tern::Actor for Worker {}
+//!
+//! fn main() -> std::process::ExitCode {
+//!     App::new("demo")
+//!         .component("worker", |node: &Node| {
+//!             node.export("worker", &tern::spawn(Worker))?;
+//!             Ok(())
+//!         })
+//!         .main()
+//! }
+//! ```
+
+pub mod config;
+mod signals;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::remote::{Node, NodeConfig, NodeError};
+use crate::transport::{ZmqConfig, ZmqSetupError, ZmqTransport};
+use config::{ConfigError, Layered, NodeSettings};
+
+/// Starts one component on a node: spawn it, export it, wire it up.
+pub type Starter = Box<dyn Fn(&Node) -> Result<(), NodeError>>;
+
+/// Why a container could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The configuration is invalid.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// `components.host` names a component the application does not have.
+    #[error("`components.host` names {name:?}, which this application does not have (it has: {known})")]
+    UnknownComponent {
+        /// The name.
+        name: String,
+        /// The application's components.
+        known: String,
+    },
+    /// The transport could not bind or connect.
+    #[error("transport: {0}")]
+    Transport(#[from] ZmqSetupError),
+    /// The node or a component could not start.
+    #[error("node: {0}")]
+    Node(#[from] NodeError),
+    /// The runtime or the signal handlers could not be set up.
+    #[error("runtime: {0}")]
+    Io(#[from] std::io::Error),
+    /// The executor failed.
+    #[error("executor: {0}")]
+    Executor(#[from] tern_executor::Error),
+}
+
+#[derive(Debug, Parser)]
+#[command(about, disable_version_flag = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log level (error, warn, info, debug, trace); `RUST_LOG` also works.
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs every component in this process.
+    Run {
+        /// Optional configuration (only `timeouts` and `transport` apply).
+        #[arg(long, env = "TERN_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Runs one container: its listen address, its peers, the components it hosts.
+    Node {
+        /// The configuration file.
+        #[arg(long, env = "TERN_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validates a configuration: exit 0, or 2 with the first error.
+    CheckConfig {
+        /// The configuration file.
+        #[arg(long, env = "TERN_CONFIG")]
+        config: PathBuf,
+    },
+    /// Prints the merged configuration and where each value came from.
+    PrintConfig {
+        /// The configuration file.
+        #[arg(long, env = "TERN_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+/// An application: its name and its components; see the [module docs](self).
+pub struct App {
+    name: String,
+    components: BTreeMap<String, Starter>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("name", &self.name)
+            .field("components", &self.components.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Milliseconds since the Unix epoch: the default generation of a real process, so a
+/// restarted container is always newer than the one it replaces. (Read before any
+/// runtime exists, and never under the simulator, whose nodes get their generations
+/// from the world.)
+fn wall_ms() -> u64 {
+    #[allow(clippy::disallowed_methods)]
+    let now = std::time::SystemTime::now();
+    now.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl App {
+    /// An application called `name`, with no components yet.
+    #[must_use]
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            components: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a component: `start` spawns and exports it on the node that hosts it.
+    #[must_use]
+    pub fn component(
+        mut self,
+        name: impl Into<String>,
+        start: impl Fn(&Node) -> Result<(), NodeError> + 'static,
+    ) -> Self {
+        self.components.insert(name.into(), Box::new(start));
+        self
+    }
+
+    /// Parses the command line and runs; returns the process exit code (0 on success
+    /// and after a clean shutdown, 2 for a bad configuration, 1 otherwise).
+    #[must_use]
+    pub fn main(self) -> ExitCode {
+        self.main_from(std::env::args_os())
+    }
+
+    /// Like [`App::main`], with the command line given (the first item is the program
+    /// name), for tests and for binaries that route some arguments elsewhere.
+    #[must_use]
+    pub fn main_from<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let cli = match Cli::try_parse_from(args) {
+            Ok(cli) => cli,
+            Err(e) => {
+                let _ = e.print();
+                return if e.use_stderr() {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+        };
+        crate::log::init(cli.log_level.parse().unwrap_or(tracing_subscriber::filter::LevelFilter::INFO));
+        match self.execute(cli.command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(AppError::Config(e)) => {
+                tracing::error!(app = %self.name, "{e}");
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+            Err(e) => {
+                tracing::error!(app = %self.name, "{e}");
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    fn execute(&self, command: Command) -> Result<(), AppError> {
+        let env = std::env::vars();
+        match command {
+            Command::CheckConfig { config } => {
+                let settings = Layered::load(Some(&config), env)?.node(0)?;
+                self.check_hosted(&settings)?;
+                eprintln!("{}: configuration of node {:?} is valid", config.display(), settings.name);
+                Ok(())
+            }
+            Command::PrintConfig { config } => {
+                let layered = Layered::load(Some(&config), env)?;
+                // The command's output is the configuration itself.
+                #[allow(clippy::print_stdout)]
+                {
+                    print!("{}", layered.describe());
+                }
+                Ok(())
+            }
+            Command::Node { config } => {
+                let settings = Layered::load(Some(&config), env)?.node(wall_ms())?;
+                self.check_hosted(&settings)?;
+                self.serve(&settings)
+            }
+            Command::Run { config } => {
+                let mut layered = Layered::load(config.as_deref(), env)?;
+                let mut settings = match layered.node(wall_ms()) {
+                    Ok(s) => s,
+                    Err(ConfigError::Missing { .. }) => {
+                        layered = Layered::load(None, [
+                            ("TERN_NODE__NAME".to_owned(), format!("\"{}\"", self.name)),
+                            ("TERN_NODE__LISTEN".to_owned(), format!("[\"inproc://{}\"]", self.name)),
+                        ])?;
+                        layered.node(wall_ms())?
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                settings.peers.clear();
+                settings.host = self.components.keys().cloned().collect();
+                self.serve(&settings)
+            }
+        }
+    }
+
+    fn check_hosted(&self, settings: &NodeSettings) -> Result<(), AppError> {
+        for name in &settings.host {
+            if !self.components.contains_key(name) {
+                return Err(AppError::UnknownComponent {
+                    name: name.clone(),
+                    known: self.components.keys().cloned().collect::<Vec<_>>().join(", "),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one container until SIGINT or SIGTERM.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError`] if the transport, the node or a component cannot start.
+    pub fn serve(&self, settings: &NodeSettings) -> Result<(), AppError> {
+        let rt = tern_executor::Runtime::new()?;
+        rt.block_on(async {
+            let stop = signals::Stop::install()?;
+            let mut z = ZmqConfig::new(settings.name.clone());
+            z.listen.clone_from(&settings.listen);
+            z.peers.clone_from(&settings.peers);
+            z.max_frame = settings.max_frame;
+            z.heartbeat_ivl = settings.heartbeat_ivl;
+            z.heartbeat_timeout = settings.heartbeat_timeout;
+            z.handshake_ivl = settings.handshake_ivl;
+            z.send_hwm = settings.send_hwm;
+            let transport = ZmqTransport::bind(z)?;
+            let endpoints = transport.endpoints().to_vec();
+            let config = NodeConfig::new(settings.name.clone())
+                .peers(settings.peers.keys().cloned())
+                .generation(settings.generation)
+                .default_timeout(settings.ask_timeout)
+                .pending_ttl(settings.pending_ttl);
+            let node = Node::start(config, transport.clone())?;
+            for name in &settings.host {
+                if let Some(start) = self.components.get(name) {
+                    start(&node)?;
+                }
+            }
+            tracing::info!(
+                node = %settings.name,
+                generation = settings.generation,
+                endpoints = ?endpoints,
+                components = ?settings.host,
+                "node ready"
+            );
+            let signal = stop.wait().await;
+            tracing::info!(node = %settings.name, signal, "stopping: withdrawing components");
+            node.shutdown();
+            // Work in flight finishes (or fails by its deadline) while peers learn the
+            // components are gone; then the connections close, with bounded linger.
+            tern_executor::time::sleep(settings.shutdown_grace.min(Duration::from_secs(30))).await;
+            transport.close();
+            tracing::info!(node = %settings.name, "stopped");
+            Ok(())
+        })
+    }
+}
