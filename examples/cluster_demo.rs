@@ -73,7 +73,9 @@ fn app() -> App {
     let mut app = App::new("cluster-demo");
     for name in WORKERS {
         app = app.component(name, move |node: &Node| {
-            let worker = tern::spawn(Worker { name: name.to_owned() });
+            let worker = tern::spawn(Worker {
+                name: name.to_owned(),
+            });
             node.export(name, &worker)?.accept::<Task>();
             Ok(())
         });
@@ -143,7 +145,11 @@ impl Phase {
                 .copied()
                 .unwrap_or(0)
         };
-        let errors: Vec<String> = self.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let errors: Vec<String> = self
+            .errors
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
         let by: Vec<String> = self.by.iter().map(|(k, n)| format!("{k} {n}")).collect();
         format!(
             "{name:<28} {} asks, {} answered ({}), p50 {} µs, p99 {} µs; typed errors: {}",
@@ -152,7 +158,11 @@ impl Phase {
             by.join(", "),
             q(50),
             q(99),
-            if errors.is_empty() { "none".to_owned() } else { errors.join(", ") }
+            if errors.is_empty() {
+                "none".to_owned()
+            } else {
+                errors.join(", ")
+            }
         )
     }
 }
@@ -191,10 +201,16 @@ async fn drive(node: &Node, length: Duration, seq: &mut u64) -> Phase {
                     Ok(done) if done.seq == seq => {
                         p.answered += 1;
                         *p.by.entry(done.by).or_default() += 1;
-                        let us = tern::time::now().saturating_duration_since(start).as_micros();
+                        let us = tern::time::now()
+                            .saturating_duration_since(start)
+                            .as_micros();
                         p.latencies_us.push(u64::try_from(us).unwrap_or(u64::MAX));
                     }
-                    Ok(done) => *p.errors.entry(format!("mismatched answer {}", done.seq)).or_default() += 1,
+                    Ok(done) => {
+                        *p.errors
+                            .entry(format!("mismatched answer {}", done.seq))
+                            .or_default() += 1
+                    }
                     Err(e) => {
                         *p.errors.entry(kind(&e)).or_default() += 1;
                         drop(p);
@@ -239,7 +255,10 @@ fn demo() -> anyhow::Result<()> {
     for w in ["w1", "w2", "w3"] {
         cluster.spawn(w)?;
     }
-    println!("started 3 container processes (w1, w2, w3) on 127.0.0.1; configs and logs in {}", dir.display());
+    println!(
+        "started 3 container processes (w1, w2, w3) on 127.0.0.1; configs and logs in {}",
+        dir.display()
+    );
 
     let rt = tern::Runtime::new()?;
     let result: anyhow::Result<Vec<String>> = rt.block_on(async {
@@ -248,7 +267,10 @@ fn demo() -> anyhow::Result<()> {
             z = z.peer(w, format!("tcp://127.0.0.1:{}", ports[w]));
         }
         let transport = ZmqTransport::bind(z)?;
-        let node = Node::start(NodeConfig::new("front").peers(["w1", "w2", "w3"]), transport.clone())?;
+        let node = Node::start(
+            NodeConfig::new("front").peers(["w1", "w2", "w3"]),
+            transport.clone(),
+        )?;
         let mut seq = 0;
         let mut lines = Vec::new();
         let mut p = drive(&node, Duration::from_secs(3), &mut seq).await;
@@ -295,7 +317,10 @@ fn demo() -> anyhow::Result<()> {
     }
     cluster.children.clear();
     if !clean {
-        bail!("a container did not exit cleanly; see the logs in {}", dir.display());
+        bail!(
+            "a container did not exit cleanly; see the logs in {}",
+            dir.display()
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
     println!("every container stopped cleanly; no process left behind");
@@ -305,7 +330,9 @@ fn demo() -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let first = std::env::args().nth(1);
     match first.as_deref() {
-        Some("run" | "node" | "check-config" | "print-config" | "help" | "--help" | "-h") => app().main(),
+        Some("run" | "node" | "check-config" | "print-config" | "help" | "--help" | "-h") => {
+            app().main()
+        }
         None | Some("demo") => {
             tern_examples::init_logging();
             match demo() {
@@ -317,7 +344,9 @@ fn main() -> ExitCode {
             }
         }
         Some(other) => {
-            println!("unknown command {other:?}: use demo, run, node, check-config or print-config");
+            println!(
+                "unknown command {other:?}: use demo, run, node, check-config or print-config"
+            );
             ExitCode::from(2)
         }
     }

@@ -397,8 +397,10 @@ impl Session {
             _ => ErrorCode::DecodeFailed,
         };
         // Only answer when the raw frame still yields an ask id; never answer errors,
-        // replies or tells, so two peers cannot loop on each other's refusals.
-        if raw.len() <= self.limits.max_envelope_bytes
+        // replies or tells, so two peers cannot loop on each other's refusals. An
+        // envelope over the limit is still read for its id up to 16 times the limit
+        // (bounded work), so its sender learns TOO_LARGE instead of waiting.
+        if raw.len() <= self.limits.max_envelope_bytes.saturating_mul(16)
             && let Ok(env) = <Envelope as prost::Message>::decode(raw)
             && env.kind == i32::from(Kind::Ask)
             && env.message_id != 0

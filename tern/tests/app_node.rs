@@ -51,17 +51,28 @@ fn check_config_accepts_a_good_file_and_refuses_a_bad_one_with_exit_code_2() {
         "[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\n[components]\nhost = [\"echo\"]\n",
     );
     let check = |path: &std::path::Path| {
-        app().main_from(["app", "check-config", "--config", path.to_str().expect("utf-8 path")])
+        app().main_from([
+            "app",
+            "check-config",
+            "--config",
+            path.to_str().expect("utf-8 path"),
+        ])
     };
     assert_eq!(check(&good), ExitCode::SUCCESS);
-    let typo = config_file("typo", "[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\nlisen = 3\n");
+    let typo = config_file(
+        "typo",
+        "[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\nlisen = 3\n",
+    );
     assert_eq!(check(&typo), ExitCode::from(2));
     let unknown = config_file(
         "unknown",
         "[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\n[components]\nhost = [\"nope\"]\n",
     );
     assert_eq!(check(&unknown), ExitCode::FAILURE);
-    assert_eq!(app().main_from(["app", "no-such-command"]), ExitCode::from(2));
+    assert_eq!(
+        app().main_from(["app", "no-such-command"]),
+        ExitCode::from(2)
+    );
     for p in [good, typo, unknown] {
         let _ = std::fs::remove_file(p);
     }
@@ -84,7 +95,11 @@ fn a_node_serves_remote_asks_and_exits_0_on_sigterm() {
         ),
     );
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["a_node_serves_remote_asks_and_exits_0_on_sigterm", "--exact", "--nocapture"])
+        .args([
+            "a_node_serves_remote_asks_and_exits_0_on_sigterm",
+            "--exact",
+            "--nocapture",
+        ])
         .env(CHILD, &config)
         .spawn()
         .expect("start the node");

@@ -89,7 +89,7 @@ impl CallError {
             Self::Unreachable(_) | Self::PeerLost(_) => ErrorCode::Unspecified,
         };
         let detail = match self {
-            Self::HandlerPanicked(m) => m.clone(),
+            Self::HandlerPanicked(m) | Self::Remote { detail: m, .. } => m.clone(),
             other => other.to_string(),
         };
         (code, detail)

@@ -169,7 +169,12 @@ impl<A: Actor> ExportBuilder<A> {
             let slot = addr.try_ask(msg).map_err(refused)?;
             Ok(Delivered::Asked(Box::pin(async move {
                 let reply = poll_fn(|cx| slot.poll(cx)).await?;
-                let bytes = With::<M::Codec, A::Reply>::encode(&reply)?;
+                // The request was fine; the reply is what could not be encoded.
+                let bytes =
+                    With::<M::Codec, A::Reply>::encode(&reply).map_err(|e| CallError::Remote {
+                        code: tern_proto::v1::ErrorCode::Unspecified,
+                        detail: format!("the reply could not be encoded: {e}"),
+                    })?;
                 Ok((bytes, <M::Codec as Codec<A::Reply>>::CONTENT_TYPE))
             })))
         });

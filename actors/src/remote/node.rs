@@ -601,7 +601,17 @@ impl Node {
 
     fn on_request(&self, now: Nanos, mut req: Request) {
         if req.component == DIRECTORY_COMPONENT {
-            self.on_directory(now, &req);
+            if req.expects_reply || req.content_type != PROTOBUF_CONTENT_TYPE {
+                let error = CallError::Remote {
+                    code: ErrorCode::UnknownMessageType,
+                    detail: format!(
+                        "{DIRECTORY_COMPONENT} takes only tells of {DIRECTORY_MESSAGE_TYPE} in {PROTOBUF_CONTENT_TYPE}"
+                    ),
+                };
+                self.refuse(now, &req, &error);
+            } else {
+                self.on_directory(now, &req);
+            }
             return;
         }
         let export = self
@@ -655,12 +665,16 @@ impl Node {
         let result = outcome
             .map(|(bytes, content_type)| (bytes, content_type.to_owned()))
             .map_err(|e| e.to_wire());
-        self.shared
-            .state
-            .borrow_mut()
-            .session
-            .reply(now, req, result);
-        self.flush();
+        let transmits = {
+            let mut st = self.shared.state.borrow_mut();
+            st.session.reply(now, req, result);
+            st.take_transmits()
+        };
+        if let Err(error) = self.send_all(transmits) {
+            // Counted in `send_failures`; the caller's ask ends at its deadline.
+            tracing::warn!(node = %self.name(), peer = %req.peer, component = %req.component,
+                message_id = req.message_id, %error, "reply not sent");
+        }
     }
 
     fn refuse(&self, now: Nanos, req: &Request, error: &CallError) {

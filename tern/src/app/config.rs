@@ -102,18 +102,78 @@ impl Kind {
 
 /// The schema: section, key, kind, required, default, meaning.
 const SCHEMA: &[(&str, &str, Kind, &str)] = &[
-    ("node", "name", Kind::Str, "this container's node name, unique in the cluster"),
-    ("node", "generation", Kind::Int, "incarnation; default: milliseconds since the Unix epoch at start"),
-    ("node", "listen", Kind::StrList, "endpoints to bind, e.g. [\"tcp://127.0.0.1:7101\"]"),
-    ("components", "host", Kind::StrList, "names of the application's components this node runs"),
-    ("timeouts", "ask_ms", Kind::Int, "deadline of remote asks without one"),
-    ("timeouts", "pending_ttl_ms", Kind::Int, "how long a message waits for an unknown component name"),
-    ("timeouts", "shutdown_grace_ms", Kind::Int, "how long a stopping node lets work in flight finish"),
-    ("transport", "max_frame", Kind::Int, "largest frame accepted or sent, bytes"),
-    ("transport", "heartbeat_ivl_ms", Kind::Int, "ZMTP heartbeat interval"),
-    ("transport", "heartbeat_timeout_ms", Kind::Int, "connection closed after this long without a heartbeat reply"),
-    ("transport", "handshake_ivl_ms", Kind::Int, "deadline of a connection's handshake"),
-    ("transport", "send_hwm", Kind::Int, "messages queued per connection before backpressure"),
+    (
+        "node",
+        "name",
+        Kind::Str,
+        "this container's node name, unique in the cluster",
+    ),
+    (
+        "node",
+        "generation",
+        Kind::Int,
+        "incarnation; default: milliseconds since the Unix epoch at start",
+    ),
+    (
+        "node",
+        "listen",
+        Kind::StrList,
+        "endpoints to bind, e.g. [\"tcp://127.0.0.1:7101\"]",
+    ),
+    (
+        "components",
+        "host",
+        Kind::StrList,
+        "names of the application's components this node runs",
+    ),
+    (
+        "timeouts",
+        "ask_ms",
+        Kind::Int,
+        "deadline of remote asks without one",
+    ),
+    (
+        "timeouts",
+        "pending_ttl_ms",
+        Kind::Int,
+        "how long a message waits for an unknown component name",
+    ),
+    (
+        "timeouts",
+        "shutdown_grace_ms",
+        Kind::Int,
+        "how long a stopping node lets work in flight finish",
+    ),
+    (
+        "transport",
+        "max_frame",
+        Kind::Int,
+        "largest frame accepted or sent, bytes",
+    ),
+    (
+        "transport",
+        "heartbeat_ivl_ms",
+        Kind::Int,
+        "ZMTP heartbeat interval",
+    ),
+    (
+        "transport",
+        "heartbeat_timeout_ms",
+        Kind::Int,
+        "connection closed after this long without a heartbeat reply",
+    ),
+    (
+        "transport",
+        "handshake_ivl_ms",
+        Kind::Int,
+        "deadline of a connection's handshake",
+    ),
+    (
+        "transport",
+        "send_hwm",
+        Kind::Int,
+        "messages queued per connection before backpressure",
+    ),
 ];
 
 fn defaults() -> Vec<(&'static str, Value)> {
@@ -170,10 +230,12 @@ impl Layered {
                 path: path.display().to_string(),
                 why: e.to_string(),
             })?;
-            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File {
-                path: path.display().to_string(),
-                why: e.to_string(),
-            })?;
+            let table: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::File {
+                        path: path.display().to_string(),
+                        why: e.to_string(),
+                    })?;
             let source = Source::File(path.to_owned());
             for (section, body) in table {
                 let Value::Table(body) = body else {
@@ -211,7 +273,13 @@ impl Layered {
         Ok(me)
     }
 
-    fn set(&mut self, section: &str, key: &str, value: Value, source: Source) -> Result<(), ConfigError> {
+    fn set(
+        &mut self,
+        section: &str,
+        key: &str,
+        value: Value,
+        source: Source,
+    ) -> Result<(), ConfigError> {
         let dotted = format!("{section}.{key}");
         let kind = if section == "peers" {
             Kind::Str
@@ -269,7 +337,11 @@ impl Layered {
         self.values
             .get(key)
             .and_then(|(v, _)| v.as_array())
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -348,7 +420,10 @@ impl Layered {
 }
 
 fn check_endpoint(key: &str, e: &str, source: Source) -> Result<(), ConfigError> {
-    if ["tcp://", "ipc://", "inproc://"].iter().any(|p| e.starts_with(p)) {
+    if ["tcp://", "ipc://", "inproc://"]
+        .iter()
+        .any(|p| e.starts_with(p))
+    {
         Ok(())
     } else {
         Err(ConfigError::BadValue {
@@ -397,7 +472,10 @@ pub struct NodeSettings {
 pub fn schema() -> String {
     let mut out = String::new();
     for (section, key, kind, meaning) in SCHEMA {
-        out.push_str(&format!("{section}.{key}: {} — {meaning}\n", kind.describe()));
+        out.push_str(&format!(
+            "{section}.{key}: {} — {meaning}\n",
+            kind.describe()
+        ));
     }
     out.push_str("peers.<name>: a string endpoint — a peer node and where it listens\n");
     out
@@ -421,7 +499,8 @@ mod tests {
             pub(super) fn new(text: &str) -> Self {
                 static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
                 let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let path = std::env::temp_dir().join(format!("tern-config-test-{}-{n}.toml", std::process::id()));
+                let path = std::env::temp_dir()
+                    .join(format!("tern-config-test-{}-{n}.toml", std::process::id()));
                 std::fs::write(&path, text).expect("write temp config");
                 Self(path)
             }
@@ -451,7 +530,10 @@ host = ["worker-1"]
         let f = file(GOOD);
         let env = [
             ("TERN_TIMEOUTS__ASK_MS".to_owned(), "750".to_owned()),
-            ("TERN_PEERS__W2".to_owned(), "tcp://127.0.0.1:7102".to_owned()),
+            (
+                "TERN_PEERS__W2".to_owned(),
+                "tcp://127.0.0.1:7102".to_owned(),
+            ),
             ("PATH".to_owned(), "/bin".to_owned()),
         ];
         let layered = Layered::load(Some(&f.0), env).unwrap();
@@ -461,9 +543,15 @@ host = ["worker-1"]
         assert_eq!(node.ask_timeout, Duration::from_millis(750));
         assert_eq!(node.peers.len(), 2);
         let text = layered.describe();
-        assert!(text.contains("timeouts.ask_ms = 750    # environment variable TERN_TIMEOUTS__ASK_MS"), "{text}");
+        assert!(
+            text.contains("timeouts.ask_ms = 750    # environment variable TERN_TIMEOUTS__ASK_MS"),
+            "{text}"
+        );
         assert!(text.contains("node.name = \"w1\"    # file"), "{text}");
-        assert!(text.contains("transport.send_hwm = 10000    # default"), "{text}");
+        assert!(
+            text.contains("transport.send_hwm = 10000    # default"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -471,7 +559,12 @@ host = ["worker-1"]
         let f = file(&format!("{GOOD}\n[timeouts]\nask_sm = 3\n"));
         let e = Layered::load(Some(&f.0), []).unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("timeouts.ask_sm") && text.contains("file") && text.contains("timeouts.ask_ms"), "{text}");
+        assert!(
+            text.contains("timeouts.ask_sm")
+                && text.contains("file")
+                && text.contains("timeouts.ask_ms"),
+            "{text}"
+        );
 
         let f = file(GOOD);
         let env = [("TERN_NODE__LISTEN".to_owned(), "7".to_owned())];
@@ -483,13 +576,22 @@ host = ["worker-1"]
 
         let env = [("TERN_PEERS__X".to_owned(), "udp://nope".to_owned())];
         let e = Layered::load(Some(&f.0), env).unwrap().node(0).unwrap_err();
-        assert!(e.to_string().contains("peers.x") && e.to_string().contains("TERN_PEERS__X"), "{e}");
+        assert!(
+            e.to_string().contains("peers.x") && e.to_string().contains("TERN_PEERS__X"),
+            "{e}"
+        );
 
         let e = Layered::load(None, []).unwrap().node(0).unwrap_err();
-        assert!(matches!(e, ConfigError::Missing { ref key, .. } if key == "node.name"), "{e}");
+        assert!(
+            matches!(e, ConfigError::Missing { ref key, .. } if key == "node.name"),
+            "{e}"
+        );
 
         let f = file("[node]\nname = ");
-        assert!(matches!(Layered::load(Some(&f.0), []), Err(ConfigError::File { .. })));
+        assert!(matches!(
+            Layered::load(Some(&f.0), []),
+            Err(ConfigError::File { .. })
+        ));
 
         let env = [("TERN_TIMEOUTS__ASK_MS".to_owned(), "0".to_owned())];
         let f = file(GOOD);

@@ -62,7 +62,9 @@ pub enum AppError {
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
     /// `components.host` names a component the application does not have.
-    #[error("`components.host` names {name:?}, which this application does not have (it has: {known})")]
+    #[error(
+        "`components.host` names {name:?}, which this application does not have (it has: {known})"
+    )]
     UnknownComponent {
         /// The name.
         name: String,
@@ -194,7 +196,11 @@ impl App {
                 };
             }
         };
-        crate::log::init(cli.log_level.parse().unwrap_or(tracing_subscriber::filter::LevelFilter::INFO));
+        crate::log::init(
+            cli.log_level
+                .parse()
+                .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO),
+        );
         match self.execute(cli.command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(AppError::Config(e)) => {
@@ -216,7 +222,11 @@ impl App {
             Command::CheckConfig { config } => {
                 let settings = Layered::load(Some(&config), env)?.node(0)?;
                 self.check_hosted(&settings)?;
-                eprintln!("{}: configuration of node {:?} is valid", config.display(), settings.name);
+                eprintln!(
+                    "{}: configuration of node {:?} is valid",
+                    config.display(),
+                    settings.name
+                );
                 Ok(())
             }
             Command::PrintConfig { config } => {
@@ -238,10 +248,16 @@ impl App {
                 let mut settings = match layered.node(wall_ms()) {
                     Ok(s) => s,
                     Err(ConfigError::Missing { .. }) => {
-                        layered = Layered::load(None, [
-                            ("TERN_NODE__NAME".to_owned(), format!("\"{}\"", self.name)),
-                            ("TERN_NODE__LISTEN".to_owned(), format!("[\"inproc://{}\"]", self.name)),
-                        ])?;
+                        layered = Layered::load(
+                            None,
+                            [
+                                ("TERN_NODE__NAME".to_owned(), format!("\"{}\"", self.name)),
+                                (
+                                    "TERN_NODE__LISTEN".to_owned(),
+                                    format!("[\"inproc://{}\"]", self.name),
+                                ),
+                            ],
+                        )?;
                         layered.node(wall_ms())?
                     }
                     Err(e) => return Err(e.into()),
@@ -258,7 +274,12 @@ impl App {
             if !self.components.contains_key(name) {
                 return Err(AppError::UnknownComponent {
                     name: name.clone(),
-                    known: self.components.keys().cloned().collect::<Vec<_>>().join(", "),
+                    known: self
+                        .components
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 });
             }
         }
