@@ -24,7 +24,7 @@
 mod sim;
 mod zeromq;
 
-pub use sim::{DEFAULT_MAX_FRAME, SimTransport};
+pub use sim::{DEFAULT_HWM, DEFAULT_MAX_FRAME, SimTransport};
 pub use zeromq::{ZmqConfig, ZmqSetupError, ZmqStats, ZmqTransport};
 
 use std::future::Future;

@@ -11,6 +11,10 @@ use crate::{Incoming, NodeName, Transport, TransportError};
 /// Largest frame pair a [`SimTransport`] accepts by default (1 MiB).
 pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 
+/// Frames queued to one peer before a [`SimTransport`] refuses more (ZeroMQ's default
+/// high-water mark, 1,000, times ten, as `ZmqConfig` sets).
+pub const DEFAULT_HWM: usize = 10_000;
+
 /// A [`Transport`] over a simulated node's socket, as ordered streams.
 ///
 /// The simulated network resets a connection when one end crashes or a partition cuts
@@ -47,6 +51,7 @@ pub struct SimTransport {
     socket: SimSocket,
     directory: Rc<BTreeMap<NodeName, NodeId>>,
     max_frame: usize,
+    hwm: usize,
     /// Frames dropped because their sender has no name or their framing is broken.
     dropped: Rc<RefCell<u64>>,
 }
@@ -63,8 +68,25 @@ impl SimTransport {
             socket,
             directory,
             max_frame: DEFAULT_MAX_FRAME,
+            hwm: DEFAULT_HWM,
             dropped: Rc::default(),
         }
+    }
+
+    /// Sets the high-water mark: frames to one peer that it has not taken yet (in
+    /// flight or in its inbox) before sends fail with
+    /// [`TransportError::Backpressure`] (default [`DEFAULT_HWM`], as ZeroMQ's).
+    #[must_use]
+    pub fn with_hwm(mut self, hwm: usize) -> Self {
+        self.hwm = hwm.max(1);
+        self
+    }
+
+    /// Sets the largest frame pair accepted (default [`DEFAULT_MAX_FRAME`]).
+    #[must_use]
+    pub fn with_max_frame(mut self, max: usize) -> Self {
+        self.max_frame = max;
+        self
     }
 
     /// Frames dropped (and logged) because their sender has no name in the directory
@@ -102,6 +124,9 @@ impl Transport for SimTransport {
                 len,
                 max: self.max_frame,
             });
+        }
+        if self.socket.backlog(id) >= self.hwm {
+            return Err(TransportError::Backpressure(to.to_owned()));
         }
         let mut data = Vec::with_capacity(len);
         data.extend_from_slice(&(envelope.len() as u64).to_le_bytes());

@@ -238,6 +238,9 @@ pub(crate) struct Net {
     links: BTreeMap<(NodeId, NodeId), LinkConfig>,
     /// Latest delivery time per (from, to) stream, to keep streams in order.
     stream_tail: BTreeMap<(NodeId, NodeId), Instant>,
+    /// Stream frames per (sender, receiver) sent and not yet taken by the receiver
+    /// (in flight, held, or in its inbox): a connection's queue, for high-water marks.
+    backlog: BTreeMap<(NodeId, NodeId), usize>,
     /// Unordered pairs with an open stream connection (stream traffic since the last
     /// reset).
     connected: BTreeSet<(NodeId, NodeId)>,
@@ -262,6 +265,7 @@ impl Net {
             flights: BTreeMap::new(),
             links: BTreeMap::new(),
             stream_tail: BTreeMap::new(),
+            backlog: BTreeMap::new(),
             connected: BTreeSet::new(),
             cut: BTreeSet::new(),
             down: BTreeSet::new(),
@@ -317,6 +321,7 @@ impl Net {
                 let at = self.stream_tail.get(&key).map_or(at, |&tail| at.max(tail));
                 self.stream_tail.insert(key, at);
                 self.connected.insert(pair(packet.from, packet.to));
+                *self.backlog.entry(key).or_default() += 1;
                 self.schedule(at, Flight::Packet(packet));
                 SendOutcome::InFlight
             }
@@ -481,6 +486,17 @@ impl Net {
         lost += before - self.held.len();
         self.stats.reset_lost += lost as u64;
         self.stream_tail.retain(|&(from, to), _| !hit(from, to));
+        // A reset connection's queue is gone with it.
+        self.backlog.retain(|&(from, to), _| !hit(from, to));
+    }
+
+    /// A stream frame left its connection's queue (taken by its receiver).
+    fn taken(&mut self, p: &Packet) {
+        if p.delivery == Delivery::Stream
+            && let Some(n) = self.backlog.get_mut(&(p.from, p.to))
+        {
+            *n = n.saturating_sub(1);
+        }
     }
 
     /// Closes the pair's connection, if open: each live end learns of it after
@@ -594,10 +610,13 @@ impl SimSocket {
     pub async fn recv(&self) -> Packet {
         poll_fn(|cx| {
             let mut net = self.net.borrow_mut();
-            let inbox = net.inboxes.entry(self.node).or_default();
             loop {
+                let inbox = net.inboxes.entry(self.node).or_default();
                 match inbox.pop() {
-                    Some(SocketEvent::Packet(p)) => return Poll::Ready(p),
+                    Some(SocketEvent::Packet(p)) => {
+                        net.taken(&p);
+                        return Poll::Ready(p);
+                    }
                     Some(SocketEvent::Reset(_)) => {}
                     None => {
                         inbox.waker = Some(cx.waker().clone());
@@ -607,6 +626,19 @@ impl SimSocket {
             }
         })
         .await
+    }
+
+    /// Stream frames this node sent to `to` that `to` has not taken yet (in flight,
+    /// held, or waiting in its inbox): the connection's queue, which a transport
+    /// compares with its high-water mark. A reset empties it.
+    #[must_use]
+    pub fn backlog(&self, to: NodeId) -> usize {
+        self.net
+            .borrow()
+            .backlog
+            .get(&(self.node, to))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Waits for the next message or stream reset notice to this node, in arrival
@@ -642,7 +674,12 @@ impl SimSocket {
             let mut net = self.net.borrow_mut();
             let inbox = net.inboxes.entry(self.node).or_default();
             match inbox.pop() {
-                Some(e) => Poll::Ready(e),
+                Some(e) => {
+                    if let SocketEvent::Packet(p) = &e {
+                        net.taken(p);
+                    }
+                    Poll::Ready(e)
+                }
                 None => {
                     inbox.waker = Some(cx.waker().clone());
                     Poll::Pending
