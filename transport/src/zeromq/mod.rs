@@ -65,6 +65,14 @@ pub struct ZmqStats {
     pub too_large: u64,
     /// Connections to peers lost (reported as [`Incoming::PeerLost`]).
     pub disconnects: u64,
+    /// Inbound connections accepted on the listen endpoints.
+    pub accepted: u64,
+    /// Inbound connections closed: by the peer, by a heartbeat timeout, or by libzmq
+    /// after a protocol error such as a frame over `max_frame`.
+    pub inbound_closed: u64,
+    /// Inbound connections whose handshake failed (not ZMTP 3, a bad greeting, a
+    /// handshake deadline passed): garbage, foreign protocols, port scanners.
+    pub handshake_failures: u64,
 }
 
 /// Why a [`ZmqTransport`] could not start.
@@ -247,12 +255,21 @@ impl ZmqTransport {
         let t = Self { inner };
         let reader = t.clone();
         let router = t.inner.router.clone();
-        t.inner
-            .tasks
-            .borrow_mut()
-            .push(tern_executor::spawn(async move {
-                reader.read_router(router).await
-            }));
+        let events = [
+            zmq::SocketEvent::ACCEPTED,
+            zmq::SocketEvent::DISCONNECTED,
+            zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL,
+            zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL,
+            zmq::SocketEvent::HANDSHAKE_FAILED_AUTH,
+        ]
+        .iter()
+        .fold(0u16, |acc, e| acc | e.to_raw());
+        let monitor = t.monitor(t.inner.router.get_ref(), events)?;
+        let watcher = t.clone();
+        t.inner.tasks.borrow_mut().extend([
+            tern_executor::spawn(async move { reader.read_router(router).await }),
+            tern_executor::spawn(async move { watcher.watch_inbound(monitor).await }),
+        ]);
         for (name, endpoint) in peers {
             t.connect(&name, &endpoint)?;
         }
@@ -294,28 +311,13 @@ impl ZmqTransport {
         dealer
             .set_reconnect_ivl_max(ms(config.reconnect_ivl_max))
             .map_err(zmq_err("RECONNECT_IVL_MAX"))?;
-        let monitor_at = format!(
-            "inproc://tern-monitor-{}",
-            MONITORS.fetch_add(1, Ordering::Relaxed)
-        );
         let events = zmq::SocketEvent::DISCONNECTED.to_raw()
             | zmq::SocketEvent::HANDSHAKE_SUCCEEDED.to_raw();
-        dealer
-            .monitor(&monitor_at, i32::from(events))
-            .map_err(zmq_err("monitor"))?;
-        let monitor = self
-            .inner
-            .ctx
-            .socket(zmq::PAIR)
-            .map_err(zmq_err("monitor socket"))?;
-        monitor
-            .connect(&monitor_at)
-            .map_err(zmq_err("monitor connect"))?;
+        let monitor = self.monitor(&dealer, events)?;
         dealer
             .connect(endpoint)
             .map_err(zmq_err(format!("connect {endpoint}")))?;
         let dealer = Rc::new(ZmqSocket::new(dealer));
-        let monitor = ZmqSocket::new(monitor);
         let (reader, watcher) = (self.clone(), self.clone());
         let (peer, peer2, socket) = (name.to_owned(), name.to_owned(), dealer.clone());
         let tasks = vec![
@@ -330,6 +332,24 @@ impl ZmqTransport {
             .insert(name.to_owned(), Peer { dealer, tasks });
         drop(old);
         Ok(())
+    }
+
+    /// A PAIR socket receiving `socket`'s monitor events.
+    fn monitor(&self, socket: &zmq::Socket, events: u16) -> Result<ZmqSocket, ZmqSetupError> {
+        let at = format!(
+            "inproc://tern-monitor-{}",
+            MONITORS.fetch_add(1, Ordering::Relaxed)
+        );
+        socket
+            .monitor(&at, i32::from(events))
+            .map_err(zmq_err("monitor"))?;
+        let pair = self
+            .inner
+            .ctx
+            .socket(zmq::PAIR)
+            .map_err(zmq_err("monitor socket"))?;
+        pair.connect(&at).map_err(zmq_err("monitor connect"))?;
+        Ok(ZmqSocket::new(pair))
     }
 
     /// Stops reading and closes every socket (after `linger`).
@@ -441,6 +461,36 @@ impl ZmqTransport {
                         &peer,
                     );
                 }
+            }
+        }
+    }
+
+    async fn watch_inbound(&self, monitor: ZmqSocket) {
+        loop {
+            let Ok(frames) = monitor.recv_multipart().await else {
+                return;
+            };
+            let Some(event) = frames
+                .first()
+                .and_then(|f| f.get(..2))
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            else {
+                continue;
+            };
+            let from = frames
+                .get(1)
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .unwrap_or_default();
+            if event == zmq::SocketEvent::ACCEPTED.to_raw() {
+                self.bump(|s| s.accepted += 1);
+            } else if event == zmq::SocketEvent::DISCONNECTED.to_raw() {
+                self.bump(|s| s.inbound_closed += 1);
+            } else {
+                self.bump(|s| s.handshake_failures += 1);
+                self.warn(
+                    "a connection whose handshake failed (not a ZMTP 3 peer)",
+                    &from,
+                );
             }
         }
     }
