@@ -127,3 +127,71 @@ fn a_node_serves_remote_asks_and_exits_0_on_sigterm() {
     assert!(status.success(), "the node exited with {status}");
     let _ = std::fs::remove_file(config);
 }
+
+#[test]
+fn asks_to_a_frozen_node_fail_typed_by_their_deadline_and_it_recovers_when_thawed() {
+    const CHILD: &str = "TERN_TEST_FROZEN_NODE_CONFIG";
+    if let Ok(config) = std::env::var(CHILD) {
+        let code = app().main_from(["app", "node", "--config", &config, "--log-level", "warn"]);
+        assert_eq!(code, ExitCode::SUCCESS);
+        return;
+    }
+    let (node_port, client_port) = (free_port(), free_port());
+    let config = config_file(
+        "frozen",
+        &format!(
+            "[node]\nname = \"n2\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n[peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n[components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 100\n"
+        ),
+    );
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "asks_to_a_frozen_node_fail_typed_by_their_deadline_and_it_recovers_when_thawed",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(CHILD, &config)
+        .spawn()
+        .expect("start the node");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let (warm, frozen, thawed) = tern::Runtime::new().expect("runtime").block_on(async {
+        let mut z = ZmqConfig::new("client")
+            .listen(format!("tcp://127.0.0.1:{client_port}"))
+            .peer("n2", format!("tcp://127.0.0.1:{node_port}"));
+        z.heartbeat_ivl = Duration::from_millis(100);
+        z.heartbeat_timeout = Duration::from_millis(400);
+        let t = ZmqTransport::bind(z).expect("client transport");
+        let node = Node::start(NodeConfig::new("client").peers(["n2"]), t).expect("client node");
+        let echo = node.lookup::<Echo>("echo");
+        let warm = echo.ask(Ping(1)).timeout(Duration::from_secs(10)).await;
+        // SIGSTOP: the process is frozen, its sockets stay open and silent.
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
+        let mut frozen = Vec::new();
+        for i in 0..3 {
+            let start = tern::time::now();
+            let r = echo.ask(Ping(i)).timeout(Duration::from_millis(800)).await;
+            frozen.push((r, tern::time::now().saturating_duration_since(start)));
+        }
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).expect("SIGCONT");
+        let mut thawed = echo.ask(Ping(7)).timeout(Duration::from_secs(10)).await;
+        for _ in 0..50 {
+            if thawed.is_ok() {
+                break;
+            }
+            tern::time::sleep(Duration::from_millis(100)).await;
+            thawed = echo.ask(Ping(7)).timeout(Duration::from_secs(2)).await;
+        }
+        node.shutdown();
+        (warm, frozen, thawed)
+    });
+    assert_eq!(warm, Ok(1));
+    for (r, took) in &frozen {
+        assert!(r.is_err(), "a frozen node answered: {r:?}");
+        // Every ask ends by its deadline (plus scheduling slack), never later.
+        assert!(*took < Duration::from_millis(1_500), "{r:?} took {took:?}");
+    }
+    assert_eq!(thawed, Ok(7), "the node serves again once thawed");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "the node exited with {status}");
+    let _ = std::fs::remove_file(config);
+}
