@@ -39,6 +39,26 @@ fn config_file(tag: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
+/// In the child process (the test binary re-run with `var` set): runs the node from
+/// the config in `var` until SIGTERM and returns true. In the parent: false.
+fn run_as_child_node(var: &str) -> bool {
+    let Ok(config) = std::env::var(var) else {
+        return false;
+    };
+    let code = app().main_from(["app", "node", "--config", &config, "--log-level", "warn"]);
+    assert_eq!(code, ExitCode::SUCCESS);
+    true
+}
+
+/// Re-runs this test binary for test `test`, as a node with `config`.
+fn spawn_child_node(test: &str, var: &str, config: &std::path::Path) -> std::process::Child {
+    Command::new(std::env::current_exe().expect("test binary"))
+        .args([test, "--exact", "--nocapture"])
+        .env(var, config)
+        .spawn()
+        .expect("start the node")
+}
+
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
@@ -81,10 +101,7 @@ fn check_config_accepts_a_good_file_and_refuses_a_bad_one_with_exit_code_2() {
 #[test]
 fn a_node_serves_remote_asks_and_exits_0_on_sigterm() {
     const CHILD: &str = "TERN_TEST_NODE_CONFIG";
-    if let Ok(config) = std::env::var(CHILD) {
-        // The child: one container, until SIGTERM.
-        let code = app().main_from(["app", "node", "--config", &config, "--log-level", "warn"]);
-        assert_eq!(code, ExitCode::SUCCESS);
+    if run_as_child_node(CHILD) {
         return;
     }
     let (node_port, client_port) = (free_port(), free_port());
@@ -131,9 +148,7 @@ fn a_node_serves_remote_asks_and_exits_0_on_sigterm() {
 #[test]
 fn asks_to_a_frozen_node_fail_typed_by_their_deadline_and_it_recovers_when_thawed() {
     const CHILD: &str = "TERN_TEST_FROZEN_NODE_CONFIG";
-    if let Ok(config) = std::env::var(CHILD) {
-        let code = app().main_from(["app", "node", "--config", &config, "--log-level", "warn"]);
-        assert_eq!(code, ExitCode::SUCCESS);
+    if run_as_child_node(CHILD) {
         return;
     }
     let (node_port, client_port) = (free_port(), free_port());
@@ -143,15 +158,11 @@ fn asks_to_a_frozen_node_fail_typed_by_their_deadline_and_it_recovers_when_thawe
             "[node]\nname = \"n2\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n[peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n[components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 100\n"
         ),
     );
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "asks_to_a_frozen_node_fail_typed_by_their_deadline_and_it_recovers_when_thawed",
-            "--exact",
-            "--nocapture",
-        ])
-        .env(CHILD, &config)
-        .spawn()
-        .expect("start the node");
+    let mut child = spawn_child_node(
+        "asks_to_a_frozen_node_fail_typed_by_their_deadline_and_it_recovers_when_thawed",
+        CHILD,
+        &config,
+    );
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
     let (warm, frozen, thawed) = tern::Runtime::new().expect("runtime").block_on(async {
         let mut z = ZmqConfig::new("client")

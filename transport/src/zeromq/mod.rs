@@ -466,21 +466,7 @@ impl ZmqTransport {
     }
 
     async fn watch_inbound(&self, monitor: ZmqSocket) {
-        loop {
-            let Ok(frames) = monitor.recv_multipart().await else {
-                return;
-            };
-            let Some(event) = frames
-                .first()
-                .and_then(|f| f.get(..2))
-                .map(|b| u16::from_le_bytes([b[0], b[1]]))
-            else {
-                continue;
-            };
-            let from = frames
-                .get(1)
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .unwrap_or_default();
+        while let Some((event, from)) = next_event(&monitor).await {
             if event == zmq::SocketEvent::ACCEPTED.to_raw() {
                 self.bump(|s| s.accepted += 1);
             } else if event == zmq::SocketEvent::DISCONNECTED.to_raw() {
@@ -497,17 +483,7 @@ impl ZmqTransport {
 
     async fn watch(&self, peer: NodeName, monitor: ZmqSocket) {
         let mut connected = false;
-        loop {
-            let Ok(frames) = monitor.recv_multipart().await else {
-                return;
-            };
-            let Some(event) = frames
-                .first()
-                .and_then(|f| f.get(..2))
-                .map(|b| u16::from_le_bytes([b[0], b[1]]))
-            else {
-                continue;
-            };
+        while let Some((event, _)) = next_event(&monitor).await {
             if event == zmq::SocketEvent::HANDSHAKE_SUCCEEDED.to_raw() {
                 connected = true;
                 tracing::debug!(node = %self.inner.config.name, %peer, "connected");
@@ -517,6 +493,25 @@ impl ZmqTransport {
                 tracing::info!(node = %self.inner.config.name, %peer, "connection lost");
                 self.push(Incoming::PeerLost(peer.clone()));
             }
+        }
+    }
+}
+
+/// The next monitor event: its number and the endpoint it concerns; `None` once the
+/// monitor is gone. Malformed events (never produced by libzmq) are skipped.
+async fn next_event(monitor: &ZmqSocket) -> Option<(u16, String)> {
+    loop {
+        let frames = monitor.recv_multipart().await.ok()?;
+        let event = frames
+            .first()
+            .and_then(|f| f.get(..2))
+            .map(|b| u16::from_le_bytes([b[0], b[1]]));
+        if let Some(event) = event {
+            let endpoint = frames
+                .get(1)
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .unwrap_or_default();
+            return Some((event, endpoint));
         }
     }
 }
