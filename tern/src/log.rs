@@ -54,6 +54,7 @@ pub fn init(default: tracing_subscriber::filter::LevelFilter) {
         .with_max_level(level)
         .with_target(false)
         .with_timer(VirtualTime)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -203,14 +203,13 @@ impl App {
         );
         match self.execute(cli.command) {
             Ok(()) => ExitCode::SUCCESS,
+            // Said once, on stderr, where an operator starting the process looks.
             Err(AppError::Config(e)) => {
-                tracing::error!(app = %self.name, "{e}");
-                eprintln!("error: {e}");
+                eprintln!("{}: error: configuration: {e}", self.name);
                 ExitCode::from(2)
             }
             Err(e) => {
-                tracing::error!(app = %self.name, "{e}");
-                eprintln!("error: {e}");
+                eprintln!("{}: error: {e}", self.name);
                 ExitCode::FAILURE
             }
         }
