@@ -7,9 +7,14 @@
 
 use prost::Message;
 
+use crate::envelope::walk_fields;
 use crate::error::DecodeError;
 use crate::limits::Limits;
 use crate::v1::Directory;
+
+/// `Directory.components`' field number and wire type (length-delimited).
+const COMPONENTS_FIELD: u64 = 4;
+const LENGTH_DELIMITED: u8 = 2;
 
 /// Component names starting with this prefix are reserved for the framework.
 pub const RESERVED_PREFIX: &str = "tern.";
@@ -32,6 +37,11 @@ pub fn encode_directory(dir: &Directory) -> Vec<u8> {
 /// Decodes and validates a [`Directory`]: at most
 /// [`Limits::max_directory_entries`] components, every name non-empty and within
 /// [`Limits::max_name_len`], the sending node named.
+///
+/// Allocation is bounded before decoding: the entries are counted on the wire first
+/// (without allocating) and a directory with too many is refused then; otherwise the
+/// list is allocated once, at its final size. Decoding N bytes holds at most N bytes of
+/// names plus one `String` per entry (at most `max_directory_entries` and at most N / 2).
 ///
 /// # Errors
 ///
@@ -57,7 +67,28 @@ pub fn decode_directory(buf: &[u8], limits: &Limits) -> Result<Directory, Decode
             max,
         });
     }
-    let dir = Directory::decode(buf).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    // Each entry costs a `String` (24 bytes) for as little as 2 input bytes: count them
+    // before prost allocates any. On broken wire format this counts the entries before
+    // the break, which are all prost would decode before failing.
+    let mut entries = 0usize;
+    walk_fields(buf, |number, wire_type, _| {
+        if number == COMPONENTS_FIELD && wire_type == LENGTH_DELIMITED {
+            entries += 1;
+        }
+    });
+    if entries > limits.max_directory_entries {
+        return Err(DecodeError::FieldTooLong {
+            field: "components",
+            len: entries,
+            max: limits.max_directory_entries,
+        });
+    }
+    let mut dir = Directory {
+        components: Vec::with_capacity(entries),
+        ..Directory::default()
+    };
+    dir.merge(buf)
+        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if dir.node.is_empty() {
         return Err(DecodeError::MissingField {
             kind: "Directory",
@@ -71,16 +102,18 @@ pub fn decode_directory(buf: &[u8], limits: &Limits) -> Result<Directory, Decode
             max: limits.max_directory_entries,
         });
     }
-    for name in std::iter::once(&dir.node).chain(&dir.components) {
+    let names = std::iter::once(("node", &dir.node))
+        .chain(dir.components.iter().map(|c| ("components[]", c)));
+    for (field, name) in names {
         if name.is_empty() {
             return Err(DecodeError::MissingField {
                 kind: "Directory",
-                field: "components[]",
+                field,
             });
         }
         if name.len() > limits.max_name_len {
             return Err(DecodeError::FieldTooLong {
-                field: "components[]",
+                field,
                 len: name.len(),
                 max: limits.max_name_len,
             });

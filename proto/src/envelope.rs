@@ -131,3 +131,100 @@ fn validate(env: &Envelope, limits: &Limits) -> Result<(), DecodeError> {
     }
     Ok(())
 }
+
+/// Reads one protobuf varint (at most 10 bytes).
+fn read_varint(buf: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for i in 0..10 {
+        let (&b, rest) = buf.split_first()?;
+        *buf = rest;
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Walks the top-level fields of a protobuf message without allocating: calls
+/// `f(field_number, wire_type, value)` for each, `value` being the varint's value for
+/// wire type 0 and 0 otherwise. Fields inside groups are skipped. Returns whether the
+/// whole input is well-formed wire format; on `false`, `f` has seen the fields before
+/// the break. Accepts everything prost's decoder accepts (and may accept more, such as
+/// groups nested deeper than prost's recursion limit).
+pub(crate) fn walk_fields(mut buf: &[u8], mut f: impl FnMut(u64, u8, u64)) -> bool {
+    let mut depth = 0usize;
+    while !buf.is_empty() {
+        let Some(key) = read_varint(&mut buf) else {
+            return false;
+        };
+        let (number, wire_type) = (key >> 3, (key & 7) as u8);
+        if key > u64::from(u32::MAX) || number == 0 {
+            return false;
+        }
+        let mut value = 0;
+        let skip = match wire_type {
+            0 => match read_varint(&mut buf) {
+                Some(v) => {
+                    value = v;
+                    0
+                }
+                None => return false,
+            },
+            1 => 8,
+            2 => match read_varint(&mut buf).map(usize::try_from) {
+                Some(Ok(len)) => len,
+                _ => return false,
+            },
+            3 => {
+                depth += 1;
+                0
+            }
+            4 => match depth.checked_sub(1) {
+                Some(d) => {
+                    depth = d;
+                    continue;
+                }
+                None => return false,
+            },
+            5 => 4,
+            _ => return false,
+        };
+        match buf.get(skip..) {
+            Some(rest) => buf = rest,
+            None => return false,
+        }
+        if depth == 0 {
+            f(number, wire_type, value);
+        }
+    }
+    depth == 0
+}
+
+/// The fields of an envelope that say what it answers, read from well-formed wire
+/// format of any size without decoding strings or allocating.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Ids {
+    pub(crate) kind: i32,
+    pub(crate) message_id: u64,
+    pub(crate) correlation_id: u64,
+}
+
+/// [`Ids`] of an envelope that failed to decode or validate, so that a refused ask can
+/// still be answered and a refused answer still matched; `None` when `buf` is not
+/// well-formed protobuf. Agrees with prost on every input prost decodes.
+pub(crate) fn scan_ids(buf: &[u8]) -> Option<Ids> {
+    let mut ids = Ids::default();
+    let ok = walk_fields(buf, |number, wire_type, value| {
+        if wire_type == 0 {
+            match number {
+                2 => ids.message_id = value,
+                3 => ids.correlation_id = value,
+                // prost reads an int32 enum as a varint truncated to 32 bits.
+                4 => ids.kind = value as i32,
+                _ => {}
+            }
+        }
+    });
+    ok.then_some(ids)
+}

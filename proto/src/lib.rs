@@ -43,6 +43,7 @@
 pub mod control;
 mod envelope;
 mod error;
+pub mod fuzzing;
 mod limits;
 pub mod session;
 

@@ -22,6 +22,11 @@
 //! - A reply that matches no outstanding ask (late, duplicated, or forged) is dropped
 //!   and counted in [`SessionStats::unmatched_replies`]; a frame that fails to decode is
 //!   dropped and counted in [`SessionStats::malformed`]. Neither panics.
+//! - A refused frame still ends what it names, as far as its wire format can be read
+//!   without decoding it (at any size): a refused ask is answered with an error (its
+//!   `ErrorCode` says why: `DecodeFailed`, `TooLarge` or `UnsupportedVersion`), and a
+//!   refused answer to an outstanding ask ends that ask with [`Failure::Remote`], so an
+//!   ask without a deadline cannot wait forever for an answer that was refused.
 //!
 //! # Examples
 //!
@@ -50,7 +55,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::envelope::{PROTOCOL_VERSION, decode_envelope, encode_envelope};
+use crate::envelope::{PROTOCOL_VERSION, decode_envelope, encode_envelope, scan_ids};
 use crate::error::DecodeError;
 use crate::limits::Limits;
 use crate::v1::{ComponentRef, Envelope, ErrorCode, ErrorInfo, Kind};
@@ -140,7 +145,9 @@ pub struct Reply {
 /// Why an ask produced no reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// The peer answered with an error.
+    /// The peer answered with an error, or with an answer this session could not
+    /// decode (then `code` is `DecodeFailed`, `TooLarge` or `UnsupportedVersion` and
+    /// `detail` the decode error).
     Remote {
         /// The error code (unknown codes arrive as `Unspecified`).
         code: ErrorCode,
@@ -387,8 +394,16 @@ impl Session {
         }
     }
 
-    /// A frame failed to decode: count it; if it was an ask we could name, tell the
-    /// sender why, so its ask fails fast instead of timing out.
+    /// A frame failed to decode: count it. If its wire format still names what it is
+    /// (read without decoding strings, at any size), act on that so no ask waits for an
+    /// answer that was refused:
+    /// - an ask is answered with an error saying why, so the sender's ask fails fast
+    ///   instead of timing out (or never ending, if it has no deadline);
+    /// - a reply or error answering one of this session's asks to `peer` ends that ask
+    ///   with [`Failure::Remote`] carrying the decode failure.
+    ///
+    /// Errors, replies and tells are never answered, so two peers cannot loop on each
+    /// other's refusals.
     fn refuse(&mut self, peer: &str, raw: &[u8], e: &DecodeError) {
         self.stats.malformed += 1;
         let code = match e {
@@ -396,28 +411,38 @@ impl Session {
             DecodeError::TooLarge { .. } => ErrorCode::TooLarge,
             _ => ErrorCode::DecodeFailed,
         };
-        // Only answer when the raw frame still yields an ask id; never answer errors,
-        // replies or tells, so two peers cannot loop on each other's refusals. An
-        // envelope over the limit is still read for its id up to 16 times the limit
-        // (bounded work), so its sender learns TOO_LARGE instead of waiting.
-        if raw.len() <= self.limits.max_envelope_bytes.saturating_mul(16)
-            && let Ok(env) = <Envelope as prost::Message>::decode(raw)
-            && env.kind == i32::from(Kind::Ask)
-            && env.message_id != 0
-        {
-            let id = self.take_id();
-            let answer = Envelope {
-                version: PROTOCOL_VERSION,
-                message_id: id,
-                correlation_id: env.message_id,
-                kind: Kind::Error.into(),
-                error: Some(ErrorInfo {
-                    code: code.into(),
+        let Some(ids) = scan_ids(raw) else {
+            return;
+        };
+        match Kind::try_from(ids.kind) {
+            Ok(Kind::Ask) if ids.message_id != 0 => {
+                let id = self.take_id();
+                let answer = Envelope {
+                    version: PROTOCOL_VERSION,
+                    message_id: id,
+                    correlation_id: ids.message_id,
+                    kind: Kind::Error.into(),
+                    error: Some(ErrorInfo {
+                        code: code.into(),
+                        detail: e.to_string(),
+                    }),
+                    ..Envelope::default()
+                };
+                self.push(peer, &answer, Vec::new());
+            }
+            Ok(Kind::Reply | Kind::Error)
+                if self
+                    .outstanding
+                    .get(&ids.correlation_id)
+                    .is_some_and(|o| o.peer == peer) =>
+            {
+                let failure = Failure::Remote {
+                    code,
                     detail: e.to_string(),
-                }),
-                ..Envelope::default()
-            };
-            self.push(peer, &answer, Vec::new());
+                };
+                self.answer(peer, ids.correlation_id, Err(failure));
+            }
+            _ => {}
         }
     }
 
