@@ -195,28 +195,34 @@ async fn drive(node: &Node, length: Duration, seq: &mut u64) -> Phase {
                     .ask(Task { seq, rounds: 1000 })
                     .timeout(Duration::from_millis(500))
                     .await;
-                let mut p = phase.borrow_mut();
-                p.asks += 1;
-                match outcome {
-                    Ok(done) if done.seq == seq => {
-                        p.answered += 1;
-                        *p.by.entry(done.by).or_default() += 1;
-                        let us = tern::time::now()
-                            .saturating_duration_since(start)
-                            .as_micros();
-                        p.latencies_us.push(u64::try_from(us).unwrap_or(u64::MAX));
+                let failed = {
+                    let mut p = phase.borrow_mut();
+                    p.asks += 1;
+                    match outcome {
+                        Ok(done) if done.seq == seq => {
+                            p.answered += 1;
+                            *p.by.entry(done.by).or_default() += 1;
+                            let us = tern::time::now()
+                                .saturating_duration_since(start)
+                                .as_micros();
+                            p.latencies_us.push(u64::try_from(us).unwrap_or(u64::MAX));
+                            false
+                        }
+                        Ok(done) => {
+                            *p.errors
+                                .entry(format!("mismatched answer {}", done.seq))
+                                .or_default() += 1;
+                            true
+                        }
+                        Err(e) => {
+                            *p.errors.entry(kind(&e)).or_default() += 1;
+                            true
+                        }
                     }
-                    Ok(done) => {
-                        *p.errors
-                            .entry(format!("mismatched answer {}", done.seq))
-                            .or_default() += 1
-                    }
-                    Err(e) => {
-                        *p.errors.entry(kind(&e)).or_default() += 1;
-                        drop(p);
-                        // Back off a little instead of spinning on a dead peer.
-                        tern::time::sleep(Duration::from_millis(50)).await;
-                    }
+                };
+                if failed {
+                    // Back off a little instead of spinning on a dead peer.
+                    tern::time::sleep(Duration::from_millis(50)).await;
                 }
             }
         }));

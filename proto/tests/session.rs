@@ -189,10 +189,13 @@ fn an_oversized_ask_is_answered_too_large_at_any_size() {
         };
         b.handle_frame(0, "a", &encode_envelope(&ask), Vec::new());
         let t = b.poll_transmit().expect("an answer");
-        let answer =
-            tern_proto::decode_envelope(&t.envelope, &tern_proto::Limits::default()).expect("valid");
+        let answer = tern_proto::decode_envelope(&t.envelope, &tern_proto::Limits::default())
+            .expect("valid");
         assert_eq!(answer.correlation_id, 5);
-        assert_eq!(answer.error.expect("error").code, i32::from(ErrorCode::TooLarge));
+        assert_eq!(
+            answer.error.expect("error").code,
+            i32::from(ErrorCode::TooLarge)
+        );
     }
     assert_eq!(b.stats().malformed, 2);
 }
