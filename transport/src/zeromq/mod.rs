@@ -1,34 +1,4 @@
-//! The transport on ZeroMQ.
-//!
-//! # Sockets and frames
-//!
-//! Every node binds one `ROUTER` socket on its listen endpoints and opens one `DEALER`
-//! per known peer, connected to the peer's `ROUTER`, with the node's name as its
-//! routing id. A frame pair travels as one ZeroMQ message:
-//!
-//! - `DEALER` → `ROUTER`: `[envelope, payload]` (the `ROUTER` prepends the sender's
-//!   routing id, so the receiver sees `[sender name, envelope, payload]`);
-//! - `ROUTER` → `DEALER`: `[routing id, envelope, payload]` on the sending side, and
-//!   the `DEALER` receives `[envelope, payload]`.
-//!
-//! A node sends to a peer through its `DEALER` to that peer when it has one (so
-//! everything from one node to another shares one ordered connection), and otherwise
-//! back through its `ROUTER` to the routing id the peer connected with: that is how a
-//! client that never listens (another language's `DEALER` socket, say) gets its replies.
-//! `docs/wire-protocol.md` specifies this for implementers.
-//!
-//! # Failure and limits
-//!
-//! - Heartbeats (ZMTP `PING`/`PONG`) close a connection whose peer is frozen or gone;
-//!   the `DEALER`'s monitor reports it and [`Incoming::PeerLost`] comes out of
-//!   [`Transport::recv`](crate::Transport::recv).
-//! - `MAXMSGSIZE` is set on every socket: a peer that announces a larger frame has its
-//!   connection closed before anything is allocated.
-//! - `ROUTER_MANDATORY`: a send to a routing id with no connection fails at once with
-//!   [`TransportError::Unreachable`]; a full queue (high-water mark) fails with
-//!   [`TransportError::Backpressure`]. Nothing is dropped silently.
-//! - A message with the wrong number of frames is dropped and counted
-//!   ([`ZmqStats::malformed`]), with at most one log line per second.
+//! The transport on ZeroMQ (documented on [`ZmqTransport`]).
 
 mod config;
 
@@ -131,8 +101,37 @@ struct Inner {
     last_warning: Cell<Option<Instant>>,
 }
 
-/// A [`Transport`] over ZeroMQ `ROUTER`/`DEALER` sockets on the executor's reactor;
-/// see the [module docs](self).
+/// A [`Transport`] over ZeroMQ `ROUTER`/`DEALER` sockets on the executor's reactor.
+///
+/// # Sockets and frames
+///
+/// Every node binds one `ROUTER` socket on its listen endpoints and opens one `DEALER`
+/// per known peer, connected to the peer's `ROUTER`, with the node's name as its
+/// routing id. A frame pair travels as one ZeroMQ message:
+///
+/// - `DEALER` → `ROUTER`: `[envelope, payload]` (the `ROUTER` prepends the sender's
+///   routing id, so the receiver sees `[sender name, envelope, payload]`);
+/// - `ROUTER` → `DEALER`: `[routing id, envelope, payload]` on the sending side, and
+///   the `DEALER` receives `[envelope, payload]`.
+///
+/// A node sends to a peer through its `DEALER` to that peer when it has one (so
+/// everything from one node to another shares one ordered connection), and otherwise
+/// back through its `ROUTER` to the routing id the peer connected with: that is how a
+/// client that never listens (another language's `DEALER` socket, say) gets its replies.
+/// `docs/wire-protocol.md` specifies this for implementers.
+///
+/// # Failure and limits
+///
+/// - Heartbeats (ZMTP `PING`/`PONG`) close a connection whose peer is frozen or gone;
+///   the `DEALER`'s monitor reports it and [`Incoming::PeerLost`] comes out of
+///   [`Transport::recv`](crate::Transport::recv).
+/// - `MAXMSGSIZE` is set on every socket: a peer that announces a larger frame has its
+///   connection closed before anything is allocated.
+/// - `ROUTER_MANDATORY`: a send to a routing id with no connection fails at once with
+///   [`TransportError::Unreachable`]; a full queue (high-water mark) fails with
+///   [`TransportError::Backpressure`]. Nothing is dropped silently.
+/// - A message with the wrong number of frames is dropped and counted
+///   ([`ZmqStats::malformed`]), with at most one log line per second.
 ///
 /// # Examples
 ///
