@@ -424,3 +424,48 @@ fn each_sender_keeps_its_order_and_nothing_stronger_is_promised() {
         "the interleaving across senders must vary with the seed"
     );
 }
+
+#[test]
+fn a_full_queue_to_a_frozen_node_is_typed_backpressure_and_gives_the_message_back() {
+    let mut c = cluster(13, &["a", "b"]);
+    c.transports = c.transports.into_iter().map(|t| t.with_hwm(20)).collect();
+    let seen = serve(&c, 1, &["a"], 0);
+    let t = c.transports[0].clone();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let caller = c.world.spawn_on(c.ids[0], async move {
+        let node = Node::start(config("a", &["b"]), t).unwrap();
+        let rec = node.lookup::<Recorder>("rec");
+        // Wait until b's name is known, then until the test froze b.
+        rec.ask(Note(0)).await.unwrap();
+        let _ = tx.send(());
+        tern_executor::time::sleep(Duration::from_millis(500)).await;
+        let mut accepted = 0;
+        for i in 1..100 {
+            match rec.tell(Note(i)) {
+                Ok(()) => accepted += 1,
+                Err(u) => return (accepted, Some((u.reason, u.message.0))),
+            }
+        }
+        (accepted, None)
+    });
+    c.world.run_until_with(|_| rx.try_recv().is_ok());
+    c.world.pause(c.ids[1]);
+    c.world.run_until(secs(5.0));
+    let (accepted, refused) = result(&c, 0, caller);
+    assert!(
+        accepted > 0 && accepted <= 20,
+        "at most the high-water mark: {accepted}"
+    );
+    assert_eq!(
+        refused,
+        Some((CallError::Backpressure("b".into()), accepted + 1)),
+        "the refused tell comes back"
+    );
+    c.world.resume(c.ids[1]);
+    c.world.run_until(secs(10.0));
+    assert_eq!(
+        seen.borrow().len(),
+        1 + accepted as usize,
+        "every accepted tell arrives"
+    );
+}

@@ -32,10 +32,14 @@ pub enum CallError {
     /// The handler panicked while handling this request.
     #[error("handler panicked: {0}")]
     HandlerPanicked(String),
-    /// The node hosting the component cannot be reached now (partitioned, down, or
-    /// its queue is full).
+    /// The node hosting the component cannot be reached now (partitioned, down, not
+    /// connected).
     #[error("node {0:?} is unreachable")]
     Unreachable(String),
+    /// The queue to the hosting node is full (its high-water mark): the node is slow or
+    /// frozen. Nothing was sent; retry later or shed load.
+    #[error("backpressure: the queue to node {0:?} is full")]
+    Backpressure(String),
     /// The connection to the hosting node was lost with the request in flight; it may
     /// or may not have been handled.
     #[error("lost the connection to node {0:?}")]
@@ -86,6 +90,7 @@ impl CallError {
             Self::HandlerPanicked(_) => ErrorCode::HandlerPanicked,
             Self::Codec(_) => ErrorCode::DecodeFailed,
             Self::Remote { code, .. } => *code,
+            Self::Backpressure(_) => ErrorCode::MailboxFull,
             Self::Unreachable(_) | Self::PeerLost(_) => ErrorCode::Unspecified,
         };
         let detail = match self {

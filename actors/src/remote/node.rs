@@ -200,9 +200,10 @@ fn transport_error(e: TransportError) -> CallError {
             code: ErrorCode::TooLarge,
             detail: format!("frame of {len} bytes exceeds the limit of {max}"),
         },
-        TransportError::UnknownNode(n)
-        | TransportError::Backpressure(n)
-        | TransportError::Unreachable(n) => CallError::Unreachable(n),
+        TransportError::Backpressure(n) => CallError::Backpressure(n),
+        TransportError::UnknownNode(n) | TransportError::Unreachable(n) => {
+            CallError::Unreachable(n)
+        }
         other => CallError::Unreachable(other.to_string()),
     }
 }
