@@ -140,6 +140,8 @@ pub struct World {
     scheduler: Scheduler,
     /// The PCT state while [`Scheduler::Pct`] is set.
     pct: Option<Pct>,
+    /// Scratch list of nodes with ready work, reused every step (no allocation).
+    ready: Vec<usize>,
     clock: Clock,
     nodes: Vec<Node>,
     net: Rc<RefCell<Net>>,
@@ -343,6 +345,7 @@ impl World {
             sched: seeds.stream("sched"),
             scheduler: Scheduler::Random,
             pct: None,
+            ready: Vec::new(),
             net: Rc::new(RefCell::new(Net::new(seeds.stream("net")))),
             seeds,
             clock: Clock::virtual_at(Instant::ZERO),
@@ -865,16 +868,15 @@ impl World {
         if let Some(pct) = &mut self.pct {
             return pct.pick(nodes.len(), |i| nodes[i].schedulable(now));
         }
-        let ready = nodes.iter().filter(|n| n.schedulable(now)).count();
-        if ready == 0 {
+        // One pass over the nodes: `schedulable` looks into each runtime's queue.
+        self.ready.clear();
+        self.ready
+            .extend((0..nodes.len()).filter(|&i| nodes[i].schedulable(now)));
+        if self.ready.is_empty() {
             return None;
         }
-        let pick = usize::try_from(self.sched.below(ready as u64)).unwrap_or(0);
-        let i = (0..nodes.len())
-            .filter(|&i| nodes[i].schedulable(now))
-            .nth(pick)
-            .unwrap_or(0);
-        Some(i)
+        let pick = usize::try_from(self.sched.below(self.ready.len() as u64)).unwrap_or(0);
+        self.ready.get(pick).copied()
     }
 
     fn step_inner(&mut self) -> bool {
