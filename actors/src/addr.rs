@@ -119,6 +119,20 @@ impl<A: Actor> Addr<A> {
         Ok(())
     }
 
+    /// Waits until the mailbox has room (or the component stopped for good).
+    pub(crate) async fn room(&self) {
+        poll_fn(|cx| {
+            let mb = &self.inner.mailbox;
+            if mb.is_stopped() || !mb.is_full() {
+                std::task::Poll::Ready(())
+            } else {
+                mb.wait_for_room(cx);
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    }
+
     /// Queues an ask now, or gives the message back; the reply arrives in the slot.
     /// (The network side uses it so frames from one peer are queued in arrival order.)
     pub(crate) fn try_ask<M: 'static>(

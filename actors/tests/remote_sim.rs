@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tern_actors::remote::{
-    CallError, Codec, CodecError, Json, Node, NodeConfig, Postcard, RemoteMessage,
+    CallError, Codec, CodecError, Json, Node, NodeConfig, NodeStats, Postcard, RemoteMessage,
 };
 use tern_actors::{Actor, Context, Handler, Restart, build, spawn};
 use tern_executor::sim::{NodeId, World};
@@ -268,47 +268,97 @@ fn typed_errors_come_back_across_the_network() {
     assert_eq!(unknown, Err(CallError::UnknownComponent("nobody".into())));
 }
 
-#[test]
-fn a_full_remote_mailbox_refuses_asks_and_counts_dropped_tells() {
-    let mut c = cluster(5, &["a", "b"]);
+/// What [`flood_a_busy_recorder`] saw: handled, b's counters, a's tells, the slow ask.
+type Flood = (
+    Vec<u32>,
+    NodeStats,
+    Vec<Result<(), CallError>>,
+    Result<u32, CallError>,
+);
+
+/// b's recorder has a mailbox of 2 and is kept busy by a slow ask; returns what it
+/// handled, b's node counters, a's results, and what a's tells returned.
+fn flood_a_busy_recorder(
+    seed: u64,
+    b_wait: Duration,
+    busy_ms: u32,
+    tells: u32,
+    hwm: usize,
+) -> Flood {
+    let mut c = cluster(seed, &["a", "b"]);
+    c.transports = c.transports.into_iter().map(|t| t.with_hwm(hwm)).collect();
     let seen = Rc::new(RefCell::new(Vec::new()));
     let tb = c.transports[1].clone();
     let rec_seen = seen.clone();
     let server = c.world.spawn_on(c.ids[1], async move {
-        let node = Node::start(config("b", &["a"]), tb).unwrap();
+        let node = Node::start(config("b", &["a"]).default_timeout(b_wait), tb).expect("set-up");
         let rec = build(move || Recorder {
             seen: rec_seen.clone(),
         })
         .mailbox(2)
         .spawn();
         node.export("rec", &rec)
-            .unwrap()
+            .expect("set-up")
             .accept::<Note>()
             .accept::<Slow>();
         node
     });
     let t = c.transports[0].clone();
     let caller = c.world.spawn_on(c.ids[0], async move {
-        let node = Node::start(config("a", &["b"]), t).unwrap();
+        let node = Node::start(config("a", &["b"]), t).expect("set-up");
         let rec = node.lookup::<Recorder>("rec");
         // Keep the recorder busy, then flood it.
-        let busy = rec.ask(Slow(1000));
-        let busy = tern_executor::spawn(busy.into_future());
+        let busy = tern_executor::spawn(
+            rec.ask(Slow(busy_ms))
+                .timeout(Duration::from_secs(30))
+                .into_future(),
+        );
         tern_executor::time::sleep(Duration::from_millis(100)).await;
-        for i in 0..5 {
-            rec.tell(Note(i)).unwrap();
+        let mut told = Vec::new();
+        for i in 0..tells {
+            told.push(rec.tell(Note(i)).map_err(|u| u.reason));
         }
-        let refused = rec.ask(Note(99)).await;
-        (refused, busy.await.expect("busy task"))
+        (told, busy.await.expect("busy task"))
     });
-    c.world.run_until(secs(5.0));
-    let (refused, busy) = result(&c, 0, caller);
+    c.world.run_until(secs(20.0));
+    let (told, busy) = result(&c, 0, caller);
     let server = result(&c, 1, server);
+    let seen = seen.borrow().clone();
+    (seen, server.stats(), told, busy)
+}
+
+#[test]
+fn a_full_remote_mailbox_holds_delivery_and_pushes_back_to_the_sender() {
+    // The recorder is busy for 1 s; b may hold a request for room up to 5 s: nothing
+    // that was accepted is lost, and the sender is told to back off once the queues
+    // between the nodes (high-water mark 20) are full.
+    let (seen, stats, told, busy) = flood_a_busy_recorder(5, Duration::from_secs(5), 1000, 200, 20);
     assert_eq!(busy, Ok(1000));
-    assert_eq!(refused, Err(CallError::MailboxFull));
-    assert_eq!(*seen.borrow(), vec![0, 1], "two fit, three were dropped");
-    let stats = server.stats();
-    assert_eq!((stats.dropped, stats.refused), (3, 1));
+    let accepted: Vec<u32> = (0..200).filter(|&i| told[i as usize].is_ok()).collect();
+    assert!(
+        told.iter()
+            .any(|t| matches!(t, Err(CallError::Backpressure(_)))),
+        "{told:?}"
+    );
+    assert!(
+        told.iter()
+            .all(|t| matches!(t, Ok(()) | Err(CallError::Backpressure(_))))
+    );
+    assert_eq!(seen, accepted, "every accepted tell is handled, in order");
+    assert!(stats.held >= 1, "{stats:?}");
+    assert_eq!(stats.dropped, 0, "{stats:?}");
+}
+
+#[test]
+fn a_request_that_waits_too_long_for_room_is_dropped_and_counted() {
+    // Busy for 3 s, but b holds a request for at most 200 ms: the tells that do not
+    // fit are dropped (counted and logged), never silently.
+    let (seen, stats, told, busy) =
+        flood_a_busy_recorder(6, Duration::from_millis(200), 3000, 5, 10_000);
+    assert_eq!(busy, Ok(3000));
+    assert!(told.iter().all(Result::is_ok));
+    assert_eq!(seen, vec![0, 1], "two fit in the mailbox");
+    assert_eq!((stats.dropped, stats.held), (3, 3), "{stats:?}");
 }
 
 #[test]

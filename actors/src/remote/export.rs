@@ -7,6 +7,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::time::Duration;
 
 use super::codec::{Codec, RemoteMessage, With};
 use super::error::CallError;
@@ -21,13 +22,20 @@ pub(crate) type Encoded = (Vec<u8>, &'static str);
 /// The wait for an ask's reply, encoded.
 pub(crate) type ReplyFuture = Pin<Box<dyn Future<Output = Result<Encoded, CallError>>>>;
 
-/// What delivering a request did: a tell was queued, or an ask's reply is on its way.
+/// The wait for room in a full mailbox, then the delivery.
+pub(crate) type Waiting = Pin<Box<dyn Future<Output = Result<Delivered, CallError>>>>;
+
+/// What delivering a request did: a tell was queued, an ask's reply is on its way, or
+/// the mailbox is full and the request waits for room (up to a bound; the node reads
+/// nothing else meanwhile, so the wait pushes back to the senders).
 pub(crate) enum Delivered {
     Told,
     Asked(ReplyFuture),
+    Full(Waiting),
 }
 
-type Dispatch<A> = Box<dyn Fn(&Addr<A>, &str, &[u8], bool) -> Result<Delivered, CallError>>;
+type Dispatch<A> =
+    Box<dyn Fn(&Addr<A>, &str, &[u8], bool, Duration) -> Result<Delivered, CallError>>;
 
 /// One exported component, type-erased for the node's table.
 pub(crate) trait Exported {
@@ -37,13 +45,15 @@ pub(crate) trait Exported {
     fn addr(&self) -> &dyn Any;
     /// The component's counters (mailbox depth, handled, ...).
     fn stats(&self) -> ComponentStats;
-    /// Decodes a request and queues it in the component's mailbox, now.
+    /// Decodes a request and queues it in the component's mailbox: now, or after
+    /// waiting up to `wait` for room.
     fn deliver(
         &self,
         message_type: &str,
         content_type: &str,
         payload: &[u8],
         expects_reply: bool,
+        wait: Duration,
     ) -> Result<Delivered, CallError>;
 }
 
@@ -59,6 +69,29 @@ impl<A: Actor> Export<A> {
             handlers: RefCell::new(BTreeMap::new()),
         }
     }
+}
+
+/// Queues `msg` now: a tell, or an ask whose encoded reply the result waits for.
+fn deliver_now<A, M>(addr: &Addr<A>, msg: M, expects_reply: bool) -> Result<Delivered, SendError<M>>
+where
+    A: Handler<M>,
+    M: RemoteMessage,
+    M::Codec: Codec<A::Reply>,
+{
+    if !expects_reply {
+        addr.try_tell(msg)?;
+        return Ok(Delivered::Told);
+    }
+    let slot = addr.try_ask(msg)?;
+    Ok(Delivered::Asked(Box::pin(async move {
+        let reply = poll_fn(|cx| slot.poll(cx)).await?;
+        // The request was fine; the reply is what could not be encoded.
+        let bytes = With::<M::Codec, A::Reply>::encode(&reply).map_err(|e| CallError::Remote {
+            code: tern_proto::v1::ErrorCode::Unspecified,
+            detail: format!("the reply could not be encoded: {e}"),
+        })?;
+        Ok((bytes, <M::Codec as Codec<A::Reply>>::CONTENT_TYPE))
+    })))
 }
 
 fn refused<M>(e: SendError<M>) -> CallError {
@@ -87,6 +120,7 @@ impl<A: Actor> Exported for Export<A> {
         content_type: &str,
         payload: &[u8],
         expects_reply: bool,
+        wait: Duration,
     ) -> Result<Delivered, CallError> {
         let handlers = self.handlers.borrow();
         let Some(dispatch) = handlers.get(message_type) else {
@@ -95,7 +129,7 @@ impl<A: Actor> Exported for Export<A> {
                 detail: format!("this component does not accept {message_type:?}"),
             });
         };
-        dispatch(&self.addr, content_type, payload, expects_reply)
+        dispatch(&self.addr, content_type, payload, expects_reply, wait)
     }
 }
 
@@ -160,23 +194,33 @@ impl<A: Actor> ExportBuilder<A> {
         M: RemoteMessage,
         M::Codec: Codec<A::Reply>,
     {
-        let dispatch: Dispatch<A> = Box::new(|addr, content_type, payload, expects_reply| {
+        let dispatch: Dispatch<A> = Box::new(|addr, content_type, payload, expects_reply, wait| {
             let msg = With::<M::Codec, M>::decode(content_type, payload)?;
-            if !expects_reply {
-                addr.try_tell(msg).map_err(refused)?;
-                return Ok(Delivered::Told);
+            match deliver_now::<A, M>(addr, msg, expects_reply) {
+                Ok(d) => Ok(d),
+                Err(SendError::Full(msg)) => {
+                    let addr = addr.clone();
+                    Ok(Delivered::Full(Box::pin(async move {
+                        let mut msg = msg;
+                        let deadline = tern_executor::time::now() + wait;
+                        loop {
+                            let left =
+                                deadline.saturating_duration_since(tern_executor::time::now());
+                            if tern_executor::time::timeout(left, addr.room())
+                                .await
+                                .is_err()
+                            {
+                                return Err(CallError::MailboxFull);
+                            }
+                            match deliver_now::<A, M>(&addr, msg, expects_reply) {
+                                Err(SendError::Full(m)) => msg = m,
+                                other => return other.map_err(refused),
+                            }
+                        }
+                    })))
+                }
+                Err(e) => Err(refused(e)),
             }
-            let slot = addr.try_ask(msg).map_err(refused)?;
-            Ok(Delivered::Asked(Box::pin(async move {
-                let reply = poll_fn(|cx| slot.poll(cx)).await?;
-                // The request was fine; the reply is what could not be encoded.
-                let bytes =
-                    With::<M::Codec, A::Reply>::encode(&reply).map_err(|e| CallError::Remote {
-                        code: tern_proto::v1::ErrorCode::Unspecified,
-                        detail: format!("the reply could not be encoded: {e}"),
-                    })?;
-                Ok((bytes, <M::Codec as Codec<A::Reply>>::CONTENT_TYPE))
-            })))
         });
         self.export.handlers.borrow_mut().insert(M::NAME, dispatch);
         self

@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -43,6 +43,10 @@ pub struct NodeStats {
     pub refused: u64,
     /// Inbound tells that could not be delivered; each is logged with its reason.
     pub dropped: u64,
+    /// Inbound requests that found their component's mailbox full and held the
+    /// receive loop until there was room (pushing back to the senders) or their wait
+    /// ran out (then refused or dropped).
+    pub held: u64,
     /// Messages waiting now for a component name to become known.
     pub pending: usize,
     /// Waiting tells that expired; each is logged.
@@ -102,6 +106,10 @@ struct State {
 
 type SendFn = Box<dyn Fn(&str, Vec<u8>, Vec<u8>) -> Result<(), TransportError>>;
 
+/// A request waiting for room in a full mailbox; the receive loop awaits it before it
+/// reads the next frame.
+type Held = std::pin::Pin<Box<dyn Future<Output = ()>>>;
+
 struct Shared {
     config: NodeConfig,
     send: SendFn,
@@ -126,6 +134,14 @@ struct Shared {
 /// - Every remote ask ends by its deadline, with the reply or a [`CallError`]. Every
 ///   inbound message that cannot be delivered is answered with an error (asks) or
 ///   counted in [`NodeStats::dropped`] and logged (tells).
+/// - **Flow control, end to end.** A request for a component whose mailbox is full
+///   holds this node's receive loop until there is room, up to the request's deadline
+///   (or [`NodeConfig::default_timeout`]). Nothing else is read meanwhile, so the
+///   transport's queues fill and senders get [`CallError::Backpressure`] instead of
+///   their messages being dropped: a tell that was accepted is delivered unless the
+///   wait runs out (then it is counted in [`NodeStats::dropped`] and logged). The
+///   price is head-of-line blocking: one full component slows every inbound message
+///   to this node until it drains.
 /// - Startup order does not matter: a message to a name no node has announced waits,
 ///   bounded in number ([`NodeConfig::pending_limit`]) and time
 ///   ([`NodeConfig::pending_ttl`], or the ask's deadline), and is sent as soon as a
@@ -264,7 +280,12 @@ impl Node {
             tern_executor::spawn(async move {
                 loop {
                     let incoming = transport.recv().await;
-                    receiver.on_incoming(incoming);
+                    // A request for a full mailbox holds the loop until there is room
+                    // (bounded): nothing more is read meanwhile, so the transport's
+                    // queues fill and the senders see backpressure instead of drops.
+                    for held in receiver.on_incoming(incoming) {
+                        held.await;
+                    }
                 }
             }),
             tern_executor::spawn(async move { ticker.tick_loop().await }),
@@ -552,7 +573,7 @@ impl Node {
 
     // ----- inbound -----
 
-    fn on_incoming(&self, incoming: Incoming) {
+    fn on_incoming(&self, incoming: Incoming) -> Vec<Held> {
         let now = now();
         {
             let mut st = self.shared.state.borrow_mut();
@@ -572,20 +593,23 @@ impl Node {
                 }
             }
         }
-        self.pump(now);
+        self.pump(now)
     }
 
-    /// Handles every session event, then sends what they produced.
-    fn pump(&self, now: Nanos) {
+    /// Handles every session event, then sends what they produced; returns the
+    /// deliveries waiting for mailbox room, in arrival order.
+    fn pump(&self, now: Nanos) -> Vec<Held> {
+        let mut held = Vec::new();
         loop {
             let event = self.shared.state.borrow_mut().session.poll_event();
             match event {
                 None => break,
                 Some(Event::Reply { id, result }) => self.on_reply(id, result),
-                Some(Event::Request(req)) => self.on_request(now, req),
+                Some(Event::Request(req)) => held.extend(self.on_request(now, req)),
             }
         }
         self.flush();
+        held
     }
 
     fn on_reply(&self, id: u64, result: Result<Reply, Failure>) {
@@ -600,7 +624,7 @@ impl Node {
         slot.complete(outcome);
     }
 
-    fn on_request(&self, now: Nanos, mut req: Request) {
+    fn on_request(&self, now: Nanos, mut req: Request) -> Option<Held> {
         if req.component == DIRECTORY_COMPONENT {
             if req.expects_reply || req.content_type != PROTOBUF_CONTENT_TYPE {
                 let error = CallError::Remote {
@@ -613,7 +637,7 @@ impl Node {
             } else {
                 self.on_directory(now, &req);
             }
-            return;
+            return None;
         }
         let export = self
             .shared
@@ -622,6 +646,13 @@ impl Node {
             .exports
             .get(&req.component)
             .cloned();
+        // How long a request may wait for room in a full mailbox: its own deadline, or
+        // the node's default ask timeout for tells and asks without one.
+        let wait = req
+            .deadline
+            .map_or(self.shared.config.default_timeout, |d| {
+                Duration::from_nanos(d.saturating_sub(now))
+            });
         let delivered = match export {
             None => Err(CallError::UnknownComponent(req.component.clone())),
             Some(e) if e.is_stopped() => {
@@ -633,8 +664,28 @@ impl Node {
                 &req.content_type,
                 &std::mem::take(&mut req.payload),
                 req.expects_reply,
+                wait,
             ),
         };
+        match delivered {
+            Ok(Delivered::Full(waiting)) => {
+                self.shared.state.borrow_mut().stats.held += 1;
+                let node = self.clone();
+                Some(Box::pin(async move {
+                    let delivered = waiting.await;
+                    node.delivered(self::now(), req, delivered);
+                }))
+            }
+            other => {
+                self.delivered(now, req, other);
+                None
+            }
+        }
+    }
+
+    /// Counts a delivery and follows it up: an ask's reply is awaited off the receive
+    /// loop; a failure is answered (asks) or counted and logged (tells).
+    fn delivered(&self, now: Nanos, req: Request, delivered: Result<Delivered, CallError>) {
         match delivered {
             Ok(Delivered::Told) => self.shared.state.borrow_mut().stats.requests_delivered += 1,
             Ok(Delivered::Asked(reply)) => {
@@ -657,8 +708,11 @@ impl Node {
                 })
                 .detach();
             }
+            // `deliver_now` never returns `Full`; treat it as a full mailbox if it did.
+            Ok(Delivered::Full(_)) => self.refuse(now, &req, &CallError::MailboxFull),
             Err(error) => self.refuse(now, &req, &error),
         }
+        self.flush();
     }
 
     fn answer(&self, req: &Request, outcome: Result<(Vec<u8>, &'static str), CallError>) {
@@ -879,7 +933,11 @@ impl Node {
             st.stats.pending_expired += expired;
             st.session.handle_timeout(now);
         }
-        self.pump(now);
+        // Timeouts produce no requests, so nothing is ever held here; if something
+        // were, it would still finish, off the receive loop.
+        for held in self.pump(now) {
+            tern_executor::spawn(held).detach();
+        }
     }
 }
 
