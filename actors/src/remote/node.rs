@@ -141,7 +141,8 @@ struct Shared {
 ///   their messages being dropped: a tell that was accepted is delivered unless the
 ///   wait runs out (then it is counted in [`NodeStats::dropped`] and logged). The
 ///   price is head-of-line blocking: one full component slows every inbound message
-///   to this node until it drains.
+///   to this node until it drains, replies to this node's own asks included (they
+///   share the receive loop), so keep mailboxes sized for bursts.
 /// - Startup order does not matter: a message to a name no node has announced waits,
 ///   bounded in number ([`NodeConfig::pending_limit`]) and time
 ///   ([`NodeConfig::pending_ttl`], or the ask's deadline), and is sent as soon as a
