@@ -31,6 +31,48 @@ use crate::session::{Event, Failure, Nanos, Outgoing, Reply, Request, Session};
 use crate::v1::{ComponentRef, Directory, Envelope, ErrorCode, ErrorInfo, Kind, TraceContext};
 use crate::{DecodeError, Limits, PROTOCOL_VERSION, decode_envelope, encode_envelope};
 
+/// A valid TELL with every optional field set: the seed of the envelope corpus, and
+/// the fixture of the decoding tests.
+#[must_use]
+pub fn sample_tell() -> Envelope {
+    Envelope {
+        version: PROTOCOL_VERSION,
+        message_id: 42,
+        kind: Kind::Tell.into(),
+        source: Some(ComponentRef {
+            node: "n1".into(),
+            name: "front".into(),
+        }),
+        destination: Some(ComponentRef {
+            node: "n2".into(),
+            name: "worker".into(),
+        }),
+        message_type: "demo.v1.Work".into(),
+        content_type: "application/postcard".into(),
+        timeout_ms: 1500,
+        trace: Some(TraceContext {
+            trace_id: vec![7; 16],
+            span_id: vec![9; 8],
+            flags: 1,
+        }),
+        flow: "checkout".into(),
+        horizon: 3,
+        ..Envelope::default()
+    }
+}
+
+/// A minimal answer of `kind` (REPLY, ERROR, a stream kind) to ask 42.
+#[must_use]
+pub fn sample_answer(kind: Kind) -> Envelope {
+    Envelope {
+        version: PROTOCOL_VERSION,
+        message_id: 43,
+        correlation_id: 42,
+        kind: kind.into(),
+        ..Envelope::default()
+    }
+}
+
 /// Limits far below the defaults, so short inputs reach every "too long" branch.
 const TIGHT: Limits = Limits {
     max_envelope_bytes: 96,

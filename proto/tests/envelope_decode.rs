@@ -1,44 +1,15 @@
 //! Strict, bounded decoding of envelopes: valid ones round-trip, everything else is a
 //! typed error, and no input panics.
 
-use tern_proto::v1::{ComponentRef, Envelope, ErrorCode, ErrorInfo, Kind, TraceContext};
-use tern_proto::{DecodeError, Limits, PROTOCOL_VERSION, decode_envelope, encode_envelope};
+use tern_proto::v1::{Envelope, ErrorCode, ErrorInfo, Kind, TraceContext};
+use tern_proto::{DecodeError, Limits, decode_envelope, encode_envelope, fuzzing};
 
 fn tell() -> Envelope {
-    Envelope {
-        version: PROTOCOL_VERSION,
-        message_id: 42,
-        kind: Kind::Tell.into(),
-        source: Some(ComponentRef {
-            node: "n1".into(),
-            name: "front".into(),
-        }),
-        destination: Some(ComponentRef {
-            node: "n2".into(),
-            name: "worker".into(),
-        }),
-        message_type: "demo.v1.Work".into(),
-        content_type: "application/postcard".into(),
-        timeout_ms: 1500,
-        trace: Some(TraceContext {
-            trace_id: vec![7; 16],
-            span_id: vec![9; 8],
-            flags: 1,
-        }),
-        flow: "checkout".into(),
-        horizon: 3,
-        ..Default::default()
-    }
+    fuzzing::sample_tell()
 }
 
 fn reply_to(kind: Kind) -> Envelope {
-    Envelope {
-        version: PROTOCOL_VERSION,
-        message_id: 43,
-        correlation_id: 42,
-        kind: kind.into(),
-        ..Default::default()
-    }
+    fuzzing::sample_answer(kind)
 }
 
 fn decode(env: &Envelope) -> Result<Envelope, DecodeError> {

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use tern_proto::control::{decode_directory, encode_directory};
 use tern_proto::fuzzing;
 use tern_proto::session::{Event, Failure, Outgoing, Request, Session};
-use tern_proto::v1::{ComponentRef, Directory, Envelope, ErrorCode, ErrorInfo, Kind, TraceContext};
-use tern_proto::{DecodeError, Limits, PROTOCOL_VERSION, encode_envelope};
+use tern_proto::v1::{Directory, Envelope, ErrorCode, ErrorInfo, Kind};
+use tern_proto::{DecodeError, Limits, encode_envelope};
 
 fn corpus_dir(target: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -221,40 +221,11 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 }
 
 fn full_tell() -> Envelope {
-    Envelope {
-        version: PROTOCOL_VERSION,
-        message_id: 42,
-        kind: Kind::Tell.into(),
-        source: Some(ComponentRef {
-            node: "n1".into(),
-            name: "front".into(),
-        }),
-        destination: Some(ComponentRef {
-            node: "n2".into(),
-            name: "worker".into(),
-        }),
-        message_type: "demo.v1.Work".into(),
-        content_type: "application/postcard".into(),
-        timeout_ms: 1500,
-        trace: Some(TraceContext {
-            trace_id: vec![7; 16],
-            span_id: vec![9; 8],
-            flags: 1,
-        }),
-        flow: "checkout".into(),
-        horizon: 3,
-        ..Envelope::default()
-    }
+    fuzzing::sample_tell()
 }
 
 fn answer(kind: Kind) -> Envelope {
-    Envelope {
-        version: PROTOCOL_VERSION,
-        message_id: 43,
-        correlation_id: 42,
-        kind: kind.into(),
-        ..Envelope::default()
-    }
+    fuzzing::sample_answer(kind)
 }
 
 /// The hand-made envelope seeds: one valid encoding per kind, then the malformed-input
