@@ -37,6 +37,7 @@ mod export;
 mod node;
 mod reference;
 mod slot;
+mod stream;
 
 pub use codec::{Codec, CodecError, Json, Postcard, Prost, Raw, RawBytes, RemoteMessage};
 pub use config::{NodeConfig, NodeError};
@@ -44,3 +45,4 @@ pub use error::CallError;
 pub use export::ExportBuilder;
 pub use node::{Node, NodeStats};
 pub use reference::{Ref, RefAsk, Undelivered};
+pub use stream::RefStream;

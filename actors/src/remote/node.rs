@@ -29,6 +29,8 @@ use crate::actor::Actor;
 use crate::addr::Addr;
 use crate::env::Environment;
 
+mod streams;
+
 /// Counters of what a node sent, received, refused and dropped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -102,6 +104,7 @@ struct State {
     next_pick: u64,
     stats: NodeStats,
     ticker: Option<Waker>,
+    streams: streams::Tables,
 }
 
 type SendFn = Box<dyn Fn(&str, Vec<u8>, Vec<u8>) -> Result<(), TransportError>>;
@@ -266,6 +269,7 @@ impl Node {
             next_pick: 0,
             stats: NodeStats::default(),
             ticker: None,
+            streams: streams::Tables::default(),
         };
         let node = Self {
             shared: Rc::new(Shared {
@@ -431,6 +435,7 @@ impl Node {
         for slot in slots {
             slot.complete(Err(CallError::Stopped));
         }
+        self.shutdown_streams();
         for mut task in self.shared.tasks.borrow_mut().drain(..) {
             task.abort();
         }
@@ -607,6 +612,7 @@ impl Node {
                 None => break,
                 Some(Event::Reply { id, result }) => self.on_reply(id, result),
                 Some(Event::Request(req)) => held.extend(self.on_request(now, req)),
+                Some(stream_event) => self.on_stream_event(stream_event),
             }
         }
         self.flush();
@@ -638,6 +644,10 @@ impl Node {
             } else {
                 self.on_directory(now, &req);
             }
+            return None;
+        }
+        if req.credit > 0 {
+            self.on_stream_request(now, req);
             return None;
         }
         let export = self
