@@ -537,12 +537,17 @@ fn arb_envelope(u: &mut Unstructured<'_>, known: &[u64]) -> ArbResult<Envelope> 
                 code: if u.ratio(1, 8)? {
                     u.arbitrary()?
                 } else {
-                    u.int_in_range(0..=9)?
+                    u.int_in_range(0..=10)?
                 },
                 detail: arb_string(u)?,
             })
         } else {
             None
+        },
+        sequence: if u.arbitrary()? {
+            u.int_in_range(0..=8)?
+        } else {
+            0
         },
     })
 }

@@ -436,7 +436,7 @@ impl Session {
                     code: ErrorCode::Unspecified,
                     detail: "a single reply answered a stream request".to_owned(),
                 };
-                self.end_outbound(peer, env.correlation_id, Err(failure));
+                self.end_outbound(peer, env.correlation_id, env.sequence, Err(failure));
             }
             Ok(Kind::Error) if self.streams.outbound.contains_key(&env.correlation_id) => {
                 let info = env.error.unwrap_or_default();
@@ -445,7 +445,7 @@ impl Session {
                     code,
                     detail: info.detail,
                 };
-                self.end_outbound(peer, env.correlation_id, Err(failure));
+                self.end_outbound(peer, env.correlation_id, env.sequence, Err(failure));
             }
             Ok(Kind::Reply) => {
                 let reply = Reply {
@@ -464,7 +464,7 @@ impl Session {
                 self.answer(peer, env.correlation_id, Err(failure));
             }
             Ok(Kind::StreamItem) => self.on_item(peer, &env, payload),
-            Ok(Kind::StreamEnd) => self.end_outbound(peer, env.correlation_id, Ok(())),
+            Ok(Kind::StreamEnd) => self.end_outbound(peer, env.correlation_id, env.sequence, Ok(())),
             Ok(Kind::Credit) => self.on_credit(peer, env.correlation_id, env.credit),
             Ok(Kind::Cancel) => self.on_cancel(peer, env.correlation_id),
             // The decoder refuses unknown kinds; count one if it ever got here.
@@ -519,7 +519,7 @@ impl Session {
                     code,
                     detail: e.to_string(),
                 };
-                self.end_outbound(peer, ids.correlation_id, Err(failure));
+                self.end_stream_now(ids.correlation_id, Err(failure));
             }
             Ok(Kind::Reply | Kind::Error)
                 if self

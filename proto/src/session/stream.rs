@@ -27,8 +27,12 @@ pub(super) struct Outbound {
     deadline: Option<Nanos>,
     /// Items the producer may still send (granted minus received).
     credit: u64,
-    /// The message id of the last item received, to drop repeats.
-    last_item: u64,
+    /// The sequence number of the next item to deliver.
+    next: u64,
+    /// Items that arrived ahead of `next` (bounded by the credit).
+    ahead: BTreeMap<u64, Reply>,
+    /// An end that arrived ahead of items still missing: (items sent, result).
+    end: Option<(u64, Result<(), Failure>)>,
 }
 
 /// A stream this session produces.
@@ -36,6 +40,8 @@ pub(super) struct Outbound {
 pub(super) struct Inbound {
     /// Items this session may still send.
     credit: u64,
+    /// Items sent so far (the last item's sequence number).
+    sent: u64,
     /// The component that produces it, named as the source of its frames.
     component: String,
 }
@@ -90,7 +96,9 @@ impl Session {
                 peer: peer.to_owned(),
                 deadline,
                 credit: u64::from(window),
-                last_item: 0,
+                next: 1,
+                ahead: BTreeMap::new(),
+                end: None,
             },
         );
         id
@@ -165,16 +173,18 @@ impl Session {
     ) -> Result<(), StreamSendError> {
         let _ = now;
         let key = (peer.to_owned(), id);
-        let component = match self.streams.inbound.get_mut(&key) {
+        let (component, sequence) = match self.streams.inbound.get_mut(&key) {
             None => return Err(StreamSendError::Closed),
             Some(s) if s.credit == 0 => return Err(StreamSendError::NoCredit),
             Some(s) => {
                 s.credit -= 1;
-                s.component.clone()
+                s.sent += 1;
+                (s.component.clone(), s.sent)
             }
         };
         let mut env = self.answer_envelope(Kind::StreamItem, id, peer, &component);
         env.content_type = item.content_type;
+        env.sequence = sequence;
         self.push(peer, &env, item.payload);
         Ok(())
     }
@@ -203,6 +213,8 @@ impl Session {
                 env
             }
         };
+        let mut env = env;
+        env.sequence = s.sent;
         self.push(peer, &env, Vec::new());
         true
     }
@@ -253,20 +265,15 @@ impl Session {
             (peer.to_owned(), id),
             Inbound {
                 credit: u64::from(credit),
+                sent: 0,
                 component: component.to_owned(),
             },
         );
     }
 
-    fn is_outbound_from(&self, peer: &str, id: u64) -> bool {
-        self.streams
-            .outbound
-            .get(&id)
-            .is_some_and(|o| o.peer == peer)
-    }
-
     pub(super) fn on_item(&mut self, peer: &str, env: &Envelope, payload: Vec<u8>) {
         let id = env.correlation_id;
+        let seq = env.sequence;
         let Some(o) = self
             .streams
             .outbound
@@ -276,9 +283,9 @@ impl Session {
             self.stats.unmatched_stream_frames += 1;
             return;
         };
-        if env.message_id <= o.last_item {
-            // A repeat, or a frame from before one already taken: never deliver twice
-            // or out of order.
+        if seq < o.next || o.ahead.contains_key(&seq) || o.end.as_ref().is_some_and(|e| seq > e.0)
+        {
+            // A repeat (or no sequence number, or past the end): never deliver twice.
             self.stats.unmatched_stream_frames += 1;
             return;
         }
@@ -296,28 +303,63 @@ impl Session {
             return;
         }
         o.credit -= 1;
-        o.last_item = env.message_id;
-        self.events.push_back(Event::StreamItem {
-            id,
-            item: Reply {
+        o.ahead.insert(
+            seq,
+            Reply {
                 content_type: env.content_type.clone(),
                 payload,
             },
-        });
+        );
+        self.release(id);
     }
 
-    /// Ends outbound stream `id` if `peer` produces it; counts the frame otherwise.
-    pub(super) fn end_outbound(&mut self, peer: &str, id: u64, result: Result<(), Failure>) {
-        if !self.is_outbound_from(peer, id) {
-            self.stats.unmatched_stream_frames += 1;
+    /// Delivers the items of stream `id` that are next in order, then its end if
+    /// every item before it has been delivered.
+    fn release(&mut self, id: u64) {
+        let Some(o) = self.streams.outbound.get_mut(&id) else {
             return;
+        };
+        while let Some(item) = o.ahead.remove(&o.next) {
+            o.next += 1;
+            self.events.push_back(Event::StreamItem { id, item });
         }
-        if let Some(o) = self.streams.outbound.remove(&id)
-            && let Some(d) = o.deadline
-        {
-            self.deadlines.remove(&(d, id));
+        if o.end.as_ref().is_some_and(|(sent, _)| o.next > *sent) {
+            let result = o.end.take().map_or(Ok(()), |(_, r)| r);
+            if let Some(o) = self.streams.outbound.remove(&id)
+                && let Some(d) = o.deadline
+            {
+                self.deadlines.remove(&(d, id));
+            }
+            self.events.push_back(Event::StreamEnd { id, result });
         }
-        self.events.push_back(Event::StreamEnd { id, result });
+    }
+
+    /// Ends outbound stream `id` if `peer` produces it, once the `sent` items before
+    /// the end have been delivered; counts the frame otherwise.
+    pub(super) fn end_outbound(
+        &mut self,
+        peer: &str,
+        id: u64,
+        sent: u64,
+        result: Result<(), Failure>,
+    ) {
+        match self.streams.outbound.get_mut(&id) {
+            Some(o) if o.peer == peer && o.end.is_none() => {
+                o.end = Some((sent, result));
+                self.release(id);
+            }
+            _ => self.stats.unmatched_stream_frames += 1,
+        }
+    }
+
+    /// Ends outbound stream `id` at once (its answer could not be decoded).
+    pub(super) fn end_stream_now(&mut self, id: u64, result: Result<(), Failure>) {
+        if let Some(o) = self.streams.outbound.remove(&id) {
+            if let Some(d) = o.deadline {
+                self.deadlines.remove(&(d, id));
+            }
+            self.events.push_back(Event::StreamEnd { id, result });
+        }
     }
 
     pub(super) fn on_credit(&mut self, peer: &str, id: u64, credit: u32) {
@@ -398,6 +440,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::session::Transmit;
 
     fn pass(from: &mut Session, to: &mut Session, now: Nanos) -> usize {
         let mut n = 0;
@@ -481,6 +524,7 @@ mod tests {
         // An overrun: forge a second item with a fresh id and no credit.
         let mut env = crate::decode_envelope(&t.envelope, &crate::Limits::default()).unwrap();
         env.message_id += 10;
+        env.sequence += 1;
         a.handle_frame(4, "b", &crate::encode_envelope(&env), Vec::new());
         assert!(matches!(
             a.poll_event(),
@@ -503,6 +547,33 @@ mod tests {
             b.stream_item(6, "a", req.message_id, item(b"x")),
             Err(StreamSendError::Closed)
         );
+    }
+
+    #[test]
+    fn items_out_of_order_are_delivered_in_order_and_the_end_waits_for_them() {
+        let (mut a, mut b) = (Session::new("a"), Session::new("b"));
+        let (id, req) = open(&mut a, &mut b, 8);
+        for p in [b"1", b"2", b"3"] {
+            b.stream_item(2, "a", req.message_id, item(p)).unwrap();
+        }
+        b.stream_end(2, "a", req.message_id, Ok(()));
+        let frames: Vec<Transmit> = std::iter::from_fn(|| b.poll_transmit()).collect();
+        // End first, then 3, 1, 1 again, 2.
+        for i in [3, 2, 0, 0, 1] {
+            let t = &frames[i];
+            a.handle_frame(3, "b", &t.envelope, t.payload.clone());
+        }
+        let mut got = Vec::new();
+        while let Some(e) = a.poll_event() {
+            got.push(e);
+        }
+        let want: Vec<Event> = [b"1", b"2", b"3"]
+            .iter()
+            .map(|p| Event::StreamItem { id, item: item(*p) })
+            .chain([Event::StreamEnd { id, result: Ok(()) }])
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(a.stats().unmatched_stream_frames, 1);
     }
 
     #[test]
