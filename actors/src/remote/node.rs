@@ -59,6 +59,10 @@ pub struct NodeStats {
     pub directory_updates: u64,
     /// Control messages that failed to decode.
     pub bad_control: u64,
+    /// Streams this node asked for that are still open.
+    pub streams_open: usize,
+    /// Streams this node produces for callers that are still open.
+    pub streams_producing: usize,
     /// The wire session's own counters.
     pub session: SessionStats,
 }
@@ -409,6 +413,8 @@ impl Node {
         let st = self.shared.state.borrow();
         NodeStats {
             pending: st.pending.iter().filter(|p| !p.is_abandoned()).count(),
+            streams_open: st.session.streams_outstanding(),
+            streams_producing: st.session.streams_producing(),
             session: st.session.stats(),
             ..st.stats
         }
