@@ -233,16 +233,20 @@ impl Node {
         }
     }
 
-    /// Ends every stream on shutdown: callers get [`CallError::Stopped`], producers
-    /// are cancelled.
+    /// Ends every stream on shutdown: local callers get [`CallError::Stopped`],
+    /// producers are cancelled and their remote callers told (stopped).
     pub(super) fn shutdown_streams(&self) {
+        let now = now();
         let (calls, producing) = {
             let mut st = self.shared.state.borrow_mut();
-            (
-                std::mem::take(&mut st.streams.calls),
-                std::mem::take(&mut st.streams.producing),
-            )
+            let producing = std::mem::take(&mut st.streams.producing);
+            for (peer, id) in producing.keys() {
+                st.session
+                    .stream_end(now, peer, *id, Err(CallError::Stopped.to_wire()));
+            }
+            (std::mem::take(&mut st.streams.calls), producing)
         };
+        self.flush();
         for call in calls.into_values() {
             call.finish(Err(CallError::Stopped));
         }
