@@ -13,6 +13,7 @@
 //! | [`directory`] | `directory` | [`decode_directory`] on raw bytes, as for envelopes |
 //! | [`directory_round_trip`] | `directory_round_trip` | a directory built field by field, as for envelopes |
 //! | [`session_ops`] | `session` | two [`Session`]s talking through a lossy, reordering, forging network, step by step against a model |
+//! | [`stream_ops`] | `stream` | streamed replies between two [`Session`]s: items in order and once, within credit, through loss, duplication, reordering and forged stream frames |
 //!
 //! Structured inputs are read from the bytes with [`arbitrary::Unstructured`], so the
 //! same bytes mean the same input under libFuzzer (nightly) and under `cargo test`
@@ -30,6 +31,9 @@ use crate::envelope::{Ids, scan_ids};
 use crate::session::{Event, Failure, Nanos, Outgoing, Reply, Request, Session};
 use crate::v1::{ComponentRef, Directory, Envelope, ErrorCode, ErrorInfo, Kind, TraceContext};
 use crate::{DecodeError, Limits, PROTOCOL_VERSION, decode_envelope, encode_envelope};
+
+mod stream_ops;
+pub use stream_ops::stream_ops;
 
 /// A valid TELL with every optional field set: the seed of the envelope corpus, and
 /// the fixture of the decoding tests.
@@ -1240,8 +1244,13 @@ impl World {
                     let deadline = (env.timeout_ms > 0)
                         .then(|| now.saturating_add(u64::from(env.timeout_ms) * 1_000_000));
                     let credit = if k == Kind::Ask { env.credit } else { 0 };
-                    if credit > 0 {
-                        s.producing.insert((from, env.message_id));
+                    if credit > 0 && !s.producing.insert((from, env.message_id)) {
+                        // A repeat of a stream request still being produced: dropped.
+                        s.unmatched_streams += 1;
+                        s.session.handle_frame(now, NODES[from], &envelope, payload);
+                        assert!(self.drain(to).is_empty());
+                        self.sides[to].expect_events(&[]);
+                        return;
                     }
                     let req = Request {
                         peer: NODES[from].to_owned(),

@@ -416,6 +416,11 @@ impl Session {
                 let credit = if k == Kind::Ask { env.credit } else { 0 };
                 let component = env.destination.map(|d| d.name).unwrap_or_default();
                 if credit > 0 {
+                    if self.is_producing(peer, env.message_id) {
+                        // A repeated stream request: the stream is already produced.
+                        self.stats.unmatched_stream_frames += 1;
+                        return;
+                    }
                     self.open_inbound(peer, env.message_id, credit, &component);
                 }
                 self.events.push_back(Event::Request(Request {

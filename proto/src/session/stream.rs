@@ -258,8 +258,11 @@ impl Session {
         }
     }
 
-    /// A stream request arrived: open its producer side (a repeated request id from the
-    /// same peer replaces the old one).
+    pub(super) fn is_producing(&self, peer: &str, id: u64) -> bool {
+        self.streams.inbound.contains_key(&(peer.to_owned(), id))
+    }
+
+    /// A stream request arrived: open its producer side.
     pub(super) fn open_inbound(&mut self, peer: &str, id: u64, credit: u32, component: &str) {
         self.streams.inbound.insert(
             (peer.to_owned(), id),
