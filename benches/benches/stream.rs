@@ -114,7 +114,9 @@ impl Handler<Streaming<Want>> for Producer {
     async fn handle(&mut self, req: Streaming<Want>, _: &mut Context<Self>) {
         let (want, out) = req.into_parts();
         let data = payload(want.size as usize);
-        out.detach(futures_lite::stream::iter(0..want.n).map(move |_| Chunk(data.clone())));
+        out.detach(futures_lite::stream::iter(
+            (0..want.n).map(move |_| Chunk(data.clone())),
+        ));
     }
 }
 
@@ -147,15 +149,15 @@ fn tern_server() {
     });
 }
 
-async fn take_all<S>(mut s: S, n: u64, size: usize)
+async fn take_all<S, E>(mut s: S, n: u64, size: usize)
 where
-    S: futures_lite::Stream + Unpin,
-    S::Item: std::fmt::Debug,
+    S: futures_lite::Stream<Item = Result<Chunk, E>> + Unpin,
+    E: std::fmt::Debug,
 {
     use futures_lite::StreamExt;
     let mut got = 0;
     while let Some(item) = s.next().await {
-        let _ = (&item, size);
+        assert_eq!(item.unwrap().0.len(), size);
         got += 1;
     }
     assert_eq!(got, n);
