@@ -242,7 +242,10 @@ impl<T> Chan<T> {
 
     /// The next item, or the end: `None` after a normal end, `Some(Err(_))` once after
     /// a failed one (then `None`).
-    pub(crate) fn poll_next(&self, cx: &mut TaskContext<'_>) -> Poll<Option<Result<T, StreamError>>> {
+    pub(crate) fn poll_next(
+        &self,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<T, StreamError>>> {
         let mut i = self.inner.borrow_mut();
         if let Some(item) = i.queue.pop_front() {
             return Poll::Ready(Some(Ok(item)));
@@ -385,7 +388,9 @@ impl<T: 'static> Emitter<T> {
                             return;
                         }
                     }
-                    Some(Some(Err(e))) => return chan.finish(Err(StreamError::Failed(e.to_string()))),
+                    Some(Some(Err(e))) => {
+                        return chan.finish(Err(StreamError::Failed(e.to_string())));
+                    }
                 }
             }
         })

@@ -6,9 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures_lite::{StreamExt, stream};
-use tern_actors::{
-    Actor, Context, Handler, StreamError, StreamMessage, Streaming, build, spawn,
-};
+use tern_actors::{Actor, Context, Handler, StreamError, StreamMessage, Streaming, build, spawn};
 use tern_executor::Runtime;
 use tern_executor::time::sleep;
 
@@ -119,13 +117,22 @@ fn table() -> (tern_actors::Addr<Table>, Probe) {
 fn a_borrowed_stream_is_lazy_in_order_and_keeps_the_component_busy() {
     Runtime::new().unwrap().block_on(async {
         let (t, probe) = table();
-        let mut rows = t.ask_stream(Scan { n: 100, fail_at: None }).credit(4);
+        let mut rows = t
+            .ask_stream(Scan {
+                n: 100,
+                fail_at: None,
+            })
+            .credit(4);
         let mut got = Vec::new();
         for _ in 0..10 {
             got.push(rows.next().await.unwrap().unwrap());
             sleep(Duration::from_millis(1)).await;
             // Never more than a window ahead of what was taken.
-            assert!(probe.computed.get() <= got.len() as u64 + 4, "{}", probe.computed.get());
+            assert!(
+                probe.computed.get() <= got.len() as u64 + 4,
+                "{}",
+                probe.computed.get()
+            );
             assert!(rows.buffered() <= 4);
         }
         // Busy: a ping waits behind the stream.
@@ -167,7 +174,12 @@ fn a_detached_stream_frees_the_component_and_stays_lazy_when_stalled() {
 fn dropping_the_stream_cancels_a_borrowed_producer() {
     Runtime::new().unwrap().block_on(async {
         let (t, probe) = table();
-        let mut rows = t.ask_stream(Scan { n: 1_000, fail_at: None }).credit(2);
+        let mut rows = t
+            .ask_stream(Scan {
+                n: 1_000,
+                fail_at: None,
+            })
+            .credit(2);
         assert_eq!(rows.next().await, Some(Ok(0)));
         drop(rows);
         // The component is free again right after.
@@ -182,7 +194,10 @@ fn failures_end_the_stream_with_a_typed_error() {
     Runtime::new().unwrap().block_on(async {
         let (t, _) = table();
         let got: Vec<_> = t
-            .ask_stream(Scan { n: 10, fail_at: Some(3) })
+            .ask_stream(Scan {
+                n: 10,
+                fail_at: Some(3),
+            })
             .collect()
             .await;
         assert_eq!(
@@ -195,9 +210,11 @@ fn failures_end_the_stream_with_a_typed_error() {
             ]
         );
 
-        let restarting = build(|| Table { probe: Probe::default() })
-            .restart(tern_actors::Restart::OnFailure)
-            .spawn();
+        let restarting = build(|| Table {
+            probe: Probe::default(),
+        })
+        .restart(tern_actors::Restart::OnFailure)
+        .spawn();
         let got: Vec<_> = restarting.ask_stream(Boom).collect().await;
         assert_eq!(got.len(), 3, "{got:?}");
         assert_eq!(got[..2], [Ok(1), Ok(2)]);
@@ -212,7 +229,13 @@ fn failures_end_the_stream_with_a_typed_error() {
         let (stopped, _) = table();
         stopped.stop();
         stopped.stopped().await;
-        let got: Vec<_> = stopped.ask_stream(Scan { n: 1, fail_at: None }).collect().await;
+        let got: Vec<_> = stopped
+            .ask_stream(Scan {
+                n: 1,
+                fail_at: None,
+            })
+            .collect()
+            .await;
         assert_eq!(got, vec![Err(StreamError::Stopped)]);
     });
 }
@@ -245,7 +268,9 @@ fn the_whole_stream_deadline_and_the_idle_deadline_differ() {
         // 10 ms between items: an idle timeout of 50 ms never fires, the whole
         // deadline of 105 ms does after ~10 items.
         let got: Vec<_> = t
-            .ask_stream(Slowly { gap: Duration::from_millis(10) })
+            .ask_stream(Slowly {
+                gap: Duration::from_millis(10),
+            })
             .idle_timeout(Duration::from_millis(50))
             .timeout(Duration::from_millis(105))
             .collect()
@@ -254,14 +279,18 @@ fn the_whole_stream_deadline_and_the_idle_deadline_differ() {
         assert!((2..=11).contains(&got.len()), "{}", got.len());
         // 100 ms between items: the idle timeout of 30 ms fires first.
         let got: Vec<_> = t
-            .ask_stream(Slowly { gap: Duration::from_millis(100) })
+            .ask_stream(Slowly {
+                gap: Duration::from_millis(100),
+            })
             .idle_timeout(Duration::from_millis(30))
             .collect()
             .await;
         assert_eq!(got, vec![Err(StreamError::Idle)]);
         // A consumer that stops polling does not time itself out.
         let mut s = t
-            .ask_stream(Slowly { gap: Duration::from_millis(1) })
+            .ask_stream(Slowly {
+                gap: Duration::from_millis(1),
+            })
             .idle_timeout(Duration::from_millis(20))
             .credit(2);
         assert_eq!(s.next().await, Some(Ok(0)));

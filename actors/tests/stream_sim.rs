@@ -97,7 +97,10 @@ struct Cluster {
 fn cluster(seed: u64) -> Cluster {
     let names = ["a", "b"];
     let mut world = World::new(seed).expect("world");
-    let ids: Vec<NodeId> = names.iter().map(|n| world.add_node(n).expect("node")).collect();
+    let ids: Vec<NodeId> = names
+        .iter()
+        .map(|n| world.add_node(n).expect("node"))
+        .collect();
     let directory = Rc::new(
         names
             .iter()
@@ -158,7 +161,10 @@ fn result<T: 'static>(c: &Cluster, i: usize, h: JoinHandle<T>) -> T {
 struct Lcg(u64);
 impl Lcg {
     fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % n.max(1)
     }
 }
@@ -189,7 +195,10 @@ fn consume(
             .credit(window)
             .idle_timeout(Duration::from_secs(2));
         while let Some(r) = rows.next().await {
-            assert!(rows.buffered() <= window as usize, "buffered past the window");
+            assert!(
+                rows.buffered() <= window as usize,
+                "buffered past the window"
+            );
             sink.borrow_mut().push(r);
             if rng.below(4) == 0 {
                 sleep(Duration::from_micros(rng.below(3_000))).await;
@@ -215,7 +224,11 @@ fn items_arrive_in_order_once_under_jitter_over_a_seed_sweep() {
         let (got, h) = consume(&c, seed, n, window, seed % 2 == 0);
         c.world.run_until(secs(30.0));
         result(&c, 0, h);
-        let got: Vec<u64> = got.borrow().iter().map(|r| r.clone().expect("item")).collect();
+        let got: Vec<u64> = got
+            .borrow()
+            .iter()
+            .map(|r| r.clone().expect("item"))
+            .collect();
         assert_eq!(got, (0..n).collect::<Vec<_>>(), "seed {seed}");
         assert_eq!(probe.computed.get(), n, "seed {seed}");
     }
@@ -259,7 +272,11 @@ fn reordered_and_duplicated_frames_still_give_each_item_once_in_order() {
         let items: Vec<u64> = got.iter().filter_map(|r| r.clone().ok()).collect();
         complete += u64::from(items.len() as u64 == n);
         // In order and never twice, whatever the network did.
-        assert_eq!(items, (0..items.len() as u64).collect::<Vec<_>>(), "seed {seed}: {got:?}");
+        assert_eq!(
+            items,
+            (0..items.len() as u64).collect::<Vec<_>>(),
+            "seed {seed}: {got:?}"
+        );
         if got.iter().all(Result::is_ok) {
             assert_eq!(items.len() as u64, n, "seed {seed}");
         }
@@ -300,7 +317,11 @@ fn a_lost_item_ends_the_stream_with_an_error_never_a_gap() {
         result(&c, 0, h);
         let got = got.borrow();
         let items: Vec<u64> = got.iter().filter_map(|r| r.clone().ok()).collect();
-        assert_eq!(items, (0..items.len() as u64).collect::<Vec<_>>(), "seed {seed}");
+        assert_eq!(
+            items,
+            (0..items.len() as u64).collect::<Vec<_>>(),
+            "seed {seed}"
+        );
         if dropped {
             assert!(
                 got.last().is_some_and(Result::is_err) || items.len() == 50,
@@ -341,16 +362,21 @@ fn a_stalled_consumer_stalls_the_producer_within_the_window() {
         });
         c.world.run_until(secs(5.0));
         // While stalled: at most one window (plus the item taken) computed.
-        assert!(probe.computed.get() <= 9, "computed {}", probe.computed.get());
+        assert!(
+            probe.computed.get() <= 9,
+            "computed {}",
+            probe.computed.get()
+        );
         c.world.run_until(secs(20.0));
         let (first, buffered, more, _stats) = result(&c, 0, h);
         assert_eq!(first, Some(Ok(0)));
         assert!(buffered <= 8, "buffered {buffered}");
-        assert_eq!(
-            more,
-            (1..=20).map(|i| Some(Ok(i))).collect::<Vec<_>>()
+        assert_eq!(more, (1..=20).map(|i| Some(Ok(i))).collect::<Vec<_>>());
+        assert!(
+            probe.computed.get() <= 21 + 8,
+            "computed {}",
+            probe.computed.get()
         );
-        assert!(probe.computed.get() <= 21 + 8, "computed {}", probe.computed.get());
     }
 }
 
@@ -468,7 +494,11 @@ fn a_crash_or_a_partition_ends_the_stream_with_a_typed_error_not_a_hang() {
         let got = got.borrow();
         let items: Vec<u64> = got.iter().filter_map(|r| r.clone().ok()).collect();
         assert!(!items.is_empty(), "seed {seed}");
-        assert_eq!(items, (0..items.len() as u64).collect::<Vec<_>>(), "seed {seed}");
+        assert_eq!(
+            items,
+            (0..items.len() as u64).collect::<Vec<_>>(),
+            "seed {seed}"
+        );
         assert!(
             matches!(got.last(), Some(Err(CallError::PeerLost(n))) if n == "b"),
             "seed {seed}: {:?}",

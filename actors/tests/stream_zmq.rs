@@ -118,7 +118,11 @@ fn streams_over_zeromq_are_ordered_lazy_cancellable_and_fail_typed() {
             .credit(8);
         assert_eq!(rows.next().await, Some(Ok((0, "row 0".into()))));
         sleep(Duration::from_millis(300)).await;
-        assert!(probe.computed.get() <= 9, "computed {}", probe.computed.get());
+        assert!(
+            probe.computed.get() <= 9,
+            "computed {}",
+            probe.computed.get()
+        );
         assert!(rows.buffered() <= 8);
 
         // Cancellation: dropping the stream stops the producer.

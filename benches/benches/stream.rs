@@ -355,8 +355,7 @@ mod grpc {
         fn call(&mut self, req: http::Request<B>) -> Self::Future {
             if req.uri().path() == PATH {
                 Box::pin(async move {
-                    let mut grpc =
-                        tonic::server::Grpc::new(ProstCodec::<Blob, WantMsg>::default());
+                    let mut grpc = tonic::server::Grpc::new(ProstCodec::<Blob, WantMsg>::default());
                     Ok(grpc.server_streaming(ScanSvc, req).await)
                 })
             } else {
@@ -532,7 +531,9 @@ fn report(results: &mut Results, system: &'static str, size: usize, mut rates: V
 
 fn summary(results: &Results) {
     println!();
-    println!("| item size | tern in process | tern tcp | tonic-mt | tonic-ct | tern tcp / tonic-mt | tern tcp / tonic-ct |");
+    println!(
+        "| item size | tern in process | tern tcp | tonic-mt | tonic-ct | tern tcp / tonic-mt | tern tcp / tonic-ct |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for size in SIZES {
         let get = |s| results.get(&(size, s)).copied().unwrap_or(f64::NAN);

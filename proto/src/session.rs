@@ -369,7 +369,9 @@ impl Session {
             return;
         }
         if req.credit > 0 {
-            self.streams.inbound.remove(&(req.peer.clone(), req.message_id));
+            self.streams
+                .inbound
+                .remove(&(req.peer.clone(), req.message_id));
         }
         let id = self.take_id();
         let mut env = Envelope {
@@ -469,7 +471,9 @@ impl Session {
                 self.answer(peer, env.correlation_id, Err(failure));
             }
             Ok(Kind::StreamItem) => self.on_item(peer, &env, payload),
-            Ok(Kind::StreamEnd) => self.end_outbound(peer, env.correlation_id, env.sequence, Ok(())),
+            Ok(Kind::StreamEnd) => {
+                self.end_outbound(peer, env.correlation_id, env.sequence, Ok(()))
+            }
             Ok(Kind::Credit) => self.on_credit(peer, env.correlation_id, env.credit),
             Ok(Kind::Cancel) => self.on_cancel(peer, env.correlation_id),
             // The decoder refuses unknown kinds; count one if it ever got here.

@@ -47,7 +47,9 @@ impl<T: 'static, C: Codec<T>> Source for ChanSource<T, C> {
             next.map(|item| match item {
                 Ok(item) => With::<C, T>::encode(&item)
                     .map(|bytes| (bytes, C::CONTENT_TYPE))
-                    .map_err(|e| CallError::StreamFailed(format!("an item could not be encoded: {e}"))),
+                    .map_err(|e| {
+                        CallError::StreamFailed(format!("an item could not be encoded: {e}"))
+                    }),
                 Err(e) => Err(e.into()),
             })
         })

@@ -81,7 +81,10 @@ pub fn stream_ops(data: &[u8]) {
                 };
                 let out = Outgoing::new("scan", "t.Scan", "application/octet-stream", Vec::new());
                 let id = a.ask_stream(now, "b", out, timeout, window);
-                assert!(model.calls.insert(id, Caller::default()).is_none(), "id reused");
+                assert!(
+                    model.calls.insert(id, Caller::default()).is_none(),
+                    "id reused"
+                );
             }
             1..=3 => {
                 // b produces an item for one of its open streams.
@@ -170,7 +173,13 @@ pub fn stream_ops(data: &[u8]) {
             _ => {
                 // A stream frame forged by c, for ids that may be open.
                 let kind = *u
-                    .choose(&[Kind::StreamItem, Kind::StreamEnd, Kind::Credit, Kind::Cancel, Kind::Error])
+                    .choose(&[
+                        Kind::StreamItem,
+                        Kind::StreamEnd,
+                        Kind::Credit,
+                        Kind::Cancel,
+                        Kind::Error,
+                    ])
                     .unwrap_or(&Kind::StreamItem);
                 let env = Envelope {
                     version: PROTOCOL_VERSION,
@@ -259,7 +268,10 @@ fn drain(a: &mut Session, b: &mut Session, wire: &mut VecDeque<Wire>, model: &mu
         match e {
             Event::StreamItem { id, item } => {
                 let c = model.calls.entry(id).or_default();
-                assert!(!c.ended && !c.cancelled, "item after the end of stream {id}");
+                assert!(
+                    !c.ended && !c.cancelled,
+                    "item after the end of stream {id}"
+                );
                 c.got.push(item.payload);
             }
             Event::StreamEnd { id, result } => {
@@ -267,7 +279,10 @@ fn drain(a: &mut Session, b: &mut Session, wire: &mut VecDeque<Wire>, model: &mu
                 assert!(!c.ended && !c.cancelled, "stream {id} ended twice");
                 c.ended = true;
                 if result.is_ok() {
-                    assert!(model.ended_by_b.contains(&id), "stream {id} ended Ok but b never ended it");
+                    assert!(
+                        model.ended_by_b.contains(&id),
+                        "stream {id} ended Ok but b never ended it"
+                    );
                 }
             }
             other => panic!("a produces nothing: {other:?}"),

@@ -286,8 +286,7 @@ impl Session {
             self.stats.unmatched_stream_frames += 1;
             return;
         };
-        if seq < o.next || o.ahead.contains_key(&seq) || o.end.as_ref().is_some_and(|e| seq > e.0)
-        {
+        if seq < o.next || o.ahead.contains_key(&seq) || o.end.as_ref().is_some_and(|e| seq > e.0) {
             // A repeat (or no sequence number, or past the end): never deliver twice.
             self.stats.unmatched_stream_frames += 1;
             return;
@@ -380,7 +379,12 @@ impl Session {
     }
 
     pub(super) fn on_cancel(&mut self, peer: &str, id: u64) {
-        if self.streams.inbound.remove(&(peer.to_owned(), id)).is_some() {
+        if self
+            .streams
+            .inbound
+            .remove(&(peer.to_owned(), id))
+            .is_some()
+        {
             self.events.push_back(Event::Cancelled {
                 peer: peer.to_owned(),
                 id,
@@ -506,7 +510,10 @@ mod tests {
         assert!(!b.stream_end(5, "a", req.message_id, Ok(())));
         pass(&mut b, &mut a, 6);
         assert!(matches!(a.poll_event(), Some(Event::StreamItem { .. })));
-        assert_eq!(a.poll_event(), Some(Event::StreamEnd { id, result: Ok(()) }));
+        assert_eq!(
+            a.poll_event(),
+            Some(Event::StreamEnd { id, result: Ok(()) })
+        );
         assert_eq!((a.streams_outstanding(), b.streams_producing()), (0, 0));
         assert_eq!(a.poll_timeout(), None);
     }
@@ -627,7 +634,12 @@ mod tests {
     fn an_error_or_a_plain_reply_ends_a_stream_with_a_failure() {
         let (mut a, mut b) = (Session::new("a"), Session::new("b"));
         let (id, req) = open(&mut a, &mut b, 4);
-        assert!(b.stream_end(1, "a", req.message_id, Err((ErrorCode::Stopped, "x".into()))));
+        assert!(b.stream_end(
+            1,
+            "a",
+            req.message_id,
+            Err((ErrorCode::Stopped, "x".into()))
+        ));
         pass(&mut b, &mut a, 2);
         assert!(matches!(
             a.poll_event(),

@@ -140,7 +140,12 @@ impl Node {
         let source = match export {
             None => Err(CallError::UnknownComponent(req.component.clone())),
             Some(e) if e.is_stopped() => Err(CallError::Stopped),
-            Some(e) => e.deliver_stream(&req.message_type, &req.content_type, &req.payload, req.credit),
+            Some(e) => e.deliver_stream(
+                &req.message_type,
+                &req.content_type,
+                &req.payload,
+                req.credit,
+            ),
         };
         let source = match source {
             Ok(s) => s,
