@@ -60,27 +60,27 @@ impl Handler<Streaming<Scan>> for Store {
 
 /// Nodes a (caller) and b (exports a store) on tcp loopback; a knows the store.
 async fn pair() -> (Node, Node, ZmqTransport, Probe) {
-    let tb = ZmqTransport::bind(ZmqConfig::new("b").listen("tcp://127.0.0.1:0")).unwrap();
+    let tb = ZmqTransport::bind(ZmqConfig::new("b").listen("tcp://127.0.0.1:0")).expect("setup");
     let endpoint = tb.endpoints()[0].clone();
     let ta = ZmqTransport::bind(
         ZmqConfig::new("a")
             .listen("tcp://127.0.0.1:0")
             .peer("b", &endpoint),
     )
-    .unwrap();
-    tb.connect("a", &ta.endpoints()[0]).unwrap();
+    .expect("setup");
+    tb.connect("a", &ta.endpoints()[0]).expect("setup");
     let tb2 = tb.clone();
     let probe = Probe::default();
-    let b = Node::start(NodeConfig::new("b").peers(["a"]), tb).unwrap();
+    let b = Node::start(NodeConfig::new("b").peers(["a"]), tb).expect("setup");
     b.export(
         "store",
         &spawn(Store {
             probe: probe.clone(),
         }),
     )
-    .unwrap()
+    .expect("setup")
     .accept_stream::<Scan>();
-    let a = Node::start(NodeConfig::new("a").peers(["b"]), ta).unwrap();
+    let a = Node::start(NodeConfig::new("a").peers(["b"]), ta).expect("setup");
     for _ in 0..500 {
         if !a.hosts("store").is_empty() {
             break;
@@ -92,7 +92,7 @@ async fn pair() -> (Node, Node, ZmqTransport, Probe) {
 
 #[test]
 fn streams_over_zeromq_are_ordered_lazy_cancellable_and_fail_typed() {
-    Runtime::new().unwrap().block_on(async {
+    Runtime::new().expect("setup").block_on(async {
         let (a, b, tb, probe) = pair().await;
         let store = a.lookup::<Store>("store");
 
