@@ -22,11 +22,26 @@
 //! - A reply that matches no outstanding ask (late, duplicated, or forged) is dropped
 //!   and counted in [`SessionStats::unmatched_replies`]; a frame that fails to decode is
 //!   dropped and counted in [`SessionStats::malformed`]. Neither panics.
+//! - **Streamed replies** ([`Session::ask_stream`]; see [Streams](self#streams)): items
+//!   reach the caller as [`Event::StreamItem`]s in the order produced, each once, and
+//!   never more than the credit granted; every stream ends with exactly one
+//!   [`Event::StreamEnd`] unless cancelled here.
 //! - A refused frame still ends what it names, as far as its wire format can be read
 //!   without decoding it (at any size): a refused ask is answered with an error (its
 //!   `ErrorCode` says why: `DecodeFailed`, `TooLarge` or `UnsupportedVersion`), and a
 //!   refused answer to an outstanding ask ends that ask with [`Failure::Remote`], so an
 //!   ask without a deadline cannot wait forever for an answer that was refused.
+//!
+//! # Streams
+//!
+//! A caller opens a stream with [`Session::ask_stream`] (an ask whose `credit` is the
+//! initial window), grants more with [`Session::grant`] and stops it with
+//! [`Session::cancel_stream`]. The producer sees a [`Request`] with a nonzero
+//! [`Request::credit`], sends items with [`Session::stream_item`] (refused without
+//! credit) and ends with [`Session::stream_end`]; it learns of grants and cancels
+//! through [`Event::Credit`] and [`Event::Cancelled`]. Items carry sequence numbers: the
+//! caller delivers them in order, drops repeats and holds early ones (within the
+//! credit) until the missing ones arrive.
 //!
 //! # Examples
 //!
