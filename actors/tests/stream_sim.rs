@@ -506,3 +506,43 @@ fn a_crash_or_a_partition_ends_the_stream_with_a_typed_error_not_a_hang() {
         );
     }
 }
+
+#[test]
+fn a_stream_asked_before_its_component_is_known_waits_for_the_name() {
+    let mut c = cluster(8);
+    let t = c.transports[0].clone();
+    let h = c.world.spawn_on(c.ids[0], async move {
+        let node = Node::start(NodeConfig::new("a").peers(["b"]), t).expect("node");
+        let store = node.lookup::<Store>("store");
+        let late: Vec<_> = store
+            .ask_stream(Scan {
+                n: 5,
+                fail_at: None,
+                detached: true,
+            })
+            .idle_timeout(Duration::from_secs(2))
+            .collect()
+            .await;
+        let nobody: Vec<_> = node
+            .lookup::<Store>("nobody")
+            .ask_stream(Scan {
+                n: 5,
+                fail_at: None,
+                detached: true,
+            })
+            .idle_timeout(Duration::from_millis(300))
+            .collect()
+            .await;
+        (late, nobody)
+    });
+    // b starts half a second later.
+    c.world.run_until(secs(0.5));
+    serve(&c);
+    c.world.run_until(secs(5.0));
+    let (late, nobody) = result(&c, 0, h);
+    assert_eq!(late, (0..5).map(Ok).collect::<Vec<_>>());
+    assert_eq!(
+        nobody,
+        vec![Err(CallError::UnknownComponent("nobody".into()))]
+    );
+}

@@ -186,7 +186,12 @@ pub struct RefStream<T> {
     idle: Duration,
     deadline: Option<Sleep>,
     idle_sleep: Option<Sleep>,
+    started: bool,
+    retry: Option<Sleep>,
 }
+
+/// How often a stream request waiting for its component's name looks again.
+const NAME_RETRY: Duration = Duration::from_millis(10);
 
 impl<T> fmt::Debug for RefStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -303,14 +308,43 @@ impl<T: 'static> Stream for RefStream<T> {
                 return r.map(|o| o.map(|r| r.map_err(Into::into)));
             }
             State::Unsent { name, pin, out } => {
-                let timeout = this.timeout;
-                match this
-                    .node
-                    .open_stream(&name, pin.as_deref(), out, this.window, timeout)
-                {
+                if !this.started {
+                    this.started = true;
+                    this.deadline = this.timeout.map(time::sleep);
+                }
+                // Waiting for a node to announce the name: try again when the retry
+                // timer fires, within the idle timeout (and the whole deadline).
+                let waiting = this
+                    .retry
+                    .as_mut()
+                    .is_some_and(|r| Pin::new(r).poll(cx).is_pending());
+                let opened = if waiting {
+                    Err(CallError::UnknownComponent(name.to_string()))
+                } else {
+                    let (window, timeout) = (this.window, this.timeout);
+                    this.node
+                        .open_stream(&name, pin.as_deref(), out.clone(), window, timeout)
+                };
+                match opened {
                     Ok((id, call)) => {
+                        this.retry = None;
+                        this.idle_sleep = None;
                         this.state = State::Open { id, call };
-                        this.deadline = timeout.map(time::sleep);
+                    }
+                    Err(CallError::UnknownComponent(who)) => {
+                        if !waiting {
+                            let mut retry = time::sleep(NAME_RETRY);
+                            // Registers the waker.
+                            let _ = Pin::new(&mut retry).poll(cx);
+                            this.retry = Some(retry);
+                        }
+                        let idle = this.idle;
+                        this.idle_sleep.get_or_insert_with(|| time::sleep(idle));
+                        if fired(&mut this.deadline, cx) || fired(&mut this.idle_sleep, cx) {
+                            return Poll::Ready(Some(Err(CallError::UnknownComponent(who))));
+                        }
+                        this.state = State::Unsent { name, pin, out };
+                        return Poll::Pending;
                     }
                     Err(e) => return Poll::Ready(Some(Err(e))),
                 }
@@ -343,8 +377,8 @@ impl<T> Drop for RefStream<T> {
 impl<A: Actor> Ref<A> {
     /// Sends `msg` and returns its streamed reply, consumed at the caller's pace with
     /// credit-based flow control: on this node without encoding, on another node over
-    /// the wire. The request goes out at the first poll, to a node that has announced
-    /// the name by then (otherwise the stream fails with
+    /// the wire. The request goes out at the first poll, or as soon as a node announces
+    /// the name, waiting up to the idle timeout (then the stream fails with
     /// [`CallError::UnknownComponent`]). See [`RefStream`] for credit and deadlines.
     pub fn ask_stream<M>(&self, msg: M) -> RefStream<M::Item>
     where
@@ -381,6 +415,8 @@ impl<A: Actor> Ref<A> {
             idle,
             deadline: None,
             idle_sleep: None,
+            started: false,
+            retry: None,
         };
         stream.configure_local();
         stream
