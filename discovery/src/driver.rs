@@ -242,4 +242,3 @@ enum Wake {
     Timer,
     Kick,
 }
-

@@ -237,7 +237,9 @@ impl Membership {
                 used = 0;
             }
             used += n;
-            if n <= limit && let Some(last) = parts.last_mut() {
+            if n <= limit
+                && let Some(last) = parts.last_mut()
+            {
                 last.push(r);
             }
         }

@@ -34,6 +34,7 @@ mod codec;
 mod config;
 mod error;
 mod export;
+mod gossip;
 mod node;
 mod reference;
 mod slot;
@@ -42,5 +43,6 @@ pub use codec::{Codec, CodecError, Json, Postcard, Prost, Raw, RawBytes, RemoteM
 pub use config::{NodeConfig, NodeError};
 pub use error::CallError;
 pub use export::ExportBuilder;
+pub use gossip::{COMPONENTS_FACT, ENDPOINT_FACT};
 pub use node::{Node, NodeStats};
 pub use reference::{Ref, RefAsk, Undelivered};

@@ -63,25 +63,27 @@ pub struct NodeStats {
 
 /// What one peer has told this node.
 #[derive(Debug, Default)]
-struct PeerView {
+pub(super) struct PeerView {
     /// `(generation, version)` of the directory held; `None` until one arrives, and
     /// again after the connection is lost.
-    known: Option<(u64, u64)>,
-    components: Vec<String>,
+    pub(super) known: Option<(u64, u64)>,
+    pub(super) components: Vec<String>,
+    /// Learnt from membership gossip rather than configured: no directory messages.
+    pub(super) gossip: bool,
 }
 
-enum PendingCall {
+pub(super) enum PendingCall {
     Tell,
     Ask { slot: Rc<CallSlot>, deadline: Nanos },
 }
 
 /// A message waiting for its component name.
-struct Pending {
-    component: String,
-    pin: Option<String>,
-    out: Outgoing,
-    call: PendingCall,
-    expires: Nanos,
+pub(super) struct Pending {
+    pub(super) component: String,
+    pub(super) pin: Option<String>,
+    pub(super) out: Outgoing,
+    pub(super) call: PendingCall,
+    pub(super) expires: Nanos,
 }
 
 impl Pending {
@@ -90,30 +92,38 @@ impl Pending {
     }
 }
 
-struct State {
-    session: Session,
-    exports: BTreeMap<String, Rc<dyn Exported>>,
-    version: u64,
-    peers: BTreeMap<String, PeerView>,
+pub(super) struct State {
+    pub(super) session: Session,
+    pub(super) exports: BTreeMap<String, Rc<dyn Exported>>,
+    pub(super) version: u64,
+    pub(super) peers: BTreeMap<String, PeerView>,
     /// Component name -> nodes that host it.
-    hosts: BTreeMap<String, BTreeSet<String>>,
-    waiters: BTreeMap<u64, Rc<CallSlot>>,
-    pending: VecDeque<Pending>,
+    pub(super) hosts: BTreeMap<String, BTreeSet<String>>,
+    pub(super) waiters: BTreeMap<u64, Rc<CallSlot>>,
+    pub(super) pending: VecDeque<Pending>,
     next_pick: u64,
-    stats: NodeStats,
+    pub(super) stats: NodeStats,
     ticker: Option<Waker>,
+    /// Nodes membership saw die or leave: calls pinned to them fail at once.
+    pub(super) down: BTreeSet<String>,
+    /// The membership this node takes its directory from, if any.
+    pub(super) discovery: Option<tern_discovery::Discovery>,
 }
 
 type SendFn = Box<dyn Fn(&str, Vec<u8>, Vec<u8>) -> Result<(), TransportError>>;
+type LearnFn = Box<dyn Fn(&str, &str) -> Result<(), TransportError>>;
+type ForgetFn = Box<dyn Fn(&str)>;
 
 /// A request waiting for room in a full mailbox; the receive loop awaits it before it
 /// reads the next frame.
 type Held = std::pin::Pin<Box<dyn Future<Output = ()>>>;
 
-struct Shared {
-    config: NodeConfig,
+pub(super) struct Shared {
+    pub(super) config: NodeConfig,
     send: SendFn,
-    state: RefCell<State>,
+    pub(super) learn: LearnFn,
+    pub(super) forget: ForgetFn,
+    pub(super) state: RefCell<State>,
     tasks: RefCell<Vec<JoinHandle<()>>>,
 }
 
@@ -192,7 +202,7 @@ struct Shared {
 /// ```
 #[derive(Clone)]
 pub struct Node {
-    shared: Rc<Shared>,
+    pub(super) shared: Rc<Shared>,
 }
 
 impl fmt::Debug for Node {
@@ -203,7 +213,7 @@ impl fmt::Debug for Node {
     }
 }
 
-fn now() -> Nanos {
+pub(super) fn now() -> Nanos {
     time::now().as_nanos()
 }
 
@@ -251,6 +261,8 @@ impl Node {
         }
         let transport = Rc::new(transport);
         let sender = transport.clone();
+        let learner = transport.clone();
+        let forgetter = transport.clone();
         let mut peers = BTreeMap::new();
         for p in &config.peers {
             peers.insert(p.clone(), PeerView::default());
@@ -266,11 +278,15 @@ impl Node {
             next_pick: 0,
             stats: NodeStats::default(),
             ticker: None,
+            down: BTreeSet::new(),
+            discovery: None,
         };
         let node = Self {
             shared: Rc::new(Shared {
                 config,
                 send: Box::new(move |to, env, payload| sender.send(to, env, payload)),
+                learn: Box::new(move |name, address| learner.learn_peer(name, address)),
+                forget: Box::new(move |name| forgetter.forget_peer(name)),
                 state: RefCell::new(state),
                 tasks: RefCell::new(Vec::new()),
             }),
@@ -459,6 +475,9 @@ impl Node {
     ) -> Result<(), CallError> {
         let now = now();
         let mut st = self.shared.state.borrow_mut();
+        if let Some(node) = pin.filter(|n| st.down.contains(*n)) {
+            return Err(CallError::PeerLost(node.to_owned()));
+        }
         let Some(host) = st.route(component, pin) else {
             let expires = now.saturating_add(nanos(self.shared.config.pending_ttl));
             return self.park(&mut st, component, pin, out, PendingCall::Tell, expires);
@@ -487,6 +506,9 @@ impl Node {
         };
         {
             let mut st = self.shared.state.borrow_mut();
+            if let Some(node) = pin.filter(|n| st.down.contains(*n)) {
+                return Err(CallError::PeerLost(node.to_owned()));
+            }
             match st.route(component, pin) {
                 Some(host) => {
                     st.start_ask(now, &host, out, deadline, &slot);
@@ -599,7 +621,7 @@ impl Node {
 
     /// Handles every session event, then sends what they produced; returns the
     /// deliveries waiting for mailbox room, in arrival order.
-    fn pump(&self, now: Nanos) -> Vec<Held> {
+    pub(super) fn pump(&self, now: Nanos) -> Vec<Held> {
         let mut held = Vec::new();
         loop {
             let event = self.shared.state.borrow_mut().session.poll_event();
@@ -783,6 +805,7 @@ impl Node {
             let peers: Vec<(String, bool)> = st
                 .peers
                 .iter()
+                .filter(|(_, view)| !view.gossip)
                 .map(|(name, view)| (name.clone(), view.known.is_none()))
                 .collect();
             for (peer, unknown) in peers {
@@ -790,6 +813,7 @@ impl Node {
             }
         }
         self.flush();
+        self.publish_components();
     }
 
     fn on_directory(&self, now: Nanos, req: &Request) {
@@ -837,7 +861,7 @@ impl Node {
     }
 
     /// Sends every waiting message whose name is now known, keeping their order.
-    fn retry_pending(&self, st: &mut State, now: Nanos) {
+    pub(super) fn retry_pending(&self, st: &mut State, now: Nanos) {
         let waiting = std::mem::take(&mut st.pending);
         let mut blocked = BTreeSet::new();
         for p in waiting {
@@ -910,7 +934,7 @@ impl Node {
             let silent: Vec<String> = st
                 .peers
                 .iter()
-                .filter(|(_, v)| v.known.is_none())
+                .filter(|(_, v)| v.known.is_none() && !v.gossip)
                 .map(|(name, _)| name.clone())
                 .collect();
             for peer in silent {
@@ -998,7 +1022,7 @@ impl State {
         std::iter::from_fn(|| self.session.poll_transmit()).collect()
     }
 
-    fn unhost(&mut self, peer: &str, components: &[String]) {
+    pub(super) fn unhost(&mut self, peer: &str, components: &[String]) {
         for c in components {
             if let Some(h) = self.hosts.get_mut(c) {
                 h.remove(peer);
@@ -1019,7 +1043,7 @@ impl State {
     }
 
     fn needs_tick(&self) -> bool {
-        !self.pending.is_empty() || self.peers.values().any(|v| v.known.is_none())
+        !self.pending.is_empty() || self.peers.values().any(|v| v.known.is_none() && !v.gossip)
     }
 }
 
