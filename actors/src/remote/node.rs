@@ -1036,6 +1036,11 @@ impl State {
     /// Forgets what `peer` announced (its connection is gone); it is asked again.
     fn forget(&mut self, peer: &str) {
         if let Some(view) = self.peers.get_mut(peer) {
+            if view.gossip {
+                // Membership owns this peer's liveness: a dropped connection comes
+                // back by itself; death or leave arrives as a membership event.
+                return;
+            }
             view.known = None;
             let old = std::mem::take(&mut view.components);
             self.unhost(peer, &old);
