@@ -1,6 +1,9 @@
 //! Remote components whose directory comes from membership gossip, on the simulated
 //! network: no static peers, only a seed list.
 
+// Helpers of this test: a setup step that fails should fail the test loudly.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
