@@ -45,6 +45,7 @@ mod broadcast;
 mod config;
 mod driver;
 mod error;
+pub mod fuzzing;
 mod member;
 mod membership;
 mod packet;
