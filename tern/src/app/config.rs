@@ -214,6 +214,12 @@ const SCHEMA: &[(&str, &str, Kind, &str)] = &[
     ),
     (
         "gossip",
+        "capacity",
+        Kind::Int,
+        "this node's capacity in the application's units (e.g. worker slots), published as its `capacity` fact; 0: unpublished",
+    ),
+    (
+        "gossip",
         "endpoint",
         Kind::Str,
         "the transport endpoint peers connect to; default: the first node.listen, with advertise's host for 0.0.0.0",
@@ -235,6 +241,7 @@ fn defaults() -> Vec<(&'static str, Value)> {
         ("gossip.cluster", Value::String("tern".into())),
         ("gossip.keys", Value::Array(Vec::new())),
         ("gossip.network", Value::String("default".into())),
+        ("gossip.capacity", Value::Integer(0)),
     ]
 }
 
@@ -605,6 +612,7 @@ impl Layered {
                 cluster,
                 keys,
                 network: self.str("gossip.network").unwrap_or("default").to_owned(),
+                capacity: self.int("gossip.capacity").unwrap_or(0),
                 endpoint,
             }),
             warnings,
@@ -628,6 +636,8 @@ pub struct GossipSettings {
     pub keys: Vec<(u8, Key)>,
     /// Network name (the `net` fact).
     pub network: String,
+    /// Capacity (the `capacity` fact), 0 when unpublished.
+    pub capacity: u64,
     /// The transport endpoint peers connect to.
     pub endpoint: String,
 }
@@ -815,5 +825,47 @@ host = ["worker-1"]
         let f = file(GOOD);
         let e = Layered::load(Some(&f.0), env).unwrap().node(0).unwrap_err();
         assert!(e.to_string().contains("positive"), "{e}");
+    }
+
+    #[test]
+    fn gossip_settings_are_checked_with_clear_errors_and_warnings() {
+        const KEY: &str = "1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+        let load = |gossip: &str| {
+            let f = file(&format!("{GOOD}\n[gossip]\n{gossip}\n"));
+            Layered::load(Some(&f.0), []).unwrap().node(0)
+        };
+        let ok = load(&format!(
+            "bind = \"127.0.0.1:7946\"\nseeds = [\"10.0.0.1:7946\"]\nkeys = [\"{KEY}\"]\ncapacity = 8"
+        ))
+        .unwrap();
+        let g = ok.gossip.clone().unwrap();
+        assert_eq!(g.advertise, "127.0.0.1:7946".parse().unwrap());
+        assert_eq!(g.keys.len(), 1);
+        assert_eq!(g.capacity, 8);
+        assert!(
+            ok.warnings.iter().any(|w| w.contains("loopback")),
+            "{:?}",
+            ok.warnings
+        );
+
+        let e = load(&format!("bind = \"0.0.0.0:7946\"\nkeys = [\"{KEY}\"]")).unwrap_err();
+        assert!(
+            e.to_string().contains("gossip.advertise") && e.to_string().contains("every interface"),
+            "{e}"
+        );
+        let e = load("bind = \"127.0.0.1:7946\"").unwrap_err();
+        assert!(e.to_string().contains("gossip.keys"), "{e}");
+        let e = load("bind = \"127.0.0.1:7946\"\nkeys = [\"1:abc\"]").unwrap_err();
+        assert!(e.to_string().contains("64 hexadecimal"), "{e}");
+        let e = load(&format!("bind = \"nowhere\"\nkeys = [\"{KEY}\"]")).unwrap_err();
+        assert!(e.to_string().contains("gossip.bind"), "{e}");
+        let e = load(&format!(
+            "bind = \"127.0.0.1:7946\"\nkeys = [\"{KEY}\"]\nseeds = [\"10.0.0.1\"]"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("gossip.seeds"), "{e}");
+        let off = load("seeds = [\"10.0.0.1:7946\"]").unwrap();
+        assert!(off.gossip.is_none());
+        assert!(off.warnings.iter().any(|w| w.contains("gossip is off")));
     }
 }

@@ -61,6 +61,11 @@ pub(super) fn start(
     if let Err(e) = discovery.set_fact("net", g.network.as_bytes()) {
         tracing::warn!(node = %settings.name, error = %e, "cannot publish the `net` fact");
     }
+    if g.capacity > 0
+        && let Err(e) = discovery.set_fact("capacity", g.capacity.to_string().as_bytes())
+    {
+        tracing::warn!(node = %settings.name, error = %e, "cannot publish the `capacity` fact");
+    }
     // A port chosen by the system is known only now.
     let endpoint = if g.endpoint.ends_with(":0") || g.endpoint.ends_with(":*") {
         bound.first().map_or_else(
