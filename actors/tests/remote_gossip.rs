@@ -154,6 +154,18 @@ fn a_dead_node_fails_calls_fast_and_its_new_generation_is_accepted() {
         took < Duration::from_millis(1),
         "failed fast, took {took:?}"
     );
+    // By name too: its only host is gone, so the call fails at once rather than wait.
+    let h = c.world.spawn_on(c.ids[0], async {
+        let node = Node::current().unwrap();
+        node.lookup::<Squarer>("squarer")
+            .ask(Square(2))
+            .timeout(Duration::from_secs(10))
+            .await
+    });
+    assert_eq!(
+        result(&mut c, 0, h, 35.5),
+        Err(CallError::PeerLost("n1".into()))
+    );
     // n1 comes back as generation 2 and is routed to again.
     c.world.restart(c.ids[1]).unwrap();
     start(&c, 1, 2, true);

@@ -110,6 +110,7 @@ impl Node {
         }
         st.unhost(&m.name, &old);
         for c in &components {
+            st.gone.remove(c);
             st.hosts
                 .entry(c.clone())
                 .or_default()
@@ -131,12 +132,19 @@ impl Node {
             st.down.insert(name.to_owned());
             if let Some(view) = st.peers.remove(name) {
                 st.unhost(name, &view.components);
+                for c in view.components {
+                    if !st.hosts.contains_key(&c) {
+                        st.gone.insert(c, name.to_owned());
+                    }
+                }
             }
             st.session.peer_lost(name);
-            // Calls waiting for a name on that node only will never go.
+            // Calls waiting for that node, or for a name only it had, will never go.
             let waiting = std::mem::take(&mut st.pending);
             for p in waiting {
-                if p.pin.as_deref() == Some(name) {
+                let hopeless = p.pin.as_deref() == Some(name)
+                    || (p.pin.is_none() && st.gone.get(&p.component).is_some_and(|n| n == name));
+                if hopeless {
                     match p.call {
                         PendingCall::Ask { slot, .. } => {
                             slot.complete(Err(CallError::PeerLost(name.to_owned())));

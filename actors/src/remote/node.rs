@@ -106,6 +106,9 @@ pub(super) struct State {
     ticker: Option<Waker>,
     /// Nodes membership saw die or leave: calls pinned to them fail at once.
     pub(super) down: BTreeSet<String>,
+    /// Components whose every host died or left (component -> the last host): calls
+    /// fail at once until a host publishes the name again.
+    pub(super) gone: BTreeMap<String, String>,
     /// The membership this node takes its directory from, if any.
     pub(super) discovery: Option<tern_discovery::Discovery>,
 }
@@ -279,6 +282,7 @@ impl Node {
             stats: NodeStats::default(),
             ticker: None,
             down: BTreeSet::new(),
+            gone: BTreeMap::new(),
             discovery: None,
         };
         let node = Self {
@@ -475,8 +479,8 @@ impl Node {
     ) -> Result<(), CallError> {
         let now = now();
         let mut st = self.shared.state.borrow_mut();
-        if let Some(node) = pin.filter(|n| st.down.contains(*n)) {
-            return Err(CallError::PeerLost(node.to_owned()));
+        if let Some(node) = st.lost(component, pin) {
+            return Err(CallError::PeerLost(node));
         }
         let Some(host) = st.route(component, pin) else {
             let expires = now.saturating_add(nanos(self.shared.config.pending_ttl));
@@ -506,8 +510,8 @@ impl Node {
         };
         {
             let mut st = self.shared.state.borrow_mut();
-            if let Some(node) = pin.filter(|n| st.down.contains(*n)) {
-                return Err(CallError::PeerLost(node.to_owned()));
+            if let Some(node) = st.lost(component, pin) {
+                return Err(CallError::PeerLost(node));
             }
             match st.route(component, pin) {
                 Some(host) => {
@@ -967,6 +971,16 @@ impl Node {
 }
 
 impl State {
+    /// The node whose death or leave makes a call to `component` (on `pin`) fail at
+    /// once, if any: the pinned node is gone, or every host of the name is.
+    fn lost(&self, component: &str, pin: Option<&str>) -> Option<String> {
+        match pin {
+            Some(node) => self.down.contains(node).then(|| node.to_owned()),
+            None if self.exports.contains_key(component) => None,
+            None => self.gone.get(component).cloned(),
+        }
+    }
+
     /// Where to send a message for `component` (on `pin`, if given) now, if anywhere.
     /// Messages already waiting for the same target go first, so a later one waits
     /// behind them.
