@@ -8,7 +8,8 @@
 //! cargo run --release --example cluster_demo -- print-config --config w1.toml
 //! ```
 //!
-//! The demo starts three `node` processes, sends asks to `worker-1..3` for a few
+//! The containers find each other through membership gossip from a seed list alone (no
+//! peer is configured anywhere). The demo starts three `node` processes, sends asks to `worker-1..3` for a few
 //! seconds, kills worker 2's process with SIGKILL, keeps going through the outage,
 //! restarts it (a new generation), keeps going, then stops every process with SIGTERM,
 //! checks each exited 0, and prints what happened: messages, latencies, and the typed
@@ -26,6 +27,9 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use tern::app::App;
+use tern::discovery::{
+    Discovery, GossipConfig, Identity, Keyring, Membership, State as MemberState, UdpSocket,
+};
 use tern::remote::{CallError, Json, Node, NodeConfig, RemoteMessage};
 use tern::transport::{ZmqConfig, ZmqTransport};
 use tern::{Actor, Context, Handler};
@@ -234,26 +238,60 @@ async fn drive(node: &Node, length: Duration, seq: &mut u64) -> Phase {
     std::rc::Rc::try_unwrap(phase).map_or_else(|_| Phase::default(), std::cell::RefCell::into_inner)
 }
 
-fn write_configs(dir: &Path, ports: &BTreeMap<&str, u16>) -> anyhow::Result<()> {
+/// The demo cluster's gossip key (make your own with `openssl rand -hex 32`).
+const KEY: &str = "7e3a1c9b5d2f4e6a8c0b1d3f5a7c9e1b2d4f6a8c0e2b4d6f8a1c3e5b7d9f0a2c";
+
+/// Each worker knows only the seed list (the front and w1) and its own addresses: no
+/// peers are configured anywhere; they find each other through membership gossip.
+fn write_configs(
+    dir: &Path,
+    ports: &BTreeMap<&str, u16>,
+    gossip: &BTreeMap<&str, u16>,
+) -> anyhow::Result<()> {
     for (i, name) in ["w1", "w2", "w3"].iter().enumerate() {
-        let mut text = format!(
-            "[node]\nname = \"{name}\"\nlisten = [\"tcp://127.0.0.1:{}\"]\n\n[peers]\nfront = \"tcp://127.0.0.1:{}\"\n\n[components]\nhost = [\"{}\"]\n\n[timeouts]\nshutdown_grace_ms = 300\n",
-            ports[name], ports["front"], WORKERS[i]
+        let text = format!(
+            "[node]\nname = \"{name}\"\nlisten = [\"tcp://127.0.0.1:{}\"]\n\n[components]\nhost = [\"{}\"]\n\n[timeouts]\nshutdown_grace_ms = 300\n\n[gossip]\nbind = \"127.0.0.1:{}\"\nseeds = [\"127.0.0.1:{}\", \"127.0.0.1:{}\"]\ncluster = \"cluster-demo\"\nkeys = [\"1:{KEY}\"]\n",
+            ports[name], WORKERS[i], gossip[name], gossip["front"], gossip["w1"]
         );
-        text.push('\n');
         std::fs::write(dir.join(format!("{name}.toml")), text)?;
     }
     Ok(())
+}
+
+fn free_udp_port() -> anyhow::Result<u16> {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    Ok(s.local_addr()?.port())
+}
+
+/// The front's view of the membership, one line per member.
+fn members(d: &Discovery) -> String {
+    d.members()
+        .iter()
+        .map(|m| {
+            format!(
+                "   {:<6} {:<8} gen {:<14} {}",
+                m.name,
+                m.state.as_str(),
+                m.generation,
+                m.fact(tern::remote::COMPONENTS_FACT)
+                    .unwrap_or("")
+                    .replace('\n', ",")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn demo() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("tern-cluster-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut ports = BTreeMap::new();
+    let mut gossip = BTreeMap::new();
     for name in ["front", "w1", "w2", "w3"] {
         ports.insert(name, free_port()?);
+        gossip.insert(name, free_udp_port()?);
     }
-    write_configs(&dir, &ports)?;
+    write_configs(&dir, &ports, &gossip)?;
     let mut cluster = Cluster {
         dir: dir.clone(),
         children: BTreeMap::new(),
@@ -268,15 +306,49 @@ fn demo() -> anyhow::Result<()> {
 
     let rt = tern::Runtime::new()?;
     let result: anyhow::Result<Vec<String>> = rt.block_on(async {
-        let mut z = ZmqConfig::new("front").listen(format!("tcp://127.0.0.1:{}", ports["front"]));
-        for w in ["w1", "w2", "w3"] {
-            z = z.peer(w, format!("tcp://127.0.0.1:{}", ports[w]));
-        }
-        let transport = ZmqTransport::bind(z)?;
+        // The front is a seed itself; it has no peers configured either.
+        let endpoint = format!("tcp://127.0.0.1:{}", ports["front"]);
+        let transport = ZmqTransport::bind(ZmqConfig::new("front").listen(endpoint.clone()))?;
+        let generation = tern::time::wall_now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(1));
         let node = Node::start(
-            NodeConfig::new("front").peers(["w1", "w2", "w3"]),
+            NodeConfig::new("front").generation(generation),
             transport.clone(),
         )?;
+        let gossip_addr: std::net::SocketAddr = format!("127.0.0.1:{}", gossip["front"]).parse()?;
+        let me = Identity {
+            name: "front".into(),
+            generation,
+            addr: gossip_addr,
+        };
+        let ring = Keyring::new(1, KEY.parse()?);
+        let core = Membership::new(GossipConfig::new("cluster-demo"), ring, me, generation)?;
+        let discovery = Discovery::start(core, UdpSocket::bind(gossip_addr)?, &[]);
+        node.use_discovery(&discovery, Some(&endpoint));
+        let t0 = tern::time::now();
+        while discovery
+            .members()
+            .iter()
+            .filter(|m| m.state == MemberState::Alive)
+            .count()
+            < 4
+        {
+            if tern::time::now().saturating_duration_since(t0) > Duration::from_secs(15) {
+                bail!(
+                    "the workers did not join within 15 s:\n{}",
+                    members(&discovery)
+                );
+            }
+            tern::time::sleep(Duration::from_millis(50)).await;
+        }
+        println!(
+            "membership after {:.1} s (found from the seed list alone):\n{}",
+            tern::time::now()
+                .saturating_duration_since(t0)
+                .as_secs_f64(),
+            members(&discovery)
+        );
         let mut seq = 0;
         let mut lines = Vec::new();
         let mut p = drive(&node, Duration::from_secs(3), &mut seq).await;
@@ -295,8 +367,36 @@ fn demo() -> anyhow::Result<()> {
         let mut p = drive(&node, Duration::from_secs(4), &mut seq).await;
         lines.push(p.line("3. w2 restarted (4 s)"));
         let recovered = p.by.get("worker-2").copied().unwrap_or(0);
+        println!("membership after the restart:\n{}", members(&discovery));
+        for w in ["w1", "w2", "w3"] {
+            cluster.signal(w, nix::sys::signal::Signal::SIGTERM)?;
+        }
+        println!("SIGTERM w1, w2, w3: they leave the cluster gracefully");
+        let t0 = tern::time::now();
+        let gone = |d: &Discovery| {
+            d.members()
+                .iter()
+                .filter(|m| m.state == MemberState::Left)
+                .count()
+        };
+        while gone(&discovery) < 3
+            && tern::time::now().saturating_duration_since(t0) < Duration::from_secs(10)
+        {
+            tern::time::sleep(Duration::from_millis(50)).await;
+        }
+        println!("membership after the leave:\n{}", members(&discovery));
+        let left = gone(&discovery);
+        let failed = discovery
+            .members()
+            .iter()
+            .filter(|m| m.state == MemberState::Dead && m.name != "w2")
+            .count();
+        discovery.stop();
         node.shutdown();
         transport.close();
+        if left != 3 || failed != 0 {
+            bail!("{left} of 3 workers recorded as left, {failed} as failed");
+        }
         if healthy == 0 {
             bail!("no ask was answered while every node was up");
         }
@@ -313,9 +413,6 @@ fn demo() -> anyhow::Result<()> {
         println!("{l}");
     }
     let mut clean = true;
-    for w in ["w1", "w2", "w3"] {
-        cluster.signal(w, nix::sys::signal::Signal::SIGTERM)?;
-    }
     for (w, child) in &mut cluster.children {
         let status = child.wait()?;
         println!("SIGTERM {w}: exited with {status}");

@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "protos/tern/v1/envelope.proto",
         "protos/tern/v1/control.proto",
+        "protos/tern/v1/gossip.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

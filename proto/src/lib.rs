@@ -55,4 +55,11 @@ pub use limits::Limits;
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::use_self)]
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/tern.v1.rs"));
+
+    /// Generated from `protos/tern/v1/gossip.proto`: the plaintext of a membership
+    /// gossip datagram (decoded and checked by `tern-discovery`).
+    #[allow(missing_docs, unreachable_pub, clippy::all, clippy::use_self)]
+    pub mod gossip {
+        include!(concat!(env!("OUT_DIR"), "/tern.v1.gossip.rs"));
+    }
 }

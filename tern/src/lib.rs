@@ -43,11 +43,13 @@
 //! - [`transport`]: the transport SPI and its simulated implementation.
 //! - [`check`]: checkers for the delivery promises, fed by the application under test.
 //! - [`log`]: logging set-up whose timestamps are virtual time under the simulator.
+//! - [`discovery`]: membership from a seed list: SWIM with Lifeguard over sealed UDP
+//!   gossip, per-node facts, and the directory that routes component names
+//!   ([`remote::Node::use_discovery`]).
 //! - [`app`]: container processes: a command line (`run`, `node --config`,
-//!   `check-config`, `print-config`), TOML configuration with environment overrides,
-//!   clean shutdown on SIGINT and SIGTERM.
-//!
-//! ZeroMQ and gossip discovery arrive in later layers behind the same `tell` and `ask`.
+//!   `check-config`, `print-config`, `members`), TOML configuration with environment
+//!   overrides, gossip discovery, clean shutdown (and a graceful leave) on SIGINT and
+//!   SIGTERM.
 
 pub mod app;
 pub mod check;
@@ -55,6 +57,7 @@ pub mod log;
 
 pub use tern_actors as actors;
 pub use tern_actors::remote;
+pub use tern_discovery as discovery;
 pub use tern_executor as executor;
 pub use tern_executor::sim;
 pub use tern_proto as proto;

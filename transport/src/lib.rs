@@ -88,4 +88,23 @@ pub trait Transport {
 
     /// The next inbound frame pair or connection event.
     fn recv(&self) -> impl Future<Output = Incoming>;
+
+    /// Learns where peer `name` is reached (`address` as discovery spread it, for
+    /// ZeroMQ an endpoint such as `tcp://10.0.0.5:7000`); learning the same address
+    /// again changes nothing. The default does nothing: for transports that know every
+    /// peer already, like the simulator's.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::Unreachable`] if the address cannot be used.
+    fn learn_peer(&self, name: &str, address: &str) -> Result<(), TransportError> {
+        let _ = (name, address);
+        Ok(())
+    }
+
+    /// Forgets peer `name` (discovery saw it die or leave): its connection closes. The
+    /// default does nothing.
+    fn forget_peer(&self, name: &str) {
+        let _ = name;
+    }
 }

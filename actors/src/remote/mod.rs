@@ -45,6 +45,7 @@ mod codec;
 mod config;
 mod error;
 mod export;
+mod gossip;
 mod node;
 mod reference;
 mod slot;
@@ -54,6 +55,7 @@ pub use codec::{Codec, CodecError, Json, Postcard, Prost, Raw, RawBytes, RemoteM
 pub use config::{NodeConfig, NodeError};
 pub use error::CallError;
 pub use export::ExportBuilder;
+pub use gossip::{COMPONENTS_FACT, ENDPOINT_FACT};
 pub use node::{Node, NodeStats};
 pub use reference::{Ref, RefAsk, Undelivered};
 pub use stream::RefStream;

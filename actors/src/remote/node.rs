@@ -69,25 +69,27 @@ pub struct NodeStats {
 
 /// What one peer has told this node.
 #[derive(Debug, Default)]
-struct PeerView {
+pub(super) struct PeerView {
     /// `(generation, version)` of the directory held; `None` until one arrives, and
     /// again after the connection is lost.
-    known: Option<(u64, u64)>,
-    components: Vec<String>,
+    pub(super) known: Option<(u64, u64)>,
+    pub(super) components: Vec<String>,
+    /// Learnt from membership gossip rather than configured: no directory messages.
+    pub(super) gossip: bool,
 }
 
-enum PendingCall {
+pub(super) enum PendingCall {
     Tell,
     Ask { slot: Rc<CallSlot>, deadline: Nanos },
 }
 
 /// A message waiting for its component name.
-struct Pending {
-    component: String,
-    pin: Option<String>,
-    out: Outgoing,
-    call: PendingCall,
-    expires: Nanos,
+pub(super) struct Pending {
+    pub(super) component: String,
+    pub(super) pin: Option<String>,
+    pub(super) out: Outgoing,
+    pub(super) call: PendingCall,
+    pub(super) expires: Nanos,
 }
 
 impl Pending {
@@ -96,31 +98,42 @@ impl Pending {
     }
 }
 
-struct State {
-    session: Session,
-    exports: BTreeMap<String, Rc<dyn Exported>>,
-    version: u64,
-    peers: BTreeMap<String, PeerView>,
+pub(super) struct State {
+    pub(super) session: Session,
+    pub(super) exports: BTreeMap<String, Rc<dyn Exported>>,
+    pub(super) version: u64,
+    pub(super) peers: BTreeMap<String, PeerView>,
     /// Component name -> nodes that host it.
-    hosts: BTreeMap<String, BTreeSet<String>>,
-    waiters: BTreeMap<u64, Rc<CallSlot>>,
-    pending: VecDeque<Pending>,
+    pub(super) hosts: BTreeMap<String, BTreeSet<String>>,
+    pub(super) waiters: BTreeMap<u64, Rc<CallSlot>>,
+    pub(super) pending: VecDeque<Pending>,
     next_pick: u64,
-    stats: NodeStats,
+    pub(super) stats: NodeStats,
     ticker: Option<Waker>,
+    /// Nodes membership saw die or leave: calls pinned to them fail at once.
+    pub(super) down: BTreeSet<String>,
+    /// Components whose every host died or left (component -> the last host): calls
+    /// fail at once until a host publishes the name again.
+    pub(super) gone: BTreeMap<String, String>,
+    /// The membership this node takes its directory from, if any.
+    pub(super) discovery: Option<tern_discovery::Discovery>,
     streams: streams::Tables,
 }
 
 type SendFn = Box<dyn Fn(&str, Vec<u8>, Vec<u8>) -> Result<(), TransportError>>;
+type LearnFn = Box<dyn Fn(&str, &str) -> Result<(), TransportError>>;
+type ForgetFn = Box<dyn Fn(&str)>;
 
 /// A request waiting for room in a full mailbox; the receive loop awaits it before it
 /// reads the next frame.
 type Held = std::pin::Pin<Box<dyn Future<Output = ()>>>;
 
-struct Shared {
-    config: NodeConfig,
+pub(super) struct Shared {
+    pub(super) config: NodeConfig,
     send: SendFn,
-    state: RefCell<State>,
+    pub(super) learn: LearnFn,
+    pub(super) forget: ForgetFn,
+    pub(super) state: RefCell<State>,
     tasks: RefCell<Vec<JoinHandle<()>>>,
 }
 
@@ -199,7 +212,7 @@ struct Shared {
 /// ```
 #[derive(Clone)]
 pub struct Node {
-    shared: Rc<Shared>,
+    pub(super) shared: Rc<Shared>,
 }
 
 impl fmt::Debug for Node {
@@ -210,7 +223,7 @@ impl fmt::Debug for Node {
     }
 }
 
-fn now() -> Nanos {
+pub(super) fn now() -> Nanos {
     time::now().as_nanos()
 }
 
@@ -258,6 +271,8 @@ impl Node {
         }
         let transport = Rc::new(transport);
         let sender = transport.clone();
+        let learner = transport.clone();
+        let forgetter = transport.clone();
         let mut peers = BTreeMap::new();
         for p in &config.peers {
             peers.insert(p.clone(), PeerView::default());
@@ -273,12 +288,17 @@ impl Node {
             next_pick: 0,
             stats: NodeStats::default(),
             ticker: None,
+            down: BTreeSet::new(),
+            gone: BTreeMap::new(),
+            discovery: None,
             streams: streams::Tables::default(),
         };
         let node = Self {
             shared: Rc::new(Shared {
                 config,
                 send: Box::new(move |to, env, payload| sender.send(to, env, payload)),
+                learn: Box::new(move |name, address| learner.learn_peer(name, address)),
+                forget: Box::new(move |name| forgetter.forget_peer(name)),
                 state: RefCell::new(state),
                 tasks: RefCell::new(Vec::new()),
             }),
@@ -470,6 +490,9 @@ impl Node {
     ) -> Result<(), CallError> {
         let now = now();
         let mut st = self.shared.state.borrow_mut();
+        if let Some(node) = st.lost(component, pin) {
+            return Err(CallError::PeerLost(node));
+        }
         let Some(host) = st.route(component, pin) else {
             let expires = now.saturating_add(nanos(self.shared.config.pending_ttl));
             return self.park(&mut st, component, pin, out, PendingCall::Tell, expires);
@@ -498,6 +521,9 @@ impl Node {
         };
         {
             let mut st = self.shared.state.borrow_mut();
+            if let Some(node) = st.lost(component, pin) {
+                return Err(CallError::PeerLost(node));
+            }
             match st.route(component, pin) {
                 Some(host) => {
                     st.start_ask(now, &host, out, deadline, &slot);
@@ -610,7 +636,7 @@ impl Node {
 
     /// Handles every session event, then sends what they produced; returns the
     /// deliveries waiting for mailbox room, in arrival order.
-    fn pump(&self, now: Nanos) -> Vec<Held> {
+    pub(super) fn pump(&self, now: Nanos) -> Vec<Held> {
         let mut held = Vec::new();
         loop {
             let event = self.shared.state.borrow_mut().session.poll_event();
@@ -799,6 +825,7 @@ impl Node {
             let peers: Vec<(String, bool)> = st
                 .peers
                 .iter()
+                .filter(|(_, view)| !view.gossip)
                 .map(|(name, view)| (name.clone(), view.known.is_none()))
                 .collect();
             for (peer, unknown) in peers {
@@ -806,6 +833,7 @@ impl Node {
             }
         }
         self.flush();
+        self.publish_components();
     }
 
     fn on_directory(&self, now: Nanos, req: &Request) {
@@ -853,7 +881,7 @@ impl Node {
     }
 
     /// Sends every waiting message whose name is now known, keeping their order.
-    fn retry_pending(&self, st: &mut State, now: Nanos) {
+    pub(super) fn retry_pending(&self, st: &mut State, now: Nanos) {
         let waiting = std::mem::take(&mut st.pending);
         let mut blocked = BTreeSet::new();
         for p in waiting {
@@ -926,7 +954,7 @@ impl Node {
             let silent: Vec<String> = st
                 .peers
                 .iter()
-                .filter(|(_, v)| v.known.is_none())
+                .filter(|(_, v)| v.known.is_none() && !v.gossip)
                 .map(|(name, _)| name.clone())
                 .collect();
             for peer in silent {
@@ -959,6 +987,16 @@ impl Node {
 }
 
 impl State {
+    /// The node whose death or leave makes a call to `component` (on `pin`) fail at
+    /// once, if any: the pinned node is gone, or every host of the name is.
+    fn lost(&self, component: &str, pin: Option<&str>) -> Option<String> {
+        match pin {
+            Some(node) => self.down.contains(node).then(|| node.to_owned()),
+            None if self.exports.contains_key(component) => None,
+            None => self.gone.get(component).cloned(),
+        }
+    }
+
     /// Where to send a message for `component` (on `pin`, if given) now, if anywhere.
     /// Messages already waiting for the same target go first, so a later one waits
     /// behind them.
@@ -1014,7 +1052,7 @@ impl State {
         std::iter::from_fn(|| self.session.poll_transmit()).collect()
     }
 
-    fn unhost(&mut self, peer: &str, components: &[String]) {
+    pub(super) fn unhost(&mut self, peer: &str, components: &[String]) {
         for c in components {
             if let Some(h) = self.hosts.get_mut(c) {
                 h.remove(peer);
@@ -1028,6 +1066,11 @@ impl State {
     /// Forgets what `peer` announced (its connection is gone); it is asked again.
     fn forget(&mut self, peer: &str) {
         if let Some(view) = self.peers.get_mut(peer) {
+            if view.gossip {
+                // Membership owns this peer's liveness: a dropped connection comes
+                // back by itself; death or leave arrives as a membership event.
+                return;
+            }
             view.known = None;
             let old = std::mem::take(&mut view.components);
             self.unhost(peer, &old);
@@ -1035,7 +1078,7 @@ impl State {
     }
 
     fn needs_tick(&self) -> bool {
-        !self.pending.is_empty() || self.peers.values().any(|v| v.known.is_none())
+        !self.pending.is_empty() || self.peers.values().any(|v| v.known.is_none() && !v.gossip)
     }
 }
 

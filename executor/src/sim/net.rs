@@ -203,6 +203,12 @@ struct Inbox {
     /// How many of `queue` are packets (the rest are reset notices).
     packets: usize,
     waker: Option<Waker>,
+    /// Set once a task reads datagrams on their own ([`SimSocket::recv_datagram`]):
+    /// datagrams then queue in `datagrams`, apart from stream frames, the way a UDP
+    /// socket and a TCP connection are separate sockets on one host.
+    split: bool,
+    datagrams: VecDeque<Packet>,
+    datagram_waker: Option<Waker>,
 }
 
 impl Inbox {
@@ -404,6 +410,15 @@ impl Net {
     fn put(&mut self, packet: Packet) -> Option<Option<Waker>> {
         let capacity = self.config.inbox_capacity;
         let inbox = self.inboxes.entry(packet.to).or_default();
+        if inbox.split && packet.delivery == Delivery::Datagram {
+            if inbox.datagrams.len() >= capacity {
+                self.stats.overflow += 1;
+                return None;
+            }
+            self.stats.delivered += 1;
+            inbox.datagrams.push_back(packet);
+            return Some(inbox.datagram_waker.take());
+        }
         if packet.delivery == Delivery::Datagram && inbox.packets >= capacity {
             self.stats.overflow += 1;
             return None;
@@ -639,6 +654,46 @@ impl SimSocket {
             .get(&(self.node, to))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Waits for the next datagram to this node. From the first call on, datagrams
+    /// queue apart from stream frames (which [`SimSocket::recv`] and
+    /// [`SimSocket::recv_event`] then no longer see), as a UDP socket would beside a
+    /// node's connections; the inbox capacity applies to each queue.
+    pub async fn recv_datagram(&self) -> Packet {
+        poll_fn(|cx| match self.try_recv_datagram() {
+            Some(p) => Poll::Ready(p),
+            None => {
+                let mut net = self.net.borrow_mut();
+                let inbox = net.inboxes.entry(self.node).or_default();
+                inbox.datagram_waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// The next datagram to this node if one is waiting (see
+    /// [`SimSocket::recv_datagram`]).
+    pub fn try_recv_datagram(&self) -> Option<Packet> {
+        let mut net = self.net.borrow_mut();
+        let inbox = net.inboxes.entry(self.node).or_default();
+        if !inbox.split {
+            inbox.split = true;
+            // Datagrams that arrived before move over, in order.
+            let mut kept = VecDeque::with_capacity(inbox.queue.len());
+            for e in inbox.queue.drain(..) {
+                match e {
+                    SocketEvent::Packet(p) if p.delivery == Delivery::Datagram => {
+                        inbox.packets -= 1;
+                        inbox.datagrams.push_back(p);
+                    }
+                    other => kept.push_back(other),
+                }
+            }
+            inbox.queue = kept;
+        }
+        inbox.datagrams.pop_front()
     }
 
     /// Waits for the next message or stream reset notice to this node, in arrival

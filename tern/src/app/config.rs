@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tern_discovery::Key;
 use toml::Value;
 
 /// Where a configuration value came from.
@@ -174,6 +176,54 @@ const SCHEMA: &[(&str, &str, Kind, &str)] = &[
         Kind::Int,
         "messages queued per connection before backpressure",
     ),
+    (
+        "gossip",
+        "bind",
+        Kind::Str,
+        "UDP address for membership gossip, e.g. \"127.0.0.1:7946\"; unset: no gossip, static [peers] only",
+    ),
+    (
+        "gossip",
+        "advertise",
+        Kind::Str,
+        "the gossip address other nodes reach this one at; default: bind (required when bind is 0.0.0.0)",
+    ),
+    (
+        "gossip",
+        "seeds",
+        Kind::StrList,
+        "gossip addresses of seed nodes, e.g. [\"10.0.0.1:7946\"]; any one live seed is enough",
+    ),
+    (
+        "gossip",
+        "cluster",
+        Kind::Str,
+        "cluster id, checked on every datagram so separate clusters never merge",
+    ),
+    (
+        "gossip",
+        "keys",
+        Kind::StrList,
+        "gossip keys as \"ID:64 hex digits\" (ID 0-255); the first seals, every one opens",
+    ),
+    (
+        "gossip",
+        "network",
+        Kind::Str,
+        "this node's network name, published as its `net` fact",
+    ),
+    (
+        "gossip",
+        "capacity",
+        Kind::Int,
+        "this node's capacity in the application's units (e.g. worker slots), published as its `capacity` fact; 0: unpublished",
+    ),
+    (
+        "gossip",
+        "endpoint",
+        Kind::Str,
+        "the transport endpoint peers connect to; default: the first node.listen, with advertise's host for 0.0.0.0",
+    ),
 ];
 
 fn defaults() -> Vec<(&'static str, Value)> {
@@ -187,6 +237,11 @@ fn defaults() -> Vec<(&'static str, Value)> {
         ("transport.heartbeat_timeout_ms", Value::Integer(1500)),
         ("transport.handshake_ivl_ms", Value::Integer(5000)),
         ("transport.send_hwm", Value::Integer(10_000)),
+        ("gossip.seeds", Value::Array(Vec::new())),
+        ("gossip.cluster", Value::String("tern".into())),
+        ("gossip.keys", Value::Array(Vec::new())),
+        ("gossip.network", Value::String("default".into())),
+        ("gossip.capacity", Value::Integer(0)),
     ]
 }
 
@@ -293,7 +348,8 @@ impl Layered {
                         .map(|(s, k, ..)| format!("{s}.{k}"))
                         .collect();
                     let expected = if in_section.is_empty() {
-                        "sections [node], [peers], [components], [timeouts], [transport]".to_owned()
+                        "sections [node], [peers], [components], [timeouts], [transport], [gossip]"
+                            .to_owned()
                     } else {
                         in_section.join(", ")
                     };
@@ -401,7 +457,10 @@ impl Layered {
                 }),
             }
         };
+        let (gossip, warnings) = self.gossip(&listen)?;
         Ok(NodeSettings {
+            gossip,
+            warnings,
             name: name.to_owned(),
             generation: self.int("node.generation").unwrap_or(now_ms),
             listen,
@@ -417,6 +476,170 @@ impl Layered {
             send_hwm: i32::try_from(positive("transport.send_hwm")?).unwrap_or(i32::MAX),
         })
     }
+}
+
+impl Layered {
+    fn bad(&self, key: &str, expected: &str, found: String) -> ConfigError {
+        ConfigError::BadValue {
+            key: key.into(),
+            origin: self.source(key),
+            expected: expected.into(),
+            found,
+        }
+    }
+
+    fn addr(&self, key: &str) -> Result<Option<SocketAddr>, ConfigError> {
+        self.str(key)
+            .map(|s| {
+                s.parse::<SocketAddr>()
+                    .map_err(|_| self.bad(key, "an address \"ip:port\"", format!("{s:?}")))
+            })
+            .transpose()
+    }
+
+    /// The `[gossip]` section, checked: `None` when gossip is off (no `bind`), and
+    /// warnings about values that work but are probably not what was meant.
+    fn gossip(
+        &self,
+        listen: &[String],
+    ) -> Result<(Option<GossipSettings>, Vec<String>), ConfigError> {
+        let mut warnings = Vec::new();
+        let Some(bind) = self.addr("gossip.bind")? else {
+            for key in ["gossip.advertise", "gossip.endpoint"] {
+                if self.str(key).is_some() {
+                    warnings.push(format!(
+                        "`{key}` is set but `gossip.bind` is not: gossip is off"
+                    ));
+                }
+            }
+            if !self.list("gossip.seeds").is_empty() {
+                warnings
+                    .push("`gossip.seeds` is set but `gossip.bind` is not: gossip is off".into());
+            }
+            return Ok((None, warnings));
+        };
+        let advertise = match self.addr("gossip.advertise")? {
+            Some(a) if a.ip().is_unspecified() || a.port() == 0 => {
+                return Err(self.bad(
+                    "gossip.advertise",
+                    "an address other nodes can reach (not 0.0.0.0, not port 0)",
+                    a.to_string(),
+                ));
+            }
+            Some(a) => a,
+            None if bind.ip().is_unspecified() => {
+                return Err(ConfigError::Missing {
+                    key: "gossip.advertise".into(),
+                    expected: format!(
+                        "an address other nodes can reach, because gossip.bind {bind} listens on every interface"
+                    ),
+                });
+            }
+            None if bind.port() == 0 => {
+                return Err(ConfigError::Missing {
+                    key: "gossip.advertise".into(),
+                    expected: "a fixed port, because gossip.bind has port 0".into(),
+                });
+            }
+            None => bind,
+        };
+        let mut seeds = Vec::new();
+        for s in self.list("gossip.seeds") {
+            let addr = s
+                .parse::<SocketAddr>()
+                .map_err(|_| self.bad("gossip.seeds", "addresses \"ip:port\"", format!("{s:?}")))?;
+            seeds.push(addr);
+        }
+        let cluster = self.str("gossip.cluster").unwrap_or("tern").to_owned();
+        if cluster.is_empty() || cluster.len() > 64 {
+            return Err(self.bad("gossip.cluster", "1 to 64 bytes", format!("{cluster:?}")));
+        }
+        let mut keys = Vec::new();
+        for k in self.list("gossip.keys") {
+            let shown = "\"ID:<64 hex digits>\"";
+            let (id, hex) = k
+                .split_once(':')
+                .ok_or_else(|| self.bad("gossip.keys", shown, "an entry without ':'".into()))?;
+            let id: u8 = id.trim().parse().map_err(|_| {
+                self.bad(
+                    "gossip.keys",
+                    "a key id 0 to 255 before ':'",
+                    format!("{id:?}"),
+                )
+            })?;
+            let key: Key = hex
+                .parse()
+                .map_err(|e: tern_discovery::KeyError| self.bad("gossip.keys", shown, e.0))?;
+            if keys.iter().any(|(i, _)| *i == id) {
+                return Err(self.bad("gossip.keys", "distinct key ids", format!("id {id} twice")));
+            }
+            keys.push((id, key));
+        }
+        if keys.is_empty() {
+            return Err(ConfigError::Missing {
+                key: "gossip.keys".into(),
+                expected: "at least one key \"ID:<64 hex digits>\": every gossip datagram is encrypted and authenticated".into(),
+            });
+        }
+        let endpoint = match self.str("gossip.endpoint") {
+            Some(e) => {
+                check_endpoint("gossip.endpoint", e, self.source("gossip.endpoint"))?;
+                e.to_owned()
+            }
+            None => {
+                let first = listen.first().cloned().unwrap_or_default();
+                first.replace("0.0.0.0", &advertise.ip().to_string())
+            }
+        };
+        if endpoint.ends_with(":0") || endpoint.ends_with(":*") {
+            warnings.push(format!(
+                "the transport endpoint {endpoint:?} has no fixed port; the bound port is published instead"
+            ));
+        }
+        if advertise.ip().is_loopback() && seeds.iter().any(|s| !s.ip().is_loopback()) {
+            warnings.push(format!(
+                "gossip.advertise {advertise} is a loopback address but some seeds are not: remote nodes cannot reach this one"
+            ));
+        }
+        if seeds.is_empty() {
+            warnings.push("`gossip.seeds` is empty: this node starts a cluster of its own and waits to be joined".into());
+        }
+        Ok((
+            Some(GossipSettings {
+                bind,
+                advertise,
+                seeds,
+                cluster,
+                keys,
+                network: self.str("gossip.network").unwrap_or("default").to_owned(),
+                capacity: self.int("gossip.capacity").unwrap_or(0),
+                endpoint,
+            }),
+            warnings,
+        ))
+    }
+}
+
+/// The `[gossip]` section, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GossipSettings {
+    /// UDP address bound.
+    pub bind: SocketAddr,
+    /// Address advertised to the others.
+    pub advertise: SocketAddr,
+    /// Seeds.
+    pub seeds: Vec<SocketAddr>,
+    /// Cluster id.
+    pub cluster: String,
+    /// Keys by id; the first is primary.
+    pub keys: Vec<(u8, Key)>,
+    /// Network name (the `net` fact).
+    pub network: String,
+    /// Capacity (the `capacity` fact), 0 when unpublished.
+    pub capacity: u64,
+    /// The transport endpoint peers connect to.
+    pub endpoint: String,
 }
 
 fn check_endpoint(key: &str, e: &str, source: Source) -> Result<(), ConfigError> {
@@ -465,6 +688,11 @@ pub struct NodeSettings {
     pub handshake_ivl: Duration,
     /// Send high-water mark.
     pub send_hwm: i32,
+    /// Membership gossip, if `gossip.bind` is set.
+    pub gossip: Option<GossipSettings>,
+    /// Values that work but are probably not what was meant; logged at start and
+    /// printed by `check-config`.
+    pub warnings: Vec<String>,
 }
 
 /// The schema as text, for `--help` and errors.
@@ -597,5 +825,47 @@ host = ["worker-1"]
         let f = file(GOOD);
         let e = Layered::load(Some(&f.0), env).unwrap().node(0).unwrap_err();
         assert!(e.to_string().contains("positive"), "{e}");
+    }
+
+    #[test]
+    fn gossip_settings_are_checked_with_clear_errors_and_warnings() {
+        const KEY: &str = "1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+        let load = |gossip: &str| {
+            let f = file(&format!("{GOOD}\n[gossip]\n{gossip}\n"));
+            Layered::load(Some(&f.0), []).unwrap().node(0)
+        };
+        let ok = load(&format!(
+            "bind = \"127.0.0.1:7946\"\nseeds = [\"10.0.0.1:7946\"]\nkeys = [\"{KEY}\"]\ncapacity = 8"
+        ))
+        .unwrap();
+        let g = ok.gossip.clone().unwrap();
+        assert_eq!(g.advertise, "127.0.0.1:7946".parse().unwrap());
+        assert_eq!(g.keys.len(), 1);
+        assert_eq!(g.capacity, 8);
+        assert!(
+            ok.warnings.iter().any(|w| w.contains("loopback")),
+            "{:?}",
+            ok.warnings
+        );
+
+        let e = load(&format!("bind = \"0.0.0.0:7946\"\nkeys = [\"{KEY}\"]")).unwrap_err();
+        assert!(
+            e.to_string().contains("gossip.advertise") && e.to_string().contains("every interface"),
+            "{e}"
+        );
+        let e = load("bind = \"127.0.0.1:7946\"").unwrap_err();
+        assert!(e.to_string().contains("gossip.keys"), "{e}");
+        let e = load("bind = \"127.0.0.1:7946\"\nkeys = [\"1:abc\"]").unwrap_err();
+        assert!(e.to_string().contains("64 hexadecimal"), "{e}");
+        let e = load(&format!("bind = \"nowhere\"\nkeys = [\"{KEY}\"]")).unwrap_err();
+        assert!(e.to_string().contains("gossip.bind"), "{e}");
+        let e = load(&format!(
+            "bind = \"127.0.0.1:7946\"\nkeys = [\"{KEY}\"]\nseeds = [\"10.0.0.1\"]"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("gossip.seeds"), "{e}");
+        let off = load("seeds = [\"10.0.0.1:7946\"]").unwrap();
+        assert!(off.gossip.is_none());
+        assert!(off.warnings.iter().any(|w| w.contains("gossip is off")));
     }
 }

@@ -10,7 +10,12 @@
 //! app node --config w1.toml        one container: its listen address, peers, components
 //! app check-config --config FILE   validate, exit 0 or 2 with the first error
 //! app print-config --config FILE   the merged values and where each came from
+//! app members --config FILE        the membership table of the running cluster
 //! ```
+//!
+//! With a `[gossip]` section (`bind`, `seeds`, `keys`, ...) a node finds its peers
+//! through membership gossip from the seed list alone, publishes its components as
+//! facts, and leaves gracefully on SIGTERM; without one it uses the static `[peers]`.
 //!
 //! Configuration is TOML plus `TERN_SECTION__KEY` environment overrides; unknown keys
 //! are refused, and every error names the key, its source and what was expected (see
@@ -38,6 +43,7 @@
 //! ```
 
 pub mod config;
+mod gossip;
 mod signals;
 
 use std::collections::BTreeMap;
@@ -83,6 +89,9 @@ pub enum AppError {
     /// The executor failed.
     #[error("executor: {0}")]
     Executor(#[from] tern_executor::Error),
+    /// Membership gossip could not start, or no member answered a query.
+    #[error("gossip: {0}")]
+    Gossip(String),
 }
 
 #[derive(Debug, Parser)]
@@ -120,6 +129,17 @@ enum Command {
         /// The configuration file.
         #[arg(long, env = "TERN_CONFIG")]
         config: PathBuf,
+    },
+    /// Prints the membership table of the running cluster (name, address, state,
+    /// generation, incarnation, health, facts), asked of the node's own gossip address
+    /// and its seeds with the `[gossip]` section of the configuration.
+    Members {
+        /// A configuration with a `[gossip]` section (a node's file will do).
+        #[arg(long, env = "TERN_CONFIG")]
+        config: PathBuf,
+        /// How long to wait for an answer, in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
     },
 }
 
@@ -221,6 +241,9 @@ impl App {
             Command::CheckConfig { config } => {
                 let settings = Layered::load(Some(&config), env)?.node(0)?;
                 self.check_hosted(&settings)?;
+                for w in &settings.warnings {
+                    eprintln!("{}: warning: {w}", config.display());
+                }
                 eprintln!(
                     "{}: configuration of node {:?} is valid",
                     config.display(),
@@ -234,6 +257,22 @@ impl App {
                 #[allow(clippy::print_stdout)]
                 {
                     print!("{}", layered.describe());
+                }
+                Ok(())
+            }
+            Command::Members { config, timeout_ms } => {
+                let settings = Layered::load(Some(&config), env)?.node(0)?;
+                let Some(g) = &settings.gossip else {
+                    return Err(AppError::Gossip(format!(
+                        "{}: no [gossip] section with `bind`: nothing to ask",
+                        config.display()
+                    )));
+                };
+                let rows = gossip::query(g, Duration::from_millis(timeout_ms), wall_ms())?;
+                // The command's output is the table itself.
+                #[allow(clippy::print_stdout)]
+                {
+                    print!("{}", gossip::table(&rows));
                 }
                 Ok(())
             }
@@ -262,6 +301,7 @@ impl App {
                     Err(e) => return Err(e.into()),
                 };
                 settings.peers.clear();
+                settings.gossip = None;
                 settings.host = self.components.keys().cloned().collect();
                 self.serve(&settings)
             }
@@ -310,11 +350,18 @@ impl App {
                 .default_timeout(settings.ask_timeout)
                 .pending_ttl(settings.pending_ttl);
             let node = Node::start(config, transport.clone())?;
+            for w in &settings.warnings {
+                tracing::warn!(node = %settings.name, "configuration: {w}");
+            }
             for name in &settings.host {
                 if let Some(start) = self.components.get(name) {
                     start(&node)?;
                 }
             }
+            let discovery = match &settings.gossip {
+                Some(g) => Some(gossip::start(settings, g, &node, &endpoints)?),
+                None => None,
+            };
             tracing::info!(
                 node = %settings.name,
                 generation = settings.generation,
@@ -325,6 +372,10 @@ impl App {
             let signal = stop.wait().await;
             tracing::info!(node = %settings.name, signal, "stopping: withdrawing components");
             node.shutdown();
+            if let Some(d) = &discovery {
+                // Recorded as *left* everywhere, never as failed.
+                d.leave().await;
+            }
             // Work in flight finishes (or fails by its deadline) while peers learn the
             // components are gone; then the connections close, with bounded linger.
             tern_executor::time::sleep(settings.shutdown_grace.min(Duration::from_secs(30))).await;

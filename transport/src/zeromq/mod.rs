@@ -78,6 +78,7 @@ struct Inbox {
 /// A connection to a peer: its `DEALER`, and the tasks reading it and its monitor.
 struct Peer {
     dealer: Rc<ZmqSocket>,
+    endpoint: String,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -324,11 +325,14 @@ impl ZmqTransport {
             tern_executor::spawn(async move { watcher.watch(peer2, monitor).await }),
         ];
         // A replaced connection's tasks end when its `Peer` drops.
-        let old = self
-            .inner
-            .dealers
-            .borrow_mut()
-            .insert(name.to_owned(), Peer { dealer, tasks });
+        let old = self.inner.dealers.borrow_mut().insert(
+            name.to_owned(),
+            Peer {
+                dealer,
+                endpoint: endpoint.to_owned(),
+                tasks,
+            },
+        );
         drop(old);
         Ok(())
     }
@@ -535,6 +539,28 @@ fn apply_common(s: &zmq::Socket, c: &ZmqConfig) -> Result<(), ZmqSetupError> {
 impl Transport for ZmqTransport {
     fn local(&self) -> &str {
         &self.inner.config.name
+    }
+
+    fn learn_peer(&self, name: &str, address: &str) -> Result<(), TransportError> {
+        let same = self
+            .inner
+            .dealers
+            .borrow()
+            .get(name)
+            .is_some_and(|p| p.endpoint == address);
+        if same || name == self.inner.config.name {
+            return Ok(());
+        }
+        self.connect(name, address).map_err(|e| {
+            tracing::warn!(node = %self.inner.config.name, peer = name, address, error = %e,
+                "cannot connect to a discovered peer");
+            TransportError::Unreachable(name.to_owned())
+        })
+    }
+
+    fn forget_peer(&self, name: &str) {
+        let old = self.inner.dealers.borrow_mut().remove(name);
+        drop(old);
     }
 
     fn send(&self, to: &str, envelope: Vec<u8>, payload: Vec<u8>) -> Result<(), TransportError> {

@@ -1,0 +1,292 @@
+//! Timers: the probe cycle (SWIM with Lifeguard), suspicion expiry, the gossip tick,
+//! anti-entropy, joining, reconnecting, leaving and tombstones.
+
+use std::time::Duration;
+
+use tern_proto::v1::gossip::{Nack, Ping, PingReq, packet::Body};
+
+use crate::member::State;
+use crate::membership::{Membership, Nanos, Probe, nanos};
+
+impl Membership {
+    /// When this node next needs [`Membership::handle_timer`] (none before it joins).
+    #[must_use]
+    pub fn next_deadline(&mut self) -> Option<Nanos> {
+        let mut at = [
+            Some(self.next_probe),
+            Some(self.next_gossip),
+            Some(self.next_sync),
+            Some(self.next_gc),
+            Some(self.next_reconnect),
+            (!self.joined).then_some(self.join_at),
+            (self.joined && !self.seeds.is_empty()).then_some(self.next_seed),
+            self.probe
+                .as_ref()
+                .filter(|p| !p.acked && !p.indirect_sent)
+                .map(|p| p.direct_deadline),
+            self.relays.values().map(|r| r.deadline).min(),
+            self.suspects.first().map(|(d, _)| *d),
+            self.leaving,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if self.left {
+            at = None;
+        }
+        self.planned = at;
+        at
+    }
+
+    fn scaled(&self, d: Duration) -> Nanos {
+        let k = if self.cfg.lifeguard {
+            self.health + 1
+        } else {
+            1
+        };
+        nanos(d).saturating_mul(u64::from(k))
+    }
+
+    /// Runs every timer that is due at `now`. A call later than the deadline it was
+    /// planned for counts as loop lag (see [`Membership::note_lag`]).
+    pub fn handle_timer(&mut self, now: Nanos) {
+        if self.left {
+            return;
+        }
+        if let Some(planned) = self.planned.take()
+            && now > planned
+        {
+            self.note_lag(Duration::from_nanos(now - planned));
+        }
+        if let Some(end) = self.leaving
+            && now >= end
+        {
+            self.left = true;
+            self.out.clear();
+            tracing::info!(node = %self.name, "left the cluster");
+            return;
+        }
+        // Indirect probes whose target did not answer the relay: nack (Lifeguard).
+        while let Some((&seq, r)) = self.relays.iter().next() {
+            if r.deadline > now {
+                break;
+            }
+            let requester = r.requester;
+            let their_seq = r.seq;
+            self.relays.remove(&seq);
+            if self.cfg.lifeguard {
+                self.send(
+                    requester,
+                    Some(Body::Nack(Nack { seq: their_seq })),
+                    Vec::new(),
+                );
+            }
+        }
+        self.indirect_probe(now);
+        if now >= self.next_probe {
+            self.finish_probe(now);
+            if self.leaving.is_none() {
+                self.start_probe(now);
+            }
+            self.next_probe = now.saturating_add(self.scaled(self.cfg.probe_interval));
+        }
+        self.expire_suspicions(now);
+        if now >= self.next_gossip {
+            self.gossip_tick();
+            self.next_gossip = now.saturating_add(nanos(self.cfg.gossip_interval));
+        }
+        if now >= self.next_sync {
+            if let Some((_, addr)) = self.random_live(1, &[]).pop() {
+                self.start_sync(addr, false);
+            }
+            self.next_sync = now.saturating_add(nanos(self.cfg.anti_entropy_interval));
+        }
+        if !self.joined && now >= self.join_at {
+            let seeds = self.seeds.clone();
+            for s in seeds {
+                self.start_sync(s, true);
+            }
+            let jitter = self.rng.below(self.join_delay / 2 + 1);
+            self.join_at = now.saturating_add(self.join_delay + jitter);
+            self.join_delay = self
+                .join_delay
+                .saturating_mul(2)
+                .min(nanos(self.cfg.join_backoff.1));
+        }
+        if self.joined && !self.seeds.is_empty() && now >= self.next_seed {
+            let i = usize::try_from(self.rng.below(self.seeds.len() as u64)).unwrap_or(0);
+            let seed = self.seeds[i];
+            self.start_sync(seed, false);
+            self.next_seed = now.saturating_add(nanos(self.cfg.seed_interval));
+        }
+        if now >= self.next_reconnect {
+            // A random dead member hears from us, so it can refute after a partition.
+            let dead: Vec<_> = self
+                .members
+                .values()
+                .filter(|m| m.state == State::Dead)
+                .map(|m| m.addr)
+                .collect();
+            if !dead.is_empty() {
+                let i = usize::try_from(self.rng.below(dead.len() as u64)).unwrap_or(0);
+                self.start_sync(dead[i], false);
+            }
+            self.next_reconnect = now.saturating_add(nanos(self.cfg.reconnect_interval));
+        }
+        if now >= self.next_gc {
+            self.collect_tombstones(now);
+            self.next_gc = now.saturating_add(nanos(Duration::from_secs(1)));
+        }
+    }
+
+    /// Ends the current probe: no ack by the end of the period means suspicion.
+    fn finish_probe(&mut self, now: Nanos) {
+        let Some(p) = self.probe.take() else {
+            return;
+        };
+        if p.acked {
+            self.lower_health();
+            return;
+        }
+        self.stats.probe_failures += 1;
+        if self.cfg.lifeguard {
+            // Missing nacks mean the trouble may be here, not there.
+            let missing = p.nacks_expected.saturating_sub(p.nacks);
+            self.raise_health(if p.nacks_expected == 0 { 1 } else { missing });
+        }
+        let Some(m) = self.members.get(&p.target) else {
+            return;
+        };
+        if m.state.is_down() {
+            return;
+        }
+        let inc = m.incarnation;
+        if m.state == State::Alive {
+            self.stats.suspicions += 1;
+            tracing::debug!(node = %self.name, member = %p.target, "probe failed; suspecting");
+        }
+        let me = self.name.clone();
+        self.suspect_from_probe(now, &p.target, inc, &me);
+    }
+
+    fn suspect_from_probe(&mut self, now: Nanos, name: &str, inc: u64, me: &str) {
+        let u = tern_proto::v1::gossip::Update {
+            name: name.to_owned(),
+            generation: self.members.get(name).map_or(0, |m| m.generation),
+            incarnation: inc,
+            state: tern_proto::v1::gossip::MemberState::Suspect.into(),
+            addr: self
+                .members
+                .get(name)
+                .map(|m| m.addr.to_string())
+                .unwrap_or_default(),
+            facts_version: 0,
+            from: me.to_owned(),
+        };
+        self.apply_update(now, &u, false);
+    }
+
+    /// Picks the next member round robin over a shuffled list and pings it.
+    fn start_probe(&mut self, now: Nanos) {
+        let len = self.probe_list.len();
+        if len == 0 {
+            return;
+        }
+        for _ in 0..len {
+            if self.probe_next >= self.probe_list.len() {
+                self.probe_next = 0;
+                let mut list = std::mem::take(&mut self.probe_list);
+                self.rng.shuffle(&mut list);
+                self.probe_list = list;
+            }
+            let name = self.probe_list[self.probe_next].clone();
+            self.probe_next += 1;
+            let Some(m) = self.members.get(&name) else {
+                continue;
+            };
+            if m.state.is_down() {
+                continue;
+            }
+            let addr = m.addr;
+            // The buddy system: a suspect learns it is suspected from the probe itself.
+            let first = if m.state == State::Suspect && self.cfg.lifeguard {
+                vec![m.update(&self.name)]
+            } else {
+                Vec::new()
+            };
+            let seq = self.next_seq();
+            self.probe = Some(Probe {
+                target: name.clone(),
+                seq,
+                direct_deadline: now.saturating_add(self.scaled(self.cfg.probe_timeout)),
+                indirect_sent: false,
+                nacks_expected: 0,
+                nacks: 0,
+                acked: false,
+            });
+            self.stats.probes += 1;
+            self.send(addr, Some(Body::Ping(Ping { seq, target: name })), first);
+            return;
+        }
+    }
+
+    /// No direct ack by the probe timeout: ask k others to probe.
+    fn indirect_probe(&mut self, now: Nanos) {
+        let Some(p) = self.probe.as_ref() else {
+            return;
+        };
+        if p.acked || p.indirect_sent || now < p.direct_deadline {
+            return;
+        }
+        let (target, seq) = (p.target.clone(), p.seq);
+        let Some(addr) = self.members.get(&target).map(|m| m.addr) else {
+            return;
+        };
+        let helpers = self.random_live(self.cfg.indirect_probes, &[target.as_str()]);
+        if let Some(p) = self.probe.as_mut() {
+            p.indirect_sent = true;
+            p.nacks_expected = u32::try_from(helpers.len()).unwrap_or(u32::MAX);
+        }
+        for (_, h) in helpers {
+            self.stats.indirect += 1;
+            let req = Body::PingReq(PingReq {
+                seq,
+                target: target.clone(),
+                target_addr: addr.to_string(),
+            });
+            self.send(h, Some(req), Vec::new());
+        }
+    }
+
+    /// Pushes queued updates to a few random members (and recently dead ones, so
+    /// they can refute).
+    fn gossip_tick(&mut self) {
+        let (m, f) = self.queue_depths();
+        if m == 0 && f == 0 {
+            return;
+        }
+        let mut targets: Vec<_> = self
+            .random_live(self.cfg.gossip_fanout, &[])
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect();
+        if !self.recent_dead.is_empty() && self.rng.chance(1, 4) {
+            let i = usize::try_from(self.rng.below(self.recent_dead.len() as u64)).unwrap_or(0);
+            if let Some(addr) = self
+                .recent_dead
+                .get(i)
+                .and_then(|(_, n)| self.members.get(n))
+                .filter(|m| m.state == State::Dead)
+                .map(|m| m.addr)
+            {
+                targets.push(addr);
+            }
+        }
+        for t in targets {
+            if self.queue_depths() == (0, 0) {
+                break;
+            }
+            self.send(t, None, Vec::new());
+        }
+    }
+}

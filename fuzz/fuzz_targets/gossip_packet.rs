@@ -1,0 +1,8 @@
+#![no_main]
+//! `tern_discovery::fuzzing::packet` (see its docs).
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    tern_discovery::fuzzing::packet(data);
+});

@@ -1,0 +1,183 @@
+//! A container's membership: the `[gossip]` section brought to life, the facts it
+//! publishes, and the operator's `members` command.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tern_discovery::{
+    Datagrams, Discovery, GossipConfig, Identity, Keyring, MemberInfo, MembersQuery, Membership,
+    UdpSocket,
+};
+use tern_executor::time;
+
+use super::AppError;
+use super::config::{GossipSettings, NodeSettings};
+use crate::remote::Node;
+
+/// How often `load` and `health` facts are refreshed (only changes are gossiped).
+const FACTS_EVERY: Duration = Duration::from_secs(5);
+
+fn keyring(g: &GossipSettings) -> Result<Keyring, AppError> {
+    let Some((id, key)) = g.keys.first() else {
+        return Err(AppError::Gossip("no gossip key".into()));
+    };
+    let mut ring = Keyring::new(*id, key.clone());
+    for (id, key) in &g.keys[1..] {
+        ring.install(*id, key.clone())
+            .map_err(|e| AppError::Gossip(e.to_string()))?;
+    }
+    Ok(ring)
+}
+
+fn mix(name: &str, generation: u64) -> u64 {
+    name.bytes()
+        .fold(generation ^ 0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+}
+
+/// Starts membership for `node`: binds the UDP socket, joins through the seeds,
+/// publishes `net`, `endpoint`, `components`, then `load` and `health` as they change.
+pub(super) fn start(
+    settings: &NodeSettings,
+    g: &GossipSettings,
+    node: &Node,
+    bound: &[String],
+) -> Result<Discovery, AppError> {
+    let socket = UdpSocket::bind(g.bind).map_err(|e| AppError::Gossip(e.to_string()))?;
+    let me = Identity {
+        name: settings.name.clone(),
+        generation: settings.generation,
+        addr: g.advertise,
+    };
+    let core = Membership::new(
+        GossipConfig::new(&g.cluster),
+        keyring(g)?,
+        me,
+        mix(&settings.name, settings.generation),
+    )
+    .map_err(|e| AppError::Gossip(e.to_string()))?;
+    let discovery = Discovery::start(core, socket, &g.seeds);
+    if let Err(e) = discovery.set_fact("net", g.network.as_bytes()) {
+        tracing::warn!(node = %settings.name, error = %e, "cannot publish the `net` fact");
+    }
+    if g.capacity > 0
+        && let Err(e) = discovery.set_fact("capacity", g.capacity.to_string().as_bytes())
+    {
+        tracing::warn!(node = %settings.name, error = %e, "cannot publish the `capacity` fact");
+    }
+    // A port chosen by the system is known only now.
+    let endpoint = if g.endpoint.ends_with(":0") || g.endpoint.ends_with(":*") {
+        bound.first().map_or_else(
+            || g.endpoint.clone(),
+            |b| b.replace("0.0.0.0", &g.advertise.ip().to_string()),
+        )
+    } else {
+        g.endpoint.clone()
+    };
+    node.use_discovery(&discovery, Some(&endpoint));
+    let (d, n) = (discovery.clone(), node.clone());
+    tern_executor::spawn(async move {
+        let mut last = (usize::MAX, u32::MAX);
+        loop {
+            let load: usize = n.exports().iter().map(|(_, s)| s.queued).sum();
+            let health = d.health();
+            // Gossip a load change only past 10 % (or to or from zero): facts are
+            // rate-limited, not a metrics pipe.
+            let moved = last.0 == usize::MAX
+                || (load == 0) != (last.0 == 0)
+                || load.abs_diff(last.0) * 10 > last.0;
+            if moved && d.set_fact("load", load.to_string().as_bytes()).is_ok() {
+                last.0 = load;
+            }
+            if health != last.1 && d.set_fact("health", health.to_string().as_bytes()).is_ok() {
+                last.1 = health;
+            }
+            time::sleep(FACTS_EVERY).await;
+        }
+    })
+    .detach();
+    tracing::info!(node = %settings.name, bind = %g.bind, advertise = %g.advertise,
+        seeds = ?g.seeds, cluster = %g.cluster, %endpoint, "gossip started");
+    Ok(discovery)
+}
+
+/// Asks the cluster for its membership table: the node's own advertised address and
+/// every seed are asked at once; the first complete answer wins.
+pub(super) fn query(
+    g: &GossipSettings,
+    timeout: Duration,
+    nonce: u64,
+) -> Result<Vec<MemberInfo>, AppError> {
+    let rt = tern_executor::Runtime::new()?;
+    rt.block_on(async {
+        let any: SocketAddr = if g.advertise.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = UdpSocket::bind(any).map_err(|e| AppError::Gossip(e.to_string()))?;
+        let mut q = MembersQuery::new(&g.cluster, keyring(g)?, nonce);
+        let request = q.request();
+        let mut targets = vec![g.advertise];
+        targets.extend(g.seeds.iter().copied().filter(|s| *s != g.advertise));
+        let answer = time::timeout(timeout, async {
+            let mut resend = time::interval(Duration::from_millis(500));
+            loop {
+                let tick = async {
+                    resend.tick().await;
+                    None
+                };
+                let got = async { Some(socket.recv_from().await) };
+                match futures_lite::future::or(got, tick).await {
+                    None => {
+                        for t in &targets {
+                            socket.send_to(*t, &request);
+                        }
+                    }
+                    Some((_, data)) => {
+                        if let Ok(Some((rows, _))) = q.take(&data) {
+                            return rows;
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+        answer.map_err(|_| {
+            AppError::Gossip(format!(
+                "no member answered within {timeout:?} (asked {targets:?}; check the addresses, the cluster id and the keys)"
+            ))
+        })
+    })
+}
+
+/// The membership table as text.
+pub(super) fn table(rows: &[MemberInfo]) -> String {
+    let mut out = format!(
+        "{:<16} {:<22} {:<8} {:>20} {:>4} {:>6}  {}\n",
+        "NAME", "ADDRESS", "STATE", "GENERATION", "INC", "HEALTH", "FACTS"
+    );
+    for m in rows {
+        let facts: Vec<String> = m
+            .facts
+            .iter()
+            .filter(|(k, _)| k.as_str() != "health")
+            .map(|(k, v)| {
+                let v = String::from_utf8_lossy(v).replace('\n', ",");
+                format!("{k}={v}")
+            })
+            .collect();
+        out.push_str(&format!(
+            "{:<16} {:<22} {:<8} {:>20} {:>4} {:>6}  {}\n",
+            m.name,
+            m.addr.to_string(),
+            m.state.as_str(),
+            m.generation,
+            m.incarnation,
+            m.fact("health").unwrap_or("-"),
+            facts.join(" ")
+        ));
+    }
+    out
+}
