@@ -546,3 +546,57 @@ fn a_stream_asked_before_its_component_is_known_waits_for_the_name() {
         vec![Err(CallError::UnknownComponent("nobody".into()))]
     );
 }
+
+/// The same seed gives the same run, event for event, with a stream under jitter and a
+/// partition mid-stream.
+#[test]
+fn a_streamed_run_is_deterministic() {
+    for seed in [1, 2, 3] {
+        let hash = tern_executor::sim::check_determinism(seed, |world: &mut World| {
+            world.set_net(NetConfig {
+                tail_mean: Duration::from_millis(1),
+                ..NetConfig::default()
+            });
+            let (a, b) = (
+                world.add_node("a").expect("a"),
+                world.add_node("b").expect("b"),
+            );
+            let names = Rc::new(BTreeMap::from([("a".to_owned(), a), ("b".to_owned(), b)]));
+            let ta = SimTransport::new("a", world.socket(a), names.clone());
+            let tb = SimTransport::new("b", world.socket(b), names);
+            world
+                .spawn_on(b, async move {
+                    let node = Node::start(NodeConfig::new("b").peers(["a"]), tb).expect("node");
+                    node.export(
+                        "store",
+                        &spawn(Store {
+                            probe: Probe::default(),
+                        }),
+                    )
+                    .expect("export")
+                    .accept_stream::<Scan>();
+                })
+                .detach();
+            world
+                .spawn_on(a, async move {
+                    let node = caller(ta).await;
+                    let mut rows = node
+                        .lookup::<Store>("store")
+                        .ask_stream(Scan {
+                            n: 1_000,
+                            fail_at: None,
+                            detached: true,
+                        })
+                        .credit(4);
+                    while let Some(Ok(_)) = rows.next().await {
+                        sleep(Duration::from_micros(300)).await;
+                    }
+                })
+                .detach();
+            world.run_until(secs(0.2));
+            world.partition(a, b);
+            world.run_until(secs(1.0));
+        });
+        assert!(hash.is_ok(), "seed {seed}: {:?}", hash.err());
+    }
+}
