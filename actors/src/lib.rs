@@ -97,6 +97,7 @@ pub mod remote;
 mod remote_handle;
 mod reply;
 mod spawn;
+pub mod stream;
 mod supervision;
 
 pub use actor::{Actor, Handler};
@@ -109,4 +110,7 @@ pub use mailbox::ComponentStats;
 pub use registry::{lookup, register};
 pub use remote_handle::{REMOTE_CHANNEL_CAPACITY, RemoteAddr, RemoteReply};
 pub use spawn::{DEFAULT_MAILBOX, DEFAULT_TIMEOUT, Spawn, build, spawn};
+pub use stream::{
+    Cancelled, DEFAULT_CREDIT, Emitter, ItemStream, StreamError, StreamMessage, Streaming,
+};
 pub use supervision::{Restart, Supervision};

@@ -13,6 +13,7 @@
 //! | [`directory`] | `directory` | [`decode_directory`] on raw bytes, as for envelopes |
 //! | [`directory_round_trip`] | `directory_round_trip` | a directory built field by field, as for envelopes |
 //! | [`session_ops`] | `session` | two [`Session`]s talking through a lossy, reordering, forging network, step by step against a model |
+//! | [`stream_ops`] | `stream` | streamed replies between two [`Session`]s: items in order and once, within credit, through loss, duplication, reordering and forged stream frames |
 //!
 //! Structured inputs are read from the bytes with [`arbitrary::Unstructured`], so the
 //! same bytes mean the same input under libFuzzer (nightly) and under `cargo test`
@@ -20,7 +21,7 @@
 //! holds (with a counting allocator, which needs `unsafe` and so lives in `fuzz/`).
 //! Nothing here is meant for production code paths.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use arbitrary::{Result as ArbResult, Unstructured};
 use prost::Message;
@@ -30,6 +31,9 @@ use crate::envelope::{Ids, scan_ids};
 use crate::session::{Event, Failure, Nanos, Outgoing, Reply, Request, Session};
 use crate::v1::{ComponentRef, Directory, Envelope, ErrorCode, ErrorInfo, Kind, TraceContext};
 use crate::{DecodeError, Limits, PROTOCOL_VERSION, decode_envelope, encode_envelope};
+
+mod stream_ops;
+pub use stream_ops::stream_ops;
 
 /// A valid TELL with every optional field set: the seed of the envelope corpus, and
 /// the fixture of the decoding tests.
@@ -537,12 +541,17 @@ fn arb_envelope(u: &mut Unstructured<'_>, known: &[u64]) -> ArbResult<Envelope> 
                 code: if u.ratio(1, 8)? {
                     u.arbitrary()?
                 } else {
-                    u.int_in_range(0..=9)?
+                    u.int_in_range(0..=10)?
                 },
                 detail: arb_string(u)?,
             })
         } else {
             None
+        },
+        sequence: if u.arbitrary()? {
+            u.int_in_range(0..=8)?
+        } else {
+            0
         },
     })
 }
@@ -789,6 +798,8 @@ struct Side {
     issued: Vec<u64>,
     /// Requests received (tells and asks), for `Op::Reply`.
     requests: Vec<Request>,
+    /// Streams this side produces (a forged ask with credit opens one): (caller, id).
+    producing: BTreeSet<(usize, u64)>,
     /// Highest message id this side has sent: ids only grow, so frames leave in order.
     last_sent: u64,
     /// The latest time `handle_timeout` ran.
@@ -798,6 +809,7 @@ struct Side {
     /// Stats expected after the current step.
     malformed: u64,
     unmatched: u64,
+    unmatched_streams: u64,
 }
 
 /// A frame on the simulated network, from node `from` to side `to`.
@@ -875,11 +887,13 @@ impl Side {
             asks: BTreeMap::new(),
             issued: Vec::new(),
             requests: Vec::new(),
+            producing: BTreeSet::new(),
             last_sent: 0,
             handled: None,
             timeouts: 0,
             malformed: 0,
             unmatched: 0,
+            unmatched_streams: 0,
         }
     }
 
@@ -1019,6 +1033,9 @@ impl World {
                     s.requests.swap_remove(at)
                 };
                 s.session.reply(now, &req, result.clone());
+                if req.credit > 0 {
+                    s.producing.remove(&(node_index(&req.peer), req.message_id));
+                }
                 let sent = self.drain(side);
                 if !req.expects_reply {
                     assert!(sent.is_empty(), "a tell was answered");
@@ -1079,7 +1096,7 @@ impl World {
             }
             Op::PeerLost { side, peer } => {
                 let s = &mut self.sides[side];
-                let expected: Vec<Event> = s
+                let mut expected: Vec<Event> = s
                     .asks
                     .iter()
                     .filter(|(_, a)| a.peer == peer)
@@ -1088,6 +1105,19 @@ impl World {
                         result: Err(Failure::PeerLost),
                     })
                     .collect();
+                let lost: Vec<(usize, u64)> = s
+                    .producing
+                    .iter()
+                    .filter(|(p, _)| *p == peer)
+                    .copied()
+                    .collect();
+                for (p, id) in lost {
+                    s.producing.remove(&(p, id));
+                    expected.push(Event::Cancelled {
+                        peer: NODES[p].to_owned(),
+                        id,
+                    });
+                }
                 s.session.peer_lost(NODES[peer]);
                 assert!(self.drain(side).is_empty());
                 self.sides[side].expect_events(&expected);
@@ -1213,6 +1243,15 @@ impl World {
                 Ok(k @ (Kind::Tell | Kind::Ask)) => {
                     let deadline = (env.timeout_ms > 0)
                         .then(|| now.saturating_add(u64::from(env.timeout_ms) * 1_000_000));
+                    let credit = if k == Kind::Ask { env.credit } else { 0 };
+                    if credit > 0 && !s.producing.insert((from, env.message_id)) {
+                        // A repeat of a stream request still being produced: dropped.
+                        s.unmatched_streams += 1;
+                        s.session.handle_frame(now, NODES[from], &envelope, payload);
+                        assert!(self.drain(to).is_empty());
+                        self.sides[to].expect_events(&[]);
+                        return;
+                    }
                     let req = Request {
                         peer: NODES[from].to_owned(),
                         message_id: env.message_id,
@@ -1223,6 +1262,7 @@ impl World {
                         content_type: env.content_type,
                         payload: payload.clone(),
                         deadline,
+                        credit,
                     };
                     s.requests.push(req.clone());
                     expected.push(Event::Request(req));
@@ -1248,6 +1288,22 @@ impl World {
                         s.unmatched += 1;
                     }
                 }
+                // This harness never asks for a stream, so items and ends match none.
+                Ok(Kind::StreamItem | Kind::StreamEnd) => s.unmatched_streams += 1,
+                Ok(Kind::Credit) if s.producing.contains(&(from, env.correlation_id)) => {
+                    expected.push(Event::Credit {
+                        peer: NODES[from].to_owned(),
+                        id: env.correlation_id,
+                        credit: env.credit,
+                    });
+                }
+                Ok(Kind::Cancel) if s.producing.remove(&(from, env.correlation_id)) => {
+                    expected.push(Event::Cancelled {
+                        peer: NODES[from].to_owned(),
+                        id: env.correlation_id,
+                    });
+                }
+                Ok(Kind::Credit | Kind::Cancel) => s.unmatched_streams += 1,
                 _ => s.malformed += 1,
             },
         }
@@ -1284,6 +1340,11 @@ impl World {
                 stats.unmatched_replies, s.unmatched,
                 "stats.unmatched_replies"
             );
+            assert_eq!(
+                stats.unmatched_stream_frames, s.unmatched_streams,
+                "stats.unmatched_stream_frames"
+            );
+            assert_eq!(s.session.streams_producing(), s.producing.len());
         }
     }
 

@@ -22,11 +22,26 @@
 //! - A reply that matches no outstanding ask (late, duplicated, or forged) is dropped
 //!   and counted in [`SessionStats::unmatched_replies`]; a frame that fails to decode is
 //!   dropped and counted in [`SessionStats::malformed`]. Neither panics.
+//! - **Streamed replies** ([`Session::ask_stream`]; see [Streams](self#streams)): items
+//!   reach the caller as [`Event::StreamItem`]s in the order produced, each once, and
+//!   never more than the credit granted; every stream ends with exactly one
+//!   [`Event::StreamEnd`] unless cancelled here.
 //! - A refused frame still ends what it names, as far as its wire format can be read
 //!   without decoding it (at any size): a refused ask is answered with an error (its
 //!   `ErrorCode` says why: `DecodeFailed`, `TooLarge` or `UnsupportedVersion`), and a
 //!   refused answer to an outstanding ask ends that ask with [`Failure::Remote`], so an
 //!   ask without a deadline cannot wait forever for an answer that was refused.
+//!
+//! # Streams
+//!
+//! A caller opens a stream with [`Session::ask_stream`] (an ask whose `credit` is the
+//! initial window), grants more with [`Session::grant`] and stops it with
+//! [`Session::cancel_stream`]. The producer sees a [`Request`] with a nonzero
+//! [`Request::credit`], sends items with [`Session::stream_item`] (refused without
+//! credit) and ends with [`Session::stream_end`]; it learns of grants and cancels
+//! through [`Event::Credit`] and [`Event::Cancelled`]. Items carry sequence numbers: the
+//! caller delivers them in order, drops repeats and holds early ones (within the
+//! credit) until the missing ones arrive.
 //!
 //! # Examples
 //!
@@ -59,6 +74,10 @@ use crate::envelope::{PROTOCOL_VERSION, decode_envelope, encode_envelope, scan_i
 use crate::error::DecodeError;
 use crate::limits::Limits;
 use crate::v1::{ComponentRef, Envelope, ErrorCode, ErrorInfo, Kind};
+
+mod stream;
+
+pub use stream::StreamSendError;
 
 /// Nanoseconds on the driver's clock.
 pub type Nanos = u64;
@@ -131,6 +150,10 @@ pub struct Request {
     /// When the sender gives up, on this session's clock (from the envelope's remaining
     /// time), if it set a deadline.
     pub deadline: Option<Nanos>,
+    /// For an ask that wants a streamed reply: the initial credit (how many items the
+    /// caller accepts before it grants more); 0 for a plain ask or a tell. Answer it
+    /// with [`Session::stream_item`] and [`Session::stream_end`].
+    pub credit: u32,
 }
 
 /// A successful reply.
@@ -172,6 +195,40 @@ pub enum Event {
         /// The reply or why there is none.
         result: Result<Reply, Failure>,
     },
+    /// One item of a stream this session asked for with [`Session::ask_stream`]; items
+    /// arrive in the order produced, without duplicates.
+    StreamItem {
+        /// The id [`Session::ask_stream`] returned.
+        id: u64,
+        /// The item.
+        item: Reply,
+    },
+    /// The end of a stream this session asked for: `Ok` when the producer finished,
+    /// otherwise why it ended early. Exactly one per stream, after its last item,
+    /// unless the stream was cancelled here ([`Session::cancel_stream`]).
+    StreamEnd {
+        /// The id [`Session::ask_stream`] returned.
+        id: u64,
+        /// How it ended.
+        result: Result<(), Failure>,
+    },
+    /// The caller of a stream this session produces granted more credit.
+    Credit {
+        /// The caller's node.
+        peer: PeerId,
+        /// The stream request's [`Request::message_id`].
+        id: u64,
+        /// Items added to the credit.
+        credit: u32,
+    },
+    /// The caller of a stream this session produces no longer wants it (it cancelled,
+    /// or its node was lost): stop producing and free what the stream holds.
+    Cancelled {
+        /// The caller's node.
+        peer: PeerId,
+        /// The stream request's [`Request::message_id`].
+        id: u64,
+    },
 }
 
 /// Counters for what the session dropped or refused.
@@ -183,6 +240,12 @@ pub struct SessionStats {
     pub unmatched_replies: u64,
     /// Asks that timed out.
     pub timeouts: u64,
+    /// Stream frames (item, end, credit, cancel) that matched no open stream (late
+    /// after a cancel, duplicated, or forged), or stream items that repeated or went
+    /// back in order; each is dropped.
+    pub unmatched_stream_frames: u64,
+    /// Streams ended because the producer sent more items than granted.
+    pub credit_overruns: u64,
 }
 
 #[derive(Debug)]
@@ -202,6 +265,7 @@ pub struct Session {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: SessionStats,
+    streams: stream::Streams,
 }
 
 fn millis_left(deadline: Option<Nanos>, now: Nanos) -> u32 {
@@ -228,6 +292,7 @@ impl Session {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: SessionStats::default(),
+            streams: stream::Streams::default(),
         }
     }
 
@@ -318,6 +383,11 @@ impl Session {
         if !req.expects_reply {
             return;
         }
+        if req.credit > 0 {
+            self.streams
+                .inbound
+                .remove(&(req.peer.clone(), req.message_id));
+        }
         let id = self.take_id();
         let mut env = Envelope {
             version: PROTOCOL_VERSION,
@@ -360,17 +430,44 @@ impl Session {
         match Kind::try_from(env.kind) {
             Ok(k @ (Kind::Tell | Kind::Ask)) => {
                 let timeout = (env.timeout_ms > 0).then(|| u64::from(env.timeout_ms) * 1_000_000);
+                let credit = if k == Kind::Ask { env.credit } else { 0 };
+                let component = env.destination.map(|d| d.name).unwrap_or_default();
+                if credit > 0 {
+                    if self.is_producing(peer, env.message_id) {
+                        // A repeated stream request: the stream is already produced.
+                        self.stats.unmatched_stream_frames += 1;
+                        return;
+                    }
+                    self.open_inbound(peer, env.message_id, credit, &component);
+                }
                 self.events.push_back(Event::Request(Request {
                     peer: peer.to_owned(),
                     message_id: env.message_id,
                     expects_reply: k == Kind::Ask,
                     source: env.source,
-                    component: env.destination.map(|d| d.name).unwrap_or_default(),
+                    component,
                     message_type: env.message_type,
                     content_type: env.content_type,
                     payload,
                     deadline: timeout.map(|t| now.saturating_add(t)),
+                    credit,
                 }));
+            }
+            Ok(Kind::Reply) if self.streams.outbound.contains_key(&env.correlation_id) => {
+                let failure = Failure::Remote {
+                    code: ErrorCode::Unspecified,
+                    detail: "a single reply answered a stream request".to_owned(),
+                };
+                self.end_outbound(peer, env.correlation_id, env.sequence, Err(failure));
+            }
+            Ok(Kind::Error) if self.streams.outbound.contains_key(&env.correlation_id) => {
+                let info = env.error.unwrap_or_default();
+                let code = ErrorCode::try_from(info.code).unwrap_or(ErrorCode::Unspecified);
+                let failure = Failure::Remote {
+                    code,
+                    detail: info.detail,
+                };
+                self.end_outbound(peer, env.correlation_id, env.sequence, Err(failure));
             }
             Ok(Kind::Reply) => {
                 let reply = Reply {
@@ -388,9 +485,14 @@ impl Session {
                 };
                 self.answer(peer, env.correlation_id, Err(failure));
             }
-            // Streams (items, end, credit, cancel) belong to the streaming layer; until it
-            // exists they are counted as malformed rather than silently ignored.
-            _ => self.stats.malformed += 1,
+            Ok(Kind::StreamItem) => self.on_item(peer, &env, payload),
+            Ok(Kind::StreamEnd) => {
+                self.end_outbound(peer, env.correlation_id, env.sequence, Ok(()))
+            }
+            Ok(Kind::Credit) => self.on_credit(peer, env.correlation_id, env.credit),
+            Ok(Kind::Cancel) => self.on_cancel(peer, env.correlation_id),
+            // The decoder refuses unknown kinds; count one if it ever got here.
+            Ok(Kind::Unspecified) | Err(_) => self.stats.malformed += 1,
         }
     }
 
@@ -429,6 +531,19 @@ impl Session {
                     ..Envelope::default()
                 };
                 self.push(peer, &answer, Vec::new());
+            }
+            Ok(Kind::Reply | Kind::Error | Kind::StreamItem | Kind::StreamEnd)
+                if self
+                    .streams
+                    .outbound
+                    .get(&ids.correlation_id)
+                    .is_some_and(|o| o.peer == peer) =>
+            {
+                let failure = Failure::Remote {
+                    code,
+                    detail: e.to_string(),
+                };
+                self.end_stream_now(ids.correlation_id, Err(failure));
             }
             Ok(Kind::Reply | Kind::Error)
                 if self
@@ -470,7 +585,10 @@ impl Session {
                 break;
             }
             self.deadlines.pop_first();
-            if self.outstanding.remove(&id).is_some() {
+            if self.streams.outbound.contains_key(&id) {
+                self.stats.timeouts += 1;
+                self.expire_stream(id);
+            } else if self.outstanding.remove(&id).is_some() {
                 self.stats.timeouts += 1;
                 self.events.push_back(Event::Reply {
                     id,
@@ -496,8 +614,15 @@ impl Session {
     }
 
     /// The driver lost `peer` (connection reset, node declared dead): every ask to it
-    /// fails with [`Failure::PeerLost`], in id order.
+    /// fails with [`Failure::PeerLost`], in id order, then every stream from it ends
+    /// with [`Event::StreamEnd`] and [`Failure::PeerLost`], then every stream this
+    /// session produces for it is [`Event::Cancelled`], each in id order.
     pub fn peer_lost(&mut self, peer: &str) {
+        self.asks_lost(peer);
+        self.streams_lost(peer);
+    }
+
+    fn asks_lost(&mut self, peer: &str) {
         let lost: Vec<u64> = self
             .outstanding
             .iter()

@@ -73,6 +73,11 @@ fn session_corpus() {
     replay("session", fuzzing::session_ops);
 }
 
+#[test]
+fn stream_corpus() {
+    replay("stream", fuzzing::stream_ops);
+}
+
 // ---------------------------------------------------------------------------------
 // Regressions: what the fuzzers found, as plain tests (their crashing inputs are also
 // in the corpus, as `regression-*`).

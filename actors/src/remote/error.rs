@@ -4,6 +4,7 @@ use tern_proto::v1::ErrorCode;
 
 use super::codec::CodecError;
 use crate::error::AskError;
+use crate::stream::StreamError;
 
 /// Why a [`Ref`](super::Ref) `tell` or `ask` failed. The same type covers a component
 /// on this node and one on another node, so calling code does not change when a
@@ -47,6 +48,14 @@ pub enum CallError {
     /// The message or the reply could not be encoded or decoded.
     #[error("codec: {0}")]
     Codec(#[from] CodecError),
+    /// The producer of a streamed reply failed mid-stream (or stopped without ending
+    /// it); the items received are not the whole stream.
+    #[error("the stream failed: {0}")]
+    StreamFailed(String),
+    /// A stream's next item did not come within its idle timeout
+    /// ([`RefStream::idle_timeout`](super::RefStream::idle_timeout)).
+    #[error("no stream item within the idle timeout")]
+    IdleTimeout,
     /// The receiving node refused the request for another reason.
     #[error("remote error {code:?}: {detail}")]
     Remote {
@@ -67,6 +76,20 @@ impl From<AskError> for CallError {
     }
 }
 
+impl From<StreamError> for CallError {
+    fn from(e: StreamError) -> Self {
+        match e {
+            StreamError::Failed(d) => Self::StreamFailed(d),
+            StreamError::Abandoned => Self::StreamFailed(StreamError::Abandoned.to_string()),
+            StreamError::HandlerPanicked(m) => Self::HandlerPanicked(m),
+            StreamError::Stopped => Self::Stopped,
+            StreamError::MailboxFull => Self::MailboxFull,
+            StreamError::Timeout => Self::Timeout,
+            StreamError::Idle => Self::IdleTimeout,
+        }
+    }
+}
+
 impl CallError {
     /// The error a remote node's error code stands for.
     pub(crate) fn from_wire(code: ErrorCode, detail: String, component: &str) -> Self {
@@ -76,6 +99,7 @@ impl CallError {
             ErrorCode::Stopped => Self::Stopped,
             ErrorCode::Timeout => Self::Timeout,
             ErrorCode::HandlerPanicked => Self::HandlerPanicked(detail),
+            ErrorCode::StreamFailed => Self::StreamFailed(detail),
             _ => Self::Remote { code, detail },
         }
     }
@@ -86,7 +110,8 @@ impl CallError {
             Self::UnknownComponent(_) => ErrorCode::UnknownComponent,
             Self::MailboxFull | Self::PendingFull => ErrorCode::MailboxFull,
             Self::Stopped => ErrorCode::Stopped,
-            Self::Timeout => ErrorCode::Timeout,
+            Self::Timeout | Self::IdleTimeout => ErrorCode::Timeout,
+            Self::StreamFailed(_) => ErrorCode::StreamFailed,
             Self::HandlerPanicked(_) => ErrorCode::HandlerPanicked,
             Self::Codec(_) => ErrorCode::DecodeFailed,
             Self::Remote { code, .. } => *code,
@@ -94,7 +119,9 @@ impl CallError {
             Self::Unreachable(_) | Self::PeerLost(_) => ErrorCode::Unspecified,
         };
         let detail = match self {
-            Self::HandlerPanicked(m) | Self::Remote { detail: m, .. } => m.clone(),
+            Self::HandlerPanicked(m) | Self::StreamFailed(m) | Self::Remote { detail: m, .. } => {
+                m.clone()
+            }
             other => other.to_string(),
         };
         (code, detail)

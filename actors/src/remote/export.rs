@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::codec::{Codec, RemoteMessage, With};
 use super::error::CallError;
+use super::stream::{Source, StreamDispatch};
 use crate::actor::{Actor, Handler};
 use crate::addr::Addr;
 use crate::error::SendError;
@@ -55,11 +56,20 @@ pub(crate) trait Exported {
         expects_reply: bool,
         wait: Duration,
     ) -> Result<Delivered, CallError>;
+    /// Decodes a stream request and queues it with a stream of `credit` items.
+    fn deliver_stream(
+        &self,
+        message_type: &str,
+        content_type: &str,
+        payload: &[u8],
+        credit: u32,
+    ) -> Result<Rc<dyn Source>, CallError>;
 }
 
 pub(crate) struct Export<A: Actor> {
     addr: Addr<A>,
     handlers: RefCell<BTreeMap<&'static str, Dispatch<A>>>,
+    streams: RefCell<BTreeMap<&'static str, StreamDispatch<A>>>,
 }
 
 impl<A: Actor> Export<A> {
@@ -67,7 +77,12 @@ impl<A: Actor> Export<A> {
         Self {
             addr,
             handlers: RefCell::new(BTreeMap::new()),
+            streams: RefCell::new(BTreeMap::new()),
         }
+    }
+
+    pub(crate) fn accept_stream(&self, name: &'static str, dispatch: StreamDispatch<A>) {
+        self.streams.borrow_mut().insert(name, dispatch);
     }
 }
 
@@ -130,6 +145,23 @@ impl<A: Actor> Exported for Export<A> {
             });
         };
         dispatch(&self.addr, content_type, payload, expects_reply, wait)
+    }
+
+    fn deliver_stream(
+        &self,
+        message_type: &str,
+        content_type: &str,
+        payload: &[u8],
+        credit: u32,
+    ) -> Result<Rc<dyn Source>, CallError> {
+        let streams = self.streams.borrow();
+        let Some(dispatch) = streams.get(message_type) else {
+            return Err(CallError::Remote {
+                code: tern_proto::v1::ErrorCode::UnknownMessageType,
+                detail: format!("this component does not stream {message_type:?}"),
+            });
+        };
+        dispatch(&self.addr, content_type, payload, credit)
     }
 }
 

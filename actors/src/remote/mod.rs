@@ -23,6 +23,17 @@
 //!   bounded in number and time, and goes out when a peer announces the name.
 //! - **Failure**: a peer that restarts (a higher generation) or whose connection is lost
 //!   fails the asks it had with [`CallError::PeerLost`] at once, not at their deadlines.
+//! - **Streams**: [`Ref::ask_stream`] gets a streamed reply ([`RefStream`]) from a
+//!   component exported with [`ExportBuilder::accept_stream`]. Items arrive in the order
+//!   produced, each once (they carry sequence numbers; repeats are dropped, early ones
+//!   held within the credit window); the producer computes an item only when the
+//!   caller has granted credit for it, so a slow or stalled caller never makes anything
+//!   buffer more than the window, on either node. Dropping the stream sends a cancel
+//!   that stops the producer. A producer that fails, a node that shuts down, a lost
+//!   connection or a missed deadline ends the stream with a typed [`CallError`]
+//!   ([`CallError::StreamFailed`], [`CallError::Stopped`], [`CallError::PeerLost`],
+//!   [`CallError::Timeout`], [`CallError::IdleTimeout`]), never a hang. A stream
+//!   request that finds the mailbox full is refused at once rather than held.
 //!
 //! # Non-goals
 //!
@@ -38,6 +49,7 @@ mod gossip;
 mod node;
 mod reference;
 mod slot;
+mod stream;
 
 pub use codec::{Codec, CodecError, Json, Postcard, Prost, Raw, RawBytes, RemoteMessage};
 pub use config::{NodeConfig, NodeError};
@@ -46,3 +58,4 @@ pub use export::ExportBuilder;
 pub use gossip::{COMPONENTS_FACT, ENDPOINT_FACT};
 pub use node::{Node, NodeStats};
 pub use reference::{Ref, RefAsk, Undelivered};
+pub use stream::RefStream;

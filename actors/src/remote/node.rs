@@ -29,6 +29,8 @@ use crate::actor::Actor;
 use crate::addr::Addr;
 use crate::env::Environment;
 
+mod streams;
+
 /// Counters of what a node sent, received, refused and dropped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -57,6 +59,10 @@ pub struct NodeStats {
     pub directory_updates: u64,
     /// Control messages that failed to decode.
     pub bad_control: u64,
+    /// Streams this node asked for that are still open.
+    pub streams_open: usize,
+    /// Streams this node produces for callers that are still open.
+    pub streams_producing: usize,
     /// The wire session's own counters.
     pub session: SessionStats,
 }
@@ -111,6 +117,7 @@ pub(super) struct State {
     pub(super) gone: BTreeMap<String, String>,
     /// The membership this node takes its directory from, if any.
     pub(super) discovery: Option<tern_discovery::Discovery>,
+    streams: streams::Tables,
 }
 
 type SendFn = Box<dyn Fn(&str, Vec<u8>, Vec<u8>) -> Result<(), TransportError>>;
@@ -284,6 +291,7 @@ impl Node {
             down: BTreeSet::new(),
             gone: BTreeMap::new(),
             discovery: None,
+            streams: streams::Tables::default(),
         };
         let node = Self {
             shared: Rc::new(Shared {
@@ -425,6 +433,8 @@ impl Node {
         let st = self.shared.state.borrow();
         NodeStats {
             pending: st.pending.iter().filter(|p| !p.is_abandoned()).count(),
+            streams_open: st.session.streams_outstanding(),
+            streams_producing: st.session.streams_producing(),
             session: st.session.stats(),
             ..st.stats
         }
@@ -451,6 +461,7 @@ impl Node {
         for slot in slots {
             slot.complete(Err(CallError::Stopped));
         }
+        self.shutdown_streams();
         for mut task in self.shared.tasks.borrow_mut().drain(..) {
             task.abort();
         }
@@ -633,6 +644,7 @@ impl Node {
                 None => break,
                 Some(Event::Reply { id, result }) => self.on_reply(id, result),
                 Some(Event::Request(req)) => held.extend(self.on_request(now, req)),
+                Some(stream_event) => self.on_stream_event(stream_event),
             }
         }
         self.flush();
@@ -664,6 +676,10 @@ impl Node {
             } else {
                 self.on_directory(now, &req);
             }
+            return None;
+        }
+        if req.credit > 0 {
+            self.on_stream_request(now, req);
             return None;
         }
         let export = self

@@ -92,7 +92,12 @@ impl<A: Actor> Ref<A> {
         self.pin.as_deref()
     }
 
-    fn local(&self) -> Option<crate::Addr<A>> {
+    pub(super) fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// The component, if it runs on this node (no encoding needed).
+    pub(super) fn local(&self) -> Option<crate::Addr<A>> {
         match self.pin.as_deref() {
             Some(n) if n != self.node.name() => None,
             _ => self.node.local::<A>(&self.name),

@@ -1,0 +1,424 @@
+//! Streamed replies across the network: the caller's [`RefStream`], the producer's
+//! side of an export ([`ExportBuilder::accept_stream`]).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::Duration;
+
+use futures_lite::Stream;
+use tern_executor::time::{self, Sleep};
+use tern_proto::session::{Outgoing, Reply};
+
+use super::codec::{Codec, CodecError, RemoteMessage, With};
+use super::error::CallError;
+use super::export::{Encoded, ExportBuilder};
+use super::node::Node;
+use super::reference::Ref;
+use crate::actor::{Actor, Handler};
+use crate::addr::Addr;
+use crate::error::SendError;
+use crate::stream::{Chan, DEFAULT_CREDIT, ItemStream, StreamMessage, Streaming};
+
+/// The producer side of one remote stream, type-erased for the node: items come out
+/// encoded, credit and cancels go in.
+pub(crate) trait Source {
+    /// The next encoded item, the end (`None`), or why the stream failed.
+    fn poll_item(&self, cx: &mut TaskContext<'_>) -> Poll<Option<Result<Encoded, CallError>>>;
+    /// The caller granted `n` more items.
+    fn grant(&self, n: u64);
+    /// The caller is gone: stop the producer and free what it holds.
+    fn cancel(&self);
+}
+
+struct ChanSource<T, C> {
+    chan: Rc<Chan<T>>,
+    _codec: PhantomData<fn() -> C>,
+}
+
+impl<T: 'static, C: Codec<T>> Source for ChanSource<T, C> {
+    fn poll_item(&self, cx: &mut TaskContext<'_>) -> Poll<Option<Result<Encoded, CallError>>> {
+        self.chan.poll_next(cx).map(|next| {
+            next.map(|item| match item {
+                Ok(item) => With::<C, T>::encode(&item)
+                    .map(|bytes| (bytes, C::CONTENT_TYPE))
+                    .map_err(|e| {
+                        CallError::StreamFailed(format!("an item could not be encoded: {e}"))
+                    }),
+                Err(e) => Err(e.into()),
+            })
+        })
+    }
+
+    fn grant(&self, n: u64) {
+        self.chan.grant(n);
+    }
+
+    fn cancel(&self) {
+        self.chan.cancel();
+    }
+}
+
+/// Decodes a request and queues it, with a new stream of `credit` items, in the
+/// component's mailbox; the source yields its items encoded.
+pub(crate) type StreamDispatch<A> =
+    Box<dyn Fn(&Addr<A>, &str, &[u8], u32) -> Result<Rc<dyn Source>, CallError>>;
+
+impl<A: Actor> ExportBuilder<A> {
+    /// Lets other nodes ask `M` of this component with a streamed reply
+    /// ([`Ref::ask_stream`]); its items travel in `M`'s codec. A request that finds
+    /// the mailbox full is refused with [`CallError::MailboxFull`] (it does not hold
+    /// the receive loop as a plain request does).
+    #[allow(clippy::return_self_not_must_use)]
+    pub fn accept_stream<M>(self) -> Self
+    where
+        A: Handler<Streaming<M>>,
+        M: RemoteMessage + StreamMessage,
+        M::Codec: Codec<M::Item>,
+    {
+        let dispatch: StreamDispatch<A> = Box::new(|addr, content_type, payload, credit| {
+            let msg = With::<M::Codec, M>::decode(content_type, payload)?;
+            let chan = Chan::new(u64::from(credit));
+            match addr.try_tell(Streaming::new(msg, chan.clone())) {
+                Ok(()) => Ok(Rc::new(ChanSource::<M::Item, M::Codec> {
+                    chan,
+                    _codec: PhantomData,
+                })),
+                Err(SendError::Full(_)) => Err(CallError::MailboxFull),
+                Err(_) => Err(CallError::Stopped),
+            }
+        });
+        self.export.accept_stream(M::NAME, dispatch);
+        self
+    }
+}
+
+/// The caller's buffer of one remote stream: items as they arrive (never more than
+/// the credit window), then the end.
+#[derive(Debug)]
+pub(crate) struct CallStream {
+    pub(crate) peer: String,
+    pub(crate) component: String,
+    queue: RefCell<VecDeque<Reply>>,
+    end: RefCell<Option<Result<(), CallError>>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl CallStream {
+    pub(crate) fn new(peer: &str, component: &str) -> Self {
+        Self {
+            peer: peer.to_owned(),
+            component: component.to_owned(),
+            queue: RefCell::new(VecDeque::new()),
+            end: RefCell::new(None),
+            waker: RefCell::new(None),
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn push(&self, item: Reply) {
+        self.queue.borrow_mut().push_back(item);
+        self.wake();
+    }
+
+    pub(crate) fn finish(&self, result: Result<(), CallError>) {
+        {
+            let mut end = self.end.borrow_mut();
+            if end.is_some() {
+                return;
+            }
+            *end = Some(result);
+        }
+        self.wake();
+    }
+
+    pub(crate) fn buffered(&self) -> usize {
+        self.queue.borrow().len()
+    }
+}
+
+type Decode<T> = fn(&str, &[u8]) -> Result<T, CodecError>;
+
+enum State<T> {
+    Local(ItemStream<T>),
+    Unsent {
+        name: Rc<str>,
+        pin: Option<Rc<str>>,
+        out: Outgoing,
+    },
+    Open {
+        id: u64,
+        call: Rc<CallStream>,
+    },
+    Failed(CallError),
+    Done,
+}
+
+/// A streamed reply through a [`Ref`]: a [`Stream`] of `Result<Item, CallError>`, the
+/// same whether the component is on this node or another. Nothing is sent until the
+/// first poll; set the credit window and deadlines before. Dropping it cancels the
+/// producer (across the network, with a cancel frame).
+///
+/// Deadlines: [`timeout`](Self::timeout) bounds the whole stream (it is also sent to
+/// the producer, which stops at it); [`idle_timeout`](Self::idle_timeout) bounds each
+/// wait for the next item while the caller waits (default: the node's
+/// [`default_timeout`](super::NodeConfig::default_timeout)). A caller that stops
+/// polling never times itself out: it only stops granting credit, which stalls the
+/// producer.
+#[must_use = "streams do nothing unless polled"]
+pub struct RefStream<T> {
+    node: Node,
+    state: State<T>,
+    decode: Decode<T>,
+    window: u32,
+    unacked: u32,
+    timeout: Option<Duration>,
+    idle: Duration,
+    deadline: Option<Sleep>,
+    idle_sleep: Option<Sleep>,
+    started: bool,
+    retry: Option<Sleep>,
+}
+
+/// How often a stream request waiting for its component's name looks again.
+const NAME_RETRY: Duration = Duration::from_millis(10);
+
+impl<T> fmt::Debug for RefStream<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Local(_) => "local",
+            State::Unsent { .. } => "unsent",
+            State::Open { .. } => "open",
+            State::Failed(_) => "failed",
+            State::Done => "done",
+        };
+        f.debug_struct("RefStream")
+            .field("state", &state)
+            .field("window", &self.window)
+            .field("timeout", &self.timeout)
+            .field("idle", &self.idle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: 'static> RefStream<T> {
+    /// The credit window: how many items the producer may run ahead of this caller
+    /// (at least 1; default [`DEFAULT_CREDIT`]). It bounds the memory the stream holds
+    /// anywhere.
+    pub fn credit(mut self, window: u32) -> Self {
+        self.window = window.max(1);
+        self.configure_local();
+        self
+    }
+
+    /// The deadline of the whole stream, from its first poll.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self.configure_local();
+        self
+    }
+
+    /// The longest wait for each next item while the caller waits for it.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self.configure_local();
+        self
+    }
+
+    fn configure_local(&mut self) {
+        if let State::Local(s) = &mut self.state {
+            s.configure(self.window, self.timeout, self.idle);
+        }
+    }
+
+    /// Items received and not yet taken (at most the credit window).
+    #[must_use]
+    pub fn buffered(&self) -> usize {
+        match &self.state {
+            State::Local(s) => s.buffered(),
+            State::Open { call, .. } => call.buffered(),
+            _ => 0,
+        }
+    }
+
+    fn end_with(&mut self, error: CallError) -> Poll<Option<Result<T, CallError>>> {
+        if let State::Open { id, .. } = std::mem::replace(&mut self.state, State::Done) {
+            self.node.cancel_stream(id);
+        }
+        Poll::Ready(Some(Err(error)))
+    }
+
+    fn poll_open(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<Result<T, CallError>>> {
+        let State::Open { id, call } = &self.state else {
+            return Poll::Ready(None);
+        };
+        let (id, call) = (*id, call.clone());
+        let next = call.queue.borrow_mut().pop_front();
+        if let Some(item) = next {
+            self.idle_sleep = None;
+            self.unacked += 1;
+            if self.unacked >= (self.window / 2).max(1) {
+                self.node.grant_stream(id, self.unacked);
+                self.unacked = 0;
+            }
+            return match (self.decode)(&item.content_type, &item.payload) {
+                Ok(v) => Poll::Ready(Some(Ok(v))),
+                Err(e) => self.end_with(e.into()),
+            };
+        }
+        let end = call.end.borrow_mut().take();
+        if let Some(end) = end {
+            self.state = State::Done;
+            return Poll::Ready(end.err().map(Err));
+        }
+        *call.waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+fn fired(sleep: &mut Option<Sleep>, cx: &mut TaskContext<'_>) -> bool {
+    sleep
+        .as_mut()
+        .is_some_and(|s| Pin::new(s).poll(cx).is_ready())
+}
+
+impl<T: 'static> Stream for RefStream<T> {
+    type Item = Result<T, CallError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        match std::mem::replace(&mut this.state, State::Done) {
+            State::Done => return Poll::Ready(None),
+            State::Failed(e) => return Poll::Ready(Some(Err(e))),
+            State::Local(mut s) => {
+                let r = Pin::new(&mut s).poll_next(cx);
+                if !matches!(r, Poll::Ready(None | Some(Err(_)))) {
+                    this.state = State::Local(s);
+                }
+                return r.map(|o| o.map(|r| r.map_err(Into::into)));
+            }
+            State::Unsent { name, pin, out } => {
+                if !this.started {
+                    this.started = true;
+                    this.deadline = this.timeout.map(time::sleep);
+                }
+                // Waiting for a node to announce the name: try again when the retry
+                // timer fires, within the idle timeout (and the whole deadline).
+                let waiting = this
+                    .retry
+                    .as_mut()
+                    .is_some_and(|r| Pin::new(r).poll(cx).is_pending());
+                let opened = if waiting {
+                    Err(CallError::UnknownComponent(name.to_string()))
+                } else {
+                    let (window, timeout) = (this.window, this.timeout);
+                    this.node
+                        .open_stream(&name, pin.as_deref(), out.clone(), window, timeout)
+                };
+                match opened {
+                    Ok((id, call)) => {
+                        this.retry = None;
+                        this.idle_sleep = None;
+                        this.state = State::Open { id, call };
+                    }
+                    Err(CallError::UnknownComponent(who)) => {
+                        if !waiting {
+                            let mut retry = time::sleep(NAME_RETRY);
+                            // Registers the waker.
+                            let _ = Pin::new(&mut retry).poll(cx);
+                            this.retry = Some(retry);
+                        }
+                        let idle = this.idle;
+                        this.idle_sleep.get_or_insert_with(|| time::sleep(idle));
+                        if fired(&mut this.deadline, cx) || fired(&mut this.idle_sleep, cx) {
+                            return Poll::Ready(Some(Err(CallError::UnknownComponent(who))));
+                        }
+                        this.state = State::Unsent { name, pin, out };
+                        return Poll::Pending;
+                    }
+                    Err(e) => return Poll::Ready(Some(Err(e))),
+                }
+            }
+            open @ State::Open { .. } => this.state = open,
+        }
+        if let Poll::Ready(r) = this.poll_open(cx) {
+            return Poll::Ready(r);
+        }
+        if fired(&mut this.deadline, cx) {
+            return this.end_with(CallError::Timeout);
+        }
+        let idle = this.idle;
+        this.idle_sleep.get_or_insert_with(|| time::sleep(idle));
+        if fired(&mut this.idle_sleep, cx) {
+            return this.end_with(CallError::IdleTimeout);
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for RefStream<T> {
+    fn drop(&mut self) {
+        if let State::Open { id, .. } = self.state {
+            self.node.cancel_stream(id);
+        }
+    }
+}
+
+impl<A: Actor> Ref<A> {
+    /// Sends `msg` and returns its streamed reply, consumed at the caller's pace with
+    /// credit-based flow control: on this node without encoding, on another node over
+    /// the wire. The request goes out at the first poll, or as soon as a node announces
+    /// the name, waiting up to the idle timeout (then the stream fails with
+    /// [`CallError::UnknownComponent`]). See [`RefStream`] for credit and deadlines.
+    pub fn ask_stream<M>(&self, msg: M) -> RefStream<M::Item>
+    where
+        A: Handler<Streaming<M>>,
+        M: RemoteMessage + StreamMessage,
+        M::Codec: Codec<M::Item>,
+    {
+        let node = self.node().clone();
+        let idle = node.default_timeout();
+        let state = if let Some(addr) = self.local() {
+            State::Local(addr.ask_stream(msg))
+        } else {
+            match With::<M::Codec, M>::encode(&msg) {
+                Ok(payload) => State::Unsent {
+                    name: self.name().into(),
+                    pin: self.pinned_to().map(Into::into),
+                    out: Outgoing::new(
+                        self.name(),
+                        M::NAME,
+                        <M::Codec as Codec<M>>::CONTENT_TYPE,
+                        payload,
+                    ),
+                },
+                Err(e) => State::Failed(e.into()),
+            }
+        };
+        let mut stream = RefStream {
+            node,
+            state,
+            decode: With::<M::Codec, M::Item>::decode,
+            window: DEFAULT_CREDIT,
+            unacked: 0,
+            timeout: None,
+            idle,
+            deadline: None,
+            idle_sleep: None,
+            started: false,
+            retry: None,
+        };
+        stream.configure_local();
+        stream
+    }
+}
