@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
+use futures_lite::StreamExt;
 use serde::{Deserialize, Serialize};
 use tern_actors::remote::{CallError, Node, NodeConfig, Postcard, RemoteMessage};
-use tern_actors::{Actor, Context, Handler, spawn};
+use tern_actors::{Actor, Context, Handler, StreamMessage, Streaming, spawn};
 use tern_discovery::{
     Discovery, GossipConfig, Identity, Key, Keyring, Membership, SimDatagrams, sim_addr,
 };
@@ -31,6 +32,24 @@ impl Handler<Square> for Squarer {
     type Reply = u64;
     async fn handle(&mut self, m: Square, _: &mut Context<Self>) -> u64 {
         m.0 * m.0
+    }
+}
+
+/// Streams the squares of `0..n`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Squares(u64);
+impl RemoteMessage for Squares {
+    const NAME: &'static str = "test.v1.Squares";
+    type Codec = Postcard;
+}
+impl StreamMessage for Squares {
+    type Item = u64;
+}
+impl Handler<Streaming<Squares>> for Squarer {
+    type Reply = ();
+    async fn handle(&mut self, req: Streaming<Squares>, _: &mut Context<Self>) {
+        let (m, out) = req.into_parts();
+        out.detach(futures_lite::stream::iter((0..m.0).map(|i| i * i)));
     }
 }
 
@@ -82,7 +101,8 @@ fn start(c: &Cluster, i: usize, generation: u64, export: bool) {
             if export {
                 node.export("squarer", &spawn(Squarer))
                     .unwrap()
-                    .accept::<Square>();
+                    .accept::<Square>()
+                    .accept_stream::<Squares>();
             }
         })
         .detach();
@@ -166,11 +186,27 @@ fn a_dead_node_fails_calls_fast_and_its_new_generation_is_accepted() {
         result(&mut c, 0, h, 35.5),
         Err(CallError::PeerLost("n1".into()))
     );
+    // And a streamed ask the same way.
+    let h = c.world.spawn_on(c.ids[0], async {
+        let node = Node::current().unwrap();
+        let mut s = node.lookup::<Squarer>("squarer").ask_stream(Squares(3));
+        s.next().await
+    });
+    assert_eq!(
+        result(&mut c, 0, h, 35.6),
+        Some(Err(CallError::PeerLost("n1".into())))
+    );
     // n1 comes back as generation 2 and is routed to again.
     c.world.restart(c.ids[1]).unwrap();
     start(&c, 1, 2, true);
     // Until membership has the new generation, calls pinned to n1 still fail fast.
     c.world.run_until(secs(40.0));
+    let h = c.world.spawn_on(c.ids[0], async {
+        let node = Node::current().unwrap();
+        let s = node.lookup::<Squarer>("squarer").ask_stream(Squares(4));
+        s.collect::<Vec<_>>().await
+    });
+    assert_eq!(result(&mut c, 0, h, 41.0), vec![Ok(0), Ok(1), Ok(4), Ok(9)]);
     let h = c.world.spawn_on(c.ids[0], async {
         let node = Node::current().unwrap();
         node.lookup_on::<Squarer>("n1", "squarer")

@@ -35,6 +35,9 @@ impl Node {
     ) -> Result<(u64, Rc<CallStream>), CallError> {
         let now = now();
         let mut st = self.shared.state.borrow_mut();
+        if let Some(node) = st.lost(component, pin) {
+            return Err(CallError::PeerLost(node));
+        }
         let Some(host) = st.route(component, pin) else {
             return Err(CallError::UnknownComponent(component.to_owned()));
         };
