@@ -774,7 +774,7 @@ fn t2(seed: u64, n: usize) -> Outcome {
 }
 
 /// Simulated duration of T3a's no-fault run.
-const T3A_SECS: u64 = 120;
+const T3A_SECS: u64 = 60;
 
 fn t3a(seed: u64, n: usize) -> Outcome {
     let mut o = Outcome::new("T3a", seed, n);
@@ -803,7 +803,7 @@ fn t3a(seed: u64, n: usize) -> Outcome {
 }
 
 /// Simulated duration of T3b's stall phase.
-const T3B_SECS: u64 = 60;
+const T3B_SECS: u64 = 30;
 
 /// One T3b run: false suspicions and dead of healthy members, and the time until a
 /// crashed healthy member is dead everywhere.
@@ -1093,7 +1093,8 @@ fn t7(seed: u64, n: usize) -> Outcome {
     let len = smax + T7_EXTRA_SECS * SEC;
     c.run_for(len / 2);
     // A fact written on each side during the partition must merge.
-    let (fa, fb) = (c.pick(0), c.pick(half));
+    let fa = c.rng().below(half as u64) as usize;
+    let fb = half + c.rng().below((n - half) as u64) as usize;
     c.set_fact(fa, "side", b"a".to_vec());
     c.set_fact(fb, "side", b"b".to_vec());
     c.run_for(len - len / 2);
@@ -1133,7 +1134,7 @@ fn t8(seed: u64, n: usize) -> Outcome {
             .collect()
     };
     let a = snap(&c);
-    let window = 30;
+    let window = 20;
     c.run_for(window * SEC);
     let b = snap(&c);
     let mut total = 0.0;
@@ -1163,7 +1164,7 @@ fn t8(seed: u64, n: usize) -> Outcome {
 }
 
 /// Simulated duration of T9's storm.
-const T9_SECS: u64 = 30;
+const T9_SECS: u64 = 20;
 
 fn t9(seed: u64, n: usize) -> Outcome {
     let mut o = Outcome::new("T9", seed, n);
@@ -1188,11 +1189,11 @@ fn t9(seed: u64, n: usize) -> Outcome {
             }
         }
         c.run_to(slice + 100 * MS);
-        if s == 100 {
+        if s == 60 {
             c.leave(leaver);
             left_at = Some(c.now());
         }
-        if s == 200 || s == T9_SECS * 10 - 1 {
+        if s == 140 || s == T9_SECS * 10 - 1 {
             // Staleness: how long ago the value each node sees was replaced.
             let now = c.now();
             for o_i in c.live() {
@@ -1228,7 +1229,7 @@ fn t9(seed: u64, n: usize) -> Outcome {
 }
 
 /// Simulated duration of T10's stalls.
-const T10_SECS: u64 = 40;
+const T10_SECS: u64 = 20;
 
 fn t10(seed: u64, n: usize) -> Outcome {
     let mut o = Outcome::new("T10", seed, n);
@@ -1255,16 +1256,16 @@ fn t10(seed: u64, n: usize) -> Outcome {
         .iter()
         .filter(|e| e.t >= t0 && e.kind == Kind::Dead && e.subj as usize == s)
         .count();
-    c.run_for(30 * SEC);
+    c.run_for(60 * SEC);
     let end_health = c.disc(s).map_or(0, |d| d.health());
     o.metric("stalls", f64::from(stalls));
     o.metric("healthy_dead", fd as f64);
     o.metric("stalled_node_dead", dead_s as f64);
     o.metric("health_max", f64::from(max_health));
-    o.metric("health_after_30s", f64::from(end_health));
+    o.metric("health_after_60s", f64::from(end_health));
     o.require(fd == 0, || format!("{fd} healthy members declared dead"));
     o.require(max_health > 0, || "the stalled node's health score never rose".into());
-    o.require(end_health == 0, || format!("health still {end_health} 30 s after"));
+    o.require(end_health == 0, || format!("health still {end_health} 60 s after"));
     c.settle(30 * SEC);
     o.finish(&mut c)
 }

@@ -12,7 +12,7 @@ use crate::membership::{Membership, Nanos};
 use crate::seal::OVERHEAD;
 
 /// Bytes a repeated message field entry takes in its parent.
-fn entry_len(tag: u32, len: usize) -> usize {
+pub(crate) fn entry_len(tag: u32, len: usize) -> usize {
     key_len(tag) + encoded_len_varint(len as u64) + len
 }
 
