@@ -598,7 +598,10 @@ impl Outcome {
     /// One metric by name.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<f64> {
-        self.metrics.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+        self.metrics
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
     }
 
     /// The command that replays this run.
@@ -764,12 +767,15 @@ fn t2(seed: u64, n: usize) -> Outcome {
     let all_dead = reach(&c.first_seen(t0, k, Kind::Dead, None, &obs), 1.0);
     o.metric("first_suspect_s", first.map_or(f64::INFINITY, secs));
     o.metric("all_dead_s", all_dead.map_or(f64::INFINITY, secs));
-    o.require(done.is_some() && all_dead.is_some_and(|t| t <= smax + 10 * SEC), || {
-        format!(
-            "not dead everywhere within suspicion_max + 10 s ({:.0} s)",
-            secs(smax + 10 * SEC)
-        )
-    });
+    o.require(
+        done.is_some() && all_dead.is_some_and(|t| t <= smax + 10 * SEC),
+        || {
+            format!(
+                "not dead everywhere within suspicion_max + 10 s ({:.0} s)",
+                secs(smax + 10 * SEC)
+            )
+        },
+    );
     let fd = false_dead(&c, t0, |s| s != k);
     o.metric("false_dead", fd as f64);
     o.require(fd == 0, || format!("{fd} healthy members declared dead"));
@@ -785,9 +791,19 @@ fn t3a(seed: u64, n: usize) -> Outcome {
     let mut c = Cluster::new(seed, n, 10_000, true);
     c.warm();
     let t0 = c.now();
-    let before: u64 = c.live().iter().filter_map(|&i| c.disc(i)).map(|d| d.stats().suspicions).sum();
+    let before: u64 = c
+        .live()
+        .iter()
+        .filter_map(|&i| c.disc(i))
+        .map(|d| d.stats().suspicions)
+        .sum();
     c.run_for(T3A_SECS * SEC);
-    let after: u64 = c.live().iter().filter_map(|&i| c.disc(i)).map(|d| d.stats().suspicions).sum();
+    let after: u64 = c
+        .live()
+        .iter()
+        .filter_map(|&i| c.disc(i))
+        .map(|d| d.stats().suspicions)
+        .sum();
     #[allow(clippy::cast_precision_loss)]
     let per_hour = (after - before) as f64 * 3600.0 / T3A_SECS as f64;
     let fd = false_dead(&c, t0, |_| true);
@@ -890,7 +906,9 @@ fn t3b(seed: u64, n: usize) -> Outcome {
     o.metric("dead_swim", off_d as f64);
     o.metric("detect_lifeguard_s", on_t.map_or(f64::INFINITY, secs));
     o.metric("detect_swim_s", off_t.map_or(f64::INFINITY, secs));
-    o.require(on_t.is_some(), || "the crashed member was not found dead (Lifeguard)".into());
+    o.require(on_t.is_some(), || {
+        "the crashed member was not found dead (Lifeguard)".into()
+    });
     // Only the Lifeguard run's invariants count: plain SWIM is the comparison.
     o.fails.extend(on_v);
     o
@@ -986,7 +1004,9 @@ fn t4(seed: u64, n: usize) -> Outcome {
     o.require(t.is_some_and(|t| t <= 30 * SEC), || {
         "not every node saw every live node within 30 s".into()
     });
-    o.require(views.len() == 1, || format!("{} disjoint views", views.len()));
+    o.require(views.len() == 1, || {
+        format!("{} disjoint views", views.len())
+    });
     o.finish(&mut c)
 }
 
@@ -1007,8 +1027,12 @@ fn t4b(seed: u64, n: usize) -> Outcome {
     let seen = reach(&c.first_seen(t0, j, Kind::Up, None, &obs), 1.0);
     o.metric("joiner_sees_99_s", sees.map_or(f64::INFINITY, secs));
     o.metric("all_see_joiner_rounds", seen.map_or(f64::INFINITY, rounds));
-    o.require(sees.is_some(), || "the joiner never saw 99 % of members".into());
-    o.require(seen.is_some(), || "not every member saw the joiner in 6 s".into());
+    o.require(sees.is_some(), || {
+        "the joiner never saw 99 % of members".into()
+    });
+    o.require(seen.is_some(), || {
+        "not every member saw the joiner in 6 s".into()
+    });
     c.settle(30 * SEC);
     o.finish(&mut c)
 }
@@ -1030,7 +1054,10 @@ fn t5(seed: u64, n: usize) -> Outcome {
             .all(Option::is_some)
     });
     let all = reach(&c.first_seen(t0, k, Kind::Up, Some(generation), &obs), 1.0);
-    o.metric("all_new_generation_rounds", all.map_or(f64::INFINITY, rounds));
+    o.metric(
+        "all_new_generation_rounds",
+        all.map_or(f64::INFINITY, rounds),
+    );
     o.require(all.is_some(), || {
         "the new generation was not accepted everywhere in 30 s (a conflict stall)".into()
     });
@@ -1072,7 +1099,9 @@ fn t6(seed: u64, n: usize) -> Outcome {
     o.metric("left_rounds", all.map_or(f64::INFINITY, rounds));
     o.metric("recorded_left", frac);
     o.metric("recorded_failed", failed as f64);
-    o.require(frac >= 1.0, || format!("only {:.1} % recorded left", frac * 100.0));
+    o.require(frac >= 1.0, || {
+        format!("only {:.1} % recorded left", frac * 100.0)
+    });
     o.require(failed == 0, || format!("{failed} recorded it as failed"));
     c.settle(30 * SEC);
     o.finish(&mut c)
@@ -1103,15 +1132,14 @@ fn t7(seed: u64, n: usize) -> Outcome {
     c.set_fact(fa, "side", b"a".to_vec());
     c.set_fact(fb, "side", b"b".to_vec());
     c.run_for(len - len / 2);
-    let split = c
-        .disc(0)
-        .map_or(0, |d| d.live_members());
+    let split = c.disc(0).map_or(0, |d| d.live_members());
     c.world.heal_all();
     let took = c.run_until(180 * SEC, 500 * MS, |c| {
         c.converged()
             && c.live().iter().all(|&i| {
                 c.disc(i).is_some_and(|d| {
-                    d.member(&format!("n{fa}")).is_some_and(|m| m.fact("side") == Some("a"))
+                    d.member(&format!("n{fa}"))
+                        .is_some_and(|m| m.fact("side") == Some("a"))
                         && d.member(&format!("n{fb}"))
                             .is_some_and(|m| m.fact("side") == Some("b"))
                 })
@@ -1120,7 +1148,9 @@ fn t7(seed: u64, n: usize) -> Outcome {
     o.metric("partition_s", secs(len));
     o.metric("side_a_live_before_heal", split as f64);
     o.metric("reconverge_s", took.map_or(f64::INFINITY, secs));
-    o.require(took.is_some(), || "no re-convergence within 180 s of the heal".into());
+    o.require(took.is_some(), || {
+        "no re-convergence within 180 s of the heal".into()
+    });
     o.finish(&mut c)
 }
 
@@ -1146,7 +1176,10 @@ fn t8(seed: u64, n: usize) -> Outcome {
     let mut max_out: f64 = 0.0;
     for (x, y) in a.iter().zip(&b) {
         #[allow(clippy::cast_precision_loss)]
-        let (out, inn) = ((y.0 - x.0) as f64 / window as f64, (y.1 - x.1) as f64 / window as f64);
+        let (out, inn) = (
+            (y.0 - x.0) as f64 / window as f64,
+            (y.1 - x.1) as f64 / window as f64,
+        );
         total += out + inn;
         max_out = max_out.max(out);
     }
@@ -1162,8 +1195,12 @@ fn t8(seed: u64, n: usize) -> Outcome {
     o.metric("max_out_bytes_per_s", max_out);
     o.metric("largest_datagram", largest as f64);
     o.metric("too_large", c.world.net_stats().too_large as f64);
-    o.require(mean <= 2048.0, || format!("{mean:.0} B/s per node > 2 KB/s"));
-    o.require(max_out <= 21.0 * 1024.0, || format!("{max_out:.0} B/s out > 21 KB/s"));
+    o.require(mean <= 2048.0, || {
+        format!("{mean:.0} B/s per node > 2 KB/s")
+    });
+    o.require(max_out <= 21.0 * 1024.0, || {
+        format!("{max_out:.0} B/s out > 21 KB/s")
+    });
     o.require(largest <= 1400, || format!("a {largest}-byte datagram"));
     o.finish(&mut c)
 }
@@ -1226,7 +1263,10 @@ fn t9(seed: u64, n: usize) -> Outcome {
         "the leave did not reach everyone in 15 rounds during the storm".into()
     });
     o.require(stale_max <= 10 * SEC, || {
-        format!("facts {:.1} s stale > 2 anti-entropy intervals", secs(stale_max))
+        format!(
+            "facts {:.1} s stale > 2 anti-entropy intervals",
+            secs(stale_max)
+        )
     });
     c.record_facts(true);
     c.settle(30 * SEC);
@@ -1263,7 +1303,9 @@ fn t10(seed: u64, n: usize) -> Outcome {
         .count();
     // Recovery: the score comes down one step per good probe, each probe period
     // stretched by the score (Lifeguard), so from 8 it takes about 45 s.
-    c.run_until(60 * SEC, 500 * MS, |c| c.disc(s).is_some_and(|d| d.health() == 0));
+    c.run_until(60 * SEC, 500 * MS, |c| {
+        c.disc(s).is_some_and(|d| d.health() == 0)
+    });
     let end_health = c.disc(s).map_or(0, |d| d.health());
     o.metric("stalls", f64::from(stalls));
     o.metric("healthy_dead", fd as f64);
@@ -1271,8 +1313,12 @@ fn t10(seed: u64, n: usize) -> Outcome {
     o.metric("health_max", f64::from(max_health));
     o.metric("health_after_60s", f64::from(end_health));
     o.require(fd == 0, || format!("{fd} healthy members declared dead"));
-    o.require(max_health > 0, || "the stalled node's health score never rose".into());
-    o.require(end_health == 0, || format!("health still {end_health} 60 s after"));
+    o.require(max_health > 0, || {
+        "the stalled node's health score never rose".into()
+    });
+    o.require(end_health == 0, || {
+        format!("health still {end_health} 60 s after")
+    });
     c.settle(30 * SEC);
     o.finish(&mut c)
 }
@@ -1320,65 +1366,191 @@ pub fn judge(target: &str, runs: &[Outcome]) -> Vec<(String, String, bool)> {
     let sum = |name: &str| values(runs, name).iter().sum::<f64>();
     match target {
         "T1" => {
-            check("99.9 % reached in <= 9 rounds (p99)", p("rounds_999", 0.99), p("rounds_999", 0.99) <= 9.0);
-            check("100 % reached in <= 12 rounds (p99)", p("rounds_100", 0.99), p("rounds_100", 0.99) <= 12.0);
+            check(
+                "99.9 % reached in <= 9 rounds (p99)",
+                p("rounds_999", 0.99),
+                p("rounds_999", 0.99) <= 9.0,
+            );
+            check(
+                "100 % reached in <= 12 rounds (p99)",
+                p("rounds_100", 0.99),
+                p("rounds_100", 0.99) <= 12.0,
+            );
         }
         "T1b" => {
-            check("10 % loss: 100 % in <= 13 rounds (p99)", p("rounds_100", 0.99), p("rounds_100", 0.99) <= 13.0);
+            check(
+                "10 % loss: 100 % in <= 13 rounds (p99)",
+                p("rounds_100", 0.99),
+                p("rounds_100", 0.99) <= 13.0,
+            );
         }
         "T2" => {
-            check("first suspicion mean <= 1.6 T", mean("first_suspect_s"), mean("first_suspect_s") <= 1.6);
-            check("first suspicion p99 <= 5 T", p("first_suspect_s", 0.99), p("first_suspect_s", 0.99) <= 5.0);
-            check(&format!("all dead median <= suspicion_min + 4 s ({:.0} s)", smin + 4.0), p("all_dead_s", 0.5), p("all_dead_s", 0.5) <= smin + 4.0);
-            check("all dead p99 <= 25 s", p("all_dead_s", 0.99), p("all_dead_s", 0.99) <= 25.0);
-            check(&format!("all dead max <= suspicion_max + 10 s ({:.0} s)", smax + 10.0), p("all_dead_s", 1.0), p("all_dead_s", 1.0) <= smax + 10.0);
+            check(
+                "first suspicion mean <= 1.6 T",
+                mean("first_suspect_s"),
+                mean("first_suspect_s") <= 1.6,
+            );
+            check(
+                "first suspicion p99 <= 5 T",
+                p("first_suspect_s", 0.99),
+                p("first_suspect_s", 0.99) <= 5.0,
+            );
+            check(
+                &format!(
+                    "all dead median <= suspicion_min + 4 s ({:.0} s)",
+                    smin + 4.0
+                ),
+                p("all_dead_s", 0.5),
+                p("all_dead_s", 0.5) <= smin + 4.0,
+            );
+            check(
+                "all dead p99 <= 25 s",
+                p("all_dead_s", 0.99),
+                p("all_dead_s", 0.99) <= 25.0,
+            );
+            check(
+                &format!(
+                    "all dead max <= suspicion_max + 10 s ({:.0} s)",
+                    smax + 10.0
+                ),
+                p("all_dead_s", 1.0),
+                p("all_dead_s", 1.0) <= smax + 10.0,
+            );
         }
         "T3a" => {
-            check("false dead at 1 % loss (total) = 0", sum("false_dead"), sum("false_dead") == 0.0);
-            check("suspicions per hour (mean) <= 10", mean("suspicions_per_hour"), mean("suspicions_per_hour") <= 10.0);
-            check("false dead at 5 % loss (total) = 0", sum("false_dead_5pct"), sum("false_dead_5pct") == 0.0);
+            check(
+                "false dead at 1 % loss (total) = 0",
+                sum("false_dead"),
+                sum("false_dead") == 0.0,
+            );
+            check(
+                "suspicions per hour (mean) <= 10",
+                mean("suspicions_per_hour"),
+                mean("suspicions_per_hour") <= 10.0,
+            );
+            check(
+                "false dead at 5 % loss (total) = 0",
+                sum("false_dead_5pct"),
+                sum("false_dead_5pct") == 0.0,
+            );
         }
         "T3b" => {
             let (on, off) = (sum("fp_lifeguard"), sum("fp_swim"));
             let ratio = if on == 0.0 { f64::INFINITY } else { off / on };
-            check("false positives SWIM / Lifeguard >= 50 (totals)", ratio, ratio >= 50.0 || (on == 0.0 && off == 0.0));
+            check(
+                "false positives SWIM / Lifeguard >= 50 (totals)",
+                ratio,
+                ratio >= 50.0 || (on == 0.0 && off == 0.0),
+            );
             let (lg, sw) = (p("detect_lifeguard_s", 0.5), p("detect_swim_s", 0.5));
-            check("median detection, Lifeguard / SWIM <= 1.2", lg / sw, lg <= 1.2 * sw);
+            check(
+                "median detection, Lifeguard / SWIM <= 1.2",
+                lg / sw,
+                lg <= 1.2 * sw,
+            );
         }
         "T3c" => {
-            check("healthy declared dead (total) = 0", sum("healthy_dead"), sum("healthy_dead") == 0.0);
-            check(&format!("detached dead everywhere max <= suspicion_max ({smax:.0} s)"), p("detached_dead_s", 1.0), p("detached_dead_s", 1.0) <= smax);
+            check(
+                "healthy declared dead (total) = 0",
+                sum("healthy_dead"),
+                sum("healthy_dead") == 0.0,
+            );
+            check(
+                &format!("detached dead everywhere max <= suspicion_max ({smax:.0} s)"),
+                p("detached_dead_s", 1.0),
+                p("detached_dead_s", 1.0) <= smax,
+            );
         }
         "T4" => {
-            check("all see all alive max <= 30 s", p("all_alive_s", 1.0), p("all_alive_s", 1.0) <= 30.0);
-            check("clusters max = 1", p("clusters", 1.0), p("clusters", 1.0) == 1.0);
+            check(
+                "all see all alive max <= 30 s",
+                p("all_alive_s", 1.0),
+                p("all_alive_s", 1.0) <= 30.0,
+            );
+            check(
+                "clusters max = 1",
+                p("clusters", 1.0),
+                p("clusters", 1.0) == 1.0,
+            );
         }
         "T4b" => {
-            check("joiner sees 99 % p99 <= 3 s", p("joiner_sees_99_s", 0.99), p("joiner_sees_99_s", 0.99) <= 3.0);
-            check("all see joiner p99 <= 12 rounds", p("all_see_joiner_rounds", 0.99), p("all_see_joiner_rounds", 0.99) <= 12.0);
+            check(
+                "joiner sees 99 % p99 <= 3 s",
+                p("joiner_sees_99_s", 0.99),
+                p("joiner_sees_99_s", 0.99) <= 3.0,
+            );
+            check(
+                "all see joiner p99 <= 12 rounds",
+                p("all_see_joiner_rounds", 0.99),
+                p("all_see_joiner_rounds", 0.99) <= 12.0,
+            );
         }
         "T5" => {
-            check("new generation everywhere p99 <= 12 rounds", p("all_new_generation_rounds", 0.99), p("all_new_generation_rounds", 0.99) <= 12.0);
+            check(
+                "new generation everywhere p99 <= 12 rounds",
+                p("all_new_generation_rounds", 0.99),
+                p("all_new_generation_rounds", 0.99) <= 12.0,
+            );
         }
         "T6" => {
-            check("recorded left everywhere p99 <= 12 rounds", p("left_rounds", 0.99), p("left_rounds", 0.99) <= 12.0);
-            check("recorded failed (total) = 0", sum("recorded_failed"), sum("recorded_failed") == 0.0);
+            check(
+                "recorded left everywhere p99 <= 12 rounds",
+                p("left_rounds", 0.99),
+                p("left_rounds", 0.99) <= 12.0,
+            );
+            check(
+                "recorded failed (total) = 0",
+                sum("recorded_failed"),
+                sum("recorded_failed") == 0.0,
+            );
         }
         "T7" => {
-            check("re-convergence max <= 60 s", p("reconverge_s", 1.0), p("reconverge_s", 1.0) <= 60.0);
+            check(
+                "re-convergence max <= 60 s",
+                p("reconverge_s", 1.0),
+                p("reconverge_s", 1.0) <= 60.0,
+            );
         }
         "T8" => {
-            check("bytes/s per node in+out (max over runs) <= 2048", p("bytes_per_s_in_out", 1.0), p("bytes_per_s_in_out", 1.0) <= 2048.0);
-            check("max out per node <= 21 KB/s", p("max_out_bytes_per_s", 1.0), p("max_out_bytes_per_s", 1.0) <= 21.0 * 1024.0);
-            check("largest datagram <= 1400", p("largest_datagram", 1.0), p("largest_datagram", 1.0) <= 1400.0);
+            check(
+                "bytes/s per node in+out (max over runs) <= 2048",
+                p("bytes_per_s_in_out", 1.0),
+                p("bytes_per_s_in_out", 1.0) <= 2048.0,
+            );
+            check(
+                "max out per node <= 21 KB/s",
+                p("max_out_bytes_per_s", 1.0),
+                p("max_out_bytes_per_s", 1.0) <= 21.0 * 1024.0,
+            );
+            check(
+                "largest datagram <= 1400",
+                p("largest_datagram", 1.0),
+                p("largest_datagram", 1.0) <= 1400.0,
+            );
         }
         "T9" => {
-            check("leave during storm everywhere max <= 15 rounds", p("leave_rounds", 1.0), p("leave_rounds", 1.0) <= 15.0);
-            check("fact staleness max <= 10 s", p("fact_stale_max_s", 1.0), p("fact_stale_max_s", 1.0) <= 10.0);
+            check(
+                "leave during storm everywhere max <= 15 rounds",
+                p("leave_rounds", 1.0),
+                p("leave_rounds", 1.0) <= 15.0,
+            );
+            check(
+                "fact staleness max <= 10 s",
+                p("fact_stale_max_s", 1.0),
+                p("fact_stale_max_s", 1.0) <= 10.0,
+            );
         }
         "T10" => {
-            check("healthy declared dead (total) = 0", sum("healthy_dead"), sum("healthy_dead") == 0.0);
-            check("health rose (min over runs) > 0", p("health_max", 0.0), p("health_max", 0.0) > 0.0);
+            check(
+                "healthy declared dead (total) = 0",
+                sum("healthy_dead"),
+                sum("healthy_dead") == 0.0,
+            );
+            check(
+                "health rose (min over runs) > 0",
+                p("health_max", 0.0),
+                p("health_max", 0.0) > 0.0,
+            );
         }
         _ => {}
     }

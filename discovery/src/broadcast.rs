@@ -94,7 +94,12 @@ mod tests {
         assert_eq!(q.take(2, |_| Some(1)).len(), 2);
         q.push("c".into(), 3);
         let mut budget = 1;
-        let first = q.take(2, |_| (budget > 0).then(|| { budget -= 1; 1 }));
+        let first = q.take(2, |_| {
+            (budget > 0).then(|| {
+                budget -= 1;
+                1
+            })
+        });
         assert_eq!(first, vec![3]);
         // Everything was sent once; this second send retires it all.
         let rest = q.take(2, |_| Some(1));

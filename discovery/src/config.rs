@@ -186,7 +186,10 @@ impl GossipConfig {
             return bad("membership_share_percent", "must be 1 to 99");
         }
         if self.max_queue == 0 || self.read_batch == 0 || self.max_sync_datagrams == 0 {
-            return bad("max_queue", "queue, batch and sync limits must be at least 1");
+            return bad(
+                "max_queue",
+                "queue, batch and sync limits must be at least 1",
+            );
         }
         if self.max_members < 2 {
             return bad("max_members", "must be at least 2");

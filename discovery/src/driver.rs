@@ -255,4 +255,3 @@ enum Wake {
     Timer,
     Kick,
 }
-

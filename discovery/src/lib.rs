@@ -59,7 +59,9 @@ pub use driver::{Datagrams, Discovery};
 pub use error::{ConfigError, DriverError, FactError, KeyError, KeyringError, OpenError};
 pub use member::{MemberEvent, MemberInfo, State};
 pub use membership::{GossipStats, Identity, Membership, Nanos};
-pub use seal::{FORMAT_VERSION, HEADER_LEN, Key, Keyring, MAGIC, NONCE_LEN, OVERHEAD, Sealer, TAG_LEN};
+pub use seal::{
+    FORMAT_VERSION, HEADER_LEN, Key, Keyring, MAGIC, NONCE_LEN, OVERHEAD, Sealer, TAG_LEN,
+};
 pub use sim::{SIM_PORT, SimDatagrams, sim_addr, sim_node};
 pub use sync::{BUCKETS, MembersQuery};
 pub use udp::UdpSocket;

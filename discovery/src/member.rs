@@ -106,10 +106,7 @@ impl Member {
                 .map(|(k, (v, _))| (k.clone(), v.clone()))
                 .collect(),
             since_nanos: self.since,
-            confirmations: self
-                .suspicion
-                .as_ref()
-                .map_or(0, |s| s.confirmations.len()),
+            confirmations: self.suspicion.as_ref().map_or(0, |s| s.confirmations.len()),
         }
     }
 }
@@ -223,7 +220,14 @@ mod tests {
     #[test]
     fn merge_is_idempotent_and_order_free() {
         // Applying every permutation of a set of updates ends in the same state.
-        let ups = [(Alive, 1), (Suspect, 1), (Alive, 2), (Dead, 2), (Alive, 3), (Suspect, 3)];
+        let ups = [
+            (Alive, 1),
+            (Suspect, 1),
+            (Alive, 2),
+            (Dead, 2),
+            (Alive, 3),
+            (Suspect, 3),
+        ];
         let apply = |order: &[usize]| {
             let mut cur = (Alive, 0);
             for &i in order {
@@ -244,7 +248,11 @@ mod tests {
             }
             for i in 0..k {
                 permute(k - 1, a, f);
-                if k.is_multiple_of(2) { a.swap(i, k - 1) } else { a.swap(0, k - 1) }
+                if k.is_multiple_of(2) {
+                    a.swap(i, k - 1)
+                } else {
+                    a.swap(0, k - 1)
+                }
             }
         }
         permute(6, &mut idx, &mut |o| {

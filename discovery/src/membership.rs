@@ -697,7 +697,10 @@ impl Membership {
     /// (after a partition heals, the other side's verdicts must be confirmed, not
     /// adopted). Returns whether anything changed.
     pub(crate) fn apply_update(&mut self, now: Nanos, u: &Update, sync: bool) -> bool {
-        let Some(state) = MemberState::try_from(u.state).ok().and_then(State::from_wire) else {
+        let Some(state) = MemberState::try_from(u.state)
+            .ok()
+            .and_then(State::from_wire)
+        else {
             self.stats.malformed += 1;
             return false;
         };
@@ -721,7 +724,10 @@ impl Membership {
             self.stats.malformed += 1;
             return false;
         };
-        let known = self.members.get(&u.name).map(|m| (m.generation, m.incarnation, m.state));
+        let known = self
+            .members
+            .get(&u.name)
+            .map(|m| (m.generation, m.incarnation, m.state));
         match known {
             None => {
                 if self.members.len() >= self.cfg.max_members {
@@ -754,7 +760,13 @@ impl Membership {
                         self.suspect(now, &u.name, u.incarnation, &u.from);
                     }
                 }
-                self.member_queue.push(u.name.clone(), Update { from: String::new(), ..u.clone() });
+                self.member_queue.push(
+                    u.name.clone(),
+                    Update {
+                        from: String::new(),
+                        ..u.clone()
+                    },
+                );
                 true
             }
             Some((generation, _, _)) if u.generation < generation => false,
@@ -781,7 +793,13 @@ impl Membership {
                         self.suspect(now, &u.name, u.incarnation, &u.from);
                     }
                 }
-                self.member_queue.push(u.name.clone(), Update { from: String::new(), ..u.clone() });
+                self.member_queue.push(
+                    u.name.clone(),
+                    Update {
+                        from: String::new(),
+                        ..u.clone()
+                    },
+                );
                 true
             }
             Some((_, inc, cur)) => {
@@ -807,7 +825,13 @@ impl Membership {
                             tracing::info!(node = %self.name, member = %u.name, "member dead (heard)");
                         }
                         self.transition(now, &u.name, s, u.incarnation);
-                        self.member_queue.push(u.name.clone(), Update { from: String::new(), ..u.clone() });
+                        self.member_queue.push(
+                            u.name.clone(),
+                            Update {
+                                from: String::new(),
+                                ..u.clone()
+                            },
+                        );
                     }
                 }
                 true
@@ -878,8 +902,10 @@ impl Membership {
                 None => return Vec::new(),
             }
         };
-        let mut v: Vec<(&String, &(Vec<u8>, u64))> =
-            facts.iter().filter(|(_, (_, ver))| *ver > watermark).collect();
+        let mut v: Vec<(&String, &(Vec<u8>, u64))> = facts
+            .iter()
+            .filter(|(_, (_, ver))| *ver > watermark)
+            .collect();
         v.sort_by_key(|(_, (_, ver))| *ver);
         let mut since = watermark;
         v.into_iter()

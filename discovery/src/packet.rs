@@ -165,9 +165,8 @@ impl Membership {
                     crate::membership::Relay {
                         requester: from,
                         seq: r.seq,
-                        deadline: now.saturating_add(crate::membership::nanos(
-                            self.cfg.probe_timeout,
-                        )),
+                        deadline: now
+                            .saturating_add(crate::membership::nanos(self.cfg.probe_timeout)),
                     },
                 );
                 let ping = Body::Ping(Ping {

@@ -39,7 +39,11 @@ impl Membership {
     }
 
     fn scaled(&self, d: Duration) -> Nanos {
-        let k = if self.cfg.lifeguard { self.health + 1 } else { 1 };
+        let k = if self.cfg.lifeguard {
+            self.health + 1
+        } else {
+            1
+        };
         nanos(d).saturating_mul(u64::from(k))
     }
 
@@ -71,7 +75,11 @@ impl Membership {
             let their_seq = r.seq;
             self.relays.remove(&seq);
             if self.cfg.lifeguard {
-                self.send(requester, Some(Body::Nack(Nack { seq: their_seq })), Vec::new());
+                self.send(
+                    requester,
+                    Some(Body::Nack(Nack { seq: their_seq })),
+                    Vec::new(),
+                );
             }
         }
         self.indirect_probe(now);

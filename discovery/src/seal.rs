@@ -400,7 +400,10 @@ mod tests {
             }
         };
         for i in 0..3 {
-            nodes[i].keyring_mut().install(2, Key::from_bytes([2; 32])).unwrap();
+            nodes[i]
+                .keyring_mut()
+                .install(2, Key::from_bytes([2; 32]))
+                .unwrap();
             all_talk(&mut nodes);
         }
         for i in 0..3 {

@@ -30,7 +30,9 @@ pub fn sim_node(addr: SocketAddr) -> Option<NodeId> {
     match addr.ip() {
         IpAddr::V4(ip) if addr.port() == SIM_PORT && ip.octets()[0] == 10 => {
             let [_, b, c, d] = ip.octets();
-            Some(NodeId(usize::try_from(u32::from_be_bytes([0, b, c, d])).ok()?))
+            Some(NodeId(
+                usize::try_from(u32::from_be_bytes([0, b, c, d])).ok()?,
+            ))
         }
         _ => None,
     }

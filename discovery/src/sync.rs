@@ -121,7 +121,13 @@ impl Membership {
         // field, the packed bucket list, and slack for the body's length prefix growing)
         // instead of encoding a trial packet per entry, which was quadratic.
         let base = empty.encoded_len() + 4;
-        let buckets_len = |n: usize| if n == 0 { 0 } else { 1 + encoded_len_varint(n as u64) + n };
+        let buckets_len = |n: usize| {
+            if n == 0 {
+                0
+            } else {
+                1 + encoded_len_varint(n as u64) + n
+            }
+        };
         let mut used = 0;
         let flush = |this: &mut Self, s: &mut Summaries| {
             if s.entries.is_empty() && s.buckets.is_empty() {
@@ -247,7 +253,9 @@ impl Membership {
                 used = 0;
             }
             used += n;
-            if n <= limit && let Some(last) = parts.last_mut() {
+            if n <= limit
+                && let Some(last) = parts.last_mut()
+            {
                 last.push(r);
             }
         }
@@ -421,7 +429,9 @@ mod tests {
             datagrams += 1;
             assert!(d.len() <= cfg.mtu, "{} bytes", d.len());
             let p = Packet::decode(opener.open(&d).unwrap().as_slice()).unwrap();
-            let Some(Body::Summaries(s)) = p.body else { panic!("not summaries") };
+            let Some(Body::Summaries(s)) = p.body else {
+                panic!("not summaries")
+            };
             entries += s.entries.len();
             buckets.extend(s.buckets);
         }

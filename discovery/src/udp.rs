@@ -45,8 +45,8 @@ impl UdpSocket {
     /// Outside a tern runtime.
     pub fn bind(addr: SocketAddr) -> Result<Self, DriverError> {
         let bind = |e| DriverError::Bind { addr, source: e };
-        let socket =
-            Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(bind)?;
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+            .map_err(bind)?;
         socket.set_nonblocking(true).map_err(bind)?;
         // Bursts (anti-entropy answers) must not overflow a small default buffer.
         let _ = socket.set_recv_buffer_size(1 << 20);
