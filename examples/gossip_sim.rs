@@ -10,7 +10,8 @@
 //! seed), prints one line per run, writes them to `target/gossip-sweep.tsv`, then a
 //! summary per target: every metric's p50/p99/max over the seeds and pass/fail against
 //! §2b. A failing run prints a one-line repro. The exit status is 1 if any target
-//! fails. `SIM_SEED=s` works like `--seed s`.
+//! fails. `SIM_SEED=s` works like `--seed s`; `--summarize FILE` prints the summary of
+//! result lines saved from earlier runs.
 
 // An example prints its results.
 #![allow(clippy::print_stdout)]
@@ -28,6 +29,7 @@ struct Args {
     seeds: Option<(u64, u64)>,
     jobs: usize,
     line: bool,
+    summarize: Option<String>,
 }
 
 fn parse_range(s: &str) -> anyhow::Result<(u64, u64)> {
@@ -49,6 +51,7 @@ fn args() -> anyhow::Result<Args> {
         seeds: None,
         jobs: 2,
         line: false,
+        summarize: None,
     };
     if let Ok(seed) = std::env::var("SIM_SEED") {
         args.seed = seed.parse().context("SIM_SEED")?;
@@ -75,6 +78,7 @@ fn args() -> anyhow::Result<Args> {
             "--seeds" => args.seeds = Some(parse_range(&it.next().context("--seeds needs a..b")?)?),
             "--jobs" => args.jobs = it.next().context("--jobs needs a number")?.parse()?,
             "--line" => args.line = true,
+            "--summarize" => args.summarize = Some(it.next().context("--summarize needs a file")?),
             other => bail!("unknown argument {other:?} (see the example's docs)"),
         }
     }
@@ -192,12 +196,41 @@ fn sweep(args: &Args, (from, to): (u64, u64)) -> anyhow::Result<bool> {
     Ok(all_ok)
 }
 
+/// The summary of result lines saved earlier (a sweep's output or its TSV).
+fn summarize(args: &Args, file: &str) -> anyhow::Result<bool> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+    let runs: Vec<Outcome> = text.lines().filter_map(Outcome::parse).collect();
+    let mut all_ok = true;
+    for t in &args.targets {
+        let mine: Vec<Outcome> = runs.iter().filter(|o| &o.target == t).cloned().collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let (text, ok) = gossip::summary(t, &mine);
+        print!("{text}");
+        for o in mine.iter().filter(|o| !o.passed()) {
+            println!(
+                "  FAILED seed {}: {}. repro: {}",
+                o.seed,
+                o.fails.join("; "),
+                o.repro()
+            );
+        }
+        all_ok &= ok;
+    }
+    Ok(all_ok)
+}
+
 fn main() -> anyhow::Result<()> {
     tern_examples::init_logging_at(tracing_subscriber::filter::LevelFilter::ERROR);
     let args = args()?;
-    let ok = match args.seeds {
-        Some(range) => sweep(&args, range)?,
-        None => one(&args),
+    let ok = if let Some(file) = &args.summarize {
+        summarize(&args, file)?
+    } else {
+        match args.seeds {
+            Some(range) => sweep(&args, range)?,
+            None => one(&args),
+        }
     };
     if !ok {
         std::process::exit(1);
