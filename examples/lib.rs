@@ -1,6 +1,7 @@
 //! Shared set-up for tern's examples, and the scenarios they run.
 
 pub mod cluster;
+pub mod gossip;
 
 /// Sends tern's `tracing` events at `warn` and above to stderr, or at the level in
 /// `RUST_LOG` (for example `RUST_LOG=info`); see [`tern::log::init`].

@@ -51,13 +51,31 @@ impl<T: Clone> Queue<T> {
     /// Takes items, fewest-sent first, while `fits(item)` accepts them (it returns the
     /// bytes the item uses, or `None` if it does not fit in what is left). Each taken
     /// item counts one transmit and leaves the queue after `limit` transmits.
-    pub(crate) fn take(&mut self, limit: u32, mut fits: impl FnMut(&T) -> Option<usize>) -> Vec<T> {
+    #[cfg(test)]
+    pub(crate) fn take(&mut self, limit: u32, fits: impl FnMut(&T) -> Option<usize>) -> Vec<T> {
+        self.take_except(limit, &[], fits)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
+    }
+
+    /// Like `take`, skipping the items under the keys in `except` (those already in
+    /// the datagram being filled), and returning each item with its key.
+    pub(crate) fn take_except(
+        &mut self,
+        limit: u32,
+        except: &[String],
+        mut fits: impl FnMut(&T) -> Option<usize>,
+    ) -> Vec<(String, T)> {
         let mut out = Vec::new();
         let mut sent = Vec::new();
         let mut misses = 0;
         for (place, (key, item)) in &self.order {
+            if except.contains(key) {
+                continue;
+            }
             if fits(item).is_some() {
-                out.push(item.clone());
+                out.push((key.clone(), item.clone()));
                 sent.push((*place, key.clone()));
             } else {
                 misses += 1;

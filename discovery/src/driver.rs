@@ -113,6 +113,19 @@ impl Discovery {
         self.inner.core.borrow().stats()
     }
 
+    /// Updates waiting to be gossiped: (membership, facts); see
+    /// [`Membership::queue_depths`].
+    #[must_use]
+    pub fn queue_depths(&self) -> (usize, usize) {
+        self.inner.core.borrow().queue_depths()
+    }
+
+    /// How many members are alive or suspect, this node included.
+    #[must_use]
+    pub fn live_members(&self) -> usize {
+        self.inner.core.borrow().live_members()
+    }
+
     /// The local health score (0 is healthy).
     #[must_use]
     pub fn health(&self) -> u32 {

@@ -53,10 +53,16 @@ impl Membership {
         if self.left {
             return;
         }
+        // A late wake-up raises the health score; the probe that ends in this same
+        // call must not take it straight back down (its ack only waited in the inbox
+        // while the loop was stalled), or a stall would leave no trace at all.
+        let mut lagged = false;
         if let Some(planned) = self.planned.take()
             && now > planned
         {
-            self.note_lag(Duration::from_nanos(now - planned));
+            let lag = Duration::from_nanos(now - planned);
+            lagged = lag > self.cfg.lag_threshold;
+            self.note_lag(lag);
         }
         if let Some(end) = self.leaving
             && now >= end
@@ -84,7 +90,7 @@ impl Membership {
         }
         self.indirect_probe(now);
         if now >= self.next_probe {
-            self.finish_probe(now);
+            self.finish_probe(now, lagged);
             if self.leaving.is_none() {
                 self.start_probe(now);
             }
@@ -140,12 +146,14 @@ impl Membership {
     }
 
     /// Ends the current probe: no ack by the end of the period means suspicion.
-    fn finish_probe(&mut self, now: Nanos) {
+    fn finish_probe(&mut self, now: Nanos, lagged: bool) {
         let Some(p) = self.probe.take() else {
             return;
         };
         if p.acked {
-            self.lower_health();
+            if !lagged {
+                self.lower_health();
+            }
             return;
         }
         self.stats.probe_failures += 1;
@@ -288,5 +296,61 @@ impl Membership {
             }
             self.send(t, None, Vec::new());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use crate::{GossipConfig, Identity, Key, Keyring, Membership};
+
+    fn node(name: &str, port: u16, seed: u64) -> Membership {
+        let ring = Keyring::new(1, Key::from_bytes([9; 32]));
+        let id = Identity {
+            name: name.into(),
+            generation: 1,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        Membership::new(GossipConfig::new("t"), ring, id, seed).unwrap()
+    }
+
+    fn exchange(a: &mut Membership, b: &mut Membership, now: u64) {
+        while let Some((_, d)) = a.poll_transmit() {
+            b.handle_datagram(now, a.addr(), &d);
+        }
+        while let Some((_, d)) = b.poll_transmit() {
+            a.handle_datagram(now, b.addr(), &d);
+        }
+    }
+
+    /// A stalled loop (found by the simulator's T10): the timer that comes late also
+    /// ends a probe whose ack waited in the inbox; the late wake-up must still raise
+    /// the health score, not be cancelled by that probe's success.
+    #[test]
+    fn a_late_timer_raises_health_even_when_the_probe_was_acked() {
+        let (mut a, mut b) = (node("a", 7001, 1), node("b", 7002, 2));
+        b.join(&[a.addr()], 0);
+        a.join(&[], 0);
+        let mut now = 0;
+        // Until a has a probe in flight that b acked.
+        for _ in 0..200 {
+            now += 50_000_000;
+            let _ = a.next_deadline();
+            a.handle_timer(now);
+            let _ = b.next_deadline();
+            b.handle_timer(now);
+            exchange(&mut a, &mut b, now);
+            if a.probe.as_ref().is_some_and(|p| p.acked) {
+                break;
+            }
+        }
+        assert!(a.probe.as_ref().is_some_and(|p| p.acked));
+        assert_eq!(a.health(), 0);
+        // The loop stalls for 2 s past the next deadline.
+        let due = a.next_deadline().unwrap();
+        a.handle_timer(due.max(a.next_probe) + 2_000_000_000);
+        assert!(a.health() >= 1, "health {}", a.health());
+        assert_eq!(a.stats().late_timers, 1);
     }
 }

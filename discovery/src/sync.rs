@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use prost::Message;
+use prost::encoding::encoded_len_varint;
 use tern_proto::v1::gossip::{
     Digest, MemberRow, Packet, Query, QueryReply, Summaries, Update, packet::Body,
 };
@@ -13,6 +14,7 @@ use tern_proto::v1::gossip::{
 use crate::error::OpenError;
 use crate::member::{Member, MemberInfo, State};
 use crate::membership::{Membership, Nanos};
+use crate::packet::entry_len;
 use crate::seal::{OVERHEAD, Sealer, fnv64};
 
 /// Buckets of a digest.
@@ -43,9 +45,12 @@ impl Membership {
 
     fn buckets(&self) -> Vec<u64> {
         let mut b = vec![0u64; BUCKETS];
-        for m in self.records() {
+        // By reference: cloning every member (facts included) at every digest was most
+        // of the cost of anti-entropy at 1,000 nodes.
+        let me = self.self_member();
+        for m in std::iter::once(&me).chain(self.members.values()) {
             let i = bucket_of(&m.name);
-            b[i] = b[i].wrapping_add(record_hash(&m));
+            b[i] = b[i].wrapping_add(record_hash(m));
         }
         b
     }
@@ -87,7 +92,8 @@ impl Membership {
         reply_wanted: bool,
     ) {
         let mut by_bucket: Vec<Vec<Update>> = vec![Vec::new(); BUCKETS];
-        for m in self.records() {
+        let me = self.self_member();
+        for m in std::iter::once(&me).chain(self.members.values()) {
             let i = bucket_of(&m.name);
             if buckets.contains(&i) && only.is_none_or(|o| o.contains(&m.name)) {
                 by_bucket[i].push(m.update(""));
@@ -111,6 +117,18 @@ impl Membership {
             reply_wanted,
         };
         let mut sent = 0;
+        // The size is counted as entries are added (each entry's bytes in the repeated
+        // field, the packed bucket list, and slack for the body's length prefix growing)
+        // instead of encoding a trial packet per entry, which was quadratic.
+        let base = empty.encoded_len() + 4;
+        let buckets_len = |n: usize| {
+            if n == 0 {
+                0
+            } else {
+                1 + encoded_len_varint(n as u64) + n
+            }
+        };
+        let mut used = 0;
         let flush = |this: &mut Self, s: &mut Summaries| {
             if s.entries.is_empty() && s.buckets.is_empty() {
                 return;
@@ -130,20 +148,16 @@ impl Membership {
             }
             let complete = only.is_none();
             for e in entries {
-                let mut trial = current.clone();
-                trial.entries.push(e.clone());
-                let size = Packet {
-                    body: Some(Body::Summaries(trial)),
-                    ..empty.clone()
-                }
-                .encoded_len();
-                if size > limit {
+                let n = entry_len(1, e.encoded_len());
+                if base + used + n + buckets_len(current.buckets.len() + 1) > limit {
                     flush(self, &mut current);
+                    used = 0;
                     sent += 1;
                     if sent >= self.cfg.max_sync_datagrams {
                         return;
                     }
                 }
+                used += n;
                 current.entries.push(e);
             }
             if complete {
@@ -196,9 +210,11 @@ impl Membership {
             }
         }
         // Records of covered buckets the peer does not have at all.
-        let missing: Vec<Member> = self
-            .records()
+        let me = self.self_member();
+        let missing: Vec<Member> = std::iter::once(&me)
+            .chain(self.members.values())
             .filter(|m| covered.contains(&bucket_of(&m.name)) && !listed.contains(m.name.as_str()))
+            .cloned()
             .collect();
         for m in missing {
             deltas.push(m.update(""));
@@ -357,5 +373,71 @@ impl MembersQuery {
             }
         }
         Ok(Some((out, self.health)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use prost::Message;
+    use tern_proto::v1::gossip::{MemberState, Packet, Update, packet::Body};
+
+    use crate::{GossipConfig, Identity, Key, Keyring, Membership};
+
+    use super::BUCKETS;
+
+    fn addr(i: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 7946))
+    }
+
+    /// Summaries are split into datagrams by counted sizes (no trial encoding): every
+    /// datagram fits the MTU, the buckets are covered, and every record is sent once.
+    #[test]
+    fn summaries_fit_the_mtu_and_cover_every_record() {
+        let ring = Keyring::new(1, Key::from_bytes([3; 32]));
+        let mut cfg = GossipConfig::new("t");
+        cfg.max_sync_datagrams = 1000;
+        let me = Identity {
+            name: "self".into(),
+            generation: 1,
+            addr: addr(0),
+        };
+        let mut m = Membership::new(cfg.clone(), ring.clone(), me, 1).unwrap();
+        let members = 700;
+        for i in 1..=members {
+            let u = Update {
+                // Names of varied lengths, so entries differ in size.
+                name: format!("member-{i}-{}", "x".repeat(usize::from(i % 90))),
+                generation: u64::from(i) << 40,
+                incarnation: u64::from(i) * 1000,
+                state: MemberState::Alive.into(),
+                addr: addr(i).to_string(),
+                facts_version: u64::from(i),
+                from: String::new(),
+            };
+            m.apply_update(0, &u, true);
+        }
+        while m.poll_transmit().is_some() {}
+        let all = (0..BUCKETS).collect();
+        m.send_summaries(addr(9999), &all, None, true);
+        let opener = crate::seal::Sealer::new("t", ring, "other", 1);
+        let mut entries = 0;
+        let mut buckets = Vec::new();
+        let mut datagrams = 0;
+        while let Some((_, d)) = m.poll_transmit() {
+            datagrams += 1;
+            assert!(d.len() <= cfg.mtu, "{} bytes", d.len());
+            let p = Packet::decode(opener.open(&d).unwrap().as_slice()).unwrap();
+            let Some(Body::Summaries(s)) = p.body else {
+                panic!("not summaries")
+            };
+            entries += s.entries.len();
+            buckets.extend(s.buckets);
+        }
+        assert!(datagrams > 10, "{datagrams} datagrams");
+        assert_eq!(entries, usize::from(members) + 1);
+        buckets.sort_unstable();
+        assert_eq!(buckets, (0..64).collect::<Vec<u32>>());
     }
 }
