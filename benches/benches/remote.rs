@@ -39,8 +39,6 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -50,6 +48,7 @@ use tern::remote::{
 };
 use tern::transport::{ZmqConfig, ZmqTransport};
 use tern::{Actor, Addr, Context, Handler, Runtime, yield_now};
+use tern_benches::child::{Server, exit_when_stdin_closes, ready};
 use tokio::sync::oneshot;
 
 const ROLE: &str = "TERN_REMOTE_BENCH_ROLE";
@@ -177,56 +176,14 @@ fn show(size: usize, w: Workload, system: &str, o: &Outcome) {
 
 // ----- child processes -----
 
-/// A server in a child process: this binary, re-executed with [`ROLE`] set. It prints
-/// `READY <address>` and serves until its standard input closes.
-struct Server {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(role: &str, peer: Option<&str>) -> Self {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.env(ROLE, role)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
-        if let Some(p) = peer {
-            cmd.env(PEER, p);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("READY ")
-            .unwrap_or_else(|| panic!("server {role} said {line:?}"))
-            .to_owned();
-        Self { child, addr }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
-fn ready(addr: &str) {
-    let mut out = std::io::stdout();
-    writeln!(out, "READY {addr}").unwrap();
-    out.flush().unwrap();
+/// A server in a child process (see [`tern_benches::child`]).
+fn server(role: &str, peer: Option<&str>) -> Server {
+    Server::start(ROLE, role, PEER, peer)
 }
 
 fn serve(role: &str) {
     // The parent closes our standard input when it is done (or dies): exit then.
-    std::thread::spawn(|| {
-        let mut sink = Vec::new();
-        let _ = std::io::stdin().read_to_end(&mut sink);
-        std::process::exit(0);
-    });
+    exit_when_stdin_closes();
     match role {
         "zmq-pull" => zmq_pull_server(),
         "zmq-rep" => zmq_echo_server(zmq::REP),
@@ -285,7 +242,7 @@ fn zmq_echo_server(kind: zmq::SocketType) {
 }
 
 fn zmq_tell(size: usize, n: u64) -> Outcome {
-    let srv = Server::start("zmq-pull", None);
+    let srv = server("zmq-pull", None);
     let (a, b) = srv.addr.split_once(' ').unwrap();
     let ctx = zmq::Context::new();
     let push = zmq_socket(&ctx, zmq::PUSH);
@@ -312,7 +269,7 @@ fn zmq_tell(size: usize, n: u64) -> Outcome {
 }
 
 fn zmq_ask(size: usize, n: u64) -> Outcome {
-    let srv = Server::start("zmq-rep", None);
+    let srv = server("zmq-rep", None);
     let ctx = zmq::Context::new();
     let req = zmq_socket(&ctx, zmq::REQ);
     req.connect(&srv.addr).unwrap();
@@ -336,7 +293,7 @@ fn zmq_ask(size: usize, n: u64) -> Outcome {
 }
 
 fn zmq_ask_in_flight(size: usize, n: u64) -> Outcome {
-    let srv = Server::start("zmq-router", None);
+    let srv = server("zmq-router", None);
     let ctx = zmq::Context::new();
     let dealer = zmq_socket(&ctx, zmq::DEALER);
     dealer.connect(&srv.addr).unwrap();
@@ -568,7 +525,7 @@ async fn tern_tell_round(
 fn tern_all(results: &mut Results) {
     Runtime::new().unwrap().block_on(async {
         let t = ZmqTransport::bind(ZmqConfig::new("client").listen("tcp://127.0.0.1:0")).unwrap();
-        let srv = Server::start("tern", Some(&t.endpoints()[0]));
+        let srv = server("tern", Some(&t.endpoints()[0]));
         t.connect("server", &srv.addr).unwrap();
         let node = Node::start(NodeConfig::new("client").peers(["server"]), t).unwrap();
         let waiter = tern::spawn(Waiter { tx: None });
@@ -801,7 +758,7 @@ fn tonic_server(multi_thread: bool) {
 
 fn tonic_all(results: &mut Results, multi_thread: bool) {
     let name = if multi_thread { "tonic-mt" } else { "tonic-ct" };
-    let srv = Server::start(name, None);
+    let srv = server(name, None);
     tokio_runtime(multi_thread).block_on(async {
         let client = grpc::EchoClient::connect(&srv.addr).await;
         for size in sizes() {

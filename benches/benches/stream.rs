@@ -27,14 +27,13 @@
 #![allow(clippy::print_stdout)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tern::actors::{StreamMessage, Streaming};
 use tern::remote::{Node, NodeConfig, Raw, RawBytes, RemoteMessage};
 use tern::transport::{ZmqConfig, ZmqTransport};
 use tern::{Actor, Context, Handler, Runtime};
+use tern_benches::child::{Server, exit_when_stdin_closes, ready};
 
 const ROLE: &str = "TERN_STREAM_BENCH_ROLE";
 const PEER: &str = "TERN_STREAM_BENCH_PEER";
@@ -191,7 +190,7 @@ fn tern_tcp(results: &mut Results) {
     Runtime::new().unwrap().block_on(async {
         let t = ZmqTransport::bind(ZmqConfig::new("client").listen("tcp://127.0.0.1:0")).unwrap();
         let me = t.endpoints()[0].clone();
-        let srv = Server::start("tern", Some(&me));
+        let srv = server("tern", Some(&me));
         t.connect("server", &srv.addr).unwrap();
         let node = Node::start(NodeConfig::new("client").peers(["server"]), t).unwrap();
         while node.hosts("producer").is_empty() {
@@ -226,14 +225,14 @@ fn stall() {
         use futures_lite::StreamExt;
         let t = ZmqTransport::bind(ZmqConfig::new("client").listen("tcp://127.0.0.1:0")).unwrap();
         let me = t.endpoints()[0].clone();
-        let srv = Server::start("tern", Some(&me));
+        let srv = server("tern", Some(&me));
         t.connect("server", &srv.addr).unwrap();
         let node = Node::start(NodeConfig::new("client").peers(["server"]), t).unwrap();
         while node.hosts("producer").is_empty() {
             tern::time::sleep(Duration::from_millis(5)).await;
         }
         let size = 16 * 1024;
-        let (server_pid, client_pid) = (srv.child.id(), std::process::id());
+        let (server_pid, client_pid) = (srv.pid(), std::process::id());
         println!(
             "stalled consumer: 1,000,000 items of {size} B wanted (16 GB), credit window {STALL_WINDOW}"
         );
@@ -423,7 +422,7 @@ fn tonic_server(multi_thread: bool) {
 
 fn tonic_all(results: &mut Results, multi_thread: bool) {
     let name = if multi_thread { "tonic-mt" } else { "tonic-ct" };
-    let srv = Server::start(name, None);
+    let srv = server(name, None);
     tokio_runtime(multi_thread).block_on(async {
         let mut client = grpc::ScanClient::connect(&srv.addr).await;
         for size in SIZES {
@@ -455,56 +454,14 @@ fn tonic_all(results: &mut Results, multi_thread: bool) {
 
 // ----- child processes -----
 
-/// A server in a child process: this binary, re-executed with [`ROLE`] set. It prints
-/// `READY <address>` and serves until its standard input closes.
-struct Server {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(role: &str, peer: Option<&str>) -> Self {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.env(ROLE, role)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
-        if let Some(p) = peer {
-            cmd.env(PEER, p);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("READY ")
-            .unwrap_or_else(|| panic!("server {role} said {line:?}"))
-            .to_owned();
-        Self { child, addr }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
-fn ready(addr: &str) {
-    let mut out = std::io::stdout();
-    writeln!(out, "READY {addr}").unwrap();
-    out.flush().unwrap();
+/// A server in a child process (see [`tern_benches::child`]).
+fn server(role: &str, peer: Option<&str>) -> Server {
+    Server::start(ROLE, role, PEER, peer)
 }
 
 fn serve(role: &str) {
     // The parent closes our standard input when it is done (or dies): exit then.
-    std::thread::spawn(|| {
-        let mut sink = Vec::new();
-        let _ = std::io::stdin().read_to_end(&mut sink);
-        std::process::exit(0);
-    });
+    exit_when_stdin_closes();
     match role {
         "tern" => tern_server(),
         "tonic-mt" => tonic_server(true),

@@ -51,6 +51,7 @@
 use std::time::Duration;
 
 pub mod actix_peer;
+pub mod child;
 pub mod kameo_peer;
 pub mod ractor_peer;
 pub mod tern_peer;

@@ -760,13 +760,7 @@ impl Membership {
                         self.suspect(now, &u.name, u.incarnation, &u.from);
                     }
                 }
-                self.member_queue.push(
-                    u.name.clone(),
-                    Update {
-                        from: String::new(),
-                        ..u.clone()
-                    },
-                );
+                self.regossip(u);
                 true
             }
             Some((generation, _, _)) if u.generation < generation => false,
@@ -793,13 +787,7 @@ impl Membership {
                         self.suspect(now, &u.name, u.incarnation, &u.from);
                     }
                 }
-                self.member_queue.push(
-                    u.name.clone(),
-                    Update {
-                        from: String::new(),
-                        ..u.clone()
-                    },
-                );
+                self.regossip(u);
                 true
             }
             Some((_, inc, cur)) => {
@@ -825,18 +813,20 @@ impl Membership {
                             tracing::info!(node = %self.name, member = %u.name, "member dead (heard)");
                         }
                         self.transition(now, &u.name, s, u.incarnation);
-                        self.member_queue.push(
-                            u.name.clone(),
-                            Update {
-                                from: String::new(),
-                                ..u.clone()
-                            },
-                        );
+                        self.regossip(u);
                     }
                 }
                 true
             }
         }
+    }
+
+    /// Passes an accepted update on (without its suspecter, which only a suspicion
+    /// needs).
+    fn regossip(&mut self, u: &Update) {
+        let mut u = u.clone();
+        u.from.clear();
+        self.member_queue.push(u.name.clone(), u);
     }
 
     /// Applies one fact of another member. Returns whether it was new.
