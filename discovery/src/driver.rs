@@ -10,9 +10,7 @@ use std::task::{Poll, Waker};
 use futures_lite::future;
 use tern_executor::{Instant, JoinHandle, time};
 
-use crate::error::FactError;
-use crate::member::{MemberEvent, MemberInfo};
-use crate::membership::{GossipStats, Membership};
+use tern_gossip::{FactError, GossipStats, MemberEvent, MemberInfo, Membership};
 
 /// A datagram socket a driver can use: UDP ([`crate::UdpSocket`]) or the simulated
 /// network ([`crate::SimDatagrams`]).
@@ -39,7 +37,7 @@ struct Inner {
 /// A running membership: the core plus its driver task on the current runtime.
 /// Cloning gives another handle to the same membership.
 ///
-/// The driver reads at most [`GossipConfig::read_batch`](crate::GossipConfig::read_batch)
+/// The driver reads at most [`GossipConfig::read_batch`](tern_gossip::GossipConfig::read_batch)
 /// datagrams per wake-up, then yields, so gossip and the other tasks of the poll loop
 /// (ZeroMQ sockets, components) cannot starve each other.
 #[derive(Clone)]
@@ -151,7 +149,7 @@ impl Discovery {
     }
 
     /// Leaves gracefully: announces it, keeps answering for
-    /// [`GossipConfig::leave_propagate`](crate::GossipConfig::leave_propagate), then
+    /// [`GossipConfig::leave_propagate`](tern_gossip::GossipConfig::leave_propagate), then
     /// the driver ends.
     pub async fn leave(&self) {
         self.inner.core.borrow_mut().leave(now());
@@ -192,7 +190,13 @@ async fn run<D: Datagrams>(inner: Rc<Inner>, socket: D) {
                 events.push(e);
             }
             let deadline = core.next_deadline();
-            (out, events, deadline, core.has_left(), core.cfg.read_batch)
+            (
+                out,
+                events,
+                deadline,
+                core.has_left(),
+                core.config().read_batch,
+            )
         };
         for (to, data) in out {
             socket.send_to(to, &data);

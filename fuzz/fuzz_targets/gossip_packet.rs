@@ -1,8 +1,8 @@
 #![no_main]
-//! `tern_discovery::fuzzing::packet` (see its docs).
+//! `tern_gossip::fuzzing::packet` (see its docs).
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    tern_discovery::fuzzing::packet(data);
+    tern_gossip::fuzzing::packet(data);
 });

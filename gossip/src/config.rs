@@ -13,7 +13,7 @@ use crate::seal::OVERHEAD;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tern_discovery::GossipConfig;
+/// use tern_gossip::GossipConfig;
 ///
 /// let mut config = GossipConfig::new("prod");
 /// config.probe_interval = Duration::from_secs(2);

@@ -3,12 +3,12 @@
 //! stable, in every `cargo test`. A missing or empty corpus fails.
 //!
 //! `write_seed_corpus` (ignored) writes the seeds:
-//! `cargo test -p tern-discovery --test fuzz_corpus -- --ignored`.
+//! `cargo test -p tern-gossip --test fuzz_corpus -- --ignored`.
 
 use std::fs;
 use std::path::PathBuf;
 
-use tern_discovery::fuzzing;
+use tern_gossip::fuzzing;
 
 fn dir(target: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tern_executor::sim::SimRng;
+use crate::rng::Rng;
 use tern_proto::v1::gossip::{Fact, MemberState, Update};
 
 use crate::broadcast::Queue;
@@ -111,7 +111,7 @@ pub(crate) struct Relay {
 ///
 /// ```
 /// use std::net::SocketAddr;
-/// use tern_discovery::{GossipConfig, Identity, Key, Keyring, Membership, State};
+/// use tern_gossip::{GossipConfig, Identity, Key, Keyring, Membership, State};
 ///
 /// let ring = Keyring::new(1, Key::from_bytes([9; 32]));
 /// let id = |name: &str, port| Identity {
@@ -169,7 +169,7 @@ pub struct Membership {
     pub(crate) planned: Option<Nanos>,
     pub(crate) out: VecDeque<(SocketAddr, Vec<u8>)>,
     pub(crate) events: VecDeque<MemberEvent>,
-    pub(crate) rng: SimRng,
+    pub(crate) rng: Rng,
     pub(crate) seq: u64,
     pub(crate) stats: GossipStats,
     pub(crate) sealer: Sealer,
@@ -230,7 +230,7 @@ impl Membership {
             planned: None,
             out: VecDeque::new(),
             events: VecDeque::new(),
-            rng: SimRng::new(seed),
+            rng: Rng::new(seed),
             seq: 0,
             stats: GossipStats::default(),
             sealer,
@@ -286,6 +286,13 @@ impl Membership {
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The configuration this node runs with (a driver reads
+    /// [`GossipConfig::read_batch`] from it).
+    #[must_use]
+    pub const fn config(&self) -> &GossipConfig {
+        &self.cfg
     }
 
     /// This node's advertised address.

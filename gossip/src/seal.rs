@@ -40,7 +40,7 @@ pub const OVERHEAD: usize = HEADER_LEN + NONCE_LEN + TAG_LEN;
 /// A 256-bit gossip key. Its `Debug` form never shows the bytes.
 ///
 /// ```
-/// use tern_discovery::Key;
+/// use tern_gossip::Key;
 ///
 /// let key: Key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f".parse().unwrap();
 /// assert!("too short".parse::<Key>().is_err());
@@ -91,7 +91,7 @@ impl std::str::FromStr for Key {
 /// open what every other node seals.
 ///
 /// ```
-/// use tern_discovery::{Key, Keyring};
+/// use tern_gossip::{Key, Keyring};
 ///
 /// let mut ring = Keyring::new(1, Key::from_bytes([1; 32]));
 /// ring.install(2, Key::from_bytes([2; 32])).unwrap();
@@ -213,7 +213,7 @@ fn fnv32(bytes: &[u8]) -> u32 {
 /// counter.
 ///
 /// ```
-/// use tern_discovery::{Key, Keyring, Sealer, OpenError};
+/// use tern_gossip::{Key, Keyring, Sealer, OpenError};
 ///
 /// let ring = Keyring::new(1, Key::from_bytes([7; 32]));
 /// let mut a = Sealer::new("prod", ring.clone(), "a", 1);
