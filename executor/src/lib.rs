@@ -28,6 +28,9 @@
 //!   I/O (without blocking) at least once every `poll_budget` polls; when nothing is
 //!   ready it does both at once, blocking in I/O until the next timer or wake.
 //! - **Stable timer order.** Timers fire in (deadline, creation order).
+//! - **Cancelling is immediate.** A dropped [`time::Sleep`] or [`time::Timeout`] leaves the
+//!   timer queue at once, so the queue holds only live timers however many are
+//!   cancelled (an ask that is answered before its deadline costs nothing afterwards).
 //! - **Virtual time is exact.** Under a virtual clock, time moves only when no task is
 //!   ready, straight to the next deadline; the same program sees the same instants.
 //! - **Wakes are never lost**, from any thread (the loom models in `src/loom_tests.rs`

@@ -227,3 +227,44 @@ impl Interval {
         self.period
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_lite::future;
+
+    use super::*;
+    use crate::Runtime;
+
+    fn queued() -> (usize, usize) {
+        let core = Core::current();
+        let timers = core.timers();
+        (timers.len(), timers.heap_len())
+    }
+
+    #[test]
+    fn dropped_sleeps_and_timeouts_leave_the_timer_queue_at_once() {
+        let rt = Runtime::builder().virtual_time().build().unwrap();
+        rt.block_on(async {
+            // A timer that outlives everything below (a heartbeat, a gossip period).
+            let mut long = std::pin::pin!(sleep(Duration::from_secs(3_600)));
+            assert!(future::poll_once(long.as_mut()).await.is_none());
+            for _ in 0..1_000_000 {
+                // An ask's timeout: armed, then dropped when the reply wins.
+                let pending = future::pending::<()>();
+                let t = timeout(Duration::from_secs(30), pending);
+                assert!(future::poll_once(t).await.is_none());
+            }
+            assert_eq!(queued(), (1, 1));
+            let mut s = sleep(Duration::from_secs(1));
+            assert!(future::poll_once(&mut s).await.is_none());
+            assert_eq!(queued(), (2, 2));
+            s.reset(Instant::from_nanos(5));
+            assert_eq!(queued(), (1, 1));
+            drop(s);
+            long.await;
+            assert_eq!(queued(), (0, 0));
+        });
+    }
+}
