@@ -22,11 +22,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tern::app::config::{Layered, NodeSettings};
+use tern::app::{App, SimCluster};
 use tern::check::{History, HistorySummary, OrderViolation};
-use tern::remote::{CallError, Node, NodeConfig, NodeStats, Postcard, Ref, RemoteMessage};
-use tern::sim::{NodeId, SimRng, TraceHash, World};
-use tern::transport::SimTransport;
-use tern::{Actor, Context, Handler, Instant};
+use tern::remote::{CallError, Node, NodeError, NodeStats, Postcard, Ref, RemoteMessage};
+use tern::sim::{NodeId, SeedTree, SimRng, TraceHash, World};
+use tern::{Actor, Context, Environment, Handler, Instant};
 
 /// What to run: the seed, the size and the length.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -463,57 +464,128 @@ fn end_of(s: &Scenario) -> Instant {
     Instant::ZERO + s.duration
 }
 
-fn serve_worker(
-    world: &World,
-    id: NodeId,
-    t: SimTransport,
-    s: &Scenario,
-    generation: u64,
-    checks: &(Rc<History>, Handled, Depths),
-) {
-    let name = world.name(id).to_owned();
-    let config = NodeConfig::new(name.clone())
-        .peers(["front"])
-        .generation(generation);
-    let rng = world.seeds().stream(&format!("app/{name}/{generation}"));
-    let work_mean = u64::try_from(s.work_mean.as_nanos()).unwrap_or(u64::MAX);
-    let (history, handled, depths) = checks.clone();
-    world
-        .spawn_on(id, async move {
-            let node = match Node::start(config, t) {
-                Ok(n) => n,
-                Err(e) => panic!("worker node: {e}"),
-            };
-            let worker = tern::spawn(Worker {
-                node: name,
-                rng,
-                work_mean,
-                history,
-                handled,
-            });
-            if let Err(e) = tern::register("worker", &worker) {
-                panic!("register: {e}");
-            }
-            match node.export("worker", &worker) {
-                Ok(export) => drop(export.accept::<Work>().accept::<Job>()),
-                Err(e) => panic!("export: {e}"),
-            }
-            // Sample the mailbox depth in virtual time, as an operator's gauge would.
-            let me = node.name().to_owned();
-            loop {
-                tern::time::sleep(SAMPLE_EVERY).await;
-                let queued = worker.stats().queued;
-                let mut d = depths.borrow_mut();
-                let e = d.entry(me.clone()).or_default();
-                e.0 += 1;
-                e.1 += queued as u64;
-                e.2 = e.2.max(queued);
-            }
-        })
-        .detach();
+/// The gossip key of the example's cluster (a deployment reads its own from a file).
+const KEY: &str = "1:5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+
+/// Container `i`'s configuration, written as its deployed file would be: the front
+/// (i = 0) and w1 are the gossip seeds; everyone else finds everyone through them.
+fn config_file(name: &str, i: usize, generation: u64, host: &str) -> String {
+    format!(
+        r#"
+[node]
+name = "{name}"
+generation = {generation}
+listen = ["tcp://10.0.0.{host_ip}:7100"]
+
+[components]
+host = [{host}]
+
+[gossip]
+bind = "10.0.0.{host_ip}:7946"
+seeds = ["10.0.0.1:7946", "10.0.0.2:7946"]
+cluster = "sim-cluster"
+keys = ["{KEY}"]
+"#,
+        host_ip = i + 1,
+    )
 }
 
-/// Runs the scenario and reports what happened.
+/// Container `i`'s settings, parsed and checked as `app node --config` would.
+///
+/// # Panics
+///
+/// If the example's own configuration is invalid (a bug in this file).
+fn settings(name: &str, i: usize, generation: u64) -> NodeSettings {
+    let host = if i == 0 { "\"front\"" } else { "\"worker\"" };
+    let text = config_file(name, i, generation, host);
+    Layered::from_toml(&text, &format!("{name}.toml"))
+        .and_then(|l| l.node(generation))
+        .unwrap_or_else(|e| panic!("the example's configuration of {name}: {e}"))
+}
+
+/// The application: the components a deployment would run, here with the checkers
+/// they report to.
+fn application(s: &Scenario, seeds: SeedTree, checks: &Checks, log: &Rc<RefCell<FrontLog>>) -> App {
+    let work_mean = u64::try_from(s.work_mean.as_nanos()).unwrap_or(u64::MAX);
+    let (history, handled, depths) = checks.clone();
+    let front = {
+        let (history, log) = (history.clone(), log.clone());
+        let (ask_every, ask_timeout, period) = (s.ask_every, s.ask_timeout, s.period);
+        let plant_resend_at = s.plant_resend_at;
+        let names: Vec<String> = (1..=s.workers).map(|i| format!("w{i}")).collect();
+        move |node: &Node| {
+            log.borrow_mut().node = Some(node.clone());
+            let refs = names
+                .iter()
+                .map(|w| (w.clone(), node.lookup_on::<Worker>(w, "worker")))
+                .collect();
+            let front = tern::spawn(Front {
+                workers: refs,
+                round: 0,
+                ask_every,
+                ask_timeout,
+                plant_resend_at,
+                history: history.clone(),
+                log: log.clone(),
+            });
+            // `send_every` lives in the context; a small driver task does the same.
+            tern::spawn_task(async move {
+                loop {
+                    tern::time::sleep(period).await;
+                    if front.try_tell(Round).is_err() {
+                        break;
+                    }
+                }
+            })
+            .detach();
+            Ok(())
+        }
+    };
+    App::new("sim-cluster")
+        .component("front", front)
+        .component("worker", move |node: &Node| {
+            let name = node.name().to_owned();
+            let generation = Environment::current()
+                .get::<NodeSettings>()
+                .map_or(0, |c| c.generation);
+            let worker = tern::spawn(Worker {
+                node: name.clone(),
+                rng: seeds.stream(&format!("app/{name}/{generation}")),
+                work_mean,
+                history: history.clone(),
+                handled: handled.clone(),
+            });
+            // Registered for the fault script's "stop the worker on w4"; a container's
+            // runtime is fresh, so the name is free unless the application is wrong.
+            tern::register("worker", &worker).map_err(|_| NodeError::NameTaken("worker".into()))?;
+            drop(
+                node.export("worker", &worker)?
+                    .accept::<Work>()
+                    .accept::<Job>(),
+            );
+            // Sample the mailbox depth in virtual time, as an operator's gauge would.
+            let depths = depths.clone();
+            tern::spawn_task(async move {
+                loop {
+                    tern::time::sleep(SAMPLE_EVERY).await;
+                    let queued = worker.stats().queued;
+                    let mut d = depths.borrow_mut();
+                    let e = d.entry(name.clone()).or_default();
+                    e.0 += 1;
+                    e.1 += queued as u64;
+                    e.2 = e.2.max(queued);
+                }
+            })
+            .detach();
+            Ok(())
+        })
+}
+
+/// The checkers every component reports to.
+type Checks = (Rc<History>, Handled, Depths);
+
+/// Runs the scenario and reports what happened: the [`application`] as one simulated
+/// container per node ([`SimCluster`]), started from its configuration files.
 ///
 /// # Panics
 ///
@@ -524,74 +596,36 @@ pub fn run(s: &Scenario) -> Report {
     let names: Vec<String> = std::iter::once("front".to_owned())
         .chain((1..=s.workers).map(|i| format!("w{i}")))
         .collect();
-    let ids: Vec<NodeId> = names
-        .iter()
-        .map(|n| world.add_node(n).unwrap_or_else(|e| panic!("node: {e}")))
-        .collect();
-    let directory = Rc::new(
-        names
-            .iter()
-            .cloned()
-            .zip(ids.iter().copied())
-            .collect::<BTreeMap<_, _>>(),
-    );
-    let transport =
-        |i: usize| SimTransport::new(names[i].clone(), world.socket(ids[i]), directory.clone());
-    let transports: Vec<SimTransport> = (0..names.len()).map(transport).collect();
-
     let history = Rc::new(History::new());
     let handled: Handled = Rc::default();
     let depths: Depths = Rc::default();
     let checks = (history.clone(), handled.clone(), depths.clone());
+    let log = Rc::new(RefCell::new(FrontLog::default()));
+    let app = application(s, world.seeds(), &checks, &log);
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let cluster =
+        SimCluster::new(&mut world, app, &name_refs).unwrap_or_else(|e| panic!("cluster: {e}"));
+    let ids: Vec<NodeId> = names
+        .iter()
+        .map(|n| cluster.node(n).unwrap_or_else(|| panic!("node {n}")))
+        .collect();
     let h = history.clone();
     world.add_invariant(move |_| h.verdict());
-    let log = Rc::new(RefCell::new(FrontLog::default()));
+    let start = |world: &World, i: usize, generation: u64| {
+        if let Err(e) = cluster.start(world, &settings(&names[i], i, generation)) {
+            panic!("start {}: {e}", names[i]);
+        }
+    };
 
-    // Workers start first; the front a little later, so both startup orders occur
-    // across the workers (w1 starts after the front).
+    // Workers start first, the front 5 ms later and w1 after it, so both startup
+    // orders occur across the workers.
     for i in 2..names.len() {
-        serve_worker(&world, ids[i], transports[i].clone(), s, 0, &checks);
+        start(&world, i, 0);
     }
-    {
-        let t = transports[0].clone();
-        let workers: Vec<String> = names[1..].to_vec();
-        let peers = workers.clone();
-        let (history, log) = (history.clone(), log.clone());
-        let (ask_every, ask_timeout, period) = (s.ask_every, s.ask_timeout, s.period);
-        let plant_resend_at = s.plant_resend_at;
-        world
-            .spawn_on(ids[0], async move {
-                tern::time::sleep(Duration::from_millis(5)).await;
-                let node = match Node::start(NodeConfig::new("front").peers(peers), t) {
-                    Ok(n) => n,
-                    Err(e) => panic!("front node: {e}"),
-                };
-                log.borrow_mut().node = Some(node.clone());
-                let refs = workers
-                    .iter()
-                    .map(|w| (w.clone(), node.lookup_on::<Worker>(w, "worker")))
-                    .collect();
-                let front = tern::spawn(Front {
-                    workers: refs,
-                    round: 0,
-                    ask_every,
-                    ask_timeout,
-                    plant_resend_at,
-                    history,
-                    log,
-                });
-                // `send_every` lives in the context; a small driver task does the same.
-                loop {
-                    tern::time::sleep(period).await;
-                    if front.try_tell(Round).is_err() {
-                        break;
-                    }
-                }
-            })
-            .detach();
-    }
+    world.run_until(Instant::ZERO + Duration::from_millis(5));
+    start(&world, 0, 0);
     world.run_until(Instant::ZERO + Duration::from_millis(10));
-    serve_worker(&world, ids[1], transports[1].clone(), s, 0, &checks);
+    start(&world, 1, 0);
 
     let mut timeline = Vec::new();
     let mut note = |world: &World, what: String| {
@@ -636,7 +670,7 @@ pub fn run(s: &Scenario) -> Report {
                     panic!("restart: {e}");
                 }
                 restarted_at = world.now();
-                serve_worker(&world, w3, transports[3].clone(), s, 1, &checks);
+                start(&world, 3, 1);
                 note(&world, "restart w3 (generation 1)".into());
             }
             Fault::StopW4 => {

@@ -275,16 +275,49 @@ impl Layered {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        let text = match file {
+            Some(path) => Some(
+                std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                    path: path.display().to_string(),
+                    why: e.to_string(),
+                })?,
+            ),
+            None => None,
+        };
+        Self::layers(text.as_deref().zip(file), env)
+    }
+
+    /// Defaults, then `text` as if read from a file called `name`, without the
+    /// environment: the configuration of a simulated container (see
+    /// [`SimCluster`](super::SimCluster)), written exactly as its file is deployed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tern::app::config::Layered;
+    ///
+    /// let text = "[node]\nname = \"w1\"\nlisten = [\"tcp://127.0.0.1:7101\"]\n";
+    /// let settings = Layered::from_toml(text, "w1.toml").unwrap().node(0).unwrap();
+    /// assert_eq!(settings.name, "w1");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The first [`ConfigError`], naming the key and `name`.
+    pub fn from_toml(text: &str, name: &str) -> Result<Self, ConfigError> {
+        Self::layers(Some((text, Path::new(name))), std::iter::empty())
+    }
+
+    fn layers(
+        file: Option<(&str, &Path)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let mut values = BTreeMap::new();
         for (k, v) in defaults() {
             values.insert(k.to_owned(), (v, Source::Default));
         }
         let mut me = Self { values };
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-                path: path.display().to_string(),
-                why: e.to_string(),
-            })?;
+        if let Some((text, path)) = file {
             let table: toml::Table =
                 text.parse()
                     .map_err(|e: toml::de::Error| ConfigError::File {

@@ -29,34 +29,33 @@ fn keyring(g: &GossipSettings) -> Result<Keyring, AppError> {
     Ok(ring)
 }
 
-fn mix(name: &str, generation: u64) -> u64 {
+/// The seed of a real container's gossip randomness: its name and generation mixed
+/// (the simulator gives each container a stream of the world's seed instead).
+pub(super) fn seed_of(name: &str, generation: u64) -> u64 {
     name.bytes()
         .fold(generation ^ 0xcbf2_9ce4_8422_2325, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
         })
 }
 
-/// Starts membership for `node`: binds the UDP socket, joins through the seeds,
-/// publishes `net`, `endpoint`, `components`, then `load` and `health` as they change.
-pub(super) fn start(
+/// Starts membership for `node` on `socket` (UDP, or the simulator's datagrams),
+/// joins through the seeds, publishes `net`, `endpoint`, `components`, then `load` and
+/// `health` as they change. `seed` drives the protocol's random choices.
+pub(super) fn start<D: Datagrams + 'static>(
     settings: &NodeSettings,
     g: &GossipSettings,
     node: &Node,
     bound: &[String],
+    socket: D,
+    seed: u64,
 ) -> Result<Discovery, AppError> {
-    let socket = UdpSocket::bind(g.bind).map_err(|e| AppError::Gossip(e.to_string()))?;
     let me = Identity {
         name: settings.name.clone(),
         generation: settings.generation,
         addr: g.advertise,
     };
-    let core = Membership::new(
-        GossipConfig::new(&g.cluster),
-        keyring(g)?,
-        me,
-        mix(&settings.name, settings.generation),
-    )
-    .map_err(|e| AppError::Gossip(e.to_string()))?;
+    let core = Membership::new(GossipConfig::new(&g.cluster), keyring(g)?, me, seed)
+        .map_err(|e| AppError::Gossip(e.to_string()))?;
     let discovery = Discovery::start(core, socket, &g.seeds);
     if let Err(e) = discovery.set_fact("net", g.network.as_bytes()) {
         tracing::warn!(node = %settings.name, error = %e, "cannot publish the `net` fact");

@@ -45,6 +45,7 @@
 pub mod config;
 mod gossip;
 mod signals;
+mod sim;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,9 +54,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::discovery::{Datagrams, Discovery, UdpSocket};
 use crate::remote::{Node, NodeConfig, NodeError};
-use crate::transport::{ZmqConfig, ZmqSetupError, ZmqTransport};
+use crate::transport::{Transport, ZmqConfig, ZmqSetupError, ZmqTransport};
 use config::{ConfigError, Layered, NodeSettings};
+pub use sim::SimCluster;
 
 /// Starts one component on a node: spawn it, export it, wire it up.
 pub type Starter = Box<dyn Fn(&Node) -> Result<(), NodeError>>;
@@ -92,6 +95,9 @@ pub enum AppError {
     /// Membership gossip could not start, or no member answered a query.
     #[error("gossip: {0}")]
     Gossip(String),
+    /// A simulated container cannot be started as asked (see [`SimCluster`]).
+    #[error("simulation: {0}")]
+    Simulation(String),
 }
 
 #[derive(Debug, Parser)]
@@ -344,44 +350,121 @@ impl App {
             z.send_hwm = settings.send_hwm;
             let transport = ZmqTransport::bind(z)?;
             let endpoints = transport.endpoints().to_vec();
-            let config = NodeConfig::new(settings.name.clone())
-                .peers(settings.peers.keys().cloned())
-                .generation(settings.generation)
-                .default_timeout(settings.ask_timeout)
-                .pending_ttl(settings.pending_ttl);
-            let node = Node::start(config, transport.clone())?;
-            for w in &settings.warnings {
-                tracing::warn!(node = %settings.name, "configuration: {w}");
-            }
-            for name in &settings.host {
-                if let Some(start) = self.components.get(name) {
-                    start(&node)?;
-                }
-            }
-            let discovery = match &settings.gossip {
-                Some(g) => Some(gossip::start(settings, g, &node, &endpoints)?),
+            let gossip = match &settings.gossip {
+                Some(g) => Some((
+                    UdpSocket::bind(g.bind).map_err(|e| AppError::Gossip(e.to_string()))?,
+                    gossip::seed_of(&settings.name, settings.generation),
+                )),
                 None => None,
             };
-            tracing::info!(
-                node = %settings.name,
-                generation = settings.generation,
-                endpoints = ?endpoints,
-                components = ?settings.host,
-                "node ready"
-            );
+            let running = self.start(settings, transport.clone(), &endpoints, gossip)?;
             let signal = stop.wait().await;
             tracing::info!(node = %settings.name, signal, "stopping: withdrawing components");
-            node.shutdown();
-            if let Some(d) = &discovery {
-                // Recorded as *left* everywhere, never as failed.
-                d.leave().await;
-            }
-            // Work in flight finishes (or fails by its deadline) while peers learn the
-            // components are gone; then the connections close, with bounded linger.
-            tern_executor::time::sleep(settings.shutdown_grace.min(Duration::from_secs(30))).await;
+            running.stop().await;
             transport.close();
             tracing::info!(node = %settings.name, "stopped");
             Ok(())
         })
+    }
+
+    /// Starts one container on the current runtime, on `transport` (bound to
+    /// `endpoints`) and, with a `[gossip]` section, membership on the given datagram
+    /// socket and seed: the node, the hosted components, then gossip. The same steps
+    /// run in a process ([`App::serve`]) and on the simulator ([`SimCluster`]).
+    ///
+    /// The settings are put in the container's
+    /// [`Environment`](crate::actors::Environment) before any component starts, so a
+    /// component can read them (`Environment::current().get::<NodeSettings>()`).
+    fn start<T, D>(
+        &self,
+        settings: &NodeSettings,
+        transport: T,
+        endpoints: &[String],
+        gossip: Option<(D, u64)>,
+    ) -> Result<Running, AppError>
+    where
+        T: Transport + 'static,
+        D: Datagrams + 'static,
+    {
+        crate::actors::Environment::current().insert(settings.clone());
+        let config = NodeConfig::new(settings.name.clone())
+            .peers(settings.peers.keys().cloned())
+            .generation(settings.generation)
+            .default_timeout(settings.ask_timeout)
+            .pending_ttl(settings.pending_ttl);
+        let node = Node::start(config, transport)?;
+        for w in &settings.warnings {
+            tracing::warn!(node = %settings.name, "configuration: {w}");
+        }
+        for name in &settings.host {
+            if let Some(start) = self.components.get(name) {
+                start(&node)?;
+            }
+        }
+        let discovery = match (&settings.gossip, gossip) {
+            (Some(g), Some((socket, seed))) => {
+                Some(gossip::start(settings, g, &node, endpoints, socket, seed)?)
+            }
+            _ => None,
+        };
+        tracing::info!(
+            node = %settings.name,
+            generation = settings.generation,
+            endpoints = ?endpoints,
+            components = ?settings.host,
+            "node ready"
+        );
+        let running = Running {
+            node,
+            discovery,
+            grace: settings.shutdown_grace,
+        };
+        crate::actors::Environment::current().insert(running.clone());
+        Ok(running)
+    }
+}
+
+/// A running container: its node and, with a `[gossip]` section, its membership.
+#[derive(Debug, Clone)]
+pub struct Running {
+    node: Node,
+    discovery: Option<Discovery>,
+    grace: Duration,
+}
+
+impl Running {
+    /// The container running on the current runtime ([`App::serve`] or
+    /// [`SimCluster::start`] puts it in the container's
+    /// [`Environment`](crate::actors::Environment) once it has started); `None` before.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime.
+    #[must_use]
+    pub fn current() -> Option<std::rc::Rc<Self>> {
+        crate::actors::Environment::current().get::<Self>()
+    }
+
+    /// The container's node: lookups, exports, counters.
+    #[must_use]
+    pub const fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// The container's membership, with a `[gossip]` section.
+    #[must_use]
+    pub const fn discovery(&self) -> Option<&Discovery> {
+        self.discovery.as_ref()
+    }
+
+    /// Stops gracefully: withdraws the components (peers stop routing here), leaves
+    /// the cluster (recorded as *left* everywhere, never as failed), then lets work in
+    /// flight finish (or fail by its deadline) for the grace period, at most 30 s.
+    async fn stop(&self) {
+        self.node.shutdown();
+        if let Some(d) = &self.discovery {
+            d.leave().await;
+        }
+        tern_executor::time::sleep(self.grace.min(Duration::from_secs(30))).await;
     }
 }
