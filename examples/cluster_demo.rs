@@ -4,9 +4,14 @@
 //!
 //! ```text
 //! cargo run --release --example cluster_demo            # the whole demo
-//! cargo run --release --example cluster_demo -- node --config w1.toml   # one container
-//! cargo run --release --example cluster_demo -- print-config --config w1.toml
+//! cargo run --release --example cluster_demo -- node --config examples/cluster_demo/w1.toml
+//! cargo run --release --example cluster_demo -- print-config --config examples/cluster_demo/w1.toml
+//! cargo run --release --example cluster_demo -- members --config examples/cluster_demo/w1.toml
 //! ```
+//!
+//! `examples/cluster_demo/w{1,2,3}.toml` are three containers on fixed loopback ports
+//! for starting a cluster by hand (the README shows how); the demo itself writes its
+//! own files, on free ports, to a temporary directory.
 //!
 //! The containers find each other through membership gossip from a seed list alone (no
 //! peer is configured anywhere). The demo starts three `node` processes, sends asks to `worker-1..3` for a few
@@ -74,7 +79,10 @@ impl Handler<Task> for Worker {
 const WORKERS: [&str; 3] = ["worker-1", "worker-2", "worker-3"];
 
 fn app() -> App {
-    let mut app = App::new("cluster-demo");
+    let mut app = App::new("cluster-demo").about(
+        "Three worker containers and a front; without a command, runs the whole demo \
+         (demo), else one of the commands below.",
+    );
     for name in WORKERS {
         app = app.component(name, move |node: &Node| {
             let worker = tern::spawn(Worker {
@@ -282,6 +290,40 @@ fn members(d: &Discovery) -> String {
         .join("\n")
 }
 
+/// Runs this binary's `members --config FILE` (the command the README shows) as a child
+/// process, without blocking this container's poll loop; its output, or why it failed.
+async fn members_command(config: &Path) -> anyhow::Result<String> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["members", "--config"])
+        .arg(config)
+        .args(["--log-level", "warn"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting `cluster_demo members`")?;
+    let t0 = tern::time::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if tern::time::now().saturating_duration_since(t0) > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("`cluster_demo members` ran past 10 s");
+        }
+        tern::time::sleep(Duration::from_millis(20)).await;
+    };
+    let out = child.wait_with_output()?;
+    if !status.success() {
+        bail!(
+            "`cluster_demo members` exited with {status}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 fn demo() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("tern-cluster-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -349,6 +391,16 @@ fn demo() -> anyhow::Result<()> {
                 .as_secs_f64(),
             members(&discovery)
         );
+        let table = members_command(&dir.join("w1.toml")).await?;
+        println!("`cluster_demo members --config w1.toml`, from another process:\n{table}");
+        for name in ["front", "w1", "w2", "w3"] {
+            if !table
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name))
+            {
+                bail!("the members command does not list {name}");
+            }
+        }
         let mut seq = 0;
         let mut lines = Vec::new();
         let mut p = drive(&node, Duration::from_secs(3), &mut seq).await;
@@ -433,9 +485,6 @@ fn demo() -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let first = std::env::args().nth(1);
     match first.as_deref() {
-        Some("run" | "node" | "check-config" | "print-config" | "help" | "--help" | "-h") => {
-            app().main()
-        }
         None | Some("demo") => {
             tern_examples::init_logging();
             match demo() {
@@ -446,11 +495,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Some(other) => {
-            println!(
-                "unknown command {other:?}: use demo, run, node, check-config or print-config"
-            );
-            ExitCode::from(2)
-        }
+        // Every other command is the application's own (`run`, `node`, `check-config`,
+        // `print-config`, `members`, `--help`); it answers an unknown one itself.
+        Some(_) => app().main(),
     }
 }
