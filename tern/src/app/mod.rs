@@ -201,6 +201,30 @@ impl App {
         self
     }
 
+    /// The command line's description: `--help` and the errors name the application
+    /// and say what [`App::about`] says, never tern.
+    fn command_line(&self) -> clap::Command {
+        let mut command = <Cli as clap::CommandFactory>::command()
+            .name(self.name.clone())
+            .bin_name(self.name.clone());
+        if let Some(about) = &self.about {
+            command = command.about(about.clone());
+        }
+        command
+    }
+
+    /// What `--help` prints.
+    ///
+    /// ```
+    /// let help = tern::app::App::new("kv").about("A key-value store.").help();
+    /// assert!(help.starts_with("A key-value store."));
+    /// assert!(help.contains("Usage: kv [OPTIONS] <COMMAND>"));
+    /// ```
+    #[must_use]
+    pub fn help(&self) -> String {
+        self.command_line().render_help().to_string()
+    }
+
     /// Parses the command line and runs; returns the process exit code (0 on success
     /// and after a clean shutdown, 2 for a bad configuration, 1 otherwise).
     #[must_use]
@@ -216,14 +240,8 @@ impl App {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        // `--help` and the errors name the application, never tern.
-        let mut command = <Cli as clap::CommandFactory>::command()
-            .name(self.name.clone())
-            .bin_name(self.name.clone());
-        if let Some(about) = &self.about {
-            command = command.about(about.clone());
-        }
-        let parsed = command
+        let parsed = self
+            .command_line()
             .try_get_matches_from(args)
             .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
         let cli = match parsed {
