@@ -35,7 +35,7 @@ fn schema_keys() -> BTreeSet<String> {
 }
 
 fn env_var(key: &str) -> String {
-    let (section, key) = key.split_once('.').unwrap();
+    let (section, key) = key.split_once('.').expect("a dotted key");
     format!("TERN_{}__{}", section.to_uppercase(), key.to_uppercase())
 }
 
