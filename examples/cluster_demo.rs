@@ -31,23 +31,17 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
-use tern::app::App;
 use tern::discovery::{
     Discovery, GossipConfig, Identity, Keyring, Membership, State as MemberState, UdpSocket,
 };
-use tern::remote::{CallError, Json, Node, NodeConfig, RemoteMessage};
-use tern::transport::{ZmqConfig, ZmqTransport};
-use tern::{Actor, Context, Handler};
+use tern::remote::prelude::*;
 
 /// Work for a worker: hash `rounds` times, answer with the digest and who did it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, RemoteMessage)]
+#[tern(name = "demo.v1.Task", codec = Json)]
 struct Task {
     seq: u64,
     rounds: u32,
-}
-impl RemoteMessage for Task {
-    const NAME: &'static str = "demo.v1.Task";
-    type Codec = Json;
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -85,7 +79,7 @@ fn app() -> App {
     );
     for name in WORKERS {
         app = app.component(name, move |node: &Node| {
-            let worker = tern::spawn(Worker {
+            let worker = spawn(Worker {
                 name: name.to_owned(),
             });
             node.export(name, &worker)?.accept::<Task>();
@@ -193,16 +187,16 @@ fn kind(e: &CallError) -> String {
 /// Asks the workers round robin for `length`, one ask in flight per worker.
 async fn drive(node: &Node, length: Duration, seq: &mut u64) -> Phase {
     let refs: Vec<_> = WORKERS.iter().map(|w| node.lookup::<Worker>(w)).collect();
-    let end = tern::time::now() + length;
+    let end = time::now() + length;
     let phase = std::rc::Rc::new(std::cell::RefCell::new(Phase::default()));
     let mut handles = Vec::new();
     for r in refs {
         let phase = phase.clone();
         let mut seq = *seq;
-        handles.push(tern::spawn_task(async move {
-            while tern::time::now() < end {
+        handles.push(spawn_task(async move {
+            while time::now() < end {
                 seq += 1;
-                let start = tern::time::now();
+                let start = time::now();
                 let outcome = r
                     .ask(Task { seq, rounds: 1000 })
                     .timeout(Duration::from_millis(500))
@@ -214,7 +208,7 @@ async fn drive(node: &Node, length: Duration, seq: &mut u64) -> Phase {
                         Ok(done) if done.seq == seq => {
                             p.answered += 1;
                             *p.by.entry(done.by).or_default() += 1;
-                            let us = tern::time::now()
+                            let us = time::now()
                                 .saturating_duration_since(start)
                                 .as_micros();
                             p.latencies_us.push(u64::try_from(us).unwrap_or(u64::MAX));
@@ -234,7 +228,7 @@ async fn drive(node: &Node, length: Duration, seq: &mut u64) -> Phase {
                 };
                 if failed {
                     // Back off a little instead of spinning on a dead peer.
-                    tern::time::sleep(Duration::from_millis(50)).await;
+                    time::sleep(Duration::from_millis(50)).await;
                 }
             }
         }));
@@ -302,17 +296,17 @@ async fn members_command(config: &Path) -> anyhow::Result<String> {
         .stderr(Stdio::piped())
         .spawn()
         .context("starting `cluster_demo members`")?;
-    let t0 = tern::time::now();
+    let t0 = time::now();
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        if tern::time::now().saturating_duration_since(t0) > Duration::from_secs(10) {
+        if time::now().saturating_duration_since(t0) > Duration::from_secs(10) {
             let _ = child.kill();
             let _ = child.wait();
             bail!("`cluster_demo members` ran past 10 s");
         }
-        tern::time::sleep(Duration::from_millis(20)).await;
+        time::sleep(Duration::from_millis(20)).await;
     };
     let out = child.wait_with_output()?;
     if !status.success() {
@@ -346,12 +340,12 @@ fn demo() -> anyhow::Result<()> {
         dir.display()
     );
 
-    let rt = tern::Runtime::new()?;
+    let rt = Runtime::new()?;
     let result: anyhow::Result<Vec<String>> = rt.block_on(async {
         // The front is a seed itself; it has no peers configured either.
         let endpoint = format!("tcp://127.0.0.1:{}", ports["front"]);
         let transport = ZmqTransport::bind(ZmqConfig::new("front").listen(endpoint.clone()))?;
-        let generation = tern::time::wall_now()
+        let generation = time::wall_now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(1));
         let node = Node::start(
@@ -368,7 +362,7 @@ fn demo() -> anyhow::Result<()> {
         let core = Membership::new(GossipConfig::new("cluster-demo"), ring, me, generation)?;
         let discovery = Discovery::start(core, UdpSocket::bind(gossip_addr)?, &[]);
         node.use_discovery(&discovery, Some(&endpoint));
-        let t0 = tern::time::now();
+        let t0 = time::now();
         while discovery
             .members()
             .iter()
@@ -376,17 +370,17 @@ fn demo() -> anyhow::Result<()> {
             .count()
             < 4
         {
-            if tern::time::now().saturating_duration_since(t0) > Duration::from_secs(15) {
+            if time::now().saturating_duration_since(t0) > Duration::from_secs(15) {
                 bail!(
                     "the workers did not join within 15 s:\n{}",
                     members(&discovery)
                 );
             }
-            tern::time::sleep(Duration::from_millis(50)).await;
+            time::sleep(Duration::from_millis(50)).await;
         }
         println!(
             "membership after {:.1} s (found from the seed list alone):\n{}",
-            tern::time::now()
+            time::now()
                 .saturating_duration_since(t0)
                 .as_secs_f64(),
             members(&discovery)
@@ -424,7 +418,7 @@ fn demo() -> anyhow::Result<()> {
             cluster.signal(w, nix::sys::signal::Signal::SIGTERM)?;
         }
         println!("SIGTERM w1, w2, w3: they leave the cluster gracefully");
-        let t0 = tern::time::now();
+        let t0 = time::now();
         let gone = |d: &Discovery| {
             d.members()
                 .iter()
@@ -432,9 +426,9 @@ fn demo() -> anyhow::Result<()> {
                 .count()
         };
         while gone(&discovery) < 3
-            && tern::time::now().saturating_duration_since(t0) < Duration::from_secs(10)
+            && time::now().saturating_duration_since(t0) < Duration::from_secs(10)
         {
-            tern::time::sleep(Duration::from_millis(50)).await;
+            time::sleep(Duration::from_millis(50)).await;
         }
         println!("membership after the leave:\n{}", members(&discovery));
         let left = gone(&discovery);

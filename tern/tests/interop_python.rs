@@ -25,9 +25,7 @@ use serde::{Deserialize, Serialize};
 use tern::proto::session::{Event, Session};
 use tern::proto::v1::{ComponentRef, Envelope, Kind};
 use tern::proto::{Limits, PROTOCOL_VERSION, decode_envelope, encode_envelope};
-use tern::remote::{Json, Node, NodeConfig, RemoteMessage};
-use tern::transport::{ZmqConfig, ZmqTransport};
-use tern::{Actor, Context, Handler, Runtime, spawn, time};
+use tern::remote::prelude::*;
 
 /// The specification; its worked example and its copies of the `.proto` files are
 /// checked below.
@@ -46,14 +44,11 @@ const COMPONENT: &str = "adder";
 struct Adder;
 impl Actor for Adder {}
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, RemoteMessage)]
+#[tern(name = "interop.v1.Add", codec = Json)]
 struct Add {
     a: i64,
     b: i64,
-}
-impl RemoteMessage for Add {
-    const NAME: &'static str = "interop.v1.Add";
-    type Codec = Json;
 }
 impl Handler<Add> for Adder {
     type Reply = i64;
