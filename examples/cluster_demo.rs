@@ -208,9 +208,7 @@ async fn drive(node: &Node, length: Duration, seq: &mut u64) -> Phase {
                         Ok(done) if done.seq == seq => {
                             p.answered += 1;
                             *p.by.entry(done.by).or_default() += 1;
-                            let us = time::now()
-                                .saturating_duration_since(start)
-                                .as_micros();
+                            let us = time::now().saturating_duration_since(start).as_micros();
                             p.latencies_us.push(u64::try_from(us).unwrap_or(u64::MAX));
                             false
                         }
@@ -380,9 +378,7 @@ fn demo() -> anyhow::Result<()> {
         }
         println!(
             "membership after {:.1} s (found from the seed list alone):\n{}",
-            time::now()
-                .saturating_duration_since(t0)
-                .as_secs_f64(),
+            time::now().saturating_duration_since(t0).as_secs_f64(),
             members(&discovery)
         );
         let table = members_command(&dir.join("w1.toml")).await?;
