@@ -118,7 +118,13 @@ pub(crate) fn simulate(seed: u64) -> anyhow::Result<Vec<String>> {
                     key: "greeting".into(),
                 };
                 let reply = kv.ask(get).timeout(Duration::from_millis(500)).await;
-                log.borrow_mut().push(format!("t={t} s  get: {reply:?}"));
+                // Down, cut off or slow: the same question whatever the variant.
+                let note = match &reply {
+                    Err(e) if e.is_unavailable() => " (unavailable: retry later)",
+                    _ => "",
+                };
+                log.borrow_mut()
+                    .push(format!("t={t} s  get: {reply:?}{note}"));
             }
             anyhow::Ok(())
         })
@@ -152,7 +158,11 @@ pub(crate) fn app() -> App {
 
 /// A one-shot client: a node of its own, configured by `config` (its name, listen
 /// address and the store as a peer), that asks once and returns the reply.
-pub(crate) fn client(config: &Path, key: &str, value: Option<&str>) -> anyhow::Result<Option<String>> {
+pub(crate) fn client(
+    config: &Path,
+    key: &str,
+    value: Option<&str>,
+) -> anyhow::Result<Option<String>> {
     let layered = tern::app::config::Layered::load(Some(config), std::env::vars())?;
     Runtime::new()?.block_on(async {
         // Each run is a new incarnation of the client node: a newer generation.
