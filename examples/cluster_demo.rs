@@ -4,9 +4,14 @@
 //!
 //! ```text
 //! cargo run --release --example cluster_demo            # the whole demo
-//! cargo run --release --example cluster_demo -- node --config w1.toml   # one container
-//! cargo run --release --example cluster_demo -- print-config --config w1.toml
+//! cargo run --release --example cluster_demo -- node --config examples/cluster_demo/w1.toml
+//! cargo run --release --example cluster_demo -- print-config --config examples/cluster_demo/w1.toml
+//! cargo run --release --example cluster_demo -- members --config examples/cluster_demo/w1.toml
 //! ```
+//!
+//! `examples/cluster_demo/w{1,2,3}.toml` are three containers on fixed loopback ports
+//! for starting a cluster by hand (the README shows how); the demo itself writes its
+//! own files, on free ports, to a temporary directory.
 //!
 //! The containers find each other through membership gossip from a seed list alone (no
 //! peer is configured anywhere). The demo starts three `node` processes, sends asks to `worker-1..3` for a few
@@ -26,23 +31,17 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
-use tern::app::App;
 use tern::discovery::{
     Discovery, GossipConfig, Identity, Keyring, Membership, State as MemberState, UdpSocket,
 };
-use tern::remote::{CallError, Json, Node, NodeConfig, RemoteMessage};
-use tern::transport::{ZmqConfig, ZmqTransport};
-use tern::{Actor, Context, Handler};
+use tern::remote::prelude::*;
 
 /// Work for a worker: hash `rounds` times, answer with the digest and who did it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, RemoteMessage)]
+#[tern(name = "demo.v1.Task", codec = Json)]
 struct Task {
     seq: u64,
     rounds: u32,
-}
-impl RemoteMessage for Task {
-    const NAME: &'static str = "demo.v1.Task";
-    type Codec = Json;
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -74,10 +73,13 @@ impl Handler<Task> for Worker {
 const WORKERS: [&str; 3] = ["worker-1", "worker-2", "worker-3"];
 
 fn app() -> App {
-    let mut app = App::new("cluster-demo");
+    let mut app = App::new("cluster-demo").about(
+        "Three worker containers and a front; without a command, runs the whole demo \
+         (demo), else one of the commands below.",
+    );
     for name in WORKERS {
         app = app.component(name, move |node: &Node| {
-            let worker = tern::spawn(Worker {
+            let worker = spawn(Worker {
                 name: name.to_owned(),
             });
             node.export(name, &worker)?.accept::<Task>();
@@ -185,16 +187,16 @@ fn kind(e: &CallError) -> String {
 /// Asks the workers round robin for `length`, one ask in flight per worker.
 async fn drive(node: &Node, length: Duration, seq: &mut u64) -> Phase {
     let refs: Vec<_> = WORKERS.iter().map(|w| node.lookup::<Worker>(w)).collect();
-    let end = tern::time::now() + length;
+    let end = time::now() + length;
     let phase = std::rc::Rc::new(std::cell::RefCell::new(Phase::default()));
     let mut handles = Vec::new();
     for r in refs {
         let phase = phase.clone();
         let mut seq = *seq;
-        handles.push(tern::spawn_task(async move {
-            while tern::time::now() < end {
+        handles.push(spawn_task(async move {
+            while time::now() < end {
                 seq += 1;
-                let start = tern::time::now();
+                let start = time::now();
                 let outcome = r
                     .ask(Task { seq, rounds: 1000 })
                     .timeout(Duration::from_millis(500))
@@ -206,9 +208,7 @@ async fn drive(node: &Node, length: Duration, seq: &mut u64) -> Phase {
                         Ok(done) if done.seq == seq => {
                             p.answered += 1;
                             *p.by.entry(done.by).or_default() += 1;
-                            let us = tern::time::now()
-                                .saturating_duration_since(start)
-                                .as_micros();
+                            let us = time::now().saturating_duration_since(start).as_micros();
                             p.latencies_us.push(u64::try_from(us).unwrap_or(u64::MAX));
                             false
                         }
@@ -226,7 +226,7 @@ async fn drive(node: &Node, length: Duration, seq: &mut u64) -> Phase {
                 };
                 if failed {
                     // Back off a little instead of spinning on a dead peer.
-                    tern::time::sleep(Duration::from_millis(50)).await;
+                    time::sleep(Duration::from_millis(50)).await;
                 }
             }
         }));
@@ -282,6 +282,40 @@ fn members(d: &Discovery) -> String {
         .join("\n")
 }
 
+/// Runs this binary's `members --config FILE` (the command the README shows) as a child
+/// process, without blocking this container's poll loop; its output, or why it failed.
+async fn members_command(config: &Path) -> anyhow::Result<String> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["members", "--config"])
+        .arg(config)
+        .args(["--log-level", "warn"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting `cluster_demo members`")?;
+    let t0 = time::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if time::now().saturating_duration_since(t0) > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("`cluster_demo members` ran past 10 s");
+        }
+        time::sleep(Duration::from_millis(20)).await;
+    };
+    let out = child.wait_with_output()?;
+    if !status.success() {
+        bail!(
+            "`cluster_demo members` exited with {status}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 fn demo() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("tern-cluster-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -304,12 +338,12 @@ fn demo() -> anyhow::Result<()> {
         dir.display()
     );
 
-    let rt = tern::Runtime::new()?;
+    let rt = Runtime::new()?;
     let result: anyhow::Result<Vec<String>> = rt.block_on(async {
         // The front is a seed itself; it has no peers configured either.
         let endpoint = format!("tcp://127.0.0.1:{}", ports["front"]);
         let transport = ZmqTransport::bind(ZmqConfig::new("front").listen(endpoint.clone()))?;
-        let generation = tern::time::wall_now()
+        let generation = time::wall_now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(1));
         let node = Node::start(
@@ -326,7 +360,7 @@ fn demo() -> anyhow::Result<()> {
         let core = Membership::new(GossipConfig::new("cluster-demo"), ring, me, generation)?;
         let discovery = Discovery::start(core, UdpSocket::bind(gossip_addr)?, &[]);
         node.use_discovery(&discovery, Some(&endpoint));
-        let t0 = tern::time::now();
+        let t0 = time::now();
         while discovery
             .members()
             .iter()
@@ -334,21 +368,29 @@ fn demo() -> anyhow::Result<()> {
             .count()
             < 4
         {
-            if tern::time::now().saturating_duration_since(t0) > Duration::from_secs(15) {
+            if time::now().saturating_duration_since(t0) > Duration::from_secs(15) {
                 bail!(
                     "the workers did not join within 15 s:\n{}",
                     members(&discovery)
                 );
             }
-            tern::time::sleep(Duration::from_millis(50)).await;
+            time::sleep(Duration::from_millis(50)).await;
         }
         println!(
             "membership after {:.1} s (found from the seed list alone):\n{}",
-            tern::time::now()
-                .saturating_duration_since(t0)
-                .as_secs_f64(),
+            time::now().saturating_duration_since(t0).as_secs_f64(),
             members(&discovery)
         );
+        let table = members_command(&dir.join("w1.toml")).await?;
+        println!("`cluster_demo members --config w1.toml`, from another process:\n{table}");
+        for name in ["front", "w1", "w2", "w3"] {
+            if !table
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name))
+            {
+                bail!("the members command does not list {name}");
+            }
+        }
         let mut seq = 0;
         let mut lines = Vec::new();
         let mut p = drive(&node, Duration::from_secs(3), &mut seq).await;
@@ -372,7 +414,7 @@ fn demo() -> anyhow::Result<()> {
             cluster.signal(w, nix::sys::signal::Signal::SIGTERM)?;
         }
         println!("SIGTERM w1, w2, w3: they leave the cluster gracefully");
-        let t0 = tern::time::now();
+        let t0 = time::now();
         let gone = |d: &Discovery| {
             d.members()
                 .iter()
@@ -380,9 +422,9 @@ fn demo() -> anyhow::Result<()> {
                 .count()
         };
         while gone(&discovery) < 3
-            && tern::time::now().saturating_duration_since(t0) < Duration::from_secs(10)
+            && time::now().saturating_duration_since(t0) < Duration::from_secs(10)
         {
-            tern::time::sleep(Duration::from_millis(50)).await;
+            time::sleep(Duration::from_millis(50)).await;
         }
         println!("membership after the leave:\n{}", members(&discovery));
         let left = gone(&discovery);
@@ -433,9 +475,6 @@ fn demo() -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let first = std::env::args().nth(1);
     match first.as_deref() {
-        Some("run" | "node" | "check-config" | "print-config" | "help" | "--help" | "-h") => {
-            app().main()
-        }
         None | Some("demo") => {
             tern_examples::init_logging();
             match demo() {
@@ -446,11 +485,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Some(other) => {
-            println!(
-                "unknown command {other:?}: use demo, run, node, check-config or print-config"
-            );
-            ExitCode::from(2)
-        }
+        // Every other command is the application's own (`run`, `node`, `check-config`,
+        // `print-config`, `members`, `--help`); it answers an unknown one itself.
+        Some(_) => app().main(),
     }
 }

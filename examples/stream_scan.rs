@@ -18,18 +18,12 @@
 #![allow(clippy::print_stdout)]
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use futures_lite::StreamExt;
 use serde::{Deserialize, Serialize};
-use tern::actors::{StreamMessage, Streaming};
-use tern::remote::{Node, NodeConfig, Postcard, RemoteMessage};
-use tern::sim::World;
-use tern::transport::SimTransport;
-use tern::{Actor, Context, Handler, Instant, spawn, time};
+use tern::remote::prelude::*;
 
 /// The table: rows are numbers; a real store would read them from disk.
 struct Store {
@@ -39,15 +33,13 @@ struct Store {
 }
 impl Actor for Store {}
 
-/// Scan the table `page_size` rows at a time, from row `from`.
-#[derive(Debug, Serialize, Deserialize)]
+/// Scan the table `page_size` rows at a time, from row `from`; the reply is a stream
+/// of pages.
+#[derive(Debug, Serialize, Deserialize, RemoteMessage)]
+#[tern(name = "example.v1.Scan", codec = Postcard, item = Page)]
 struct Scan {
     from: u64,
     page_size: u64,
-}
-impl RemoteMessage for Scan {
-    const NAME: &'static str = "example.v1.Scan";
-    type Codec = Postcard;
 }
 
 /// One page of the scan, and where the next one starts.
@@ -56,9 +48,6 @@ struct Page {
     first: u64,
     rows: Vec<u64>,
     next: Option<u64>,
-}
-impl StreamMessage for Scan {
-    type Item = Page;
 }
 
 impl Handler<Streaming<Scan>> for Store {
@@ -119,13 +108,7 @@ fn args() -> anyhow::Result<Args> {
 fn main() -> anyhow::Result<()> {
     let args = args()?;
     let mut world = World::new(args.seed)?;
-    let (store, report) = (world.add_node("store")?, world.add_node("report")?);
-    let names = Rc::new(BTreeMap::from([
-        ("store".to_owned(), store),
-        ("report".to_owned(), report),
-    ]));
-    let ts = SimTransport::new("store", world.socket(store), names.clone());
-    let tr = SimTransport::new("report", world.socket(report), names);
+    let [(store, ts), (report, tr)] = sim_nodes(&mut world, ["store", "report"])?;
     let computed = Rc::new(Cell::new(0));
     let seen = computed.clone();
     world

@@ -151,6 +151,7 @@ pub(crate) async fn run<A: Actor, F: FnMut() -> Option<A>>(
     first: Option<A>,
     mut sup: Option<Box<Supervisor<F>>>,
 ) {
+    quiet::install();
     let mb = &comp.mailbox;
     let mut incarnations = 0u64;
     // `first` is consumed here, before any await, so the task does not keep a slot for it.
@@ -168,9 +169,10 @@ pub(crate) async fn run<A: Actor, F: FnMut() -> Option<A>>(
                 let mut ctx = Context::new(Addr {
                     inner: comp.clone(),
                 });
-                let exit = incarnation(&mut actor, &mut ctx, mb).await;
+                let exit =
+                    quiet::Quiet(std::pin::pin!(incarnation(&mut actor, &mut ctx, mb))).await;
                 // Cold path, boxed so that an idle component's task stays small.
-                Box::pin(finish(&mut actor, &mut ctx, comp.id)).await;
+                quiet::Quiet(Box::pin(finish(&mut actor, &mut ctx, comp.id))).await;
                 exit
             }
             Ok(None) => Exit::Requested,
@@ -218,7 +220,7 @@ fn make<A, F: FnMut() -> Option<A>>(
     let Some(s) = sup.as_mut() else {
         return Ok(None);
     };
-    let made = std::panic::catch_unwind(AssertUnwindSafe(&mut s.factory));
+    let made = quiet::within(|| std::panic::catch_unwind(AssertUnwindSafe(&mut s.factory)));
     if s.policy.restart == Restart::Never {
         *sup = None;
     }
@@ -281,6 +283,63 @@ async fn incarnation<A: Actor>(actor: &mut A, ctx: &mut Context<A>, mb: &Mailbox
         if let Err(p) = outcome {
             mb.bump(|s| s.failures += 1);
             return Exit::Failed(format!("handler panicked: {}", panic_message(&*p)));
+        }
+    }
+}
+
+/// Quiet panics: a panic inside a component (its factory, hooks or handlers) is caught
+/// and becomes a typed error and one `component failed` warning, so the standard
+/// panic hook's message (and, with `RUST_BACKTRACE`, its backtrace) is not printed for
+/// it; the backtrace goes to the `debug` log instead. Panics anywhere else go to the
+/// hook that was installed before, unchanged.
+mod quiet {
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Once;
+    use std::task::{Context, Poll};
+
+    thread_local! {
+        /// How deep this thread is inside component code right now.
+        static INSIDE: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// Installs the process-wide hook, once; it wraps the hook installed before.
+    pub(super) fn install() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if INSIDE.with(Cell::get) == 0 {
+                    previous(info);
+                } else if tracing::enabled!(tracing::Level::DEBUG) {
+                    let backtrace = std::backtrace::Backtrace::force_capture();
+                    tracing::debug!(panic = %info, %backtrace, "component panicked (caught)");
+                }
+            }));
+        });
+    }
+
+    /// Runs `f` as component code.
+    pub(super) fn within<T>(f: impl FnOnce() -> T) -> T {
+        struct Leave;
+        impl Drop for Leave {
+            fn drop(&mut self) {
+                INSIDE.with(|d| d.set(d.get().saturating_sub(1)));
+            }
+        }
+        INSIDE.with(|d| d.set(d.get() + 1));
+        let _leave = Leave;
+        f()
+    }
+
+    /// A future whose polls are component code.
+    pub(super) struct Quiet<F>(pub(super) F);
+
+    impl<F: Future + Unpin> Future for Quiet<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            within(|| Pin::new(&mut self.0).poll(cx))
         }
     }
 }

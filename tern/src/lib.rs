@@ -32,7 +32,29 @@
 //! executor's (FIFO, no starvation, virtual time, lossless cross-thread wakes) in
 //! [`tern_executor`].
 //!
-//! This crate is the facade: it re-exports what an application needs.
+//! # Imports and dependencies
+//!
+//! - [`prelude`]: `use tern::prelude::*;` for components in one process: [`Actor`],
+//!   [`Handler`], [`Context`], [`spawn`], [`build`], [`Addr`], supervision, streamed
+//!   replies and [`StreamExt`](prelude::StreamExt) to read them, the [`Runtime`] and
+//!   [`time`].
+//! - [`remote::prelude`]: `use tern::remote::prelude::*;` for code that talks to other
+//!   nodes or runs on the simulator: all of the above plus [`remote::Node`],
+//!   [`remote::Ref`], [`remote::CallError`], `#[derive(RemoteMessage)]` and the codecs,
+//!   the transports, [`sim::World`], [`remote::sim_nodes`] and [`app::App`].
+//!
+//! A user's `Cargo.toml`:
+//!
+//! ```toml
+//! [dependencies]
+//! tern = { git = "…" }                                # or a path
+//! serde = { version = "1", features = ["derive"] }    # for messages that cross nodes
+//! ```
+//!
+//! `futures-lite` is needed only to name its items directly (`StreamExt` is in the
+//! preludes, `futures_lite::stream::iter` and friends are not).
+//!
+//! # The crates behind the facade
 //!
 //! - [`remote`]: components on other nodes: [`remote::Node`], typed references by name
 //!   ([`remote::Ref`]) with the same `tell` and `ask`, codecs for message types that
@@ -54,13 +76,20 @@
 pub mod app;
 pub mod check;
 pub mod log;
+pub mod prelude;
+pub mod remote;
 
+#[doc(inline)]
 pub use tern_actors as actors;
-pub use tern_actors::remote;
+#[doc(inline)]
 pub use tern_discovery as discovery;
+#[doc(inline)]
 pub use tern_executor as executor;
+#[doc(inline)]
 pub use tern_executor::sim;
+#[doc(inline)]
 pub use tern_proto as proto;
+#[doc(inline)]
 pub use tern_transport as transport;
 
 pub use tern_actors::{
@@ -71,11 +100,3 @@ pub use tern_actors::{
 pub use tern_executor::{
     Instant, JoinError, JoinHandle, Runtime, crossing, spawn as spawn_task, time, yield_now,
 };
-
-/// The names most applications use, for `use tern::prelude::*`.
-pub mod prelude {
-    pub use tern_actors::{
-        Actor, ActorError, Addr, AskError, Context, Handler, Restart, SendError, Supervision,
-    };
-    pub use tern_executor::Runtime;
-}

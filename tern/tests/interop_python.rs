@@ -7,9 +7,14 @@
 //! the refusals the document promises. The worked example's bytes in the document are
 //! checked here against the real encoder and against what crossed the wire.
 //!
-//! Needs `python3` with `zmq` and `google.protobuf` (Debian: `apt-get install
-//! python3-zmq python3-protobuf`); `TERN_PYTHON` names another interpreter, and
-//! `TERN_SKIP_INTEROP=1` skips the Python part where they cannot be installed.
+//! Needs only `python3` (with its `venv` module): the first run creates a virtual
+//! environment under `target/tmp` and installs the pinned `pyzmq` and `protobuf` from
+//! PyPI into it (`interop/python_env.rs`); later runs reuse it. `TERN_PYTHON` names an
+//! interpreter that already has them, and `TERN_SKIP_INTEROP=1` skips the Python part
+//! on a machine that cannot reach PyPI.
+
+#[path = "interop/python_env.rs"]
+mod python_env;
 
 use std::io::Read;
 use std::path::Path;
@@ -20,9 +25,7 @@ use serde::{Deserialize, Serialize};
 use tern::proto::session::{Event, Session};
 use tern::proto::v1::{ComponentRef, Envelope, Kind};
 use tern::proto::{Limits, PROTOCOL_VERSION, decode_envelope, encode_envelope};
-use tern::remote::{Json, Node, NodeConfig, RemoteMessage};
-use tern::transport::{ZmqConfig, ZmqTransport};
-use tern::{Actor, Context, Handler, Runtime, spawn, time};
+use tern::remote::prelude::*;
 
 /// The specification; its worked example and its copies of the `.proto` files are
 /// checked below.
@@ -41,14 +44,11 @@ const COMPONENT: &str = "adder";
 struct Adder;
 impl Actor for Adder {}
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, RemoteMessage)]
+#[tern(name = "interop.v1.Add", codec = Json)]
 struct Add {
     a: i64,
     b: i64,
-}
-impl RemoteMessage for Add {
-    const NAME: &'static str = "interop.v1.Add";
-    type Codec = Json;
 }
 impl Handler<Add> for Adder {
     type Reply = i64;
@@ -80,26 +80,6 @@ fn example_ask() -> Envelope {
         timeout_ms: 5000,
         ..Envelope::default()
     }
-}
-
-/// The first interpreter that imports `zmq` and `google.protobuf`: `TERN_PYTHON` if
-/// set, else `python3` on the path, else Debian's `/usr/bin/python3` (where
-/// `apt-get install python3-zmq python3-protobuf` puts the modules when `python3` on
-/// the path is another build).
-fn python_with_modules() -> Option<String> {
-    let candidates: Vec<String> = match std::env::var("TERN_PYTHON") {
-        Ok(p) if !p.is_empty() => vec![p],
-        _ => vec!["python3".into(), "/usr/bin/python3".into()],
-    };
-    candidates.into_iter().find(|python| {
-        Command::new(python)
-            .args(["-c", "import zmq, google.protobuf"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
 }
 
 fn read_all(pipe: Option<impl Read>) -> String {
@@ -147,21 +127,11 @@ fn the_documented_example_bytes_come_from_the_real_encoder() {
 
 #[test]
 fn a_python_client_calls_a_component_over_zeromq() {
-    let Some(python) = python_with_modules() else {
-        if std::env::var("TERN_SKIP_INTEROP").as_deref() == Ok("1") {
-            eprintln!(
-                "interop_python skipped (TERN_SKIP_INTEROP=1): no python3 that imports zmq \
-                 and google.protobuf"
-            );
-            return;
-        }
-        panic!(
-            "no python3 imports zmq and google.protobuf: install them (Debian: \
-             `apt-get install -y python3-zmq python3-protobuf`; or pip install pyzmq \
-             protobuf), point TERN_PYTHON at an interpreter that has them, or set \
-             TERN_SKIP_INTEROP=1 to skip this test"
-        );
-    };
+    if std::env::var("TERN_SKIP_INTEROP").as_deref() == Ok("1") {
+        eprintln!("interop_python: the Python client is skipped (TERN_SKIP_INTEROP=1)");
+        return;
+    }
+    let python = python_env::interop_python().unwrap_or_else(|e| panic!("{e}"));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/call.py");
 
     let rt = Runtime::new().unwrap();
@@ -201,7 +171,10 @@ fn a_python_client_calls_a_component_over_zeromq() {
         (status, out, err, node.stats(), zmq.stats(), took)
     });
 
-    let context = format!("{python} {script:?}, {took:?}\n--- stdout\n{out}--- stderr\n{err}");
+    let context = format!(
+        "{} {script:?}, {took:?}\n--- stdout\n{out}--- stderr\n{err}",
+        python.display()
+    );
     let status = status.unwrap_or_else(|| panic!("the client ran past 30 s: {context}"));
     assert!(status.success(), "the client failed ({status}): {context}");
     for line in [

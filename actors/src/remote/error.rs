@@ -127,3 +127,187 @@ impl CallError {
         (code, detail)
     }
 }
+
+impl CallError {
+    /// Whether the component could not be reached or did not answer *now*: not hosted
+    /// by any node known yet ([`UnknownComponent`](Self::UnknownComponent)), its node
+    /// partitioned, down or restarted ([`Unreachable`](Self::Unreachable),
+    /// [`PeerLost`](Self::PeerLost)), no answer in time ([`Timeout`](Self::Timeout),
+    /// [`IdleTimeout`](Self::IdleTimeout)), stopped ([`Stopped`](Self::Stopped)), or
+    /// overloaded ([`MailboxFull`](Self::MailboxFull), [`PendingFull`](Self::PendingFull),
+    /// [`Backpressure`](Self::Backpressure)). A later call, or one to another
+    /// component, may succeed; the same fault gives `true` whichever of these variants
+    /// it shows up as (they differ between the simulator and ZeroMQ, and with timing).
+    ///
+    /// `false` for errors a retry does not fix: a handler that panicked, a codec
+    /// error, a failed stream producer, a refusal by the receiving node.
+    ///
+    /// ```
+    /// use tern_actors::remote::CallError;
+    ///
+    /// for down in [CallError::Timeout, CallError::PeerLost("w2".into()),
+    ///              CallError::Unreachable("w2".into()), CallError::UnknownComponent("kv".into())] {
+    ///     assert!(down.is_unavailable());
+    /// }
+    /// assert!(!CallError::HandlerPanicked("boom".into()).is_unavailable());
+    /// ```
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::UnknownComponent(_)
+            | Self::PendingFull
+            | Self::MailboxFull
+            | Self::Stopped
+            | Self::Timeout
+            | Self::Unreachable(_)
+            | Self::Backpressure(_)
+            | Self::PeerLost(_)
+            | Self::IdleTimeout => true,
+            Self::HandlerPanicked(_)
+            | Self::Codec(_)
+            | Self::StreamFailed(_)
+            | Self::Remote { .. } => false,
+        }
+    }
+
+    /// Whether the component may have handled the request (all or part of it) despite
+    /// the error: the reply or the connection was lost after it was sent
+    /// ([`Timeout`](Self::Timeout), [`PeerLost`](Self::PeerLost),
+    /// [`IdleTimeout`](Self::IdleTimeout)), the handler ran and failed
+    /// ([`HandlerPanicked`](Self::HandlerPanicked),
+    /// [`StreamFailed`](Self::StreamFailed)), or a codec error that may have hit the
+    /// reply ([`Codec`](Self::Codec)). Retrying such a request is safe only if it is
+    /// idempotent.
+    ///
+    /// `false` means it certainly did not run: it was never delivered (no host known,
+    /// a full mailbox or queue, an unreachable node, a stopped component) or the
+    /// receiving node refused it before dispatch.
+    ///
+    /// ```
+    /// use tern_actors::remote::CallError;
+    ///
+    /// assert!(CallError::Timeout.may_have_been_handled());
+    /// assert!(CallError::PeerLost("w2".into()).may_have_been_handled());
+    /// assert!(!CallError::Unreachable("w2".into()).may_have_been_handled());
+    /// assert!(!CallError::MailboxFull.may_have_been_handled());
+    /// ```
+    #[must_use]
+    pub fn may_have_been_handled(&self) -> bool {
+        match self {
+            Self::Timeout
+            | Self::PeerLost(_)
+            | Self::IdleTimeout
+            | Self::HandlerPanicked(_)
+            | Self::StreamFailed(_)
+            | Self::Codec(_) => true,
+            Self::UnknownComponent(_)
+            | Self::PendingFull
+            | Self::MailboxFull
+            | Self::Stopped
+            | Self::Unreachable(_)
+            | Self::Backpressure(_)
+            | Self::Remote { .. } => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of every variant.
+    fn every() -> Vec<CallError> {
+        vec![
+            CallError::UnknownComponent("kv".into()),
+            CallError::PendingFull,
+            CallError::MailboxFull,
+            CallError::Stopped,
+            CallError::Timeout,
+            CallError::HandlerPanicked("boom".into()),
+            CallError::Unreachable("w2".into()),
+            CallError::Backpressure("w2".into()),
+            CallError::PeerLost("w2".into()),
+            CallError::Codec(CodecError {
+                codec: "application/json",
+                detail: "bad".into(),
+            }),
+            CallError::StreamFailed("producer failed".into()),
+            CallError::IdleTimeout,
+            CallError::Remote {
+                code: ErrorCode::UnknownMessageType,
+                detail: "no such type".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn the_faults_of_an_outage_are_all_unavailable() {
+        // What one outage shows up as: on the simulator (Unreachable, then
+        // UnknownComponent once the name is withdrawn) and over ZeroMQ (Timeout, then
+        // PeerLost), and a stopped or overloaded component.
+        let outage = [
+            CallError::Unreachable("w2".into()),
+            CallError::UnknownComponent("kv".into()),
+            CallError::Timeout,
+            CallError::PeerLost("w2".into()),
+            CallError::Stopped,
+            CallError::MailboxFull,
+            CallError::Backpressure("w2".into()),
+        ];
+        for e in &outage {
+            assert!(e.is_unavailable(), "{e:?}");
+        }
+        let unavailable: Vec<_> = every()
+            .into_iter()
+            .filter(CallError::is_unavailable)
+            .collect();
+        assert_eq!(unavailable.len(), 9, "{unavailable:?}");
+    }
+
+    #[test]
+    fn errors_a_retry_does_not_fix_are_not_unavailable() {
+        for e in [
+            CallError::HandlerPanicked("boom".into()),
+            CallError::Codec(CodecError {
+                codec: "application/json",
+                detail: "bad".into(),
+            }),
+            CallError::StreamFailed("x".into()),
+            CallError::Remote {
+                code: ErrorCode::DecodeFailed,
+                detail: String::new(),
+            },
+        ] {
+            assert!(!e.is_unavailable(), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn only_errors_after_delivery_may_have_been_handled() {
+        let maybe: Vec<String> = every()
+            .iter()
+            .filter(|e| e.may_have_been_handled())
+            .map(|e| format!("{e:?}"))
+            .collect();
+        assert_eq!(
+            maybe,
+            [
+                "Timeout",
+                "HandlerPanicked(\"boom\")",
+                "PeerLost(\"w2\")",
+                "Codec(CodecError { codec: \"application/json\", detail: \"bad\" })",
+                "StreamFailed(\"producer failed\")",
+                "IdleTimeout",
+            ]
+        );
+        // Never sent: certainly not handled.
+        for e in [
+            CallError::Unreachable("w2".into()),
+            CallError::Backpressure("w2".into()),
+            CallError::UnknownComponent("kv".into()),
+            CallError::PendingFull,
+        ] {
+            assert!(!e.may_have_been_handled(), "{e:?}");
+        }
+    }
+}

@@ -34,6 +34,7 @@
 //!
 //! fn main() -> std::process::ExitCode {
 //!     App::new("demo")
+//!         .about("What `demo --help` says under its name.")
 //!         .component("worker", |node: &Node| {
 //!             node.export("worker", &tern::spawn(Worker))?;
 //!             Ok(())
@@ -101,7 +102,7 @@ pub enum AppError {
 }
 
 #[derive(Debug, Parser)]
-#[command(about, disable_version_flag = true)]
+#[command(disable_version_flag = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -124,7 +125,8 @@ enum Command {
         #[arg(long, env = "TERN_CONFIG")]
         config: PathBuf,
     },
-    /// Validates a configuration: exit 0, or 2 with the first error.
+    /// Validates a configuration: exit 0, or 2 with the first error. Every key, its
+    /// type, default and environment override: docs/configuration.md in tern.
     CheckConfig {
         /// The configuration file.
         #[arg(long, env = "TERN_CONFIG")]
@@ -152,6 +154,7 @@ enum Command {
 /// An application: its name and its components; see the [module docs](self).
 pub struct App {
     name: String,
+    about: Option<String>,
     components: BTreeMap<String, Starter>,
 }
 
@@ -181,8 +184,16 @@ impl App {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
+            about: None,
             components: BTreeMap::new(),
         }
+    }
+
+    /// The one-line description `--help` shows under the application's name.
+    #[must_use]
+    pub fn about(mut self, text: impl Into<String>) -> Self {
+        self.about = Some(text.into());
+        self
     }
 
     /// Adds a component: `start` spawns and exports it on the node that hosts it.
@@ -194,6 +205,30 @@ impl App {
     ) -> Self {
         self.components.insert(name.into(), Box::new(start));
         self
+    }
+
+    /// The command line's description: `--help` and the errors name the application
+    /// and say what [`App::about`] says, never tern.
+    fn command_line(&self) -> clap::Command {
+        let mut command = <Cli as clap::CommandFactory>::command()
+            .name(self.name.clone())
+            .bin_name(self.name.clone());
+        if let Some(about) = &self.about {
+            command = command.about(about.clone());
+        }
+        command
+    }
+
+    /// What `--help` prints.
+    ///
+    /// ```
+    /// let help = tern::app::App::new("kv").about("A key-value store.").help();
+    /// assert!(help.starts_with("A key-value store."));
+    /// assert!(help.contains("Usage: kv [OPTIONS] <COMMAND>"));
+    /// ```
+    #[must_use]
+    pub fn help(&self) -> String {
+        self.command_line().render_help().to_string()
     }
 
     /// Parses the command line and runs; returns the process exit code (0 on success
@@ -211,7 +246,11 @@ impl App {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let cli = match Cli::try_parse_from(args) {
+        let parsed = self
+            .command_line()
+            .try_get_matches_from(args)
+            .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+        let cli = match parsed {
             Ok(cli) => cli,
             Err(e) => {
                 let _ = e.print();
@@ -231,7 +270,11 @@ impl App {
             Ok(()) => ExitCode::SUCCESS,
             // Said once, on stderr, where an operator starting the process looks.
             Err(AppError::Config(e)) => {
-                eprintln!("{}: error: configuration: {e}", self.name);
+                eprintln!(
+                    "{}: error: configuration: {e}\n(every key, its type, default and \
+                     environment override: docs/configuration.md in tern)",
+                    self.name
+                );
                 ExitCode::from(2)
             }
             Err(e) => {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A Tern client in Python: calls a component over ZeroMQ and reads its reply.
 
-It needs only pyzmq and the protobuf runtime (Debian: python3-zmq python3-protobuf).
+It needs only pyzmq and the protobuf runtime (the Rust test pins and installs them in a
+virtual environment under target/tmp: tern/tests/interop/python_env.rs).
 There is no protoc step and no generated code: the message classes are built at run
 time from a FileDescriptorProto written below, field for field as in
 proto/protos/tern/v1/envelope.proto. docs/wire-protocol.md is the specification this

@@ -1,0 +1,74 @@
+//! Components on other nodes: names, codecs, and the node that carries calls (the
+//! items of [`tern_actors::remote`], documented here), [`prelude`], one import for
+//! remote and simulator code, and [`sim_nodes`], simulated nodes in one call.
+//!
+//! A container runs one [`Node`]. It exports local components under names
+//! ([`Node::export`]), tells its peers which names it hosts, and gives out typed
+//! references by name ([`Node::lookup`]) whose `tell` and `ask` look the same whether
+//! the component is on this node or another. The delivery guarantees are stated in
+//! [`tern_actors::remote`].
+//!
+//! # Message types
+//!
+//! A message type that crosses nodes implements [`RemoteMessage`](trait@RemoteMessage):
+//! a stable wire name and a [`Codec`]. `#[derive(RemoteMessage)]` writes the impl from a
+//! `#[tern(...)]` attribute: `name = "..."` (required), `codec = ...` (`Postcard`, the
+//! default, `Json`, `Prost`, `Raw`, or the path of any [`Codec`]), `item = Type` to make
+//! it a [`StreamMessage`](crate::actors::StreamMessage) too, and `crate = path` where
+//! `tern` is renamed. The type needs serde's derives for the serde codecs: a user's
+//! `Cargo.toml` lists `serde = { version = "1", features = ["derive"] }`.
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use tern::remote::{Json, Postcard, RemoteMessage};
+//!
+//! #[derive(Debug, Serialize, Deserialize, RemoteMessage)]
+//! #[tern(name = "kv.v1.Put", codec = Json)]
+//! struct Put { key: String, value: String }
+//!
+//! #[derive(Debug, Serialize, Deserialize, RemoteMessage)]
+//! #[tern(name = "kv.v1.Get")] // Postcard
+//! struct Get { key: String }
+//!
+//! #[derive(Debug, Serialize, Deserialize, RemoteMessage)]
+//! #[tern(name = "kv.v1.Scan", item = (String, String))]
+//! struct Scan { prefix: String }
+//!
+//! fn codec_of<M: RemoteMessage>() -> &'static str { std::any::type_name::<M::Codec>() }
+//! assert_eq!(<Put as RemoteMessage>::NAME, "kv.v1.Put");
+//! assert_eq!(codec_of::<Put>(), std::any::type_name::<Json>());
+//! assert_eq!(codec_of::<Get>(), std::any::type_name::<Postcard>());
+//! let _: fn() -> Option<<Scan as tern::actors::StreamMessage>::Item> = || None;
+//! ```
+//!
+//! The wire name is required:
+//!
+//! ```compile_fail
+//! #[derive(serde::Serialize, serde::Deserialize, tern::remote::RemoteMessage)]
+//! struct NoName;
+//! ```
+//!
+//! Unknown keys are refused:
+//!
+//! ```compile_fail
+//! #[derive(serde::Serialize, serde::Deserialize, tern::remote::RemoteMessage)]
+//! #[tern(name = "a.B", codek = Json)]
+//! struct Typo;
+//! ```
+//!
+//! And the codec must be able to encode the type (here: no serde derives):
+//!
+//! ```compile_fail
+//! #[derive(tern::remote::RemoteMessage)]
+//! #[tern(name = "a.B", codec = Json)]
+//! struct NotSerde;
+//! ```
+
+pub mod prelude;
+mod sim_nodes;
+
+pub use sim_nodes::sim_nodes;
+#[doc(inline)]
+pub use tern_actors::remote::*;
+/// Derives [`RemoteMessage`](trait@RemoteMessage); see [Message types](self#message-types).
+pub use tern_macros::RemoteMessage;
