@@ -629,6 +629,9 @@ impl Node {
                         w.wake();
                     }
                 }
+                Incoming::PeerUp(peer) => {
+                    tracing::debug!(node = %self.name(), %peer, "connection established");
+                }
             }
         }
         self.pump(now)

@@ -11,7 +11,11 @@
 //!   FIFO and without duplicates in each direction. A crash of either end or a new
 //!   partition between the pair *resets* the connection: its frames in flight are
 //!   lost, and each live end that had used it gets a [`SocketEvent::Reset`] after
-//!   [`NetConfig::reset_detect`]. The next frame opens a new connection (N3).
+//!   [`NetConfig::reset_detect`]. The next frame opens a new connection (N3). When
+//!   the peer can be reached again (it restarted, or the partition healed), each end
+//!   that got the reset, or asked with [`SimSocket::watch`], gets a
+//!   [`SocketEvent::Up`] after [`NetConfig::reconnect_ivl`], as a ZeroMQ `DEALER`'s
+//!   reconnection completes.
 //! - **Partitions**, **holds** (a test delivers, drops or duplicates messages by hand)
 //!   and crashed receivers drop or stop messages as the world says (N4, N6).
 
@@ -63,6 +67,11 @@ pub struct NetConfig {
     /// How long after a connection reset each live end learns of it through a
     /// [`SocketEvent::Reset`] (heartbeat or RST detection; default 1 ms).
     pub reset_detect: Duration,
+    /// How long after a peer can be reached again (restarted, or healed) each end that
+    /// lost its connection with it gets a [`SocketEvent::Up`] (a reconnection
+    /// attempt's period; default 100 ms, ZeroMQ's `RECONNECT_IVL`). Never earlier than
+    /// `reset_detect`, so a reset is always reported before the reconnection.
+    pub reconnect_ivl: Duration,
 }
 
 impl Default for NetConfig {
@@ -76,6 +85,7 @@ impl Default for NetConfig {
             mtu: 65_507,
             inbox_capacity: 4_096,
             reset_detect: Duration::from_millis(1),
+            reconnect_ivl: Duration::from_millis(100),
         }
     }
 }
@@ -195,6 +205,11 @@ pub enum SocketEvent {
     /// cut the pair): frames in flight on it were lost, and the next frame sent opens a
     /// new connection.
     Reset(NodeId),
+    /// A stream connection with this peer can be established again (the peer
+    /// restarted, or the partition healed), after a [`SocketEvent::Reset`] for it or a
+    /// [`SimSocket::watch`] of it. A restarted peer is a new incarnation: it has none
+    /// of the frames the old one had taken.
+    Up(NodeId),
 }
 
 #[derive(Debug, Default)]
@@ -226,6 +241,7 @@ impl Inbox {
 enum Flight {
     Packet(Packet),
     Reset { node: NodeId, peer: NodeId },
+    Up { node: NodeId, peer: NodeId },
 }
 
 /// The unordered pair of a stream connection.
@@ -258,6 +274,9 @@ pub(crate) struct Net {
     holds: BTreeSet<(NodeId, NodeId)>,
     held: Vec<(u64, Packet)>,
     inboxes: BTreeMap<NodeId, Inbox>,
+    /// (node, peer): `node` lost its connection with `peer` (or watches it) and gets a
+    /// [`SocketEvent::Up`] once `peer` can be reached again.
+    waiting: BTreeSet<(NodeId, NodeId)>,
     pub(crate) stats: NetStats,
 }
 
@@ -278,6 +297,7 @@ impl Net {
             holds: BTreeSet::new(),
             held: Vec::new(),
             inboxes: BTreeMap::new(),
+            waiting: BTreeSet::new(),
             stats: NetStats::default(),
         }
     }
@@ -380,6 +400,15 @@ impl Net {
                         inbox.queue.push_back(SocketEvent::Reset(peer));
                         wakers.extend(inbox.waker.take());
                         events.push((TraceKind::Reset, node, peer.0 as u64));
+                    }
+                    continue;
+                }
+                Flight::Up { node, peer } => {
+                    if !self.down.contains(&node) {
+                        let inbox = self.inboxes.entry(node).or_default();
+                        inbox.queue.push_back(SocketEvent::Up(peer));
+                        wakers.extend(inbox.waker.take());
+                        events.push((TraceKind::Up, node, peer.0 as u64));
                     }
                     continue;
                 }
@@ -525,6 +554,7 @@ impl Net {
         for (node, peer) in [(a, b), (b, a)] {
             if !self.down.contains(&node) {
                 self.schedule(at, Flight::Reset { node, peer });
+                self.waiting.insert((node, peer));
             }
             if a == b {
                 break;
@@ -537,15 +567,18 @@ impl Net {
     pub(crate) fn set_down(&mut self, now: Instant, node: NodeId, down: bool) {
         if !down {
             self.down.remove(&node);
+            self.reconnect(now);
             return;
         }
         self.down.insert(node);
         if let Some(inbox) = self.inboxes.remove(&node) {
             self.stats.to_crashed += inbox.packets as u64;
         }
-        // Reset notices still on their way to the crashed node would reach its next
-        // incarnation, which never had those connections.
-        let stale = |f: &Flight| matches!(f, Flight::Reset { node: n, .. } if *n == node);
+        // The crashed node's next incarnation waits for nothing it did not ask for.
+        self.waiting.retain(|&(n, _)| n != node);
+        // Reset and reconnection notices still on their way to the crashed node would
+        // reach its next incarnation, which never had those connections.
+        let stale = |f: &Flight| matches!(f, Flight::Reset { node: n, .. } | Flight::Up { node: n, .. } if *n == node);
         if self.flights.values().any(stale) {
             self.flights.retain(|_, f| !stale(f));
             let flights = &self.flights;
@@ -564,12 +597,46 @@ impl Net {
         }
     }
 
-    pub(crate) fn heal_all(&mut self) {
+    pub(crate) fn heal_all(&mut self, now: Instant) {
         self.cut.clear();
+        self.reconnect(now);
     }
 
-    pub(crate) fn heal(&mut self, from: NodeId, to: NodeId) {
+    pub(crate) fn heal(&mut self, now: Instant, from: NodeId, to: NodeId) {
         self.cut.remove(&(from, to));
+        self.reconnect(now);
+    }
+
+    /// Whether a stream connection from `from` to `to` could be established now: both
+    /// are up and neither direction is cut.
+    fn reachable(&self, from: NodeId, to: NodeId) -> bool {
+        !self.down.contains(&from)
+            && !self.down.contains(&to)
+            && !self.cut.contains(&(from, to))
+            && !self.cut.contains(&(to, from))
+    }
+
+    /// Schedules a [`SocketEvent::Up`] for every waiting (node, peer) pair that can
+    /// connect again.
+    fn reconnect(&mut self, now: Instant) {
+        let ready: Vec<_> = self
+            .waiting
+            .iter()
+            .copied()
+            .filter(|&(node, peer)| self.reachable(node, peer))
+            .collect();
+        let at = now + self.config.reconnect_ivl.max(self.config.reset_detect);
+        for (node, peer) in ready {
+            self.waiting.remove(&(node, peer));
+            self.schedule(at, Flight::Up { node, peer });
+        }
+    }
+
+    /// `node` wants a [`SocketEvent::Up`] when `peer` can be reached: at once (after
+    /// the reconnection period) if it can be now.
+    pub(crate) fn watch(&mut self, now: Instant, node: NodeId, peer: NodeId) {
+        self.waiting.insert((node, peer));
+        self.reconnect(now);
     }
 }
 
@@ -620,7 +687,7 @@ impl SimSocket {
         )
     }
 
-    /// Waits for the next message to this node. Reset notices met on the way are
+    /// Waits for the next message to this node. Reset and reconnection notices met on the way are
     /// discarded: a task that cares about them uses [`SimSocket::recv_event`] instead.
     pub async fn recv(&self) -> Packet {
         poll_fn(|cx| {
@@ -632,7 +699,7 @@ impl SimSocket {
                         net.taken(&p);
                         return Poll::Ready(p);
                     }
-                    Some(SocketEvent::Reset(_)) => {}
+                    Some(SocketEvent::Reset(_) | SocketEvent::Up(_)) => {}
                     None => {
                         inbox.waker = Some(cx.waker().clone());
                         return Poll::Pending;
@@ -654,6 +721,22 @@ impl SimSocket {
             .get(&(self.node, to))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Asks for a [`SocketEvent::Up`] once `to` can be reached (it is up and the pair
+    /// is not cut), after [`NetConfig::reconnect_ivl`]: what a ZeroMQ `DEALER`
+    /// connecting in the background reports when its handshake completes.
+    pub fn watch(&self, to: NodeId) {
+        let now = self.clock.now();
+        self.net.borrow_mut().watch(now, self.node, to);
+    }
+
+    /// Whether a connection to `to` could be established now (`to` is up and the pair
+    /// is not cut). A transport that has no connection to `to` yet asks this before
+    /// sending, as a real one would know its connection never completed.
+    #[must_use]
+    pub fn reachable(&self, to: NodeId) -> bool {
+        self.net.borrow().reachable(self.node, to)
     }
 
     /// Waits for the next datagram to this node. From the first call on, datagrams

@@ -187,6 +187,9 @@ pub enum TraceKind {
     /// A node learned that its stream connection with a peer was reset (`detail` = the
     /// peer's node id).
     Reset,
+    /// A node learned that it can connect to a peer again (`detail` = the peer's node
+    /// id).
+    Up,
 }
 
 /// One step of a simulation, as the canonical trace records it.
@@ -683,14 +686,16 @@ impl World {
 
     /// Restores both directions between `a` and `b`.
     pub fn heal(&mut self, a: NodeId, b: NodeId) {
+        let now = self.clock.now();
         let mut net = self.net.borrow_mut();
-        net.heal(a, b);
-        net.heal(b, a);
+        net.heal(now, a, b);
+        net.heal(now, b, a);
     }
 
     /// Removes every partition.
     pub fn heal_all(&mut self) {
-        self.net.borrow_mut().heal_all();
+        let now = self.clock.now();
+        self.net.borrow_mut().heal_all(now);
     }
 
     /// Holds the link `from` → `to`: messages arriving on it wait, visible through
