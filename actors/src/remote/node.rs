@@ -631,6 +631,16 @@ impl Node {
                 }
                 Incoming::PeerUp(peer) => {
                     tracing::debug!(node = %self.name(), %peer, "connection established");
+                    // A (re)connected peer hears this node's directory now, not at the
+                    // next tick: sends before the connection was up were refused.
+                    let unknown = st
+                        .peers
+                        .get(&peer)
+                        .filter(|v| !v.gossip)
+                        .map(|v| v.known.is_none());
+                    if let Some(unknown) = unknown {
+                        self.send_directory(&mut st, now, &peer, unknown);
+                    }
                 }
             }
         }
