@@ -111,6 +111,16 @@ pub trait Transport {
         Ok(())
     }
 
+    /// Whether a frame for `name` can be queued now: a connection to it is established
+    /// (or, for a name with no connection of its own, such as a client that only
+    /// connected in, a route worth trying). A caller holding a request for a peer that
+    /// is not connected yet can keep it until [`Incoming::PeerUp`] instead of having it
+    /// refused. The default is `true`.
+    fn connected(&self, name: &str) -> bool {
+        let _ = name;
+        true
+    }
+
     /// Forgets peer `name` (discovery saw it die or leave): its connection closes. The
     /// default does nothing.
     fn forget_peer(&self, name: &str) {

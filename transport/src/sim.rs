@@ -244,6 +244,17 @@ impl Transport for SimTransport {
         self.transmit(to, id, data)
     }
 
+    fn connected(&self, name: &str) -> bool {
+        let Some(&id) = self.directory.get(name) else {
+            return false;
+        };
+        match self.links.borrow().peers.get(&id) {
+            Some(Link::Up) => true,
+            Some(Link::Down(_)) => false,
+            None => self.socket.reachable(id),
+        }
+    }
+
     fn forget_peer(&self, name: &str) {
         let Some(&id) = self.directory.get(name) else {
             return;

@@ -550,6 +550,14 @@ impl Transport for ZmqTransport {
         })
     }
 
+    fn connected(&self, name: &str) -> bool {
+        self.inner
+            .dealers
+            .borrow()
+            .get(name)
+            .is_none_or(|p| p.link.connected.get())
+    }
+
     fn forget_peer(&self, name: &str) {
         let old = self.inner.dealers.borrow_mut().remove(name);
         if let Some(old) = old {
