@@ -324,7 +324,7 @@ fn scenario(delay: Duration) -> Vec<String> {
                 let outcome = sink.tell(Put(seq)).map_err(|u| kind(&u.reason));
                 rec.borrow_mut().tells.push((seq, ms_since(start), outcome));
             }
-            if tick % 10 == 0 {
+            if tick.is_multiple_of(10) {
                 for to_sink in [true, false] {
                     let (sink, echo, rec) = (sink.clone(), echo.clone(), rec.clone());
                     tern::executor::spawn(async move {
@@ -369,6 +369,9 @@ fn scenario(delay: Duration) -> Vec<String> {
     let _ = std::fs::remove_dir_all(&dir);
     judge(delay, &rec.borrow(), &got)
 }
+
+/// A lost tell: its sequence number and when it was accepted (ms).
+type Lost = (u64, f64);
 
 /// The checks of one run; each failure is a line.
 #[allow(clippy::too_many_lines)]
@@ -426,7 +429,7 @@ fn judge(delay: Duration, rec: &Record, got: &[Vec<u64>; 2]) -> Vec<String> {
         .collect();
     // Lost on the wire: sent to generation 1 in the moment between the kill and the
     // transport noticing it (the kernel resets a killed process's connections at once).
-    let (on_wire, later): (Vec<(u64, f64)>, Vec<(u64, f64)>) =
+    let (on_wire, later): (Vec<Lost>, Vec<Lost>) =
         lost.iter().partition(|(_, at)| *at <= detected);
     if let Some(early) = on_wire.iter().find(|(_, at)| *at < rec.kill - 200.0) {
         fail.push(format!(
