@@ -429,8 +429,7 @@ fn judge(delay: Duration, rec: &Record, got: &[Vec<u64>; 2]) -> Vec<String> {
         .collect();
     // Lost on the wire: sent to generation 1 in the moment between the kill and the
     // transport noticing it (the kernel resets a killed process's connections at once).
-    let (on_wire, later): (Vec<Lost>, Vec<Lost>) =
-        lost.iter().partition(|(_, at)| *at <= detected);
+    let (on_wire, later): (Vec<Lost>, Vec<Lost>) = lost.iter().partition(|(_, at)| *at <= detected);
     if let Some(early) = on_wire.iter().find(|(_, at)| *at < rec.kill - 200.0) {
         fail.push(format!(
             "{ctx}: tell {} accepted at {:.0} ms, long before the kill, was lost",

@@ -12,8 +12,9 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::net::{LinkConfig, Net, NetConfig, NetStats, Packet, SimSocket};
+use super::net::{LinkConfig, Net, NetConfig, NetStats, Packet};
 use super::sched::Pct;
+use super::socket::SimSocket;
 use super::{Scheduler, SeedTree, SimRng, TraceHash};
 use crate::error::Error;
 use crate::runtime::Runtime;

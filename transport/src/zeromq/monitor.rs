@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tern_executor::ZmqSocket;
 
-use super::{Inner, ZmqSetupError, ZmqTransport, zmq_err};
+use super::stats::zmq_err;
+use super::{Inner, ZmqSetupError, ZmqTransport};
 use crate::{Incoming, NodeName};
 
 static MONITORS: AtomicU64 = AtomicU64::new(0);
