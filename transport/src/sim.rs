@@ -24,7 +24,11 @@ pub const DEFAULT_HWM: usize = 10_000;
 /// reached again (it restarted, or the partition healed) sends to it fail with
 /// [`TransportError::Unreachable`]; then [`Incoming::PeerUp`] comes out of
 /// [`Transport::recv`] and sends go through again, to the peer's new incarnation if it
-/// restarted. A peer that was never reached and is down is refused the same way.
+/// restarted. A peer that was never reached and is down is refused the same way. The
+/// transport's view of a connection changes when the network's notice arrives, whether
+/// or not `recv` has taken it yet, as a ZeroMQ monitor updates it. (A simulated
+/// connection opens with its first frame, so there is no `PeerUp` for a first
+/// connection, only for one that comes back.)
 ///
 /// [`SimTransport::queue_while_disconnected`] models ZeroMQ without `ZMQ_IMMEDIATE`
 /// instead (how tern's transport behaved before): frames to a peer with no connection
@@ -172,6 +176,27 @@ impl SimTransport {
         }
     }
 
+    /// Whether a frame for `id` goes on a connection now (with `ZMQ_IMMEDIATE`): as the
+    /// last connection notice about it says, read or not, as a ZeroMQ monitor keeps it;
+    /// before any, if it was reached already or can be. A peer that cannot be reached
+    /// is watched, so [`Incoming::PeerUp`] comes when it can.
+    fn is_connected(&self, id: NodeId) -> bool {
+        if let Some(up) = self.socket.view(id) {
+            return up;
+        }
+        let mut links = self.links.borrow_mut();
+        match links.peers.get(&id) {
+            Some(Link::Up) => true,
+            Some(Link::Down(_)) => false,
+            None if self.socket.reachable(id) => true,
+            None => {
+                self.socket.watch(id);
+                links.peers.insert(id, Link::Down(VecDeque::new()));
+                false
+            }
+        }
+    }
+
     /// The connection to `peer` is back: sends queued for it go now, in order.
     fn reconnected(&self, peer: NodeId, name: &str) {
         let old = self.links.borrow_mut().peers.insert(peer, Link::Up);
@@ -208,27 +233,30 @@ impl Transport for SimTransport {
                 max: self.max_frame,
             });
         }
-        let mut links = self.links.borrow_mut();
-        let known = links.peers.contains_key(&id);
-        if !known && !self.socket.reachable(id) {
-            // Never connected, and no connection can open now: wait for one.
-            self.socket.watch(id);
-            links.peers.insert(id, Link::Down(VecDeque::new()));
-        }
-        let queue = match links.peers.get_mut(&id) {
-            Some(Link::Down(queue)) => Some(queue),
-            _ => None,
-        };
-        let mut data = Vec::with_capacity(len);
         let frame = |data: &mut Vec<u8>| {
             data.extend_from_slice(&(envelope.len() as u64).to_le_bytes());
             data.extend_from_slice(&envelope);
             data.extend_from_slice(&payload);
         };
-        if let Some(queue) = queue {
-            if !self.queue_while_disconnected {
+        let mut data = Vec::with_capacity(len);
+        if !self.queue_while_disconnected {
+            if !self.is_connected(id) {
                 return Err(TransportError::Unreachable(to.to_owned()));
             }
+            if self.socket.backlog(id) >= self.hwm {
+                return Err(TransportError::Backpressure(to.to_owned()));
+            }
+            frame(&mut data);
+            return self.transmit(to, id, data);
+        }
+        // Without `ZMQ_IMMEDIATE`: a frame for a peer with no connection waits in
+        // the queue, until the connection (to whichever process) is back.
+        let mut links = self.links.borrow_mut();
+        if !links.peers.contains_key(&id) && !self.socket.reachable(id) {
+            self.socket.watch(id);
+            links.peers.insert(id, Link::Down(VecDeque::new()));
+        }
+        if let Some(Link::Down(queue)) = links.peers.get_mut(&id) {
             if queue.len() >= self.hwm {
                 return Err(TransportError::Backpressure(to.to_owned()));
             }
@@ -245,20 +273,16 @@ impl Transport for SimTransport {
     }
 
     fn connected(&self, name: &str) -> bool {
-        let Some(&id) = self.directory.get(name) else {
-            return false;
-        };
-        match self.links.borrow().peers.get(&id) {
-            Some(Link::Up) => true,
-            Some(Link::Down(_)) => false,
-            None => self.socket.reachable(id),
-        }
+        self.directory
+            .get(name)
+            .is_some_and(|&id| self.is_connected(id))
     }
 
     fn forget_peer(&self, name: &str) {
         let Some(&id) = self.directory.get(name) else {
             return;
         };
+        self.socket.clear_view(id);
         let mut links = self.links.borrow_mut();
         if let Some(Link::Down(queue)) = links.peers.remove(&id)
             && !queue.is_empty()

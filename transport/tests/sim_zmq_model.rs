@@ -222,3 +222,76 @@ fn with_immediate_sends_fail_fast_and_nothing_reaches_a_later_incarnation() {
         }
     }
 }
+
+/// A late answer goes to whichever process holds the peer's name when it is sent, as a
+/// ZeroMQ `ROUTER` with `ROUTER_HANDOVER` sends it to the reconnected routing id: the
+/// server `s` answers a request from `c` after `c` restarted, and the new `c` receives
+/// the answer to its predecessor's request. (Telling it apart is the receiving
+/// session's job, by generation; the transport cannot.) An answer sent while `c` is
+/// down is refused, not queued for the next process.
+#[test]
+fn a_late_answer_reaches_the_restarted_peer() {
+    for seed in 0..10 {
+        let mut world = World::new(seed).expect("world");
+        let mut draw = world.seeds().stream("scenario");
+        let s = world.add_node("s").expect("s");
+        let c = world.add_node("c").expect("c");
+        let names = Rc::new(BTreeMap::from([("s".to_owned(), s), ("c".to_owned(), c)]));
+        let ts = SimTransport::new("s", world.socket(s), names.clone());
+        let tc = SimTransport::new("c", world.socket(c), names.clone());
+        // The server answers each request `work` later, and records each outcome.
+        let work = Duration::from_millis(200 + draw.below(400));
+        let outcomes: Rc<RefCell<Vec<Result<(), TransportError>>>> = Rc::default();
+        let (server, o) = (ts.clone(), outcomes.clone());
+        world
+            .spawn_on(s, async move {
+                loop {
+                    if let Incoming::Frame { from, envelope, .. } = server.recv().await {
+                        time::sleep(work).await;
+                        let answer = server.send(&from, envelope, b"answer".to_vec());
+                        o.borrow_mut().push(answer);
+                    }
+                }
+            })
+            .detach();
+        tc.send("s", b"request 1".to_vec(), Vec::new())
+            .expect("send");
+        // c crashes right after asking and is back within `work`, or after it.
+        let back = Duration::from_millis(50 + draw.below(700));
+        world.run_until(Instant::from_nanos(10_000_000));
+        world.crash(c);
+        world.run_until(Instant::from_nanos(10_000_000) + back);
+        world.restart(c).expect("restart");
+        let got: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+        let (client, g) = (SimTransport::new("c", world.socket(c), names), got.clone());
+        world
+            .spawn_on(c, async move {
+                loop {
+                    if let Incoming::Frame { envelope, .. } = client.recv().await {
+                        g.borrow_mut().push(envelope);
+                    }
+                }
+            })
+            .detach();
+        world.run_until(Instant::from_nanos(2_000_000_000));
+        let answered_at = Duration::from_millis(10) + work;
+        // s hears c is back 100 ms (the reconnection period) after the restart.
+        let reconnected = Duration::from_millis(10) + back + Duration::from_millis(100);
+        let ctx = format!("seed {seed}, work {work:?}, back {back:?}");
+        if answered_at > reconnected {
+            assert_eq!(*outcomes.borrow(), [Ok(())], "{ctx}");
+            assert_eq!(
+                *got.borrow(),
+                [b"request 1".to_vec()],
+                "{ctx}: the late answer"
+            );
+        } else {
+            assert_eq!(
+                *outcomes.borrow(),
+                [Err(TransportError::Unreachable("c".into()))],
+                "{ctx}"
+            );
+            assert!(got.borrow().is_empty(), "{ctx}");
+        }
+    }
+}

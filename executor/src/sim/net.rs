@@ -274,6 +274,10 @@ pub(crate) struct Net {
     /// (node, peer): `node` lost its connection with `peer` (or watches it) and gets a
     /// [`SocketEvent::Up`] once `peer` can be reached again.
     waiting: BTreeSet<(NodeId, NodeId)>,
+    /// (node, peer): the last connection notice `node` got about `peer`, as it stands
+    /// the moment it arrives, read or not (`true`: up again, `false`: reset), as a
+    /// ZeroMQ monitor updates a transport's state apart from what its reader takes.
+    pub(super) views: BTreeMap<(NodeId, NodeId), bool>,
     pub(crate) stats: NetStats,
 }
 
@@ -295,6 +299,7 @@ impl Net {
             held: Vec::new(),
             inboxes: BTreeMap::new(),
             waiting: BTreeSet::new(),
+            views: BTreeMap::new(),
             stats: NetStats::default(),
         }
     }
@@ -397,6 +402,7 @@ impl Net {
                         inbox.queue.push_back(SocketEvent::Reset(peer));
                         wakers.extend(inbox.waker.take());
                         events.push((TraceKind::Reset, node, peer.0 as u64));
+                        self.views.insert((node, peer), false);
                     }
                     continue;
                 }
@@ -406,6 +412,7 @@ impl Net {
                         inbox.queue.push_back(SocketEvent::Up(peer));
                         wakers.extend(inbox.waker.take());
                         events.push((TraceKind::Up, node, peer.0 as u64));
+                        self.views.insert((node, peer), true);
                     }
                     continue;
                 }
@@ -573,6 +580,7 @@ impl Net {
         }
         // The crashed node's next incarnation waits for nothing it did not ask for.
         self.waiting.retain(|&(n, _)| n != node);
+        self.views.retain(|&(n, _), _| n != node);
         // Reset and reconnection notices still on their way to the crashed node would
         // reach its next incarnation, which never had those connections.
         let stale = |f: &Flight| matches!(f, Flight::Reset { node: n, .. } | Flight::Up { node: n, .. } if *n == node);

@@ -84,6 +84,22 @@ impl SimSocket {
         self.net.borrow_mut().watch(now, self.node, to);
     }
 
+    /// The last connection notice this node got about `to`, the moment it arrived (read
+    /// or not): `Some(false)` after a [`SocketEvent::Reset`], `Some(true)` after a
+    /// [`SocketEvent::Up`], `None` before any (or after [`SimSocket::clear_view`]). A
+    /// transport uses it as its connection state, as a ZeroMQ transport's monitor keeps
+    /// it apart from what its reader takes.
+    #[must_use]
+    pub fn view(&self, to: NodeId) -> Option<bool> {
+        self.net.borrow().views.get(&(self.node, to)).copied()
+    }
+
+    /// Forgets the connection notices this node got about `to` (a transport that
+    /// forgets the peer).
+    pub fn clear_view(&self, to: NodeId) {
+        self.net.borrow_mut().views.remove(&(self.node, to));
+    }
+
     /// Whether a connection to `to` could be established now (`to` is up and the pair
     /// is not cut). A transport that has no connection to `to` yet asks this before
     /// sending, as a real one would know its connection never completed.
