@@ -488,7 +488,9 @@ impl World {
 
     /// Restarts a crashed (or running) node with a fresh runtime and the next
     /// generation; spawn its boot tasks with [`World::spawn_on`] afterwards. It starts
-    /// with no stream connections; its wall clock offset is kept.
+    /// with no stream connections; its wall clock offset is kept. Each live node whose
+    /// connection with it was reset gets a [`SocketEvent::Up`](super::SocketEvent::Up)
+    /// after [`NetConfig::reconnect_ivl`](super::NetConfig::reconnect_ivl).
     ///
     /// # Errors
     ///
