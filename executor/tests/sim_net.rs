@@ -475,6 +475,7 @@ fn a_hundred_thousand_stream_frames_arrive_in_fifo_order_without_duplicates() {
 enum Seen {
     Frame(u32),
     Reset(NodeId, u64),
+    Up(NodeId, u64),
 }
 
 type Events = Rc<RefCell<Vec<Seen>>>;
@@ -493,6 +494,7 @@ fn log_events(world: &World, node: NodeId) -> Events {
                         Seen::Frame(u32::from_le_bytes(p.data[..4].try_into().expect("4 bytes")))
                     }
                     SocketEvent::Reset(peer) => Seen::Reset(peer, time::now().as_nanos() / 1_000),
+                    SocketEvent::Up(peer) => Seen::Up(peer, time::now().as_nanos() / 1_000),
                 };
                 l.borrow_mut().push(seen);
             }
@@ -575,8 +577,16 @@ fn a_reset_loses_exactly_the_frames_in_flight_and_both_ends_see_it() {
     let detected = (t.as_nanos() + 1_000_000) / 1_000;
     expected.push(Seen::Reset(a, detected));
     expected.extend(after.iter().map(|&i| Seen::Frame(i)));
+    // The heal lets the connection up again: both ends hear of it a reconnection
+    // period later (the frames after the heal open it at once, before that notice).
+    let up = (heal.as_nanos() + 100_000_000) / 1_000;
+    let pos = expected
+        .iter()
+        .position(|s| matches!(s, Seen::Frame(i) if sent[*i as usize].0 > up * 1_000))
+        .unwrap_or(expected.len());
+    expected.insert(pos, Seen::Up(a, up));
     assert_eq!(*at_b.borrow(), expected);
-    assert_eq!(*at_a.borrow(), [Seen::Reset(b, detected)]);
+    assert_eq!(*at_a.borrow(), [Seen::Reset(b, detected), Seen::Up(b, up)]);
 
     let s = world.net_stats();
     assert_eq!(s.reset_lost, in_flight as u64);
@@ -652,12 +662,16 @@ fn a_crash_resets_only_the_connections_of_the_crashed_node() {
     assert_eq!(world.net_stats().reset_lost, 1);
 
     world.restart(a).expect("restart");
+    let up = (world.now().as_nanos() + 100_000_000) / 1_000;
     let fresh = log_events(&world, a);
     let _ = sock(a).send(b, Delivery::Stream, frame(7));
     let _ = sock(b).send(a, Delivery::Stream, frame(8));
     world.run_until_idle();
     assert_eq!(*fresh.borrow(), [Seen::Frame(8)]);
-    assert_eq!(logs[1].borrow().last(), Some(&Seen::Frame(7)));
+    // b and c lost their connections with a: both hear it is back, after the
+    // reconnection period (b's new frame went through before that).
+    assert_eq!(logs[1].borrow()[3..], [Seen::Frame(7), Seen::Up(a, up)]);
+    assert_eq!(logs[2].borrow().last(), Some(&Seen::Up(a, up)));
     let resets = world
         .trace_events()
         .iter()
@@ -670,12 +684,16 @@ fn a_crash_resets_only_the_connections_of_the_crashed_node() {
     world.restart(b).expect("restart");
     world.run_until_idle();
     let detected = (restart_at.as_nanos() + 1_000_000) / 1_000;
-    assert_eq!(fresh.borrow().last(), Some(&Seen::Reset(b, detected)));
+    let up = (restart_at.as_nanos() + 100_000_000) / 1_000;
+    assert_eq!(
+        fresh.borrow()[1..],
+        [Seen::Reset(b, detected), Seen::Up(b, up)]
+    );
     assert_eq!(
         *logs[3].borrow(),
-        [Seen::Frame(3), Seen::Reset(b, detected)]
+        [Seen::Frame(3), Seen::Reset(b, detected), Seen::Up(b, up)]
     );
-    assert_eq!(logs[2].borrow().len(), 2, "c never talked to b");
+    assert_eq!(logs[2].borrow().len(), 3, "c never talked to b");
 }
 
 /// A reset notice still on its way to a node that crashes and restarts is not delivered
@@ -764,4 +782,80 @@ fn a_partition_at_an_exact_time_blocks_until_the_heal_and_a_one_way_cut_blocks_o
         "both directions are cut"
     );
     assert!(after(&at_a) >= 299 && after(&at_b) >= 299);
+}
+
+#[test]
+fn a_lost_connection_comes_back_up_after_a_restart_or_a_heal() {
+    let mut world = World::new(4).expect("world");
+    world.keep_trace(true);
+    let a = world.add_node("a").expect("node");
+    let b = world.add_node("b").expect("node");
+    let c = world.add_node("c").expect("node");
+    let at_a = log_events(&world, a);
+    let sa = world.socket(a);
+    assert!(sa.reachable(b));
+    assert_eq!(
+        sa.send(b, Delivery::Stream, 0u32.to_le_bytes().to_vec()),
+        SendOutcome::InFlight
+    );
+    assert_eq!(
+        sa.send(c, Delivery::Stream, 1u32.to_le_bytes().to_vec()),
+        SendOutcome::InFlight
+    );
+    world.run_until(Instant::from_nanos(10_000_000));
+    // b crashes at 10 ms and restarts at 50 ms: a learns of the reset after 1 ms and
+    // of the reconnection 100 ms after the restart.
+    world.crash(b);
+    assert!(!sa.reachable(b));
+    world.run_until(Instant::from_nanos(50_000_000));
+    world.restart(b).expect("restart");
+    assert!(sa.reachable(b));
+    // a and c are cut at 200 ms and healed at 300 ms.
+    world.run_until(Instant::from_nanos(200_000_000));
+    world.partition(a, c);
+    world.run_until(Instant::from_nanos(300_000_000));
+    world.heal(a, c);
+    // A node that never connected can watch: d is down until 600 ms.
+    let d = world.add_node("d").expect("node");
+    world.crash(d);
+    sa.watch(d);
+    world.run_until(Instant::from_nanos(600_000_000));
+    world.restart(d).expect("restart");
+    world.run_until(Instant::from_nanos(1_000_000_000));
+    assert_eq!(
+        *at_a.borrow(),
+        [
+            Seen::Reset(b, 11_000),
+            Seen::Up(b, 150_000),
+            Seen::Reset(c, 201_000),
+            Seen::Up(c, 400_000),
+            Seen::Up(d, 700_000),
+        ]
+    );
+    let ups = world
+        .trace_events()
+        .iter()
+        .filter(|e| e.kind == TraceKind::Up)
+        .count();
+    assert_eq!(ups, 4, "a hears of b, c and d; c hears of a");
+}
+
+#[test]
+fn a_crashed_node_forgets_what_it_waited_for() {
+    let mut world = World::new(5).expect("world");
+    let a = world.add_node("a").expect("node");
+    let b = world.add_node("b").expect("node");
+    let sa = world.socket(a);
+    sa.send(b, Delivery::Stream, 0u32.to_le_bytes().to_vec());
+    world.run_until(Instant::from_nanos(10_000_000));
+    world.crash(b);
+    world.run_until(Instant::from_nanos(20_000_000));
+    // a's next incarnation never had a connection with b: it hears nothing of b's
+    // return.
+    world.crash(a);
+    world.restart(a).expect("restart");
+    let at_a = log_events(&world, a);
+    world.restart(b).expect("restart");
+    world.run_until(Instant::from_nanos(500_000_000));
+    assert!(at_a.borrow().is_empty(), "{:?}", at_a.borrow());
 }

@@ -176,6 +176,19 @@ fn asks_to_a_frozen_node_fail_typed_by_their_deadline_and_it_recovers_when_thawe
         let warm = echo.ask(Ping(1)).timeout(Duration::from_secs(10)).await;
         // SIGSTOP: the process is frozen, its sockets stay open and silent.
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
+        // kill() returns before the process has stopped: wait until it has, so no
+        // ask below is answered by it (bounded: 2 s).
+        for _ in 0..200 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('T'))
+            {
+                break;
+            }
+            tern::time::sleep(Duration::from_millis(10)).await;
+        }
         let mut frozen = Vec::new();
         for i in 0..3 {
             let start = tern::time::now();

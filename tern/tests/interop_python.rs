@@ -188,17 +188,20 @@ fn a_python_client_calls_a_component_over_zeromq() {
         "payload that is not JSON: ERROR ERROR_CODE_DECODE_FAILED".to_owned(),
         "ASK without message_type: ERROR ERROR_CODE_DECODE_FAILED".to_owned(),
         "protocol version 2: ERROR ERROR_CODE_UNSUPPORTED_VERSION".to_owned(),
+        "ASK with an envelope over 8 KiB: ERROR ERROR_CODE_TOO_LARGE".to_owned(),
+        "streamed ASK to a plain type: ERROR ERROR_CODE_UNKNOWN_MESSAGE_TYPE".to_owned(),
         "final ask after the bad input: REPLY application/json 42".to_owned(),
-        "interop checks: 11 ok, 0 failing".to_owned(),
+        "interop checks: 13 ok, 0 failing".to_owned(),
     ] {
         assert!(out.contains(&line), "missing {line:?}: {context}");
     }
-    // What the node counted: four asks refused after dispatch, three envelopes that
-    // failed to decode (no message_type, version 2, garbage), one message with a
-    // single frame dropped by the transport, and the three requests delivered (the
-    // first ask, the tell, the final ask).
-    assert_eq!(node_stats.refused, 4, "{node_stats:?}");
-    assert_eq!(node_stats.session.malformed, 3, "{node_stats:?}");
+    // What the node counted: five asks refused after dispatch (the fifth a streamed
+    // ask to a plain type), four envelopes that failed to decode (no message_type,
+    // version 2, over 8 KiB, garbage), one message with a single frame dropped by the
+    // transport, and the three requests delivered (the first ask, the tell, the final
+    // ask).
+    assert_eq!(node_stats.refused, 5, "{node_stats:?}");
+    assert_eq!(node_stats.session.malformed, 4, "{node_stats:?}");
     assert_eq!(node_stats.requests_delivered, 3, "{node_stats:?}");
     assert_eq!(node_stats.dropped, 0, "{node_stats:?}");
     assert_eq!(zmq_stats.malformed, 1, "{zmq_stats:?}");

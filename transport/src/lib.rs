@@ -12,6 +12,12 @@
 //!   at all (after a disconnection); never duplicated, never reordered.
 //! - A send that cannot be queued fails at once with a typed [`TransportError`]; a
 //!   frame pair larger than the limit is refused, not truncated.
+//! - A send to a peer with no live connection fails with
+//!   [`TransportError::Unreachable`]: nothing waits in a queue for a connection that may
+//!   come back to a later incarnation of the peer (ZeroMQ's `ZMQ_IMMEDIATE`).
+//! - A lost connection is reported as [`Incoming::PeerLost`] as soon as it is noticed,
+//!   and a re-established one as [`Incoming::PeerUp`]. Frames queued on a connection
+//!   when it is lost are discarded with it, never carried over to the next one.
 //! - Inbound frames and connection events come out of [`Transport::recv`] in the order
 //!   they happened.
 //!
@@ -48,6 +54,9 @@ pub enum Incoming {
     /// it): frames in flight either way may have been lost, and the session fails what
     /// it was waiting for from that peer. A later send opens a new connection.
     PeerLost(NodeName),
+    /// A connection to this peer is (again) established: sends to it can succeed. Comes
+    /// after a [`Incoming::PeerLost`] for the same peer when its connection is back.
+    PeerUp(NodeName),
 }
 
 /// Why a frame pair was not queued.
@@ -100,6 +109,16 @@ pub trait Transport {
     fn learn_peer(&self, name: &str, address: &str) -> Result<(), TransportError> {
         let _ = (name, address);
         Ok(())
+    }
+
+    /// Whether a frame for `name` can be queued now: a connection to it is established
+    /// (or, for a name with no connection of its own, such as a client that only
+    /// connected in, a route worth trying). A caller holding a request for a peer that
+    /// is not connected yet can keep it until [`Incoming::PeerUp`] instead of having it
+    /// refused. The default is `true`.
+    fn connected(&self, name: &str) -> bool {
+        let _ = name;
+        true
     }
 
     /// Forgets peer `name` (discovery saw it die or leave): its connection closes. The

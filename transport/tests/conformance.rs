@@ -1,7 +1,10 @@
 //! One conformance suite, two transports (design/simulation.md F1): every test body
 //! below runs against the simulated transport and against ZeroMQ on tcp loopback, and
 //! both must pass. Covered: order per connection, framing limits, typed refusals,
-//! backpressure without loss, startup order, and reconnection after a peer restarts.
+//! backpressure without loss, startup order (a peer not up yet is refused, then
+//! announced with `PeerUp`), and a restart (`PeerLost` at once, sends refused while the
+//! peer is down, `PeerUp` when it is back, and nothing sent to the old process reaches
+//! the new one).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -24,11 +27,10 @@ trait Arm {
     where
         F: Future + 'static,
         F::Output: 'static;
-    /// Node b's process dies and comes back with the same name and address; frames in
-    /// flight and b's unread frames are lost.
-    fn restart_b(&mut self);
-    /// Starts node b if the arm was made without it (a no-op when b runs already: on
-    /// the simulator b just has not read anything yet).
+    /// Node b's process dies; frames in flight and b's unread frames are lost.
+    fn stop_b(&mut self);
+    /// Starts node b (again, after [`Arm::stop_b`], with the same name and address) if
+    /// it is not running.
     fn start_b(&mut self);
     /// The arm's label, for messages.
     fn label(&self) -> &'static str;
@@ -41,11 +43,17 @@ struct SimArm {
     ids: [NodeId; 2],
     directory: Rc<BTreeMap<String, NodeId>>,
     hwm: usize,
+    a: SimTransport,
     b: SimTransport,
+    b_up: bool,
 }
 
 impl SimArm {
     fn new(seed: u64, hwm: usize) -> Self {
+        Self::with_b(seed, hwm, true)
+    }
+
+    fn with_b(seed: u64, hwm: usize, start_b: bool) -> Self {
         let mut world = World::new(seed).expect("world");
         let ids = [
             world.add_node("a").expect("a"),
@@ -56,12 +64,18 @@ impl SimArm {
             ("b".to_owned(), ids[1]),
         ]));
         let b = SimTransport::new("b", world.socket(ids[1]), directory.clone()).with_hwm(hwm);
+        if !start_b {
+            world.crash(ids[1]);
+        }
+        let a = SimTransport::new("a", world.socket(ids[0]), directory.clone()).with_hwm(hwm);
         Self {
             world,
             ids,
             directory,
             hwm,
+            a,
             b,
+            b_up: start_b,
         }
     }
 }
@@ -70,8 +84,7 @@ impl Arm for SimArm {
     type T = SimTransport;
 
     fn a(&self) -> SimTransport {
-        SimTransport::new("a", self.world.socket(self.ids[0]), self.directory.clone())
-            .with_hwm(self.hwm)
+        self.a.clone()
     }
 
     fn b(&self) -> SimTransport {
@@ -104,14 +117,19 @@ impl Arm for SimArm {
             .expect("the body finished")
     }
 
-    fn restart_b(&mut self) {
+    fn stop_b(&mut self) {
         self.world.crash(self.ids[1]);
-        self.world.restart(self.ids[1]).expect("restart");
-        self.b = SimTransport::new("b", self.world.socket(self.ids[1]), self.directory.clone())
-            .with_hwm(self.hwm);
+        self.b_up = false;
     }
 
-    fn start_b(&mut self) {}
+    fn start_b(&mut self) {
+        if !self.b_up {
+            self.world.restart(self.ids[1]).expect("restart");
+            self.b = SimTransport::new("b", self.world.socket(self.ids[1]), self.directory.clone())
+                .with_hwm(self.hwm);
+            self.b_up = true;
+        }
+    }
 
     fn label(&self) -> &'static str {
         "sim"
@@ -179,7 +197,7 @@ impl Arm for ZmqArm {
         })
     }
 
-    fn restart_b(&mut self) {
+    fn stop_b(&mut self) {
         let old = self.b.take();
         self.rt.block_on(async move {
             if let Some(b) = old {
@@ -188,7 +206,6 @@ impl Arm for ZmqArm {
             // Let the old sockets close (bounded linger) before the port is bound again.
             time::sleep(Duration::from_millis(600)).await;
         });
-        self.start_b();
     }
 
     fn start_b(&mut self) {
@@ -227,8 +244,22 @@ async fn next_frame<T: Transport>(t: &T, wait: Duration) -> Option<(String, Vec<
     loop {
         match time::timeout(wait, t.recv()).await {
             Ok(Incoming::Frame { from, envelope, .. }) => return Some((from, envelope)),
-            Ok(Incoming::PeerLost(_)) => {}
+            Ok(Incoming::PeerLost(_) | Incoming::PeerUp(_)) => {}
             Err(_) => return None,
+        }
+    }
+}
+
+/// Waits (up to `wait`) for `want` about `peer`, skipping frames and other events.
+async fn next_event<T: Transport>(t: &T, want: &str, peer: &str, wait: Duration) -> bool {
+    let end = time::now() + wait;
+    loop {
+        let left = end.saturating_duration_since(time::now());
+        match time::timeout(left, t.recv()).await {
+            Ok(Incoming::PeerLost(p)) if p == peer && want == "lost" => return true,
+            Ok(Incoming::PeerUp(p)) if p == peer && want == "up" => return true,
+            Ok(_) => {}
+            Err(_) => return false,
         }
     }
 }
@@ -285,9 +316,11 @@ fn backpressure_is_typed_and_loses_nothing(arm: &mut impl Arm) {
     let (a, b) = (arm.a(), arm.b());
     let (accepted, got) = arm.run(async move {
         // b reads nothing yet: a's queue to it fills up.
-        let mut accepted = 0u32;
+        // The first frame waits for the connection.
+        send_patiently(&a, "b", seq(0)).await;
+        let mut accepted = 1u32;
         let mut refused = false;
-        for i in 0..1_000_000 {
+        for i in 1..1_000_000 {
             match a.send("b", seq(i), vec![0; 256]) {
                 Ok(()) => accepted += 1,
                 Err(TransportError::Backpressure(_)) => {
@@ -316,53 +349,81 @@ fn backpressure_is_typed_and_loses_nothing(arm: &mut impl Arm) {
     );
 }
 
-fn frames_sent_before_the_peer_starts_are_delivered(arm: &mut impl Arm) {
+fn a_peer_not_up_yet_is_refused_then_announced(arm: &mut impl Arm) {
     let a = arm.a();
-    arm.run(async move {
-        for i in 0..10 {
-            send_patiently(&a, "b", seq(i)).await;
-        }
+    let early = arm.run(async move {
+        let early = a.send("b", seq(0), Vec::new());
         time::sleep(Duration::from_millis(200)).await;
+        early
     });
+    assert_eq!(
+        early,
+        Err(TransportError::Unreachable("b".into())),
+        "{}: a send to a peer with no connection is refused, not queued",
+        arm.label()
+    );
     arm.start_b();
-    let b = arm.b();
-    let got = arm.run(async move {
+    let (a, b) = (arm.a(), arm.b());
+    let (up, got) = arm.run(async move {
+        let up = next_event(&a, "up", "b", Duration::from_secs(5)).await;
+        for i in 1..=10 {
+            a.send("b", seq(i), Vec::new()).expect("connected");
+        }
         let mut got = Vec::new();
-        while let Some((_, env)) = next_frame(&b, Duration::from_secs(3)).await {
+        while let Some((_, env)) = next_frame(&b, Duration::from_secs(2)).await {
             got.push(unseq(&env));
         }
-        got
+        (up, got)
     });
-    assert_eq!(got, (0..10).collect::<Vec<_>>(), "{}", arm.label());
+    assert!(up, "{}: no PeerUp(b)", arm.label());
+    assert_eq!(got, (1..=10).collect::<Vec<_>>(), "{}", arm.label());
 }
 
-fn a_restarted_peer_is_reached_again_and_the_loss_is_reported(arm: &mut impl Arm) {
+fn a_restarted_peer_is_refused_while_down_and_gets_only_new_frames(arm: &mut impl Arm) {
     let (a, b) = (arm.a(), arm.b());
     let first = arm.run(async move {
         send_patiently(&a, "b", seq(1)).await;
         next_frame(&b, Duration::from_secs(5)).await
     });
     assert_eq!(first.map(|f| unseq(&f.1)), Some(1), "{}", arm.label());
-    arm.restart_b();
-    let (a, b) = (arm.a(), arm.b());
-    let (lost, again) = arm.run(async move {
-        // a learns that its connection to b went away.
-        let mut lost = false;
-        for _ in 0..200 {
-            match time::timeout(Duration::from_millis(50), a.recv()).await {
-                Ok(Incoming::PeerLost(p)) if p == "b" => {
-                    lost = true;
-                    break;
-                }
-                _ => {}
-            }
+    arm.stop_b();
+    let a = arm.a();
+    let (lost, refused) = arm.run(async move {
+        // a learns that its connection to b went away, and refuses frames for it.
+        let lost = next_event(&a, "lost", "b", Duration::from_secs(10)).await;
+        let mut refused = Vec::new();
+        for i in 100..110 {
+            refused.push(a.send("b", seq(i), Vec::new()));
+            time::sleep(Duration::from_millis(10)).await;
         }
-        // And reaches the new b.
-        send_patiently(&a, "b", seq(2)).await;
-        (lost, next_frame(&b, Duration::from_secs(10)).await)
+        (lost, refused)
     });
     assert!(lost, "{}: a saw no PeerLost(b)", arm.label());
-    assert_eq!(again.map(|f| unseq(&f.1)), Some(2), "{}", arm.label());
+    assert!(
+        refused
+            .iter()
+            .all(|r| *r == Err(TransportError::Unreachable("b".into()))),
+        "{}: {refused:?}",
+        arm.label()
+    );
+    arm.start_b();
+    let (a, b) = (arm.a(), arm.b());
+    let (up, again) = arm.run(async move {
+        let up = next_event(&a, "up", "b", Duration::from_secs(10)).await;
+        a.send("b", seq(2), Vec::new()).expect("connected again");
+        let mut got = Vec::new();
+        while let Some((_, env)) = next_frame(&b, Duration::from_secs(2)).await {
+            got.push(unseq(&env));
+        }
+        (up, got)
+    });
+    assert!(up, "{}: a saw no PeerUp(b)", arm.label());
+    assert_eq!(
+        again,
+        [2],
+        "{}: the new b gets only what was sent to it",
+        arm.label()
+    );
 }
 
 // ----- the suite, per arm -----
@@ -400,23 +461,29 @@ fn zmq_backpressure_is_typed_and_loses_nothing() {
 }
 
 #[test]
-fn sim_a_restarted_peer_is_reached_again_and_the_loss_is_reported() {
-    a_restarted_peer_is_reached_again_and_the_loss_is_reported(&mut SimArm::new(3, 10_000));
+fn sim_a_restarted_peer_is_refused_while_down_and_gets_only_new_frames() {
+    for seed in 0..5 {
+        a_restarted_peer_is_refused_while_down_and_gets_only_new_frames(&mut SimArm::new(
+            seed, 10_000,
+        ));
+    }
 }
 
 #[test]
-fn zmq_a_restarted_peer_is_reached_again_and_the_loss_is_reported() {
-    a_restarted_peer_is_reached_again_and_the_loss_is_reported(&mut ZmqArm::new(10_000, true));
+fn zmq_a_restarted_peer_is_refused_while_down_and_gets_only_new_frames() {
+    a_restarted_peer_is_refused_while_down_and_gets_only_new_frames(&mut ZmqArm::new(10_000, true));
 }
 
 #[test]
-fn sim_frames_sent_before_the_peer_starts_are_delivered() {
-    frames_sent_before_the_peer_starts_are_delivered(&mut SimArm::new(4, 10_000));
+fn sim_a_peer_not_up_yet_is_refused_then_announced() {
+    for seed in 0..5 {
+        a_peer_not_up_yet_is_refused_then_announced(&mut SimArm::with_b(seed, 10_000, false));
+    }
 }
 
 #[test]
-fn zmq_frames_sent_before_the_peer_starts_are_delivered() {
-    frames_sent_before_the_peer_starts_are_delivered(&mut ZmqArm::new(10_000, false));
+fn zmq_a_peer_not_up_yet_is_refused_then_announced() {
+    a_peer_not_up_yet_is_refused_then_announced(&mut ZmqArm::new(10_000, false));
 }
 
 #[test]

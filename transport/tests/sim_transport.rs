@@ -146,17 +146,25 @@ fn a_partition_or_a_crash_is_reported_as_a_lost_peer_to_the_live_end() {
         Err(TransportError::Unreachable("b".into()))
     );
     world.heal(a, b);
+    // The connection is up again a reconnection period (100 ms) after the heal; until
+    // then a's sends are refused.
+    assert_eq!(
+        ta.send("b", b"too early".to_vec(), Vec::new()),
+        Err(TransportError::Unreachable("b".into()))
+    );
+    world.run_until(tern_executor::Instant::from_nanos(310_000_000));
     ta.send("b", b"3".to_vec(), Vec::new()).expect("send");
-    world.run_until(tern_executor::Instant::from_nanos(300_000_000));
-    world.crash(a);
     world.run_until(tern_executor::Instant::from_nanos(400_000_000));
+    world.crash(a);
+    world.run_until(tern_executor::Instant::from_nanos(500_000_000));
     let frames: Vec<String> = got
         .borrow()
         .iter()
         .map(|i| match i {
             Incoming::Frame { envelope, .. } => String::from_utf8_lossy(envelope).into_owned(),
             Incoming::PeerLost(p) => format!("lost {p}"),
+            Incoming::PeerUp(p) => format!("up {p}"),
         })
         .collect();
-    assert_eq!(frames, ["1", "lost a", "3", "lost a"]);
+    assert_eq!(frames, ["1", "lost a", "up a", "3", "lost a"]);
 }

@@ -10,6 +10,11 @@ fn round_trip(ctx: &zmq::Context, b_endpoint: &str) -> Incoming {
         let b = ZmqTransport::bind_in(ctx, ZmqConfig::new("b").listen(b_endpoint)).expect("b");
         let bound = b.endpoints()[0].clone();
         let a = ZmqTransport::bind_in(ctx, ZmqConfig::new("a").peer("b", bound)).expect("a");
+        // Nothing is queued before the connection is up (ZMQ_IMMEDIATE): wait for it.
+        let up = time::timeout(Duration::from_secs(5), a.recv())
+            .await
+            .expect("PeerUp");
+        assert_eq!(up, Incoming::PeerUp("b".into()));
         a.send("b", b"env".to_vec(), b"payload".to_vec())
             .expect("send");
         let got = time::timeout(Duration::from_secs(5), b.recv())

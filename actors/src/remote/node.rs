@@ -123,6 +123,7 @@ pub(super) struct State {
 type SendFn = Box<dyn Fn(&str, Vec<u8>, Vec<u8>) -> Result<(), TransportError>>;
 type LearnFn = Box<dyn Fn(&str, &str) -> Result<(), TransportError>>;
 type ForgetFn = Box<dyn Fn(&str)>;
+type ConnectedFn = Box<dyn Fn(&str) -> bool>;
 
 /// A request waiting for room in a full mailbox; the receive loop awaits it before it
 /// reads the next frame.
@@ -133,6 +134,8 @@ pub(super) struct Shared {
     send: SendFn,
     pub(super) learn: LearnFn,
     pub(super) forget: ForgetFn,
+    /// Whether the transport can queue a frame for a peer now.
+    connected: ConnectedFn,
     pub(super) state: RefCell<State>,
     tasks: RefCell<Vec<JoinHandle<()>>>,
 }
@@ -273,6 +276,7 @@ impl Node {
         let sender = transport.clone();
         let learner = transport.clone();
         let forgetter = transport.clone();
+        let connector = transport.clone();
         let mut peers = BTreeMap::new();
         for p in &config.peers {
             peers.insert(p.clone(), PeerView::default());
@@ -299,6 +303,7 @@ impl Node {
                 send: Box::new(move |to, env, payload| sender.send(to, env, payload)),
                 learn: Box::new(move |name, address| learner.learn_peer(name, address)),
                 forget: Box::new(move |name| forgetter.forget_peer(name)),
+                connected: Box::new(move |name| connector.connected(name)),
                 state: RefCell::new(state),
                 tasks: RefCell::new(Vec::new()),
             }),
@@ -493,7 +498,11 @@ impl Node {
         if let Some(node) = st.lost(component, pin) {
             return Err(CallError::PeerLost(node));
         }
-        let Some(host) = st.route(component, pin) else {
+        // A host whose connection is not up yet is waited for like an unknown name.
+        let host = st
+            .route(component, pin)
+            .filter(|h| (self.shared.connected)(h));
+        let Some(host) = host else {
             let expires = now.saturating_add(nanos(self.shared.config.pending_ttl));
             return self.park(&mut st, component, pin, out, PendingCall::Tell, expires);
         };
@@ -524,7 +533,10 @@ impl Node {
             if let Some(node) = st.lost(component, pin) {
                 return Err(CallError::PeerLost(node));
             }
-            match st.route(component, pin) {
+            match st
+                .route(component, pin)
+                .filter(|h| (self.shared.connected)(h))
+            {
                 Some(host) => {
                     st.start_ask(now, &host, out, deadline, &slot);
                     let transmits = st.take_transmits();
@@ -628,6 +640,21 @@ impl Node {
                     if let Some(w) = st.ticker.take() {
                         w.wake();
                     }
+                }
+                Incoming::PeerUp(peer) => {
+                    tracing::debug!(node = %self.name(), %peer, "connection established");
+                    // A (re)connected peer hears this node's directory now, not at the
+                    // next tick: sends before the connection was up were refused.
+                    let unknown = st
+                        .peers
+                        .get(&peer)
+                        .filter(|v| !v.gossip)
+                        .map(|v| v.known.is_none());
+                    if let Some(unknown) = unknown {
+                        self.send_directory(&mut st, now, &peer, unknown);
+                    }
+                    // Calls that waited for this connection go now.
+                    self.retry_pending(&mut st, now);
                 }
             }
         }
@@ -893,7 +920,10 @@ impl Node {
                 st.pending.push_back(p);
                 continue;
             }
-            let Some(host) = st.route(&p.component, p.pin.as_deref()) else {
+            let host = st
+                .route(&p.component, p.pin.as_deref())
+                .filter(|h| (self.shared.connected)(h));
+            let Some(host) = host else {
                 blocked.insert(key);
                 st.pending.push_back(p);
                 continue;

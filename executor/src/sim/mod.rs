@@ -7,14 +7,14 @@
 mod net;
 mod rng;
 mod sched;
+mod socket;
 mod trace;
 mod world;
 
-pub use net::{
-    Delivery, LinkConfig, NetConfig, NetStats, Packet, SendOutcome, SimSocket, SocketEvent,
-};
+pub use net::{Delivery, LinkConfig, NetConfig, NetStats, Packet, SendOutcome, SocketEvent};
 pub use rng::{SeedTree, SimRng};
 pub use sched::Scheduler;
+pub use socket::SimSocket;
 pub use trace::TraceHash;
 pub use world::{
     Divergence, NodeId, NodeStatus, TraceEvent, TraceKind, Violation, World, charge,

@@ -11,16 +11,17 @@
 //!   FIFO and without duplicates in each direction. A crash of either end or a new
 //!   partition between the pair *resets* the connection: its frames in flight are
 //!   lost, and each live end that had used it gets a [`SocketEvent::Reset`] after
-//!   [`NetConfig::reset_detect`]. The next frame opens a new connection (N3).
+//!   [`NetConfig::reset_detect`]. The next frame opens a new connection (N3). When
+//!   the peer can be reached again (it restarted, or the partition healed), each end
+//!   that got the reset, or asked with [`SimSocket::watch`](super::SimSocket::watch), gets a
+//!   [`SocketEvent::Up`] after [`NetConfig::reconnect_ivl`], as a ZeroMQ `DEALER`'s
+//!   reconnection completes.
 //! - **Partitions**, **holds** (a test delivers, drops or duplicates messages by hand)
 //!   and crashed receivers drop or stop messages as the world says (N4, N6).
 
-use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
-use std::future::poll_fn;
-use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::Waker;
 use std::time::Duration;
 
 use super::SimRng;
@@ -63,6 +64,11 @@ pub struct NetConfig {
     /// How long after a connection reset each live end learns of it through a
     /// [`SocketEvent::Reset`] (heartbeat or RST detection; default 1 ms).
     pub reset_detect: Duration,
+    /// How long after a peer can be reached again (restarted, or healed) each end that
+    /// lost its connection with it gets a [`SocketEvent::Up`] (a reconnection
+    /// attempt's period; default 100 ms, ZeroMQ's `RECONNECT_IVL`). Never earlier than
+    /// `reset_detect`, so a reset is always reported before the reconnection.
+    pub reconnect_ivl: Duration,
 }
 
 impl Default for NetConfig {
@@ -76,6 +82,7 @@ impl Default for NetConfig {
             mtu: 65_507,
             inbox_capacity: 4_096,
             reset_detect: Duration::from_millis(1),
+            reconnect_ivl: Duration::from_millis(100),
         }
     }
 }
@@ -186,7 +193,7 @@ pub struct Packet {
     pub data: Vec<u8>,
 }
 
-/// What a node's socket receives, in arrival order; see [`SimSocket::recv_event`].
+/// What a node's socket receives, in arrival order; see [`SimSocket::recv_event`](super::SimSocket::recv_event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SocketEvent {
     /// A message.
@@ -195,24 +202,29 @@ pub enum SocketEvent {
     /// cut the pair): frames in flight on it were lost, and the next frame sent opens a
     /// new connection.
     Reset(NodeId),
+    /// A stream connection with this peer can be established again (the peer
+    /// restarted, or the partition healed), after a [`SocketEvent::Reset`] for it or a
+    /// [`SimSocket::watch`](super::SimSocket::watch) of it. A restarted peer is a new incarnation: it has none
+    /// of the frames the old one had taken.
+    Up(NodeId),
 }
 
 #[derive(Debug, Default)]
-struct Inbox {
-    queue: VecDeque<SocketEvent>,
+pub(super) struct Inbox {
+    pub(super) queue: VecDeque<SocketEvent>,
     /// How many of `queue` are packets (the rest are reset notices).
-    packets: usize,
-    waker: Option<Waker>,
-    /// Set once a task reads datagrams on their own ([`SimSocket::recv_datagram`]):
+    pub(super) packets: usize,
+    pub(super) waker: Option<Waker>,
+    /// Set once a task reads datagrams on their own ([`SimSocket::recv_datagram`](super::SimSocket::recv_datagram)):
     /// datagrams then queue in `datagrams`, apart from stream frames, the way a UDP
     /// socket and a TCP connection are separate sockets on one host.
-    split: bool,
-    datagrams: VecDeque<Packet>,
-    datagram_waker: Option<Waker>,
+    pub(super) split: bool,
+    pub(super) datagrams: VecDeque<Packet>,
+    pub(super) datagram_waker: Option<Waker>,
 }
 
 impl Inbox {
-    fn pop(&mut self) -> Option<SocketEvent> {
+    pub(super) fn pop(&mut self) -> Option<SocketEvent> {
         let event = self.queue.pop_front()?;
         if matches!(event, SocketEvent::Packet(_)) {
             self.packets -= 1;
@@ -226,6 +238,7 @@ impl Inbox {
 enum Flight {
     Packet(Packet),
     Reset { node: NodeId, peer: NodeId },
+    Up { node: NodeId, peer: NodeId },
 }
 
 /// The unordered pair of a stream connection.
@@ -246,7 +259,7 @@ pub(crate) struct Net {
     stream_tail: BTreeMap<(NodeId, NodeId), Instant>,
     /// Stream frames per (sender, receiver) sent and not yet taken by the receiver
     /// (in flight, held, or in its inbox): a connection's queue, for high-water marks.
-    backlog: BTreeMap<(NodeId, NodeId), usize>,
+    pub(super) backlog: BTreeMap<(NodeId, NodeId), usize>,
     /// Unordered pairs with an open stream connection (stream traffic since the last
     /// reset).
     connected: BTreeSet<(NodeId, NodeId)>,
@@ -257,7 +270,14 @@ pub(crate) struct Net {
     /// Held links (from, to): arriving messages wait in `held` until released.
     holds: BTreeSet<(NodeId, NodeId)>,
     held: Vec<(u64, Packet)>,
-    inboxes: BTreeMap<NodeId, Inbox>,
+    pub(super) inboxes: BTreeMap<NodeId, Inbox>,
+    /// (node, peer): `node` lost its connection with `peer` (or watches it) and gets a
+    /// [`SocketEvent::Up`] once `peer` can be reached again.
+    waiting: BTreeSet<(NodeId, NodeId)>,
+    /// (node, peer): the last connection notice `node` got about `peer`, as it stands
+    /// the moment it arrives, read or not (`true`: up again, `false`: reset), as a
+    /// ZeroMQ monitor updates a transport's state apart from what its reader takes.
+    pub(super) views: BTreeMap<(NodeId, NodeId), bool>,
     pub(crate) stats: NetStats,
 }
 
@@ -278,6 +298,8 @@ impl Net {
             holds: BTreeSet::new(),
             held: Vec::new(),
             inboxes: BTreeMap::new(),
+            waiting: BTreeSet::new(),
+            views: BTreeMap::new(),
             stats: NetStats::default(),
         }
     }
@@ -380,6 +402,17 @@ impl Net {
                         inbox.queue.push_back(SocketEvent::Reset(peer));
                         wakers.extend(inbox.waker.take());
                         events.push((TraceKind::Reset, node, peer.0 as u64));
+                        self.views.insert((node, peer), false);
+                    }
+                    continue;
+                }
+                Flight::Up { node, peer } => {
+                    if !self.down.contains(&node) {
+                        let inbox = self.inboxes.entry(node).or_default();
+                        inbox.queue.push_back(SocketEvent::Up(peer));
+                        wakers.extend(inbox.waker.take());
+                        events.push((TraceKind::Up, node, peer.0 as u64));
+                        self.views.insert((node, peer), true);
                     }
                     continue;
                 }
@@ -506,7 +539,7 @@ impl Net {
     }
 
     /// A stream frame left its connection's queue (taken by its receiver).
-    fn taken(&mut self, p: &Packet) {
+    pub(super) fn taken(&mut self, p: &Packet) {
         if p.delivery == Delivery::Stream
             && let Some(n) = self.backlog.get_mut(&(p.from, p.to))
         {
@@ -525,6 +558,7 @@ impl Net {
         for (node, peer) in [(a, b), (b, a)] {
             if !self.down.contains(&node) {
                 self.schedule(at, Flight::Reset { node, peer });
+                self.waiting.insert((node, peer));
             }
             if a == b {
                 break;
@@ -537,15 +571,19 @@ impl Net {
     pub(crate) fn set_down(&mut self, now: Instant, node: NodeId, down: bool) {
         if !down {
             self.down.remove(&node);
+            self.reconnect(now);
             return;
         }
         self.down.insert(node);
         if let Some(inbox) = self.inboxes.remove(&node) {
             self.stats.to_crashed += inbox.packets as u64;
         }
-        // Reset notices still on their way to the crashed node would reach its next
-        // incarnation, which never had those connections.
-        let stale = |f: &Flight| matches!(f, Flight::Reset { node: n, .. } if *n == node);
+        // The crashed node's next incarnation waits for nothing it did not ask for.
+        self.waiting.retain(|&(n, _)| n != node);
+        self.views.retain(|&(n, _), _| n != node);
+        // Reset and reconnection notices still on their way to the crashed node would
+        // reach its next incarnation, which never had those connections.
+        let stale = |f: &Flight| matches!(f, Flight::Reset { node: n, .. } | Flight::Up { node: n, .. } if *n == node);
         if self.flights.values().any(stale) {
             self.flights.retain(|_, f| !stale(f));
             let flights = &self.flights;
@@ -564,12 +602,46 @@ impl Net {
         }
     }
 
-    pub(crate) fn heal_all(&mut self) {
+    pub(crate) fn heal_all(&mut self, now: Instant) {
         self.cut.clear();
+        self.reconnect(now);
     }
 
-    pub(crate) fn heal(&mut self, from: NodeId, to: NodeId) {
+    pub(crate) fn heal(&mut self, now: Instant, from: NodeId, to: NodeId) {
         self.cut.remove(&(from, to));
+        self.reconnect(now);
+    }
+
+    /// Whether a stream connection from `from` to `to` could be established now: both
+    /// are up and neither direction is cut.
+    pub(super) fn reachable(&self, from: NodeId, to: NodeId) -> bool {
+        !self.down.contains(&from)
+            && !self.down.contains(&to)
+            && !self.cut.contains(&(from, to))
+            && !self.cut.contains(&(to, from))
+    }
+
+    /// Schedules a [`SocketEvent::Up`] for every waiting (node, peer) pair that can
+    /// connect again.
+    fn reconnect(&mut self, now: Instant) {
+        let ready: Vec<_> = self
+            .waiting
+            .iter()
+            .copied()
+            .filter(|&(node, peer)| self.reachable(node, peer))
+            .collect();
+        let at = now + self.config.reconnect_ivl.max(self.config.reset_detect);
+        for (node, peer) in ready {
+            self.waiting.remove(&(node, peer));
+            self.schedule(at, Flight::Up { node, peer });
+        }
+    }
+
+    /// `node` wants a [`SocketEvent::Up`] when `peer` can be reached: at once (after
+    /// the reconnection period) if it can be now.
+    pub(crate) fn watch(&mut self, now: Instant, node: NodeId, peer: NodeId) {
+        self.waiting.insert((node, peer));
+        self.reconnect(now);
     }
 }
 
@@ -587,160 +659,4 @@ pub enum SendOutcome {
     Partitioned,
     /// Dropped: a datagram larger than [`NetConfig::mtu`].
     TooLarge,
-}
-
-/// A node's handle on the simulated network; give it to the node's tasks.
-#[derive(Debug, Clone)]
-pub struct SimSocket {
-    pub(crate) node: NodeId,
-    pub(crate) net: Rc<RefCell<Net>>,
-    pub(crate) clock: crate::time::Clock,
-}
-
-impl SimSocket {
-    /// This socket's node.
-    #[must_use]
-    pub fn node(&self) -> NodeId {
-        self.node
-    }
-
-    /// Sends `data` to `to`. The outcome is known at once to the simulator (and
-    /// recorded), but a real network would not tell the sender: protocols must not
-    /// rely on it.
-    pub fn send(&self, to: NodeId, delivery: Delivery, data: Vec<u8>) -> SendOutcome {
-        let now = self.clock.now();
-        self.net.borrow_mut().send(
-            now,
-            Packet {
-                from: self.node,
-                to,
-                delivery,
-                data,
-            },
-        )
-    }
-
-    /// Waits for the next message to this node. Reset notices met on the way are
-    /// discarded: a task that cares about them uses [`SimSocket::recv_event`] instead.
-    pub async fn recv(&self) -> Packet {
-        poll_fn(|cx| {
-            let mut net = self.net.borrow_mut();
-            loop {
-                let inbox = net.inboxes.entry(self.node).or_default();
-                match inbox.pop() {
-                    Some(SocketEvent::Packet(p)) => {
-                        net.taken(&p);
-                        return Poll::Ready(p);
-                    }
-                    Some(SocketEvent::Reset(_)) => {}
-                    None => {
-                        inbox.waker = Some(cx.waker().clone());
-                        return Poll::Pending;
-                    }
-                }
-            }
-        })
-        .await
-    }
-
-    /// Stream frames this node sent to `to` that `to` has not taken yet (in flight,
-    /// held, or waiting in its inbox): the connection's queue, which a transport
-    /// compares with its high-water mark. A reset empties it.
-    #[must_use]
-    pub fn backlog(&self, to: NodeId) -> usize {
-        self.net
-            .borrow()
-            .backlog
-            .get(&(self.node, to))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// Waits for the next datagram to this node. From the first call on, datagrams
-    /// queue apart from stream frames (which [`SimSocket::recv`] and
-    /// [`SimSocket::recv_event`] then no longer see), as a UDP socket would beside a
-    /// node's connections; the inbox capacity applies to each queue.
-    pub async fn recv_datagram(&self) -> Packet {
-        poll_fn(|cx| match self.try_recv_datagram() {
-            Some(p) => Poll::Ready(p),
-            None => {
-                let mut net = self.net.borrow_mut();
-                let inbox = net.inboxes.entry(self.node).or_default();
-                inbox.datagram_waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
-    }
-
-    /// The next datagram to this node if one is waiting (see
-    /// [`SimSocket::recv_datagram`]).
-    pub fn try_recv_datagram(&self) -> Option<Packet> {
-        let mut net = self.net.borrow_mut();
-        let inbox = net.inboxes.entry(self.node).or_default();
-        if !inbox.split {
-            inbox.split = true;
-            // Datagrams that arrived before move over, in order.
-            let mut kept = VecDeque::with_capacity(inbox.queue.len());
-            for e in inbox.queue.drain(..) {
-                match e {
-                    SocketEvent::Packet(p) if p.delivery == Delivery::Datagram => {
-                        inbox.packets -= 1;
-                        inbox.datagrams.push_back(p);
-                    }
-                    other => kept.push_back(other),
-                }
-            }
-            inbox.queue = kept;
-        }
-        inbox.datagrams.pop_front()
-    }
-
-    /// Waits for the next message or stream reset notice to this node, in arrival
-    /// order.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::cell::RefCell;
-    /// use std::rc::Rc;
-    /// use tern_executor::sim::{Delivery, SocketEvent, World};
-    ///
-    /// let mut world = World::new(3).unwrap();
-    /// let (a, b) = (world.add_node("a").unwrap(), world.add_node("b").unwrap());
-    /// let (sa, sb) = (world.socket(a), world.socket(b));
-    /// let seen = Rc::new(RefCell::new(Vec::new()));
-    /// let s = seen.clone();
-    /// world.spawn_on(b, async move {
-    ///     loop {
-    ///         let event = sb.recv_event().await;
-    ///         s.borrow_mut().push(event);
-    ///     }
-    /// }).detach();
-    /// sa.send(b, Delivery::Stream, vec![1]);
-    /// world.run_until_idle();
-    /// world.crash(a); // b's connection with a resets
-    /// world.run_until_idle();
-    /// assert!(matches!(seen.borrow()[0], SocketEvent::Packet(_)));
-    /// assert_eq!(seen.borrow()[1], SocketEvent::Reset(a));
-    /// ```
-    pub async fn recv_event(&self) -> SocketEvent {
-        poll_fn(|cx| {
-            let mut net = self.net.borrow_mut();
-            let inbox = net.inboxes.entry(self.node).or_default();
-            match inbox.pop() {
-                Some(e) => {
-                    if let SocketEvent::Packet(p) = &e {
-                        net.taken(p);
-                    }
-                    Poll::Ready(e)
-                }
-                None => {
-                    inbox.waker = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-            }
-        })
-        .await
-    }
 }

@@ -12,8 +12,9 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::net::{LinkConfig, Net, NetConfig, NetStats, Packet, SimSocket};
+use super::net::{LinkConfig, Net, NetConfig, NetStats, Packet};
 use super::sched::Pct;
+use super::socket::SimSocket;
 use super::{Scheduler, SeedTree, SimRng, TraceHash};
 use crate::error::Error;
 use crate::runtime::Runtime;
@@ -187,6 +188,9 @@ pub enum TraceKind {
     /// A node learned that its stream connection with a peer was reset (`detail` = the
     /// peer's node id).
     Reset,
+    /// A node learned that it can connect to a peer again (`detail` = the peer's node
+    /// id).
+    Up,
 }
 
 /// One step of a simulation, as the canonical trace records it.
@@ -484,7 +488,9 @@ impl World {
 
     /// Restarts a crashed (or running) node with a fresh runtime and the next
     /// generation; spawn its boot tasks with [`World::spawn_on`] afterwards. It starts
-    /// with no stream connections; its wall clock offset is kept.
+    /// with no stream connections; its wall clock offset is kept. Each live node whose
+    /// connection with it was reset gets a [`SocketEvent::Up`](super::SocketEvent::Up)
+    /// after [`NetConfig::reconnect_ivl`](super::NetConfig::reconnect_ivl).
     ///
     /// # Errors
     ///
@@ -683,14 +689,16 @@ impl World {
 
     /// Restores both directions between `a` and `b`.
     pub fn heal(&mut self, a: NodeId, b: NodeId) {
+        let now = self.clock.now();
         let mut net = self.net.borrow_mut();
-        net.heal(a, b);
-        net.heal(b, a);
+        net.heal(now, a, b);
+        net.heal(now, b, a);
     }
 
     /// Removes every partition.
     pub fn heal_all(&mut self) {
-        self.net.borrow_mut().heal_all();
+        let now = self.clock.now();
+        self.net.borrow_mut().heal_all(now);
     }
 
     /// Holds the link `from` → `to`: messages arriving on it wait, visible through

@@ -330,6 +330,17 @@ def run(args):
         env.version = 2
         client.send(env.SerializeToString(), payload)
         checks.expect_error("protocol version 2", client.answer_to(env.message_id), "ERROR_CODE_UNSUPPORTED_VERSION")
+        # An ASK whose envelope is over the 8 KiB limit (an unknown length-delimited
+        # field 100 of 9,000 bytes appended): TOO_LARGE (sections 2.5, 8.2, 13).
+        env = client.envelope("KIND_ASK", args.component, args.message_type)
+        client.send(env.SerializeToString() + b"\xa2\x06\xa8\x46" + b"x" * 9000, payload)
+        checks.expect_error("ASK with an envelope over 8 KiB", client.answer_to(env.message_id), "ERROR_CODE_TOO_LARGE")
+        # A streamed ASK (credit > 0) for a message type the component answers only
+        # plainly: UNKNOWN_MESSAGE_TYPE (section 4.1).
+        env = client.envelope("KIND_ASK", args.component, args.message_type)
+        env.credit = 4
+        client.send(env.SerializeToString(), payload)
+        checks.expect_error("streamed ASK to a plain type", client.answer_to(env.message_id), "ERROR_CODE_UNKNOWN_MESSAGE_TYPE")
 
         # 3. Input that gets no answer: garbage as an envelope, a message of one frame,
         # and a TELL. Then a final ASK (to destination.node "", the receiving node): the

@@ -1,14 +1,18 @@
 //! The transport on ZeroMQ (documented on [`ZmqTransport`]).
 
 mod config;
+mod monitor;
+mod stats;
 
 pub use config::ZmqConfig;
+pub use stats::{ZmqSetupError, ZmqStats};
+
+use stats::zmq_err;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::future::poll_fn;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 
 use tern_executor::time::{self, Duration, Instant};
@@ -16,56 +20,7 @@ use tern_executor::{JoinHandle, ZmqSocket};
 
 use crate::{Incoming, NodeName, Transport, TransportError};
 use config::ms;
-
-/// Counters of what a [`ZmqTransport`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ZmqStats {
-    /// Frame pairs handed to ZeroMQ.
-    pub sent: u64,
-    /// Frame pairs received.
-    pub received: u64,
-    /// Inbound messages with the wrong number of frames, dropped.
-    pub malformed: u64,
-    /// Sends refused because a queue was full.
-    pub backpressure: u64,
-    /// Sends refused because the peer had no connection.
-    pub unreachable: u64,
-    /// Sends refused because a frame exceeded `max_frame`.
-    pub too_large: u64,
-    /// Connections to peers lost (reported as [`Incoming::PeerLost`]).
-    pub disconnects: u64,
-    /// Inbound connections accepted on the listen endpoints.
-    pub accepted: u64,
-    /// Inbound connections closed: by the peer, by a heartbeat timeout, or by libzmq
-    /// after a protocol error such as a frame over `max_frame`.
-    pub inbound_closed: u64,
-    /// Inbound connections whose handshake failed (not ZMTP 3, a bad greeting, a
-    /// handshake deadline passed): garbage, foreign protocols, port scanners.
-    pub handshake_failures: u64,
-}
-
-/// Why a [`ZmqTransport`] could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ZmqSetupError {
-    /// A configuration value is invalid.
-    #[error("zmq transport config: {0}")]
-    Config(String),
-    /// ZeroMQ refused a socket, an option, a bind or a connect.
-    #[error("zmq {what}: {source}")]
-    Zmq {
-        /// What was being done.
-        what: String,
-        /// ZeroMQ's error.
-        source: zmq::Error,
-    },
-}
-
-fn zmq_err(what: impl Into<String>) -> impl FnOnce(zmq::Error) -> ZmqSetupError {
-    let what = what.into();
-    move |source| ZmqSetupError::Zmq { what, source }
-}
+use monitor::Link;
 
 #[derive(Default)]
 struct Inbox {
@@ -75,18 +30,21 @@ struct Inbox {
     blocked: Vec<Waker>,
 }
 
-/// A connection to a peer: its `DEALER`, and the tasks reading it and its monitor.
+/// A connection to a peer: its `DEALER`, its state, and the task reading it. The task
+/// reading its monitor outlives it (see the `monitor` module).
 struct Peer {
     dealer: Rc<ZmqSocket>,
     endpoint: String,
-    tasks: Vec<JoinHandle<()>>,
+    link: Rc<Link>,
+    reader: JoinHandle<()>,
 }
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        for t in &mut self.tasks {
-            t.abort();
-        }
+        // The monitor's events no longer concern the peer; the watcher drains them
+        // until the socket is destroyed (after at most `linger`).
+        self.link.retired.set(true);
+        self.reader.abort();
     }
 }
 
@@ -123,9 +81,17 @@ struct Inner {
 ///
 /// # Failure and limits
 ///
-/// - Heartbeats (ZMTP `PING`/`PONG`) close a connection whose peer is frozen or gone;
-///   the `DEALER`'s monitor reports it and [`Incoming::PeerLost`] comes out of
-///   [`Transport::recv`](crate::Transport::recv).
+/// - `ZMQ_IMMEDIATE` on every `DEALER`: a frame is queued only on an established
+///   connection. A send to a peer whose connection is not (or no longer) up fails at
+///   once with [`TransportError::Unreachable`]; when a connection breaks, what was
+///   queued on it is discarded with it, never carried over to the peer's next process.
+/// - The `DEALER`'s monitor reports a lost connection as [`Incoming::PeerLost`] as soon
+///   as libzmq sees it (at once for a killed process on the same host: the kernel
+///   resets its connections; within `heartbeat_timeout` for a frozen or cut one) and a
+///   re-established one as [`Incoming::PeerUp`]. Each loss is counted and logged
+///   ([`ZmqStats::disconnects`], [`ZmqStats::sent_on_lost_connections`]).
+/// - Monitors are read until their socket is destroyed, so libzmq's I/O thread never
+///   blocks writing an event nobody reads; a closed socket lingers at most `linger`.
 /// - `MAXMSGSIZE` is set on every socket: a peer that announces a larger frame has its
 ///   connection closed before anything is allocated.
 /// - `ROUTER_MANDATORY`: a send to a routing id with no connection fails at once with
@@ -144,6 +110,8 @@ struct Inner {
 ///     let ctx = zmq::Context::new();
 ///     let b = ZmqTransport::bind_in(&ctx, ZmqConfig::new("b").listen("inproc://doc-b")).unwrap();
 ///     let a = ZmqTransport::bind_in(&ctx, ZmqConfig::new("a").peer("b", "inproc://doc-b")).unwrap();
+///     // Frames are queued only on an established connection: wait for it.
+///     assert_eq!(a.recv().await, Incoming::PeerUp("b".into()));
 ///     a.send("b", b"env".to_vec(), b"pay".to_vec()).unwrap();
 ///     let got = b.recv().await;
 ///     assert_eq!(got, Incoming::Frame { from: "a".into(), envelope: b"env".to_vec(), payload: b"pay".to_vec() });
@@ -190,8 +158,6 @@ fn routing_id(name: &str) -> Vec<u8> {
     }
     name.as_bytes().to_vec()
 }
-
-static MONITORS: AtomicU64 = AtomicU64::new(0);
 
 impl ZmqTransport {
     /// Binds and connects as `config` says, in a ZeroMQ context of its own.
@@ -264,12 +230,15 @@ impl ZmqTransport {
         ]
         .iter()
         .fold(0u16, |acc, e| acc | e.to_raw());
-        let monitor = t.monitor(t.inner.router.get_ref(), events)?;
-        let watcher = t.clone();
-        t.inner.tasks.borrow_mut().extend([
-            tern_executor::spawn(async move { reader.read_router(router).await }),
-            tern_executor::spawn(async move { watcher.watch_inbound(monitor).await }),
-        ]);
+        let monitor = monitor::monitor(&t.inner.ctx, t.inner.router.get_ref(), events)?;
+        let weak = Rc::downgrade(&t.inner);
+        tern_executor::spawn(monitor::watch_inbound(weak, monitor)).detach();
+        t.inner
+            .tasks
+            .borrow_mut()
+            .push(tern_executor::spawn(async move {
+                reader.read_router(router).await;
+            }));
         for (name, endpoint) in peers {
             t.connect(&name, &endpoint)?;
         }
@@ -311,48 +280,60 @@ impl ZmqTransport {
         dealer
             .set_reconnect_ivl_max(ms(config.reconnect_ivl_max))
             .map_err(zmq_err("RECONNECT_IVL_MAX"))?;
+        // Queue only on an established connection: no frame waits for a connection
+        // that may come back to another process.
+        dealer.set_immediate(true).map_err(zmq_err("IMMEDIATE"))?;
         let events = zmq::SocketEvent::DISCONNECTED.to_raw()
             | zmq::SocketEvent::HANDSHAKE_SUCCEEDED.to_raw();
-        let monitor = self.monitor(&dealer, events)?;
-        dealer
-            .connect(endpoint)
-            .map_err(zmq_err(format!("connect {endpoint}")))?;
+        let monitor = monitor::monitor(&self.inner.ctx, &dealer, events)?;
+        // The watcher starts before the connection, so it misses no event; if the
+        // connect fails, dropping the socket stops it.
+        let link = Rc::new(Link::default());
+        let weak = Rc::downgrade(&self.inner);
+        tern_executor::spawn(monitor::watch_peer(
+            weak,
+            name.to_owned(),
+            link.clone(),
+            monitor,
+        ))
+        .detach();
+        if let Err(e) = dealer.connect(endpoint) {
+            link.retired.set(true);
+            return Err(zmq_err(format!("connect {endpoint}"))(e));
+        }
+        if endpoint.starts_with("inproc://") {
+            // In-process pipes have no handshake and report no connection events:
+            // the connection is up from the start (a send before the peer binds
+            // fails with backpressure).
+            link.connected.set(true);
+            self.bump(|s| s.peer_up += 1);
+            self.push(Incoming::PeerUp(name.to_owned()));
+        }
         let dealer = Rc::new(ZmqSocket::new(dealer));
-        let (reader, watcher) = (self.clone(), self.clone());
-        let (peer, peer2, socket) = (name.to_owned(), name.to_owned(), dealer.clone());
-        let tasks = vec![
-            tern_executor::spawn(async move { reader.read_dealer(peer, socket).await }),
-            tern_executor::spawn(async move { watcher.watch(peer2, monitor).await }),
-        ];
-        // A replaced connection's tasks end when its `Peer` drops.
+        let reader = self.clone();
+        let (peer, socket) = (name.to_owned(), dealer.clone());
+        let reader = tern_executor::spawn(async move { reader.read_dealer(peer, socket).await });
         let old = self.inner.dealers.borrow_mut().insert(
             name.to_owned(),
             Peer {
                 dealer,
                 endpoint: endpoint.to_owned(),
-                tasks,
+                link,
+                reader,
             },
         );
-        drop(old);
+        if let Some(old) = old {
+            self.retire(name, old);
+        }
         Ok(())
     }
 
-    /// A PAIR socket receiving `socket`'s monitor events.
-    fn monitor(&self, socket: &zmq::Socket, events: u16) -> Result<ZmqSocket, ZmqSetupError> {
-        let at = format!(
-            "inproc://tern-monitor-{}",
-            MONITORS.fetch_add(1, Ordering::Relaxed)
-        );
-        socket
-            .monitor(&at, i32::from(events))
-            .map_err(zmq_err("monitor"))?;
-        let pair = self
-            .inner
-            .ctx
-            .socket(zmq::PAIR)
-            .map_err(zmq_err("monitor socket"))?;
-        pair.connect(&at).map_err(zmq_err("monitor connect"))?;
-        Ok(ZmqSocket::new(pair))
+    /// Closes a peer's connection: counted and logged.
+    fn retire(&self, name: &str, old: Peer) {
+        self.bump(|s| s.closed += 1);
+        tracing::info!(node = %self.inner.config.name, peer = name, endpoint = %old.endpoint,
+            connected = old.link.connected.get(), "connection closed");
+        drop(old);
     }
 
     /// Stops reading and closes every socket (after `linger`).
@@ -360,7 +341,10 @@ impl ZmqTransport {
         for mut t in self.inner.tasks.borrow_mut().drain(..) {
             t.abort();
         }
-        self.inner.dealers.borrow_mut().clear();
+        let dealers = std::mem::take(&mut *self.inner.dealers.borrow_mut());
+        for (name, peer) in dealers {
+            self.retire(&name, peer);
+        }
     }
 
     fn bump(&self, f: impl FnOnce(&mut ZmqStats)) {
@@ -467,56 +451,6 @@ impl ZmqTransport {
             }
         }
     }
-
-    async fn watch_inbound(&self, monitor: ZmqSocket) {
-        while let Some((event, from)) = next_event(&monitor).await {
-            if event == zmq::SocketEvent::ACCEPTED.to_raw() {
-                self.bump(|s| s.accepted += 1);
-            } else if event == zmq::SocketEvent::DISCONNECTED.to_raw() {
-                self.bump(|s| s.inbound_closed += 1);
-            } else {
-                self.bump(|s| s.handshake_failures += 1);
-                self.warn(
-                    "a connection whose handshake failed (not a ZMTP 3 peer)",
-                    &from,
-                );
-            }
-        }
-    }
-
-    async fn watch(&self, peer: NodeName, monitor: ZmqSocket) {
-        let mut connected = false;
-        while let Some((event, _)) = next_event(&monitor).await {
-            if event == zmq::SocketEvent::HANDSHAKE_SUCCEEDED.to_raw() {
-                connected = true;
-                tracing::debug!(node = %self.inner.config.name, %peer, "connected");
-            } else if event == zmq::SocketEvent::DISCONNECTED.to_raw() && connected {
-                connected = false;
-                self.bump(|s| s.disconnects += 1);
-                tracing::info!(node = %self.inner.config.name, %peer, "connection lost");
-                self.push(Incoming::PeerLost(peer.clone()));
-            }
-        }
-    }
-}
-
-/// The next monitor event: its number and the endpoint it concerns; `None` once the
-/// monitor is gone. Malformed events (never produced by libzmq) are skipped.
-async fn next_event(monitor: &ZmqSocket) -> Option<(u16, String)> {
-    loop {
-        let frames = monitor.recv_multipart().await.ok()?;
-        let event = frames
-            .first()
-            .and_then(|f| f.get(..2))
-            .map(|b| u16::from_le_bytes([b[0], b[1]]));
-        if let Some(event) = event {
-            let endpoint = frames
-                .get(1)
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .unwrap_or_default();
-            return Some((event, endpoint));
-        }
-    }
 }
 
 fn apply_common(s: &zmq::Socket, c: &ZmqConfig) -> Result<(), ZmqSetupError> {
@@ -558,9 +492,19 @@ impl Transport for ZmqTransport {
         })
     }
 
+    fn connected(&self, name: &str) -> bool {
+        self.inner
+            .dealers
+            .borrow()
+            .get(name)
+            .is_none_or(|p| p.link.connected.get())
+    }
+
     fn forget_peer(&self, name: &str) {
         let old = self.inner.dealers.borrow_mut().remove(name);
-        drop(old);
+        if let Some(old) = old {
+            self.retire(name, old);
+        }
     }
 
     fn send(&self, to: &str, envelope: Vec<u8>, payload: Vec<u8>) -> Result<(), TransportError> {
@@ -570,14 +514,20 @@ impl Transport for ZmqTransport {
             self.bump(|s| s.too_large += 1);
             return Err(TransportError::TooLarge { len, max });
         }
-        let dealer = self
+        let peer = self
             .inner
             .dealers
             .borrow()
             .get(to)
-            .map(|p| p.dealer.clone());
-        let sent = match &dealer {
-            Some(d) => d
+            .map(|p| (p.dealer.clone(), p.link.clone()));
+        if let Some((_, link)) = &peer
+            && !link.connected.get()
+        {
+            self.bump(|s| s.unreachable += 1);
+            return Err(TransportError::Unreachable(to.to_owned()));
+        }
+        let sent = match &peer {
+            Some((d, _)) => d
                 .get_ref()
                 .send_multipart([envelope, payload], zmq::DONTWAIT),
             None => self
@@ -589,6 +539,9 @@ impl Transport for ZmqTransport {
         match sent {
             Ok(()) => {
                 self.bump(|s| s.sent += 1);
+                if let Some((_, link)) = &peer {
+                    link.sent.set(link.sent.get() + 1);
+                }
                 Ok(())
             }
             Err(zmq::Error::EAGAIN) => {

@@ -1,0 +1,137 @@
+//! Socket monitors: the connection events of each `DEALER` and of the `ROUTER`, turned
+//! into [`Incoming::PeerLost`] / [`Incoming::PeerUp`] and counters.
+//!
+//! A monitor must be read until its socket is gone. libzmq writes each event into the
+//! monitor's `PAIR` socket with a *blocking* send from the I/O thread; if nobody reads
+//! it (its reader was dropped with the socket still alive, lingering), that I/O thread
+//! blocks for good and every socket of the context stops moving. So a watcher outlives
+//! its socket: it reads until libzmq's `MONITOR_STOPPED`, sent when the socket is
+//! destroyed, and only then closes the `PAIR`. Watchers hold only a weak reference to
+//! the transport, so they never keep it alive.
+
+use std::cell::Cell;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tern_executor::ZmqSocket;
+
+use super::stats::zmq_err;
+use super::{Inner, ZmqSetupError, ZmqTransport};
+use crate::{Incoming, NodeName};
+
+static MONITORS: AtomicU64 = AtomicU64::new(0);
+
+/// What the transport knows of its connection to one peer, shared by the peer's
+/// `DEALER` handle and its watcher.
+#[derive(Debug, Default)]
+pub(super) struct Link {
+    /// A connection is established (handshake done, no disconnection since): with
+    /// `ZMQ_IMMEDIATE`, the only time a send can be queued.
+    pub(super) connected: Cell<bool>,
+    /// The `DEALER` was closed (the peer forgotten or moved): its events no longer
+    /// concern the peer.
+    pub(super) retired: Cell<bool>,
+    /// Frame pairs accepted on the current connection.
+    pub(super) sent: Cell<u64>,
+}
+
+/// A `PAIR` socket receiving `socket`'s monitor events, `MONITOR_STOPPED` included.
+pub(super) fn monitor(
+    ctx: &zmq::Context,
+    socket: &zmq::Socket,
+    events: u16,
+) -> Result<ZmqSocket, ZmqSetupError> {
+    let at = format!(
+        "inproc://tern-monitor-{}",
+        MONITORS.fetch_add(1, Ordering::Relaxed)
+    );
+    let events = events | zmq::SocketEvent::MONITOR_STOPPED.to_raw();
+    socket
+        .monitor(&at, i32::from(events))
+        .map_err(zmq_err("monitor"))?;
+    let pair = ctx.socket(zmq::PAIR).map_err(zmq_err("monitor socket"))?;
+    pair.connect(&at).map_err(zmq_err("monitor connect"))?;
+    Ok(ZmqSocket::new(pair))
+}
+
+/// The next monitor event: its number and the endpoint it concerns; `None` once the
+/// monitored socket is destroyed (`MONITOR_STOPPED`) or the monitor fails. Malformed
+/// events (never produced by libzmq) are skipped.
+async fn next_event(monitor: &ZmqSocket) -> Option<(u16, String)> {
+    loop {
+        let frames = monitor.recv_multipart().await.ok()?;
+        let event = frames
+            .first()
+            .and_then(|f| f.get(..2))
+            .map(|b| u16::from_le_bytes([b[0], b[1]]));
+        if let Some(event) = event {
+            if event == zmq::SocketEvent::MONITOR_STOPPED.to_raw() {
+                return None;
+            }
+            let endpoint = frames
+                .get(1)
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .unwrap_or_default();
+            return Some((event, endpoint));
+        }
+    }
+}
+
+fn upgrade(inner: &Weak<Inner>) -> Option<ZmqTransport> {
+    inner.upgrade().map(|inner| ZmqTransport { inner })
+}
+
+/// Reads a peer's `DEALER` monitor until the socket is destroyed: a completed
+/// handshake is [`Incoming::PeerUp`], the loss of an established connection is
+/// [`Incoming::PeerLost`] (libzmq discards what was queued on it, `ZMQ_IMMEDIATE`).
+pub(super) async fn watch_peer(
+    inner: Weak<Inner>,
+    peer: NodeName,
+    link: Rc<Link>,
+    monitor: ZmqSocket,
+) {
+    while let Some((event, _)) = next_event(&monitor).await {
+        if link.retired.get() {
+            continue;
+        }
+        let Some(t) = upgrade(&inner) else { continue };
+        let name = &t.inner.config.name;
+        if event == zmq::SocketEvent::HANDSHAKE_SUCCEEDED.to_raw() {
+            link.connected.set(true);
+            link.sent.set(0);
+            t.bump(|s| s.peer_up += 1);
+            tracing::debug!(node = %name, %peer, "connected");
+            t.push(Incoming::PeerUp(peer.clone()));
+        } else if event == zmq::SocketEvent::DISCONNECTED.to_raw() && link.connected.get() {
+            link.connected.set(false);
+            let sent = link.sent.replace(0);
+            t.bump(|s| {
+                s.disconnects += 1;
+                s.sent_on_lost_connections += sent;
+            });
+            tracing::warn!(node = %name, %peer, sent_on_connection = sent,
+                "connection lost: frames it had not delivered are lost with it");
+            t.push(Incoming::PeerLost(peer.clone()));
+        }
+    }
+    tracing::trace!(%peer, "DEALER monitor stopped");
+}
+
+/// Reads the `ROUTER`'s monitor until the socket is destroyed: inbound connections
+/// accepted, closed, or refused at the handshake.
+pub(super) async fn watch_inbound(inner: Weak<Inner>, monitor: ZmqSocket) {
+    while let Some((event, from)) = next_event(&monitor).await {
+        let Some(t) = upgrade(&inner) else { continue };
+        if event == zmq::SocketEvent::ACCEPTED.to_raw() {
+            t.bump(|s| s.accepted += 1);
+        } else if event == zmq::SocketEvent::DISCONNECTED.to_raw() {
+            t.bump(|s| s.inbound_closed += 1);
+        } else {
+            t.bump(|s| s.handshake_failures += 1);
+            t.warn(
+                "a connection whose handshake failed (not a ZMTP 3 peer)",
+                &from,
+            );
+        }
+    }
+}
