@@ -94,8 +94,8 @@ pub use tern_transport as transport;
 
 pub use tern_actors::{
     Actor, ActorError, Addr, Ask, AskError, AskRequest, ComponentStats, Context, Environment,
-    Handler, RegistryError, RemoteAddr, RemoteReply, Restart, SendError, Spawn, Supervision, Tell,
-    WeakAddr, build, lookup, register, spawn,
+    Handler, MissedTicks, RegistryError, RemoteAddr, RemoteReply, Restart, SendError, Spawn,
+    Supervision, Tell, WeakAddr, build, lookup, register, spawn,
 };
 pub use tern_executor::{
     Instant, JoinError, JoinHandle, Runtime, crossing, spawn as spawn_task, time, yield_now,
