@@ -98,7 +98,7 @@ mod remote_handle;
 mod reply;
 mod spawn;
 pub mod stream;
-mod supervision;
+pub(crate) mod supervision;
 
 pub use actor::{Actor, Handler};
 pub use addr::{Addr, WeakAddr};
