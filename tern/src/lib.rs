@@ -75,6 +75,7 @@
 
 pub mod app;
 pub mod check;
+pub mod compat;
 pub mod log;
 pub mod prelude;
 pub mod remote;
