@@ -21,7 +21,7 @@
 //! }
 //!
 //! Runtime::new().unwrap().block_on(async {
-//!     let counter = tern::spawn(Counter { n: 0 });
+//!     let counter = spawn(Counter { n: 0 });
 //!     counter.try_tell(Add(1)).unwrap();             // fire and forget
 //!     assert_eq!(counter.ask(Add(2)).await, Ok(3));  // typed reply by a deadline
 //! });
