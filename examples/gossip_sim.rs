@@ -1,4 +1,4 @@
-//! The membership targets T1–T10 of `design/gossip.md` §2b on the deterministic
+//! The membership targets T1–T10 of `docs/design/gossip.md` §2b on the deterministic
 //! simulator (the scenarios are in `examples/gossip.rs`).
 //!
 //! ```text

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tern::prelude::*;
-use tern::{Restart, Supervision};
 
 const TEXT: &str = "the quick brown fox jumps over the lazy dog
 a journey of a thousand miles begins with a single step
@@ -86,10 +85,10 @@ fn main() -> anyhow::Result<()> {
 
     let rt = Runtime::new()?;
     rt.block_on(async {
-        let tally = tern::spawn(Tally::default());
+        let tally = spawn(Tally::default());
         let splitter = {
             let tally = tally.clone();
-            tern::build(move || Splitter {
+            build(move || Splitter {
                 tally: tally.clone(),
             })
             .mailbox(16)

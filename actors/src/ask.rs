@@ -185,6 +185,18 @@ impl<A: Handler<M>, M> Future for Ask<A, M> {
                 this.msg = Some(msg);
                 return Poll::Pending;
             }
+            if cfg!(debug_assertions)
+                && crate::supervision::quiet::current_component() == Some(this.addr.id())
+            {
+                // Debug builds only: the handler waits for a reply that only it can
+                // give, so the ask can end only by its deadline.
+                tracing::warn!(
+                    component = this.addr.id(),
+                    timeout = ?this.timeout,
+                    "a component asked itself: it cannot answer while its handler waits, \
+                     so this ask ends with a timeout (tell yourself, or call the code directly)"
+                );
+            }
             let slot = Rc::new(ReplySlot::new());
             let reply = Some(Responder { slot: slot.clone() });
             let env = match mb.reuse::<AskEnvelope<M, A::Reply>>() {

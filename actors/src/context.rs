@@ -152,8 +152,9 @@ impl<A: Actor> Context<A> {
         }));
     }
 
-    /// Delivers a clone of `msg` every `period` until the incarnation ends. A tick that
-    /// finds the mailbox full is skipped (and logged), never queued up.
+    /// Delivers a clone of `msg` every `period` until the incarnation ends, skipping
+    /// ticks that come due while the previous tick's message is still queued or being
+    /// handled: [`MissedTicks::Skip`], see [`Context::send_every_with`].
     ///
     /// # Panics
     ///
@@ -162,17 +163,86 @@ impl<A: Actor> Context<A> {
     where
         A: Handler<M>,
     {
+        self.send_every_with(period, msg, MissedTicks::default());
+    }
+
+    /// Delivers a clone of `msg` every `period` until the incarnation ends; `missed`
+    /// says what happens to ticks that come due while the component is busy (like
+    /// tokio's `MissedTickBehavior`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tern_actors::{Actor, Context, Handler, MissedTicks, spawn};
+    /// use tern_executor::{Runtime, time};
+    ///
+    /// #[derive(Clone)]
+    /// struct Tick;
+    /// struct Poller { seen: Vec<u64> }
+    /// impl Actor for Poller {
+    ///     async fn started(&mut self, ctx: &mut Context<Self>) -> Result<(), tern_actors::ActorError> {
+    ///         ctx.send_every_with(Duration::from_millis(100), Tick, MissedTicks::Skip);
+    ///         Ok(())
+    ///     }
+    /// }
+    /// impl Handler<Tick> for Poller {
+    ///     type Reply = ();
+    ///     async fn handle(&mut self, _: Tick, _: &mut Context<Self>) {
+    ///         self.seen.push(time::now().as_nanos() / 1_000_000);
+    ///         if self.seen.len() == 1 {
+    ///             // Busy for 3.5 periods: the ticks at 200, 300 and 400 ms are missed.
+    ///             time::sleep(Duration::from_millis(350)).await;
+    ///         }
+    ///     }
+    /// }
+    /// struct Seen;
+    /// impl Handler<Seen> for Poller {
+    ///     type Reply = Vec<u64>;
+    ///     async fn handle(&mut self, _: Seen, _: &mut Context<Self>) -> Vec<u64> { self.seen.clone() }
+    /// }
+    ///
+    /// let rt = Runtime::builder().virtual_time().build().unwrap();
+    /// let seen = rt.block_on(async {
+    ///     let p = spawn(Poller { seen: Vec::new() });
+    ///     time::sleep(Duration::from_millis(750)).await;
+    ///     p.ask(Seen).await.unwrap()
+    /// });
+    /// // One late tick as soon as the component is free, then the original schedule.
+    /// assert_eq!(seen, [100, 450, 500, 600, 700]);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `period` is zero.
+    pub fn send_every_with<M: Clone + 'static>(
+        &mut self,
+        period: Duration,
+        msg: M,
+        missed: MissedTicks,
+    ) where
+        A: Handler<M>,
+    {
         let addr = self.addr.clone();
         let mut ticks = time::interval(period);
         self.add_timer(spawn(async move {
             ticks.tick().await;
             loop {
                 ticks.tick().await;
-                if let Err(e) = addr.try_tell(msg.clone()) {
-                    tracing::warn!(component = addr.id(), error = %e, "periodic message skipped");
+                let sent = match missed {
+                    // Waits until the message is handled; the ticks that came due
+                    // meanwhile collapse into one (the interval skips the rest).
+                    MissedTicks::Skip => addr
+                        .ask(msg.clone())
+                        .timeout(NO_DEADLINE)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                    MissedTicks::Burst => addr.try_tell(msg.clone()).map_err(|e| e.to_string()),
+                };
+                if let Err(error) = sent {
                     if addr.is_stopped() {
                         break;
                     }
+                    tracing::warn!(component = addr.id(), %error, "periodic message skipped");
                 }
             }
         }));
@@ -202,3 +272,24 @@ impl<A: Actor> Context<A> {
         }
     }
 }
+
+/// What [`Context::send_every_with`] does with ticks that come due while the component
+/// is still busy with an earlier tick (or anything else).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MissedTicks {
+    /// At most one tick message is queued or being handled at a time. Ticks that come
+    /// due meanwhile collapse into one, sent as soon as the earlier one is handled;
+    /// then the original schedule resumes (tokio's `MissedTickBehavior::Skip`). The
+    /// default.
+    #[default]
+    Skip,
+    /// One message per tick, whatever the component is doing: a component busy for
+    /// ten periods then handles the ten queued ticks back to back (tokio's `Burst`).
+    /// A tick that finds the mailbox full is dropped and logged.
+    Burst,
+}
+
+/// The deadline of a [`MissedTicks::Skip`] tick's ask: none in practice (a year), so a
+/// slow handler never makes a second tick queue up behind the first.
+const NO_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);

@@ -98,12 +98,12 @@ mod remote_handle;
 mod reply;
 mod spawn;
 pub mod stream;
-mod supervision;
+pub(crate) mod supervision;
 
 pub use actor::{Actor, Handler};
 pub use addr::{Addr, WeakAddr};
 pub use ask::{Ask, AskRequest, Tell};
-pub use context::Context;
+pub use context::{Context, MissedTicks};
 pub use env::Environment;
 pub use error::{ActorError, AskError, RegistryError, SendError};
 pub use mailbox::ComponentStats;

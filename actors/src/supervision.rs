@@ -169,10 +169,12 @@ pub(crate) async fn run<A: Actor, F: FnMut() -> Option<A>>(
                 let mut ctx = Context::new(Addr {
                     inner: comp.clone(),
                 });
-                let exit =
-                    quiet::Quiet(std::pin::pin!(incarnation(&mut actor, &mut ctx, mb))).await;
+                let exit = {
+                    let run = std::pin::pin!(incarnation(&mut actor, &mut ctx, mb));
+                    quiet::Quiet(comp.id, run).await
+                };
                 // Cold path, boxed so that an idle component's task stays small.
-                quiet::Quiet(Box::pin(finish(&mut actor, &mut ctx, comp.id))).await;
+                quiet::Quiet(comp.id, Box::pin(finish(&mut actor, &mut ctx, comp.id))).await;
                 exit
             }
             Ok(None) => Exit::Requested,
@@ -220,7 +222,9 @@ fn make<A, F: FnMut() -> Option<A>>(
     let Some(s) = sup.as_mut() else {
         return Ok(None);
     };
-    let made = quiet::within(|| std::panic::catch_unwind(AssertUnwindSafe(&mut s.factory)));
+    let made = quiet::within(None, || {
+        std::panic::catch_unwind(AssertUnwindSafe(&mut s.factory))
+    });
     if s.policy.restart == Restart::Never {
         *sup = None;
     }
@@ -292,7 +296,10 @@ async fn incarnation<A: Actor>(actor: &mut A, ctx: &mut Context<A>, mb: &Mailbox
 /// panic hook's message (and, with `RUST_BACKTRACE`, its backtrace) is not printed for
 /// it; the backtrace goes to the `debug` log instead. Panics anywhere else go to the
 /// hook that was installed before, unchanged.
-mod quiet {
+///
+/// It also knows which component's code is running, so an ask can tell when a
+/// component asks itself ([`current_component`]).
+pub(crate) mod quiet {
     use std::cell::Cell;
     use std::future::Future;
     use std::pin::Pin;
@@ -302,6 +309,13 @@ mod quiet {
     thread_local! {
         /// How deep this thread is inside component code right now.
         static INSIDE: Cell<u32> = const { Cell::new(0) };
+        /// The component whose code runs now (its id), if known.
+        static CURRENT: Cell<Option<u64>> = const { Cell::new(None) };
+    }
+
+    /// The id of the component whose code (handler, hook) this thread runs now.
+    pub(crate) fn current_component() -> Option<u64> {
+        CURRENT.with(Cell::get)
     }
 
     /// Installs the process-wide hook, once; it wraps the hook installed before.
@@ -320,26 +334,28 @@ mod quiet {
         });
     }
 
-    /// Runs `f` as component code.
-    pub(super) fn within<T>(f: impl FnOnce() -> T) -> T {
-        struct Leave;
+    /// Runs `f` as the code of component `id` (`None`: not yet known).
+    pub(super) fn within<T>(id: Option<u64>, f: impl FnOnce() -> T) -> T {
+        struct Leave(Option<u64>);
         impl Drop for Leave {
             fn drop(&mut self) {
                 INSIDE.with(|d| d.set(d.get().saturating_sub(1)));
+                CURRENT.with(|c| c.set(self.0));
             }
         }
         INSIDE.with(|d| d.set(d.get() + 1));
-        let _leave = Leave;
+        let _leave = Leave(CURRENT.with(|c| c.replace(id)));
         f()
     }
 
-    /// A future whose polls are component code.
-    pub(super) struct Quiet<F>(pub(super) F);
+    /// A future whose polls are the code of component `.0`.
+    pub(super) struct Quiet<F>(pub(super) u64, pub(super) F);
 
     impl<F: Future + Unpin> Future for Quiet<F> {
         type Output = F::Output;
         fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-            within(|| Pin::new(&mut self.0).poll(cx))
+            let id = self.0;
+            within(Some(id), || Pin::new(&mut self.1).poll(cx))
         }
     }
 }

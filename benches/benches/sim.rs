@@ -1,4 +1,4 @@
-//! The simulator's speed (design/simulation.md H1, H2; issue 3's targets).
+//! The simulator's speed (docs/design/simulation.md H1, H2; issue 3's targets).
 //!
 //! 1. Scheduler events per second: 10 nodes, each with 4 tasks that yield in a loop;
 //!    every step is one seeded choice of a node and one task poll.

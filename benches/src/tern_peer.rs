@@ -40,7 +40,7 @@ impl Handler<Get> for Counter {
 }
 
 fn counter() -> Addr<Counter> {
-    tern::spawn(Counter { n: 0 })
+    spawn(Counter { n: 0 })
 }
 
 async fn stop<A: Actor>(addr: &Addr<A>) {
@@ -168,11 +168,11 @@ impl Peer for Tern {
 
     fn tell_pingpong(&self, iters: u64, n: u64) -> Duration {
         runtime().block_on(async {
-            let ping = tern::spawn(Ping {
+            let ping = spawn(Ping {
                 pong: None,
                 done: None,
             });
-            let pong = tern::spawn(Pong { ping: None });
+            let pong = spawn(Pong { ping: None });
             ping.ask(PingPeer(pong.clone())).await.unwrap();
             pong.ask(PongPeer(ping.clone())).await.unwrap();
             let start = Instant::now();
@@ -211,7 +211,7 @@ impl Peer for Tern {
             for _ in 0..iters {
                 for _ in 0..senders {
                     let addr = addr.clone();
-                    handles.push(tern::spawn_task(async move {
+                    handles.push(spawn_task(async move {
                         for i in 0..per_sender {
                             addr.tell(i).await.unwrap();
                         }
@@ -230,9 +230,7 @@ impl Peer for Tern {
 
     fn ring(&self, iters: u64, nodes: usize, laps: u64) -> Duration {
         runtime().block_on(async {
-            let ring: Vec<Addr<Node>> = (0..nodes)
-                .map(|_| tern::spawn(Node { next: None }))
-                .collect();
+            let ring: Vec<Addr<Node>> = (0..nodes).map(|_| spawn(Node { next: None })).collect();
             for (i, node) in ring.iter().enumerate() {
                 node.ask(Next(ring[(i + 1) % nodes].clone())).await.unwrap();
             }

@@ -1,4 +1,4 @@
-//! The membership targets T1–T10 of `design/gossip.md` §2b on the deterministic
+//! The membership targets T1–T10 of `docs/design/gossip.md` §2b on the deterministic
 //! simulator: each node is a world node running [`Discovery`] over [`SimDatagrams`],
 //! all with the same key and cluster id. The scenario binary `examples/gossip_sim.rs`
 //! sweeps them over seeds; `examples/tests/gossip_targets.rs` runs them small.

@@ -1,4 +1,4 @@
-//! The targets T1 to T10 of design/gossip.md section 2b, one function each.
+//! The targets T1 to T10 of docs/design/gossip.md section 2b, one function each.
 
 use super::*;
 

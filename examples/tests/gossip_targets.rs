@@ -1,4 +1,4 @@
-//! The membership targets of `design/gossip.md` §2b at a small size under `cargo test`
+//! The membership targets of `docs/design/gossip.md` §2b at a small size under `cargo test`
 //! (the N=100 and N=1,000 sweeps are `examples/gossip_sim.rs`). Each test runs one
 //! target over a few seeds and asserts every run's bounds and invariants, and the
 //! target's aggregate checks (`tern_examples::gossip::judge`), scaled to the size.

@@ -1,5 +1,5 @@
 //! The sim_cluster scenario over a sweep of seeds: every delivery promise is checked in
-//! every run (design/simulation.md C4), and a seed replays exactly, in this process and
+//! every run (docs/design/simulation.md C4), and a seed replays exactly, in this process and
 //! in another one (D1, D2).
 
 use std::collections::BTreeSet;

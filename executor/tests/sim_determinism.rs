@@ -1,5 +1,5 @@
 //! Replay: a seed gives the same trace hash run after run, after other seeds, and in
-//! another process (design/simulation.md D1, D2); extra application draws leave the
+//! another process (docs/design/simulation.md D1, D2); extra application draws leave the
 //! network's decisions alone (D5).
 
 use std::cell::RefCell;
@@ -161,7 +161,7 @@ fn net_decisions(seed: u64, app_draws: u32) -> NetDecisions {
     (world.net_stats(), delivered)
 }
 
-/// design/simulation.md D5: 1,000 extra draws from one node's application stream
+/// docs/design/simulation.md D5: 1,000 extra draws from one node's application stream
 /// leave every network decision (losses, duplicates, latencies, so deliveries and
 /// their order) exactly as they were.
 #[test]

@@ -311,7 +311,7 @@ fn assert_quantiles(samples: &[u64], min: Duration, mean: Duration, what: &str) 
     }
 }
 
-/// design/simulation.md N1: one link's latency follows its own distribution (10⁵
+/// docs/design/simulation.md N1: one link's latency follows its own distribution (10⁵
 /// deliveries), the reverse link keeps the global one, and clearing the link restores it.
 #[test]
 fn a_link_latency_follows_its_distribution_and_other_links_keep_the_global_one() {
@@ -426,7 +426,7 @@ fn datagrams_overflow_a_full_inbox_but_stream_frames_never_do() {
     assert_eq!(world.net_stats().delivered, 13);
 }
 
-/// design/simulation.md N3: 10⁵ frames of one connection, under a latency tail far longer
+/// docs/design/simulation.md N3: 10⁵ frames of one connection, under a latency tail far longer
 /// than their spacing, arrive in order, each once.
 #[test]
 fn a_hundred_thousand_stream_frames_arrive_in_fifo_order_without_duplicates() {
@@ -503,7 +503,7 @@ fn log_events(world: &World, node: NodeId) -> Events {
     log
 }
 
-/// design/simulation.md N3: a partition at T resets the connection. Exactly the frames
+/// docs/design/simulation.md N3: a partition at T resets the connection. Exactly the frames
 /// in flight at T (sent before T, not delivered by T) are lost; every frame sent after
 /// the heal arrives; both ends see the reset after `reset_detect`.
 #[test]

@@ -1,4 +1,4 @@
-//! Scheduling exploration (design/simulation.md S1): a uniform random pick and PCT
+//! Scheduling exploration (docs/design/simulation.md S1): a uniform random pick and PCT
 //! both find a planted order bug between two nodes, replay it exactly from its seed,
 //! and PCT finds a bug that the uniform pick misses.
 

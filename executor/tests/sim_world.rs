@@ -344,7 +344,7 @@ fn spin(seed: u64, cost: Option<(Duration, Duration)>) -> (u64, Instant) {
     (polls, world.now())
 }
 
-/// design/simulation.md T4: each poll costs 50–100 ns of virtual time by default, so a
+/// docs/design/simulation.md T4: each poll costs 50–100 ns of virtual time by default, so a
 /// spinning task moves the clock, and the livelock detector still catches it.
 #[test]
 fn each_poll_costs_virtual_time_and_a_spinner_still_trips_the_livelock_detector() {
@@ -420,7 +420,7 @@ fn poll_costs_do_not_move_the_network_draws() {
     assert!(t0 < t1 && t1 < t2, "{t0:?} {t1:?} {t2:?}");
 }
 
-/// design/simulation.md T3: a +5 s step of node b's wall clock at T = 100 s is seen by
+/// docs/design/simulation.md T3: a +5 s step of node b's wall clock at T = 100 s is seen by
 /// b only; its monotonic clock does not jump.
 #[test]
 fn a_wall_clock_step_on_one_node_is_seen_by_that_node_only() {
@@ -516,7 +516,7 @@ fn sleeper(secs: u64) -> (u32, Option<Instant>, Instant) {
     (steps, woke, world.now())
 }
 
-/// design/simulation.md T1: virtual time is event-driven, so a node sleeping 10^6
+/// docs/design/simulation.md T1: virtual time is event-driven, so a node sleeping 10^6
 /// simulated seconds finishes in a handful of steps (poll, jump, fire, poll), exactly
 /// as many as a one-second sleep: the cost does not depend on the simulated duration.
 #[test]
@@ -560,7 +560,7 @@ fn same_instant_timers(seed: u64) -> Vec<usize> {
     fired.into_iter().map(|(node, _)| node).collect()
 }
 
-/// design/simulation.md T2: timers of three nodes due at the same instant run their
+/// docs/design/simulation.md T2: timers of three nodes due at the same instant run their
 /// tasks in an order that a seed repeats and that varies across seeds.
 #[test]
 fn same_instant_timers_fire_in_a_seeded_order() {

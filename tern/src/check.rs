@@ -2,7 +2,7 @@
 //!
 //! [`History`] records what callers sent and what components handled, and checks each
 //! record against the framework's promises as it arrives
-//! (design/simulation.md C4):
+//! (docs/design/simulation.md C4):
 //!
 //! - **per-pair FIFO**: a component handles the messages of one sender in the order
 //!   they were sent (gaps are allowed: delivery is at most once);

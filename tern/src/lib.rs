@@ -21,7 +21,7 @@
 //! }
 //!
 //! Runtime::new().unwrap().block_on(async {
-//!     let counter = tern::spawn(Counter { n: 0 });
+//!     let counter = spawn(Counter { n: 0 });
 //!     counter.try_tell(Add(1)).unwrap();             // fire and forget
 //!     assert_eq!(counter.ask(Add(2)).await, Ok(3));  // typed reply by a deadline
 //! });
@@ -75,6 +75,7 @@
 
 pub mod app;
 pub mod check;
+pub mod compat;
 pub mod log;
 pub mod prelude;
 pub mod remote;
@@ -94,8 +95,8 @@ pub use tern_transport as transport;
 
 pub use tern_actors::{
     Actor, ActorError, Addr, Ask, AskError, AskRequest, ComponentStats, Context, Environment,
-    Handler, RegistryError, RemoteAddr, RemoteReply, Restart, SendError, Spawn, Supervision, Tell,
-    WeakAddr, build, lookup, register, spawn,
+    Handler, MissedTicks, RegistryError, RemoteAddr, RemoteReply, Restart, SendError, Spawn,
+    Supervision, Tell, WeakAddr, build, lookup, register, spawn,
 };
 pub use tern_executor::{
     Instant, JoinError, JoinHandle, Runtime, crossing, spawn as spawn_task, time, yield_now,

@@ -36,7 +36,8 @@
 
 pub use futures_lite::StreamExt;
 pub use tern_actors::{
-    Actor, ActorError, Addr, AskError, Cancelled, Context, Emitter, Handler, ItemStream, Restart,
-    SendError, Spawn, StreamError, StreamMessage, Streaming, Supervision, WeakAddr, build, spawn,
+    Actor, ActorError, Addr, AskError, Cancelled, Context, Emitter, Handler, ItemStream,
+    MissedTicks, Restart, SendError, Spawn, StreamError, StreamMessage, Streaming, Supervision,
+    WeakAddr, build, spawn,
 };
 pub use tern_executor::{Instant, JoinHandle, Runtime, spawn as spawn_task, time};
