@@ -45,7 +45,8 @@
 //! - [`log`]: logging set-up whose timestamps are virtual time under the simulator.
 //! - [`discovery`]: membership from a seed list: SWIM with Lifeguard over sealed UDP
 //!   gossip, per-node facts, and the directory that routes component names
-//!   ([`remote::Node::use_discovery`]).
+//!   ([`membership::use_discovery`]).
+//! - [`membership`]: the wiring from discovery into a node's directory.
 //! - [`app`]: container processes: a command line (`run`, `node --config`,
 //!   `check-config`, `print-config`, `members`), TOML configuration with environment
 //!   overrides, gossip discovery, clean shutdown (and a graceful leave) on SIGINT and
@@ -54,6 +55,7 @@
 pub mod app;
 pub mod check;
 pub mod log;
+pub mod membership;
 
 pub use tern_actors as actors;
 pub use tern_actors::remote;

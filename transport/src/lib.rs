@@ -48,6 +48,9 @@ pub enum Incoming {
     /// it): frames in flight either way may have been lost, and the session fails what
     /// it was waiting for from that peer. A later send opens a new connection.
     PeerLost(NodeName),
+    /// A connection to this peer is (again) established: sends to it can succeed. Comes
+    /// after a [`Incoming::PeerLost`] for the same peer when its connection is back.
+    PeerUp(NodeName),
 }
 
 /// Why a frame pair was not queued.

@@ -156,6 +156,7 @@ fn a_partition_or_a_crash_is_reported_as_a_lost_peer_to_the_live_end() {
         .map(|i| match i {
             Incoming::Frame { envelope, .. } => String::from_utf8_lossy(envelope).into_owned(),
             Incoming::PeerLost(p) => format!("lost {p}"),
+            Incoming::PeerUp(p) => format!("up {p}"),
         })
         .collect();
     assert_eq!(frames, ["1", "lost a", "3", "lost a"]);

@@ -38,14 +38,15 @@
 //! # Non-goals
 //!
 //! - No retries and no exactly-once: an ask that timed out may still have run.
-//! - No membership protocol here: peers are configured; gossip discovery feeds the same
-//!   directory in a later layer.
+//! - No membership protocol here: peers are configured, or a membership layer feeds
+//!   them in through [`Node::peer_up`] and [`Node::peer_down`] (the `tern` facade does
+//!   it from gossip discovery).
 
 mod codec;
 mod config;
 mod error;
 mod export;
-mod gossip;
+mod membership;
 mod node;
 mod reference;
 mod slot;
@@ -55,7 +56,7 @@ pub use codec::{Codec, CodecError, Json, Postcard, Prost, Raw, RawBytes, RemoteM
 pub use config::{NodeConfig, NodeError};
 pub use error::CallError;
 pub use export::ExportBuilder;
-pub use gossip::{COMPONENTS_FACT, ENDPOINT_FACT};
+pub use membership::{COMPONENTS_FACT, ENDPOINT_FACT, WeakNode};
 pub use node::{Node, NodeStats};
 pub use reference::{Ref, RefAsk, Undelivered};
 pub use stream::RefStream;

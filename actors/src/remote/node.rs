@@ -37,6 +37,8 @@ mod streams;
 pub struct NodeStats {
     /// Tells sent to other nodes.
     pub tells_sent: u64,
+    /// Connections to peers the transport reported lost.
+    pub links_lost: u64,
     /// Asks sent to other nodes.
     pub asks_sent: u64,
     /// Requests from other nodes queued in a local mailbox.
@@ -115,14 +117,18 @@ pub(super) struct State {
     /// Components whose every host died or left (component -> the last host): calls
     /// fail at once until a host publishes the name again.
     pub(super) gone: BTreeMap<String, String>,
-    /// The membership this node takes its directory from, if any.
-    pub(super) discovery: Option<tern_discovery::Discovery>,
+    /// Peers whose connection the transport reported lost, and when: calls to them
+    /// fail [`CallError::Unreachable`] at once until the connection is back
+    /// ([`Incoming::PeerUp`], a frame from the peer, a new generation) or
+    /// [`NodeConfig::relink_after`] has passed.
+    pub(super) links_down: BTreeMap<String, Nanos>,
     streams: streams::Tables,
 }
 
 type SendFn = Box<dyn Fn(&str, Vec<u8>, Vec<u8>) -> Result<(), TransportError>>;
 type LearnFn = Box<dyn Fn(&str, &str) -> Result<(), TransportError>>;
 type ForgetFn = Box<dyn Fn(&str)>;
+type ExportsWatch = Box<dyn Fn(&[&str])>;
 
 /// A request waiting for room in a full mailbox; the receive loop awaits it before it
 /// reads the next frame.
@@ -133,6 +139,8 @@ pub(super) struct Shared {
     send: SendFn,
     pub(super) learn: LearnFn,
     pub(super) forget: ForgetFn,
+    /// Told the exported names after every change (see `Node::watch_exports`).
+    pub(super) exports_watch: RefCell<Option<ExportsWatch>>,
     pub(super) state: RefCell<State>,
     tasks: RefCell<Vec<JoinHandle<()>>>,
 }
@@ -163,6 +171,15 @@ pub(super) struct Shared {
 ///   price is head-of-line blocking: one full component slows every inbound message
 ///   to this node until it drains, replies to this node's own asks included (they
 ///   share the receive loop), so keep mailboxes sized for bursts.
+/// - **Fast failure.** When the transport reports a peer's connection lost
+///   ([`Incoming::PeerLost`]), that peer's outstanding asks fail with
+///   [`CallError::PeerLost`] at once, and new calls to it (pinned, or to a component
+///   only it hosts) fail with [`CallError::Unreachable`] at once, until the connection
+///   is back ([`Incoming::PeerUp`], any frame from it, or a newer generation through
+///   [`Node::peer_up`]) or [`NodeConfig::relink_after`] has passed. Unpinned calls go
+///   to another host of the name meanwhile.
+/// - Peers come from [`NodeConfig::peers`] (directories exchanged by messages) or from
+///   a membership layer through [`Node::peer_up`] and [`Node::peer_down`].
 /// - Startup order does not matter: a message to a name no node has announced waits,
 ///   bounded in number ([`NodeConfig::pending_limit`]) and time
 ///   ([`NodeConfig::pending_ttl`], or the ask's deadline), and is sent as soon as a
@@ -290,7 +307,7 @@ impl Node {
             ticker: None,
             down: BTreeSet::new(),
             gone: BTreeMap::new(),
-            discovery: None,
+            links_down: BTreeMap::new(),
             streams: streams::Tables::default(),
         };
         let node = Self {
@@ -299,6 +316,7 @@ impl Node {
                 send: Box::new(move |to, env, payload| sender.send(to, env, payload)),
                 learn: Box::new(move |name, address| learner.learn_peer(name, address)),
                 forget: Box::new(move |name| forgetter.forget_peer(name)),
+                exports_watch: RefCell::new(None),
                 state: RefCell::new(state),
                 tasks: RefCell::new(Vec::new()),
             }),
@@ -493,6 +511,9 @@ impl Node {
         if let Some(node) = st.lost(component, pin) {
             return Err(CallError::PeerLost(node));
         }
+        if let Some(node) = st.unreachable(component, pin, now, &self.shared.config) {
+            return Err(CallError::Unreachable(node));
+        }
         let Some(host) = st.route(component, pin) else {
             let expires = now.saturating_add(nanos(self.shared.config.pending_ttl));
             return self.park(&mut st, component, pin, out, PendingCall::Tell, expires);
@@ -523,6 +544,9 @@ impl Node {
             let mut st = self.shared.state.borrow_mut();
             if let Some(node) = st.lost(component, pin) {
                 return Err(CallError::PeerLost(node));
+            }
+            if let Some(node) = st.unreachable(component, pin, now, &self.shared.config) {
+                return Err(CallError::Unreachable(node));
             }
             match st.route(component, pin) {
                 Some(host) => {
@@ -620,14 +644,34 @@ impl Node {
                     from,
                     envelope,
                     payload,
-                } => st.session.handle_frame(now, &from, &envelope, payload),
+                } => {
+                    // A frame proves a live connection.
+                    if st.links_down.remove(&from).is_some() {
+                        tracing::debug!(node = %self.name(), peer = %from, "connection back (a frame arrived)");
+                    }
+                    st.session.handle_frame(now, &from, &envelope, payload);
+                }
                 Incoming::PeerLost(peer) => {
                     tracing::debug!(node = %self.name(), %peer, "connection lost");
                     st.session.peer_lost(&peer);
                     st.forget(&peer);
+                    st.stats.links_lost += 1;
+                    st.links_down.insert(peer, now);
                     if let Some(w) = st.ticker.take() {
                         w.wake();
                     }
+                }
+                Incoming::PeerUp(peer) => {
+                    tracing::debug!(node = %self.name(), %peer, "connection back");
+                    st.links_down.remove(&peer);
+                    if st
+                        .peers
+                        .get(&peer)
+                        .is_some_and(|v| !v.gossip && v.known.is_none())
+                    {
+                        self.send_directory(&mut st, now, &peer, true);
+                    }
+                    self.retry_pending(&mut st, now);
                 }
             }
         }
@@ -980,6 +1024,12 @@ impl Node {
         }
         // Timeouts produce no requests, so nothing is ever held here; if something
         // were, it would still finish, off the receive loop.
+        self.pump_detached(now);
+    }
+
+    /// [`Node::pump`] outside the receive loop: what waits for mailbox room finishes
+    /// in a task of its own.
+    pub(super) fn pump_detached(&self, now: Nanos) {
         for held in self.pump(now) {
             tern_executor::spawn(held).detach();
         }
@@ -1022,13 +1072,43 @@ impl State {
                 .then(|| node.to_owned());
         }
         let hosts = self.hosts.get(component)?;
-        let n = hosts.len() as u64;
+        let live = || hosts.iter().filter(|h| !self.links_down.contains_key(*h));
+        let n = live().count() as u64;
         if n == 0 {
             return None;
         }
         let i = usize::try_from(self.next_pick % n).unwrap_or(0);
+        let host = live().nth(i).cloned();
         self.next_pick = self.next_pick.wrapping_add(1);
-        hosts.iter().nth(i).cloned()
+        host
+    }
+
+    /// The node whose lost connection makes a call to `component` (on `pin`) fail
+    /// [`CallError::Unreachable`] now, if any: the pinned node's, or every host's.
+    /// Marks older than [`NodeConfig::relink_after`] are lifted here.
+    pub(super) fn unreachable(
+        &mut self,
+        component: &str,
+        pin: Option<&str>,
+        now: Nanos,
+        config: &NodeConfig,
+    ) -> Option<String> {
+        if self.links_down.is_empty() {
+            return None;
+        }
+        let after = nanos(config.relink_after);
+        self.links_down
+            .retain(|_, since| now < since.saturating_add(after));
+        match pin {
+            Some(node) => self.links_down.contains_key(node).then(|| node.to_owned()),
+            None if self.exports.contains_key(component) => None,
+            None => {
+                let hosts = self.hosts.get(component)?;
+                let mut all = hosts.iter().filter(|h| self.links_down.contains_key(*h));
+                let first = all.next()?.clone();
+                (all.count() + 1 == hosts.len()).then_some(first)
+            }
+        }
     }
 
     fn start_ask(

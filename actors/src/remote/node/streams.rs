@@ -38,6 +38,9 @@ impl Node {
         if let Some(node) = st.lost(component, pin) {
             return Err(CallError::PeerLost(node));
         }
+        if let Some(node) = st.unreachable(component, pin, now, &self.shared.config) {
+            return Err(CallError::Unreachable(node));
+        }
         let Some(host) = st.route(component, pin) else {
             return Err(CallError::UnknownComponent(component.to_owned()));
         };

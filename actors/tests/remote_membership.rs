@@ -1,0 +1,200 @@
+//! Membership as input (`Node::peer_up`, `Node::peer_down`) and fast failure on a lost
+//! connection, on the simulated network.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tern_actors::remote::{CallError, Node, NodeConfig, Postcard, RemoteMessage};
+use tern_actors::{Actor, Context, Handler, spawn};
+use tern_executor::sim::{NodeId, World};
+use tern_executor::{Instant, JoinHandle, time};
+use tern_transport::SimTransport;
+
+struct Sleeper;
+impl Actor for Sleeper {}
+
+/// Sleeps this many ms, then echoes it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Nap(u64);
+impl RemoteMessage for Nap {
+    const NAME: &'static str = "test.v1.Nap";
+    type Codec = Postcard;
+}
+impl Handler<Nap> for Sleeper {
+    type Reply = u64;
+    async fn handle(&mut self, m: Nap, _: &mut Context<Self>) -> u64 {
+        time::sleep(Duration::from_millis(m.0)).await;
+        m.0
+    }
+}
+
+struct Pair {
+    world: World,
+    a: NodeId,
+    b: NodeId,
+}
+
+fn secs(s: f64) -> Instant {
+    Instant::from_nanos((s * 1e9) as u64)
+}
+
+/// Nodes `a` and `b` with no configured peers: each learns the other only through
+/// `peer_up` (generation 1); `b` exports a sleeper as "nap", `a` a sleeper as "sink".
+/// `a` keeps a lost connection's mark for `relink_after`.
+fn pair(seed: u64, relink_after: Duration) -> Pair {
+    let mut world = World::new(seed).expect("world");
+    let (a, b) = (
+        world.add_node("a").expect("node"),
+        world.add_node("b").expect("node"),
+    );
+    let names = Rc::new(BTreeMap::from([("a".to_owned(), a), ("b".to_owned(), b)]));
+    let ta = SimTransport::new("a", world.socket(a), names.clone());
+    let tb = SimTransport::new("b", world.socket(b), names);
+    world
+        .spawn_on(b, async move {
+            let node = Node::start(NodeConfig::new("b").generation(1), tb).expect("node");
+            node.export("nap", &spawn(Sleeper))
+                .expect("export")
+                .accept::<Nap>();
+            node.peer_up("a", 1, None, &["sink"]);
+        })
+        .detach();
+    world
+        .spawn_on(a, async move {
+            let node = Node::start(
+                NodeConfig::new("a")
+                    .generation(1)
+                    .relink_after(relink_after),
+                ta,
+            )
+            .expect("node");
+            node.export("sink", &spawn(Sleeper))
+                .expect("export")
+                .accept::<Nap>();
+            node.peer_up("b", 1, None, &["nap"]);
+        })
+        .detach();
+    Pair { world, a, b }
+}
+
+/// Runs an ask from `a` to "nap" starting at `at` seconds; returns its outcome and how
+/// long it took.
+fn ask_at(p: &Pair, at: f64, ms: u64) -> JoinHandle<(Result<u64, CallError>, Duration)> {
+    p.world.spawn_on(p.a, async move {
+        time::sleep_until(secs(at)).await;
+        let node = Node::current().expect("node");
+        let t0 = time::now();
+        let r = node
+            .lookup::<Sleeper>("nap")
+            .ask(Nap(ms))
+            .timeout(Duration::from_secs(20))
+            .await;
+        (r, time::now().saturating_duration_since(t0))
+    })
+}
+
+fn outcome<T: 'static>(p: &Pair, h: JoinHandle<T>) -> T {
+    p.world
+        .runtime(p.a)
+        .expect("a is up")
+        .block_on(h)
+        .expect("task finished")
+}
+
+#[test]
+fn a_lost_connection_fails_calls_fast_until_it_is_back() {
+    for seed in 0..10 {
+        // a would keep the mark for 10 s; b's for 1 s (the default).
+        let mut p = pair(seed, Duration::from_secs(10));
+        let before = ask_at(&p, 0.5, 1);
+        // Its handler runs on after the cut, until 2.4 s.
+        let cut = ask_at(&p, 0.9, 1_500);
+        let during = ask_at(&p, 1.1, 1);
+        p.world.run_until(secs(1.0));
+        p.world.partition(p.a, p.b);
+        p.world.run_until(secs(1.2));
+        p.world.heal(p.a, p.b);
+        // b talks to a once its own mark is gone: the frame proves to a that the
+        // connection is back, long before a's relink_after.
+        let told = p.world.spawn_on(p.b, async {
+            time::sleep_until(secs(2.2)).await;
+            let node = Node::current().expect("node");
+            node.lookup::<Sleeper>("sink").ask(Nap(1)).await
+        });
+        let still = ask_at(&p, 2.1, 1);
+        let after = ask_at(&p, 2.5, 1);
+        p.world.run_until(secs(3.0));
+        let tag = format!("seed {seed}");
+        assert_eq!(outcome(&p, before).0, Ok(1), "{tag}");
+        let (r, took) = outcome(&p, cut);
+        assert_eq!(r, Err(CallError::PeerLost("b".into())), "{tag}");
+        assert!(took < Duration::from_millis(200), "{tag}: took {took:?}");
+        let (r, took) = outcome(&p, during);
+        assert_eq!(r, Err(CallError::Unreachable("b".into())), "{tag}");
+        assert_eq!(took, Duration::ZERO, "{tag}");
+        assert_eq!(
+            outcome(&p, still).0,
+            Err(CallError::Unreachable("b".into())),
+            "{tag}"
+        );
+        let told = p.world.runtime(p.b).expect("b").block_on(told);
+        assert_eq!(told.expect("task"), Ok(1), "{tag}");
+        assert_eq!(outcome(&p, after).0, Ok(1), "{tag}");
+        let stats = p.world.runtime(p.a).expect("a").block_on(
+            p.world
+                .spawn_on(p.a, async { Node::current().expect("node").stats() }),
+        );
+        assert_eq!(stats.expect("task").links_lost, 1, "{tag}");
+    }
+}
+
+#[test]
+fn calls_go_out_again_after_relink_after_without_news_from_the_peer() {
+    let mut p = pair(3, Duration::from_secs(1));
+    let before = ask_at(&p, 0.5, 1);
+    let during = ask_at(&p, 1.5, 1);
+    let after = ask_at(&p, 2.1, 1);
+    p.world.run_until(secs(1.0));
+    p.world.partition(p.a, p.b);
+    p.world.run_until(secs(1.2));
+    p.world.heal(p.a, p.b);
+    p.world.run_until(secs(3.0));
+    assert_eq!(outcome(&p, before).0, Ok(1));
+    assert_eq!(
+        outcome(&p, during).0,
+        Err(CallError::Unreachable("b".into()))
+    );
+    assert_eq!(outcome(&p, after).0, Ok(1));
+}
+
+#[test]
+fn a_new_generation_lifts_the_mark_and_a_stale_one_is_ignored() {
+    let mut p = pair(5, Duration::from_secs(1));
+    let before = ask_at(&p, 0.5, 1);
+    p.world.run_until(secs(1.0));
+    assert_eq!(outcome(&p, before).0, Ok(1));
+    p.world.partition(p.a, p.b);
+    p.world.run_until(secs(1.1));
+    p.world.heal(p.a, p.b);
+    let h = p.world.spawn_on(p.a, async {
+        let node = Node::current().expect("node");
+        let nap = node.lookup::<Sleeper>("nap");
+        let blocked = nap.ask(Nap(1)).await;
+        // Stale: ignored, still blocked.
+        node.peer_up("b", 0, None, &["nap"]);
+        let stale = nap.ask(Nap(1)).await;
+        node.peer_up("b", 2, None, &["nap"]);
+        let fresh = nap.ask(Nap(1)).await;
+        node.peer_down("b", false);
+        let gone = nap.ask(Nap(1)).await;
+        (blocked, stale, fresh, gone)
+    });
+    p.world.run_until(secs(2.0));
+    let (blocked, stale, fresh, gone) = outcome(&p, h);
+    assert_eq!(blocked, Err(CallError::Unreachable("b".into())));
+    assert_eq!(stale, Err(CallError::Unreachable("b".into())));
+    assert_eq!(fresh, Ok(1));
+    assert_eq!(gone, Err(CallError::PeerLost("b".into())));
+}
