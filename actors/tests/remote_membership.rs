@@ -34,6 +34,7 @@ struct Pair {
     world: World,
     a: NodeId,
     b: NodeId,
+    names: Rc<BTreeMap<String, NodeId>>,
 }
 
 fn secs(s: f64) -> Instant {
@@ -51,17 +52,9 @@ fn pair(seed: u64, relink_after: Duration) -> Pair {
     );
     let names = Rc::new(BTreeMap::from([("a".to_owned(), a), ("b".to_owned(), b)]));
     let ta = SimTransport::new("a", world.socket(a), names.clone());
-    let tb = SimTransport::new("b", world.socket(b), names);
-    world
-        .spawn_on(b, async move {
-            let node = Node::start(NodeConfig::new("b").generation(1), tb).expect("node");
-            node.export("nap", &spawn(Sleeper))
-                .expect("export")
-                .accept::<Nap>();
-            node.peer_up("a", 1, None, &["sink"]);
-        })
-        .detach();
-    world
+    let p = Pair { world, a, b, names };
+    start_b(&p, 1);
+    p.world
         .spawn_on(a, async move {
             let node = Node::start(
                 NodeConfig::new("a")
@@ -76,7 +69,40 @@ fn pair(seed: u64, relink_after: Duration) -> Pair {
             node.peer_up("b", 1, None, &["nap"]);
         })
         .detach();
-    Pair { world, a, b }
+    p
+}
+
+/// Starts b's node at `generation`, knowing a at generation 1.
+fn start_b(p: &Pair, generation: u64) {
+    let tb = SimTransport::new("b", p.world.socket(p.b), p.names.clone());
+    p.world
+        .spawn_on(p.b, async move {
+            let node = Node::start(NodeConfig::new("b").generation(generation), tb).expect("node");
+            node.export("nap", &spawn(Sleeper))
+                .expect("export")
+                .accept::<Nap>();
+            node.peer_up("a", 1, None, &["sink"]);
+        })
+        .detach();
+}
+
+/// Restarts b at `at` seconds as `generation`; a is told nothing.
+fn restart_b(p: &mut Pair, at: f64, generation: u64) {
+    p.world.run_until(secs(at));
+    p.world.crash(p.b);
+    p.world.restart(p.b).expect("restart");
+    start_b(p, generation);
+}
+
+fn stats_of(p: &Pair, node: NodeId) -> tern_actors::remote::NodeStats {
+    let h = p
+        .world
+        .spawn_on(node, async { Node::current().expect("node").stats() });
+    p.world
+        .runtime(node)
+        .expect("up")
+        .block_on(h)
+        .expect("task")
 }
 
 /// Runs an ask from `a` to "nap" starting at `at` seconds; returns its outcome and how
@@ -142,11 +168,7 @@ fn a_lost_connection_fails_calls_fast_until_it_is_back() {
         let told = p.world.runtime(p.b).expect("b").block_on(told);
         assert_eq!(told.expect("task"), Ok(1), "{tag}");
         assert_eq!(outcome(&p, after).0, Ok(1), "{tag}");
-        let stats = p.world.runtime(p.a).expect("a").block_on(
-            p.world
-                .spawn_on(p.a, async { Node::current().expect("node").stats() }),
-        );
-        assert_eq!(stats.expect("task").links_lost, 1, "{tag}");
+        assert_eq!(stats_of(&p, p.a).links_lost, 1, "{tag}");
     }
 }
 
@@ -171,14 +193,12 @@ fn calls_go_out_again_after_relink_after_without_news_from_the_peer() {
 
 #[test]
 fn a_new_generation_lifts_the_mark_and_a_stale_one_is_ignored() {
-    let mut p = pair(5, Duration::from_secs(1));
+    // a would keep the mark for 10 s.
+    let mut p = pair(5, Duration::from_secs(10));
     let before = ask_at(&p, 0.5, 1);
-    p.world.run_until(secs(1.0));
-    assert_eq!(outcome(&p, before).0, Ok(1));
-    p.world.partition(p.a, p.b);
-    p.world.run_until(secs(1.1));
-    p.world.heal(p.a, p.b);
+    restart_b(&mut p, 1.0, 2);
     let h = p.world.spawn_on(p.a, async {
+        time::sleep_until(secs(1.5)).await;
         let node = Node::current().expect("node");
         let nap = node.lookup::<Sleeper>("nap");
         let blocked = nap.ask(Nap(1)).await;
@@ -192,9 +212,40 @@ fn a_new_generation_lifts_the_mark_and_a_stale_one_is_ignored() {
         (blocked, stale, fresh, gone)
     });
     p.world.run_until(secs(2.0));
+    assert_eq!(outcome(&p, before).0, Ok(1));
     let (blocked, stale, fresh, gone) = outcome(&p, h);
     assert_eq!(blocked, Err(CallError::Unreachable("b".into())));
     assert_eq!(stale, Err(CallError::Unreachable("b".into())));
     assert_eq!(fresh, Ok(1));
     assert_eq!(gone, Err(CallError::PeerLost("b".into())));
+}
+
+#[test]
+fn a_request_meant_for_a_previous_generation_is_refused_not_handled() {
+    for seed in 0..10 {
+        let tag = format!("seed {seed}");
+        let mut p = pair(seed, Duration::from_secs(1));
+        let before = ask_at(&p, 0.5, 1);
+        restart_b(&mut p, 1.0, 2);
+        // Past relink_after, a calls b again, still addressing generation 1.
+        let stale = ask_at(&p, 2.5, 1);
+        p.world.run_until(secs(3.0));
+        assert_eq!(outcome(&p, before).0, Ok(1), "{tag}");
+        assert_eq!(outcome(&p, stale).0, Err(CallError::Stopped), "{tag}");
+        let b = stats_of(&p, p.b);
+        assert_eq!(b.session.fenced, 1, "{tag}");
+        assert_eq!(
+            b.requests_delivered, 0,
+            "{tag}: the new generation handled nothing"
+        );
+        // Told of generation 2, a reaches it.
+        let fresh = p.world.spawn_on(p.a, async {
+            let node = Node::current().expect("node");
+            node.peer_up("b", 2, None, &["nap"]);
+            node.lookup::<Sleeper>("nap").ask(Nap(1)).await
+        });
+        p.world.run_until(secs(4.0));
+        assert_eq!(outcome(&p, fresh), Ok(1), "{tag}");
+        assert_eq!(stats_of(&p, p.b).requests_delivered, 1, "{tag}");
+    }
 }

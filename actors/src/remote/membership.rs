@@ -105,6 +105,7 @@ impl Node {
         let components: Vec<String> = components.iter().map(|c| (*c).to_owned()).collect();
         let old = std::mem::replace(&mut view.components, components.clone());
         st.down.remove(name);
+        st.session.set_peer_generation(name, generation);
         if restarted {
             // The old incarnation will never answer what it was asked, and the new
             // one has a connection of its own.

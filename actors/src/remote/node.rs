@@ -178,6 +178,11 @@ pub(super) struct Shared {
 ///   is back ([`Incoming::PeerUp`], any frame from it, or a newer generation through
 ///   [`Node::peer_up`]) or [`NodeConfig::relink_after`] has passed. Unpinned calls go
 ///   to another host of the name meanwhile.
+/// - **Generation fencing.** Requests carry the generation this node believes the
+///   peer runs (from its directory or [`Node::peer_up`]); a node refuses requests
+///   addressed to another of its generations (asks get [`CallError::Stopped`], tells
+///   are dropped; both counted in `NodeStats::session.fenced`), so a request meant for
+///   an incarnation that died is never handled by the next one.
 /// - Peers come from [`NodeConfig::peers`] (directories exchanged by messages) or from
 ///   a membership layer through [`Node::peer_up`] and [`Node::peer_down`].
 /// - Startup order does not matter: a message to a name no node has announced waits,
@@ -294,8 +299,10 @@ impl Node {
         for p in &config.peers {
             peers.insert(p.clone(), PeerView::default());
         }
+        let mut session = Session::with_limits(config.name.clone(), config.limits);
+        session.set_generation(config.generation);
         let state = State {
-            session: Session::with_limits(config.name.clone(), config.limits),
+            session,
             exports: BTreeMap::new(),
             version: 1,
             peers,
@@ -902,6 +909,7 @@ impl Node {
             view.known = Some(key);
             let old = std::mem::replace(&mut view.components, dir.components.clone());
             st.unhost(&req.peer, &old);
+            st.session.set_peer_generation(&req.peer, dir.generation);
             for c in &dir.components {
                 st.hosts
                     .entry(c.clone())

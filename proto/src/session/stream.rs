@@ -229,10 +229,12 @@ impl Session {
             source: Some(ComponentRef {
                 node: self.node.clone(),
                 name: String::new(),
+                generation: 0,
             }),
             destination: Some(ComponentRef {
                 node: peer.to_owned(),
                 name: String::new(),
+                generation: 0,
             }),
             credit,
             ..Envelope::default()
@@ -249,10 +251,12 @@ impl Session {
             source: Some(ComponentRef {
                 node: self.node.clone(),
                 name: component.to_owned(),
+                generation: 0,
             }),
             destination: Some(ComponentRef {
                 node: peer.to_owned(),
                 name: String::new(),
+                generation: 0,
             }),
             ..Envelope::default()
         }
