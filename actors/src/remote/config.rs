@@ -48,6 +48,11 @@ pub struct NodeConfig {
     /// handed to the transport again, for transports that do not report a connection
     /// coming back.
     pub relink_after: Duration,
+    /// Most bytes of inbound requests held while their component's mailbox is full
+    /// (payloads plus a small per-request charge; default 16 MiB). Past it, asks are
+    /// refused with [`CallError::MailboxFull`](super::CallError::MailboxFull) and tells
+    /// dropped, counted and logged.
+    pub held_bytes_limit: usize,
     /// Decoding limits for envelopes and control messages.
     pub limits: Limits,
 }
@@ -65,6 +70,7 @@ impl NodeConfig {
             announce_interval: Duration::from_millis(500),
             default_timeout: Duration::from_secs(5),
             relink_after: Duration::from_secs(1),
+            held_bytes_limit: 16 << 20,
             limits: Limits::default(),
         }
     }
@@ -112,6 +118,13 @@ impl NodeConfig {
     }
 
     /// Checks every value, naming the first bad one.
+    /// Sets [`NodeConfig::held_bytes_limit`].
+    #[must_use]
+    pub fn held_bytes_limit(mut self, bytes: usize) -> Self {
+        self.held_bytes_limit = bytes;
+        self
+    }
+
     /// Sets [`NodeConfig::relink_after`].
     #[must_use]
     pub fn relink_after(mut self, after: Duration) -> Self {

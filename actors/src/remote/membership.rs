@@ -128,7 +128,7 @@ impl Node {
         }
         self.retry_pending(&mut st, now);
         drop(st);
-        self.pump_detached(now);
+        self.pump(now);
     }
 
     /// Membership input: peer `name` is gone, dead or (`left`) departed for good; its
@@ -178,6 +178,6 @@ impl Node {
         }
         (self.shared.forget)(name);
         tracing::info!(node = %self.name(), peer = name, left, "peer gone (membership)");
-        self.pump_detached(now);
+        self.pump(now);
     }
 }

@@ -1,9 +1,9 @@
 //! The node: binds the wire session, a transport and this container's components.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -22,13 +22,14 @@ use tern_transport::{Incoming, Transport, TransportError};
 
 use super::config::{NodeConfig, NodeError, check_component_name};
 use super::error::CallError;
-use super::export::{Delivered, Export, ExportBuilder, Exported};
+use super::export::{Encoded, Export, ExportBuilder, Exported};
 use super::reference::Ref;
 use super::slot::CallSlot;
 use crate::actor::Actor;
 use crate::addr::Addr;
 use crate::env::Environment;
 
+mod admission;
 mod streams;
 
 /// Counters of what a node sent, received, refused and dropped.
@@ -47,10 +48,15 @@ pub struct NodeStats {
     pub refused: u64,
     /// Inbound tells that could not be delivered; each is logged with its reason.
     pub dropped: u64,
-    /// Inbound requests that found their component's mailbox full and held the
-    /// receive loop until there was room (pushing back to the senders) or their wait
-    /// ran out (then refused or dropped).
+    /// Inbound requests that found their component's mailbox full and waited in its
+    /// backlog (only that component's requests wait; see [`Node`]).
     pub held: u64,
+    /// Bytes of inbound requests waiting in backlogs now
+    /// (bounded by [`NodeConfig::held_bytes_limit`]).
+    pub held_bytes: usize,
+    /// Inbound asks whose deadline passed while they waited in the mailbox: not
+    /// handled, not answered (the caller has given up).
+    pub requests_expired: u64,
     /// Messages waiting now for a component name to become known.
     pub pending: usize,
     /// Waiting tells that expired; each is logged.
@@ -122,6 +128,10 @@ pub(super) struct State {
     /// ([`Incoming::PeerUp`], a frame from the peer, a new generation) or
     /// [`NodeConfig::relink_after`] has passed.
     pub(super) links_down: BTreeMap<String, Nanos>,
+    /// Requests waiting for room in a full mailbox, per component, in arrival order.
+    pub(super) backlogs: BTreeMap<String, admission::Backlog>,
+    /// Bytes held in `backlogs` (bounded by [`NodeConfig::held_bytes_limit`]).
+    pub(super) held_bytes: usize,
     streams: streams::Tables,
 }
 
@@ -130,15 +140,15 @@ type LearnFn = Box<dyn Fn(&str, &str) -> Result<(), TransportError>>;
 type ForgetFn = Box<dyn Fn(&str)>;
 type ExportsWatch = Box<dyn Fn(&[&str])>;
 
-/// A request waiting for room in a full mailbox; the receive loop awaits it before it
-/// reads the next frame.
-type Held = std::pin::Pin<Box<dyn Future<Output = ()>>>;
-
 pub(super) struct Shared {
     pub(super) config: NodeConfig,
     send: SendFn,
     pub(super) learn: LearnFn,
     pub(super) forget: ForgetFn,
+    /// Answers to inbound asks, completed by components, waiting to be sent.
+    pub(super) answers: RefCell<VecDeque<(Request, Result<Encoded, CallError>)>>,
+    /// The task that sends answers completed while the state was borrowed.
+    pub(super) answers_waker: Cell<Option<Waker>>,
     /// Told the exported names after every change (see `Node::watch_exports`).
     pub(super) exports_watch: RefCell<Option<ExportsWatch>>,
     pub(super) state: RefCell<State>,
@@ -162,15 +172,17 @@ pub(super) struct Shared {
 /// - Every remote ask ends by its deadline, with the reply or a [`CallError`]. Every
 ///   inbound message that cannot be delivered is answered with an error (asks) or
 ///   counted in [`NodeStats::dropped`] and logged (tells).
-/// - **Flow control, end to end.** A request for a component whose mailbox is full
-///   holds this node's receive loop until there is room, up to the request's deadline
-///   (or [`NodeConfig::default_timeout`]). Nothing else is read meanwhile, so the
-///   transport's queues fill and senders get [`CallError::Backpressure`] instead of
-///   their messages being dropped: a tell that was accepted is delivered unless the
-///   wait runs out (then it is counted in [`NodeStats::dropped`] and logged). The
-///   price is head-of-line blocking: one full component slows every inbound message
-///   to this node until it drains, replies to this node's own asks included (they
-///   share the receive loop), so keep mailboxes sized for bursts.
+/// - **Admission per component.** A request for a component whose mailbox is full
+///   waits in that component's backlog, in arrival order, until there is room or its
+///   deadline (or [`NodeConfig::default_timeout`]) passes; only that component's
+///   requests wait. The receive loop never waits, so other components, replies to this
+///   node's own asks, stream credits and control messages are read as they arrive.
+///   Backlogs are bounded in bytes ([`NodeConfig::held_bytes_limit`]); past the bound,
+///   or past its wait, an ask is refused with [`CallError::MailboxFull`] and a tell
+///   dropped, counted in [`NodeStats::dropped`] and logged.
+/// - **Deadlines.** An inbound ask whose deadline passed while it waited in the
+///   mailbox is not handled (counted in [`NodeStats::requests_expired`]); replies go
+///   back from the component's own task, with no task per ask.
 /// - **Fast failure.** When the transport reports a peer's connection lost
 ///   ([`Incoming::PeerLost`]), that peer's outstanding asks fail with
 ///   [`CallError::PeerLost`] at once, and new calls to it (pinned, or to a component
@@ -315,6 +327,8 @@ impl Node {
             down: BTreeSet::new(),
             gone: BTreeMap::new(),
             links_down: BTreeMap::new(),
+            backlogs: BTreeMap::new(),
+            held_bytes: 0,
             streams: streams::Tables::default(),
         };
         let node = Self {
@@ -324,25 +338,26 @@ impl Node {
                 learn: Box::new(move |name, address| learner.learn_peer(name, address)),
                 forget: Box::new(move |name| forgetter.forget_peer(name)),
                 exports_watch: RefCell::new(None),
+                answers: RefCell::new(VecDeque::new()),
+                answers_waker: Cell::new(None),
                 state: RefCell::new(state),
                 tasks: RefCell::new(Vec::new()),
             }),
         };
         let receiver = node.clone();
         let ticker = node.clone();
+        let answerer = node.clone();
         node.shared.tasks.borrow_mut().extend([
             tern_executor::spawn(async move {
                 loop {
+                    // Nothing here waits for a mailbox: a full one holds only its own
+                    // requests (see `admission.rs`).
                     let incoming = transport.recv().await;
-                    // A request for a full mailbox holds the loop until there is room
-                    // (bounded): nothing more is read meanwhile, so the transport's
-                    // queues fill and the senders see backpressure instead of drops.
-                    for held in receiver.on_incoming(incoming) {
-                        held.await;
-                    }
+                    receiver.on_incoming(incoming);
                 }
             }),
             tern_executor::spawn(async move { ticker.tick_loop().await }),
+            tern_executor::spawn(async move { answerer.answer_loop().await }),
         ]);
         node.announce_all();
         Environment::current().insert(node.clone());
@@ -461,6 +476,7 @@ impl Node {
             streams_open: st.session.streams_outstanding(),
             streams_producing: st.session.streams_producing(),
             session: st.session.stats(),
+            held_bytes: st.held_bytes,
             ..st.stats
         }
     }
@@ -487,6 +503,7 @@ impl Node {
             slot.complete(Err(CallError::Stopped));
         }
         self.shutdown_streams();
+        self.shutdown_backlogs();
         for mut task in self.shared.tasks.borrow_mut().drain(..) {
             task.abort();
         }
@@ -642,7 +659,7 @@ impl Node {
 
     // ----- inbound -----
 
-    fn on_incoming(&self, incoming: Incoming) -> Vec<Held> {
+    fn on_incoming(&self, incoming: Incoming) {
         let now = now();
         {
             let mut st = self.shared.state.borrow_mut();
@@ -685,21 +702,18 @@ impl Node {
         self.pump(now)
     }
 
-    /// Handles every session event, then sends what they produced; returns the
-    /// deliveries waiting for mailbox room, in arrival order.
-    pub(super) fn pump(&self, now: Nanos) -> Vec<Held> {
-        let mut held = Vec::new();
+    /// Handles every session event, then sends what they produced.
+    pub(super) fn pump(&self, now: Nanos) {
         loop {
             let event = self.shared.state.borrow_mut().session.poll_event();
             match event {
                 None => break,
                 Some(Event::Reply { id, result }) => self.on_reply(id, result),
-                Some(Event::Request(req)) => held.extend(self.on_request(now, req)),
+                Some(Event::Request(req)) => self.on_request(now, req),
                 Some(stream_event) => self.on_stream_event(stream_event),
             }
         }
         self.flush();
-        held
     }
 
     fn on_reply(&self, id: u64, result: Result<Reply, Failure>) {
@@ -714,7 +728,7 @@ impl Node {
         slot.complete(outcome);
     }
 
-    fn on_request(&self, now: Nanos, mut req: Request) -> Option<Held> {
+    fn on_request(&self, now: Nanos, req: Request) {
         if req.component == DIRECTORY_COMPONENT {
             if req.expects_reply || req.content_type != PROTOBUF_CONTENT_TYPE {
                 let error = CallError::Remote {
@@ -723,126 +737,17 @@ impl Node {
                         "{DIRECTORY_COMPONENT} takes only tells of {DIRECTORY_MESSAGE_TYPE} in {PROTOBUF_CONTENT_TYPE}"
                     ),
                 };
-                self.refuse(now, &req, &error);
+                self.refuse(&req, None, &error);
             } else {
                 self.on_directory(now, &req);
             }
-            return None;
+            return;
         }
         if req.credit > 0 {
-            self.on_stream_request(now, req);
-            return None;
+            self.on_stream_request(req);
+            return;
         }
-        let export = self
-            .shared
-            .state
-            .borrow()
-            .exports
-            .get(&req.component)
-            .cloned();
-        // How long a request may wait for room in a full mailbox: its own deadline, or
-        // the node's default ask timeout for tells and asks without one.
-        let wait = req
-            .deadline
-            .map_or(self.shared.config.default_timeout, |d| {
-                Duration::from_nanos(d.saturating_sub(now))
-            });
-        let delivered = match export {
-            None => Err(CallError::UnknownComponent(req.component.clone())),
-            Some(e) if e.is_stopped() => {
-                self.withdraw_stopped();
-                Err(CallError::Stopped)
-            }
-            Some(e) => e.deliver(
-                &req.message_type,
-                &req.content_type,
-                &std::mem::take(&mut req.payload),
-                req.expects_reply,
-                wait,
-            ),
-        };
-        match delivered {
-            Ok(Delivered::Full(waiting)) => {
-                self.shared.state.borrow_mut().stats.held += 1;
-                let node = self.clone();
-                Some(Box::pin(async move {
-                    let delivered = waiting.await;
-                    node.delivered(self::now(), req, delivered);
-                }))
-            }
-            other => {
-                self.delivered(now, req, other);
-                None
-            }
-        }
-    }
-
-    /// Counts a delivery and follows it up: an ask's reply is awaited off the receive
-    /// loop; a failure is answered (asks) or counted and logged (tells).
-    fn delivered(&self, now: Nanos, req: Request, delivered: Result<Delivered, CallError>) {
-        match delivered {
-            Ok(Delivered::Told) => self.shared.state.borrow_mut().stats.requests_delivered += 1,
-            Ok(Delivered::Asked(reply)) => {
-                self.shared.state.borrow_mut().stats.requests_delivered += 1;
-                let node = self.clone();
-                tern_executor::spawn(async move {
-                    let outcome = match req.deadline {
-                        Some(d) => {
-                            let left = Duration::from_nanos(d.saturating_sub(now));
-                            match time::timeout(left, reply).await {
-                                Ok(outcome) => outcome,
-                                // The caller has given up; an answer would be counted as
-                                // unmatched there.
-                                Err(_) => return,
-                            }
-                        }
-                        None => reply.await,
-                    };
-                    node.answer(&req, outcome);
-                })
-                .detach();
-            }
-            // `deliver_now` never returns `Full`; treat it as a full mailbox if it did.
-            Ok(Delivered::Full(_)) => self.refuse(now, &req, &CallError::MailboxFull),
-            Err(error) => self.refuse(now, &req, &error),
-        }
-        self.flush();
-    }
-
-    fn answer(&self, req: &Request, outcome: Result<(Vec<u8>, &'static str), CallError>) {
-        let now = now();
-        let result = outcome
-            .map(|(bytes, content_type)| (bytes, content_type.to_owned()))
-            .map_err(|e| e.to_wire());
-        let transmits = {
-            let mut st = self.shared.state.borrow_mut();
-            st.session.reply(now, req, result);
-            st.take_transmits()
-        };
-        if let Err(error) = self.send_all(transmits) {
-            // Counted in `send_failures`; the caller's ask ends at its deadline.
-            tracing::warn!(node = %self.name(), peer = %req.peer, component = %req.component,
-                message_id = req.message_id, %error, "reply not sent");
-        }
-    }
-
-    fn refuse(&self, now: Nanos, req: &Request, error: &CallError) {
-        let mut st = self.shared.state.borrow_mut();
-        if req.expects_reply {
-            st.stats.refused += 1;
-            st.session.reply(now, req, Err(error.to_wire()));
-        } else {
-            st.stats.dropped += 1;
-        }
-        tracing::warn!(
-            node = %self.name(),
-            peer = %req.peer,
-            component = %req.component,
-            message_type = %req.message_type,
-            message_id = req.message_id,
-            %error,
-            "inbound message not delivered"
-        );
+        self.on_component_request(now, req);
     }
 
     // ----- the directory -----
@@ -1030,17 +935,7 @@ impl Node {
             st.stats.pending_expired += expired;
             st.session.handle_timeout(now);
         }
-        // Timeouts produce no requests, so nothing is ever held here; if something
-        // were, it would still finish, off the receive loop.
-        self.pump_detached(now);
-    }
-
-    /// [`Node::pump`] outside the receive loop: what waits for mailbox room finishes
-    /// in a task of its own.
-    pub(super) fn pump_detached(&self, now: Nanos) {
-        for held in self.pump(now) {
-            tern_executor::spawn(held).detach();
-        }
+        self.pump(now);
     }
 }
 

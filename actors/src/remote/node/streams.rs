@@ -135,7 +135,7 @@ impl Node {
 
     /// A request for a streamed reply: queue it with the component and start moving
     /// its items, or refuse it.
-    pub(super) fn on_stream_request(&self, now: Nanos, req: Request) {
+    pub(super) fn on_stream_request(&self, req: Request) {
         let export = self
             .shared
             .state
@@ -155,7 +155,7 @@ impl Node {
         };
         let source = match source {
             Ok(s) => s,
-            Err(error) => return self.refuse(now, &req, &error),
+            Err(error) => return self.refuse(&req, None, &error),
         };
         let key = (req.peer.clone(), req.message_id);
         {
