@@ -71,6 +71,9 @@ pub struct NodeStats {
     pub streams_open: usize,
     /// Streams this node produces for callers that are still open.
     pub streams_producing: usize,
+    /// Streams this node produced that reached their deadline (stopped; nothing more
+    /// sent, as the wire protocol says).
+    pub streams_expired: u64,
     /// The wire session's own counters.
     pub session: SessionStats,
 }

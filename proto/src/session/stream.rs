@@ -219,6 +219,16 @@ impl Session {
         true
     }
 
+    /// Drops the stream answering request `id` from `peer` without sending anything:
+    /// the producer's side at the stream's deadline (the caller has ended it by then;
+    /// v1 never sends `ERROR_CODE_TIMEOUT` for a stream). Returns whether it was open.
+    pub fn stream_abandon(&mut self, peer: &str, id: u64) -> bool {
+        self.streams
+            .inbound
+            .remove(&(peer.to_owned(), id))
+            .is_some()
+    }
+
     fn control(&mut self, kind: Kind, id: u64, peer: &str, credit: u32) -> Envelope {
         let message_id = self.take_id();
         Envelope {

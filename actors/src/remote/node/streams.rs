@@ -177,9 +177,10 @@ impl Node {
             let next = match deadline {
                 Some(d) => {
                     let left = Duration::from_nanos(d.saturating_sub(now()));
-                    time::timeout(left, next)
-                        .await
-                        .unwrap_or(Some(Err(CallError::Timeout)))
+                    match time::timeout(left, next).await {
+                        Ok(next) => next,
+                        Err(_) => return self.stream_deadline(&key, &*source),
+                    }
                 }
                 None => next.await,
             };
@@ -241,6 +242,20 @@ impl Node {
                 source.cancel();
                 return;
             }
+        }
+    }
+
+    /// A stream this node produces reached its deadline: the producer stops and
+    /// nothing more is sent for it (section 4.1 of the wire protocol: the caller ends
+    /// it with a timeout on its own clock and cancels).
+    fn stream_deadline(&self, key: &(String, u64), source: &dyn Source) {
+        source.cancel();
+        let mut st = self.shared.state.borrow_mut();
+        if st.streams.producing.remove(key).is_some() {
+            st.session.stream_abandon(&key.0, key.1);
+            st.stats.streams_expired += 1;
+            tracing::debug!(node = %self.name(), peer = %key.0, id = key.1,
+                "stream reached its deadline; producer stopped");
         }
     }
 
