@@ -168,7 +168,9 @@ fn a_lost_connection_fails_calls_fast_until_it_is_back() {
         let told = p.world.runtime(p.b).expect("b").block_on(told);
         assert_eq!(told.expect("task"), Ok(1), "{tag}");
         assert_eq!(outcome(&p, after).0, Ok(1), "{tag}");
-        assert_eq!(stats_of(&p, p.a).links_lost, 1, "{tag}");
+        let a = stats_of(&p, p.a);
+        assert_eq!(a.links_lost, 1, "{tag}");
+        assert_eq!((a.asks_lost, a.asks_timed_out), (1, 0), "{tag}");
     }
 }
 
@@ -248,4 +250,45 @@ fn a_request_meant_for_a_previous_generation_is_refused_not_handled() {
         assert_eq!(outcome(&p, fresh), Ok(1), "{tag}");
         assert_eq!(stats_of(&p, p.b).requests_delivered, 1, "{tag}");
     }
+}
+
+#[test]
+fn counters_say_what_happened_to_tells_and_asks() {
+    let mut p = pair(9, Duration::from_secs(10));
+    let warm = ask_at(&p, 0.5, 1);
+    p.world.run_until(secs(1.0));
+    assert_eq!(outcome(&p, warm).0, Ok(1));
+    let h = p.world.spawn_on(p.a, async {
+        let node = Node::current().expect("node");
+        let nap = node.lookup::<Sleeper>("nap");
+        nap.tell(Nap(1)).expect("accepted");
+        let slow = nap.ask(Nap(500)).timeout(Duration::from_millis(100)).await;
+        (slow, node.stats())
+    });
+    p.world.run_until(secs(2.0));
+    let (slow, before) = outcome(&p, h);
+    assert_eq!(slow, Err(CallError::Timeout));
+    assert_eq!((before.tells_sent, before.tells_refused.total()), (1, 0));
+    assert_eq!(before.asks_timed_out, 1);
+    assert_eq!(
+        before.session.timeouts, 1,
+        "the session counts the timeout too"
+    );
+    // Once the link is down, a tell is refused at once and counted by reason.
+    p.world.partition(p.a, p.b);
+    let h = p.world.spawn_on(p.a, async {
+        time::sleep(Duration::from_millis(100)).await;
+        let node = Node::current().expect("node");
+        let refused = node
+            .lookup::<Sleeper>("nap")
+            .tell(Nap(1))
+            .map_err(|u| u.reason);
+        (refused, node.stats())
+    });
+    p.world.run_until(secs(3.0));
+    let (refused, after) = outcome(&p, h);
+    assert_eq!(refused, Err(CallError::Unreachable("b".into())));
+    assert_eq!(after.tells_sent, 1);
+    assert_eq!(after.tells_refused.unreachable, 1);
+    assert_eq!(after.tells_refused.total(), 1);
 }

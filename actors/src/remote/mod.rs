@@ -57,6 +57,6 @@ pub use config::{NodeConfig, NodeError};
 pub use error::CallError;
 pub use export::ExportBuilder;
 pub use membership::{COMPONENTS_FACT, ENDPOINT_FACT, WeakNode};
-pub use node::{Node, NodeStats};
+pub use node::{Node, NodeStats, TellRefusals};
 pub use reference::{Ref, RefAsk, Undelivered};
 pub use stream::RefStream;

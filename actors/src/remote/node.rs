@@ -36,8 +36,18 @@ mod streams;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NodeStats {
-    /// Tells sent to other nodes.
+    /// Tells to other nodes accepted: handed to the transport (or to the wire session,
+    /// for tells that waited for their component name; a transport refusal there is
+    /// counted in `send_failures`). Tells waiting for a name are in `pending`.
     pub tells_sent: u64,
+    /// Tells to other nodes refused at once, by reason (the caller got the message
+    /// back in [`Undelivered`](super::Undelivered)).
+    pub tells_refused: TellRefusals,
+    /// This node's asks that ended with [`CallError::Timeout`].
+    pub asks_timed_out: u64,
+    /// This node's asks that ended with [`CallError::PeerLost`]: their peer restarted,
+    /// left or died, or its connection dropped, while they were outstanding.
+    pub asks_lost: u64,
     /// Connections to peers the transport reported lost.
     pub links_lost: u64,
     /// Asks sent to other nodes.
@@ -76,6 +86,41 @@ pub struct NodeStats {
     pub streams_expired: u64,
     /// The wire session's own counters.
     pub session: SessionStats,
+}
+
+/// Tells refused at once, by reason; see [`NodeStats::tells_refused`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TellRefusals {
+    /// The destination node is gone ([`CallError::PeerLost`]).
+    pub peer_lost: u64,
+    /// No connection to the destination ([`CallError::Unreachable`]).
+    pub unreachable: u64,
+    /// The transport's queue to the destination is full ([`CallError::Backpressure`]).
+    pub backpressure: u64,
+    /// Too many messages already wait for unknown names ([`CallError::PendingFull`]).
+    pub pending_full: u64,
+    /// Anything else (too large, ...).
+    pub other: u64,
+}
+
+impl TellRefusals {
+    fn count(&mut self, e: &CallError) {
+        let n = match e {
+            CallError::PeerLost(_) => &mut self.peer_lost,
+            CallError::Unreachable(_) => &mut self.unreachable,
+            CallError::Backpressure(_) => &mut self.backpressure,
+            CallError::PendingFull => &mut self.pending_full,
+            _ => &mut self.other,
+        };
+        *n += 1;
+    }
+
+    /// All refusals.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.peer_lost + self.unreachable + self.backpressure + self.pending_full + self.other
+    }
 }
 
 /// What one peer has told this node.
@@ -527,12 +572,7 @@ impl Node {
     }
 
     /// Sends a tell now, or parks it until `component` is known.
-    pub(crate) fn tell(
-        &self,
-        component: &str,
-        pin: Option<&str>,
-        out: Outgoing,
-    ) -> Result<(), CallError> {
+    fn tell_now(&self, component: &str, pin: Option<&str>, out: Outgoing) -> Result<(), CallError> {
         let now = now();
         let mut st = self.shared.state.borrow_mut();
         if let Some(node) = st.lost(component, pin) {
@@ -546,10 +586,27 @@ impl Node {
             return self.park(&mut st, component, pin, out, PendingCall::Tell, expires);
         };
         st.session.tell(now, &host, out);
-        st.stats.tells_sent += 1;
         let transmits = st.take_transmits();
         drop(st);
-        self.send_all(transmits).map_err(transport_error)
+        self.send_all(transmits).map_err(transport_error)?;
+        self.shared.state.borrow_mut().stats.tells_sent += 1;
+        Ok(())
+    }
+
+    /// Sends a tell now or parks it until its component is known (see
+    /// `Node::tell_now`; accepted ones are counted where they are sent), and counts a
+    /// refusal by kind.
+    pub(crate) fn tell(
+        &self,
+        component: &str,
+        pin: Option<&str>,
+        out: Outgoing,
+    ) -> Result<(), CallError> {
+        let sent = self.tell_now(component, pin, out);
+        if let Err(e) = &sent {
+            self.shared.state.borrow_mut().stats.tells_refused.count(e);
+        }
+        sent
     }
 
     /// Sends an ask and waits for its outcome by `timeout`.
@@ -598,7 +655,14 @@ impl Node {
             Err(_) if slot.id.get().is_none() => {
                 Err(CallError::UnknownComponent(component.to_owned()))
             }
-            Err(_) => Err(CallError::Timeout),
+            Err(_) => {
+                // The session's own deadline is this one: let it expire the ask, so
+                // its `timeouts` and `NodeStats::asks_timed_out` count it.
+                let now = self::now();
+                self.shared.state.borrow_mut().session.handle_timeout(now);
+                self.pump(now);
+                Err(CallError::Timeout)
+            }
         }
     }
 
@@ -728,6 +792,14 @@ impl Node {
             Failure::Timeout => CallError::Timeout,
             Failure::PeerLost => CallError::PeerLost(slot.node.borrow().clone()),
         });
+        {
+            let mut st = self.shared.state.borrow_mut();
+            match &outcome {
+                Err(CallError::Timeout) => st.stats.asks_timed_out += 1,
+                Err(CallError::PeerLost(_)) => st.stats.asks_lost += 1,
+                _ => {}
+            }
+        }
         slot.complete(outcome);
     }
 
