@@ -23,7 +23,7 @@ use tern_proto::session::{Nanos, Request};
 
 use super::{Node, now};
 use crate::remote::error::CallError;
-use crate::remote::export::{Answer, Delivered, Encoded, Exported, Incoming};
+use crate::remote::export::{Answer, Delivered, Exported, Incoming};
 
 /// Bytes a held request is charged beyond its payload (its names, the entry).
 const HELD_OVERHEAD: usize = 128;
@@ -196,9 +196,18 @@ impl Node {
     /// task completes it.
     fn answer_to(&self, req: &Request) -> Answer {
         let weak = Rc::downgrade(&self.shared);
+        // What the session needs to answer: not the body.
         let req = Request {
+            peer: req.peer.clone(),
+            message_id: req.message_id,
+            expects_reply: req.expects_reply,
+            source: req.source.clone(),
+            component: req.component.clone(),
+            message_type: String::new(),
+            content_type: String::new(),
             payload: Vec::new(),
-            ..req.clone()
+            deadline: req.deadline,
+            credit: req.credit,
         };
         Box::new(move |outcome| {
             if let Some(shared) = weak.upgrade() {
@@ -218,9 +227,11 @@ impl Node {
             return;
         };
         let now = now();
-        let answers: VecDeque<(Request, Result<Encoded, CallError>)> =
-            std::mem::take(&mut *self.shared.answers.borrow_mut());
-        for (req, outcome) in answers {
+        // One at a time, so the queue keeps its buffer (no allocation per answer).
+        loop {
+            let Some((req, outcome)) = self.shared.answers.borrow_mut().pop_front() else {
+                break;
+            };
             if req.deadline.is_some_and(|d| d <= now) {
                 if outcome == Err(CallError::Timeout) {
                     // Its deadline passed while it waited in the mailbox: not handled.
