@@ -227,7 +227,7 @@ async fn next_frame<T: Transport>(t: &T, wait: Duration) -> Option<(String, Vec<
     loop {
         match time::timeout(wait, t.recv()).await {
             Ok(Incoming::Frame { from, envelope, .. }) => return Some((from, envelope)),
-            Ok(Incoming::PeerLost(_)) => {}
+            Ok(Incoming::PeerLost(_) | Incoming::PeerUp(_)) => {}
             Err(_) => return None,
         }
     }

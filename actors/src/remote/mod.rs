@@ -22,7 +22,12 @@
 //! - **Startup order does not matter**: a call to a name no node has announced waits,
 //!   bounded in number and time, and goes out when a peer announces the name.
 //! - **Failure**: a peer that restarts (a higher generation) or whose connection is lost
-//!   fails the asks it had with [`CallError::PeerLost`] at once, not at their deadlines.
+//!   fails the asks it had with [`CallError::PeerLost`] at once, not at their deadlines;
+//!   new calls to a peer whose connection is lost fail with [`CallError::Unreachable`]
+//!   at once until it is back. A request is never handled by a later generation of a
+//!   node than the one it was addressed to.
+//! - **Isolation**: a component with a full mailbox holds only its own inbound
+//!   requests (bounded in bytes); the rest of the node is not held up.
 //! - **Streams**: [`Ref::ask_stream`] gets a streamed reply ([`RefStream`]) from a
 //!   component exported with [`ExportBuilder::accept_stream`]. Items arrive in the order
 //!   produced, each once (they carry sequence numbers; repeats are dropped, early ones
