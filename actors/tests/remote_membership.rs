@@ -45,6 +45,11 @@ fn secs(s: f64) -> Instant {
 /// `peer_up` (generation 1); `b` exports a sleeper as "nap", `a` a sleeper as "sink".
 /// `a` keeps a lost connection's mark for `relink_after`.
 fn pair(seed: u64, relink_after: Duration) -> Pair {
+    pair_with(seed, move |c| c.relink_after(relink_after))
+}
+
+/// As [`pair`], with a's config set by `config`.
+fn pair_with(seed: u64, config: impl FnOnce(NodeConfig) -> NodeConfig + 'static) -> Pair {
     let mut world = World::new(seed).expect("world");
     let (a, b) = (
         world.add_node("a").expect("node"),
@@ -56,13 +61,7 @@ fn pair(seed: u64, relink_after: Duration) -> Pair {
     start_b(&p, 1);
     p.world
         .spawn_on(a, async move {
-            let node = Node::start(
-                NodeConfig::new("a")
-                    .generation(1)
-                    .relink_after(relink_after),
-                ta,
-            )
-            .expect("node");
+            let node = Node::start(config(NodeConfig::new("a").generation(1)), ta).expect("node");
             node.export("sink", &spawn(Sleeper))
                 .expect("export")
                 .accept::<Nap>();
@@ -261,7 +260,7 @@ fn counters_say_what_happened_to_tells_and_asks() {
     let h = p.world.spawn_on(p.a, async {
         let node = Node::current().expect("node");
         let nap = node.lookup::<Sleeper>("nap");
-        nap.tell(Nap(1)).expect("accepted");
+        nap.try_tell(Nap(1)).expect("accepted");
         let slow = nap.ask(Nap(500)).timeout(Duration::from_millis(100)).await;
         (slow, node.stats())
     });
@@ -281,7 +280,7 @@ fn counters_say_what_happened_to_tells_and_asks() {
         let node = Node::current().expect("node");
         let refused = node
             .lookup::<Sleeper>("nap")
-            .tell(Nap(1))
+            .try_tell(Nap(1))
             .map_err(|u| u.reason);
         (refused, node.stats())
     });
@@ -291,4 +290,54 @@ fn counters_say_what_happened_to_tells_and_asks() {
     assert_eq!(after.tells_sent, 1);
     assert_eq!(after.tells_refused.unreachable, 1);
     assert_eq!(after.tells_refused.total(), 1);
+}
+
+#[test]
+fn ref_tell_waits_for_room_and_try_tell_does_not() {
+    // a may park two messages for unknown names; "nap" is unknown until 1 s.
+    let mut p = pair_with(6, |c| c.pending_limit(2));
+    let h = p.world.spawn_on(p.a, async {
+        time::sleep(Duration::from_millis(100)).await;
+        let node = Node::current().expect("node");
+        node.peer_up("b", 1, None, &[]);
+        let nap = node.lookup::<Sleeper>("nap");
+        nap.try_tell(Nap(1)).expect("parked");
+        nap.try_tell(Nap(2)).expect("parked");
+        let full = nap.try_tell(Nap(3)).map_err(|u| u.reason);
+        let t0 = time::now();
+        let waited = nap.tell(Nap(4)).timeout(Duration::from_secs(5)).await;
+        let took = time::now().saturating_duration_since(t0);
+        // Full again, and nobody announces the name: the wait is bounded.
+        node.peer_up("b", 1, None, &[]);
+        nap.try_tell(Nap(5)).expect("parked");
+        nap.try_tell(Nap(6)).expect("parked");
+        let gave_up = nap
+            .tell(Nap(7))
+            .timeout(Duration::from_millis(200))
+            .await
+            .map_err(|u| (u.reason, u.message.0));
+        (full, waited.map_err(|u| u.reason), took, gave_up)
+    });
+    p.world.run_until(secs(0.9));
+    // The name becomes known at ~0.9 s: the parked tells go out, then the waiting one.
+    p.world
+        .spawn_on(p.a, async {
+            Node::current()
+                .expect("node")
+                .peer_up("b", 1, None, &["nap"]);
+        })
+        .detach();
+    p.world.run_until(secs(3.0));
+    let (full, waited, took, gave_up) = outcome(&p, h);
+    assert_eq!(full, Err(CallError::PendingFull));
+    assert_eq!(waited, Ok(()));
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_millis(1_000),
+        "waited {took:?}"
+    );
+    assert_eq!(
+        gave_up,
+        Err((CallError::PendingFull, 7)),
+        "bounded by its timeout"
+    );
 }

@@ -63,5 +63,5 @@ pub use error::CallError;
 pub use export::ExportBuilder;
 pub use membership::{COMPONENTS_FACT, ENDPOINT_FACT, WeakNode};
 pub use node::{Node, NodeStats, TellRefusals};
-pub use reference::{Ref, RefAsk, Undelivered};
+pub use reference::{Ref, RefAsk, RefTell, Undelivered};
 pub use stream::RefStream;
