@@ -407,7 +407,7 @@ impl Handler<Round> for Front {
         {
             // The planted bug: a retry of the last round's message, never recorded as
             // sent again.
-            let _ = w1.tell(Work { seq: seq - 1 });
+            let _ = w1.try_tell(Work { seq: seq - 1 });
         }
         for (name, worker) in &self.workers {
             self.history.sent("front", name, seq);
@@ -437,7 +437,7 @@ impl Handler<Round> for Front {
                 })
                 .detach();
             } else {
-                match worker.tell(Work { seq }) {
+                match worker.try_tell(Work { seq }) {
                     Ok(()) => self.log.borrow_mut().tells += 1,
                     Err(u) => {
                         let key = format!("{name} {}", kind(&u.reason));

@@ -359,7 +359,7 @@ fn demo() -> anyhow::Result<()> {
         let ring = Keyring::new(1, KEY.parse()?);
         let core = Membership::new(GossipConfig::new("cluster-demo"), ring, me, generation)?;
         let discovery = Discovery::start(core, UdpSocket::bind(gossip_addr)?, &[]);
-        node.use_discovery(&discovery, Some(&endpoint));
+        tern::membership::use_discovery(&node, &discovery, Some(&endpoint));
         let t0 = time::now();
         while discovery
             .members()

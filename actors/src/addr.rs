@@ -9,7 +9,7 @@ use crate::actor::{Actor, Handler};
 use crate::ask::{AskRequest, Tell};
 use crate::error::SendError;
 use crate::mailbox::{AskEnvelope, ComponentStats, Envelope, Interrupt, Mailbox, TellEnvelope};
-use crate::reply::{ReplySlot, Responder};
+use crate::reply::{OnReply, ReplySlot, Responder};
 
 /// A tell envelope for `msg`, reusing a spent one when the pool has one.
 #[inline]
@@ -133,12 +133,17 @@ impl<A: Actor> Addr<A> {
         .await;
     }
 
-    /// Queues an ask now, or gives the message back; the reply arrives in the slot.
-    /// (The network side uses it so frames from one peer are queued in arrival order.)
-    pub(crate) fn try_ask<M: 'static>(
+    /// Queues an ask now, or gives the message back; the reply goes to `on_reply`
+    /// (taken only when queued), and the message is not handled once `deadline` has
+    /// passed (then `on_reply` gets [`AskError::Timeout`](crate::AskError::Timeout)).
+    /// (The network side uses it so frames from one peer are queued in arrival order,
+    /// and answers without a task per ask.)
+    pub(crate) fn try_ask_then<M: 'static>(
         &self,
         msg: M,
-    ) -> Result<Rc<ReplySlot<A::Reply>>, SendError<M>>
+        deadline: Option<tern_executor::Instant>,
+        on_reply: &mut Option<OnReply<A::Reply>>,
+    ) -> Result<(), SendError<M>>
     where
         A: Handler<M>,
     {
@@ -149,12 +154,16 @@ impl<A: Actor> Addr<A> {
         if mb.is_full() {
             return Err(SendError::Full(msg));
         }
-        let slot = Rc::new(ReplySlot::new());
+        // Always there: callers pass one per message, and get it back unless queued.
+        let Some(f) = on_reply.take() else {
+            return Err(SendError::Full(msg));
+        };
+        let slot = Rc::new(ReplySlot::with_callback(f, deadline));
         mb.push(Box::new(AskEnvelope {
             msg: Some(msg),
-            reply: Some(Responder { slot: slot.clone() }),
+            reply: Some(Responder { slot }),
         }));
-        Ok(slot)
+        Ok(())
     }
 
     /// Queues `msg`, waiting for room if the mailbox is full, up to the component's
@@ -193,6 +202,11 @@ impl<A: Actor> Addr<A> {
     #[must_use]
     pub fn is_stopped(&self) -> bool {
         self.inner.mailbox.is_stopped()
+    }
+
+    /// Whether the mailbox holds its capacity now.
+    pub(crate) fn is_full(&self) -> bool {
+        self.inner.mailbox.is_full()
     }
 
     /// Counters for this component.

@@ -167,6 +167,13 @@ impl<A: Handler<M>, M> fmt::Debug for Ask<A, M> {
     }
 }
 
+impl<A: Handler<M>, M> Ask<A, M> {
+    /// Whether the message is in the mailbox already (or the ask ended without it).
+    pub(crate) fn is_queued(&self) -> bool {
+        self.msg.is_none()
+    }
+}
+
 impl<A: Handler<M>, M> Future for Ask<A, M> {
     type Output = Result<A::Reply, AskError>;
 

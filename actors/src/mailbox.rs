@@ -67,6 +67,12 @@ impl<A: Handler<M>, M: 'static> Envelope<A> for AskEnvelope<M, A::Reply> {
     fn handle<'a>(&mut self, actor: &'a mut A, ctx: &'a mut Context<A>) -> Option<Handling<'a>> {
         let msg = self.msg.take()?;
         let reply = self.reply.take()?;
+        if reply.slot.expired() {
+            // The asker gave up while this waited: not handled.
+            drop(msg);
+            reply.slot.complete(Err(AskError::Timeout));
+            return None;
+        }
         Some(Box::pin(async move {
             match AssertUnwindSafe(actor.handle(msg, ctx))
                 .catch_unwind()

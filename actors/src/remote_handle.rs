@@ -2,8 +2,8 @@
 
 use std::any::Any;
 use std::fmt;
-use std::future::Future;
 use std::future::IntoFuture;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -61,11 +61,23 @@ where
 {
     fn deliver(self: Box<Self>, addr: &Addr<A>) -> Pin<Box<dyn Future<Output = ()> + '_>> {
         let Self { msg, reply } = *self;
-        // Queue in order now; wait for the reply in a task of its own, so one slow
-        // reply does not hold up later messages from the same thread.
-        let ask = addr.ask(msg).into_future();
-        tern_executor::spawn(async move { reply.send(ask.await) }).detach();
-        Box::pin(async {})
+        let mut ask = addr.ask(msg).into_future();
+        Box::pin(async move {
+            // Queue the ask before the next job from this channel (waiting for room if
+            // the mailbox is full), so one thread's order holds across asks and tells;
+            // then wait for the reply in a task of its own, so one slow reply does not
+            // hold up later messages.
+            let done = poll_fn(|cx| match Pin::new(&mut ask).poll(cx) {
+                Poll::Ready(outcome) => Poll::Ready(Some(outcome)),
+                Poll::Pending if ask.is_queued() => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            })
+            .await;
+            match done {
+                Some(outcome) => reply.send(outcome),
+                None => tern_executor::spawn(async move { reply.send(ask.await) }).detach(),
+            }
+        })
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self

@@ -114,3 +114,62 @@ fn messages_from_one_sender_arrive_in_order() {
     // Interleaving across senders happened (the promise is only per sender).
     assert!(seen.windows(2).any(|w| w[0].0 != w[1].0));
 }
+
+struct Journal {
+    seen: Rc<RefCell<Vec<u32>>>,
+}
+impl Actor for Journal {}
+impl Handler<u32> for Journal {
+    type Reply = u32;
+    async fn handle(&mut self, n: u32, _: &mut Context<Self>) -> u32 {
+        self.seen.borrow_mut().push(n);
+        n
+    }
+}
+
+/// `RemoteAddr` keeps one thread's order across asks and tells: an ask sent before a
+/// tell is queued before it, also when the mailbox is full and both must wait for room.
+#[test]
+fn remote_addr_ask_then_tell_from_one_thread_keeps_order() {
+    for mailbox in [16, 1] {
+        let rt = Runtime::new().unwrap();
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let (journal, remote) = rt.block_on(async {
+            let journal = tern_actors::build({
+                let seen = seen.clone();
+                move || Journal { seen: seen.clone() }
+            })
+            .mailbox(mailbox)
+            .spawn();
+            let remote = journal.remote();
+            (journal, remote)
+        });
+        let replies = std::thread::scope(|s| {
+            s.spawn(move || {
+                let mut replies = Vec::new();
+                for i in 0..20u32 {
+                    if i.is_multiple_of(2) {
+                        replies.push(remote.ask(i).unwrap());
+                    } else {
+                        remote.try_tell(i).unwrap();
+                    }
+                }
+                replies
+            })
+            .join()
+            .unwrap()
+        });
+        rt.block_on(async {
+            for (i, r) in replies.into_iter().enumerate() {
+                assert_eq!(r.await, Ok(u32::try_from(i).unwrap() * 2));
+            }
+            journal.stop();
+            journal.stopped().await;
+        });
+        assert_eq!(
+            *seen.borrow(),
+            (0..20).collect::<Vec<_>>(),
+            "mailbox {mailbox}"
+        );
+    }
+}

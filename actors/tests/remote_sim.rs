@@ -181,7 +181,7 @@ fn a_message_to_a_name_not_yet_known_waits_and_arrives_in_order() {
             let node = Node::start(config("a", &["b"]), t).unwrap();
             let rec = node.lookup::<Recorder>("rec");
             for i in 0..50 {
-                rec.tell(Note(i)).unwrap();
+                rec.try_tell(Note(i)).unwrap();
             }
             let n = rec.ask(Note(50)).await;
             (n, node.stats())
@@ -209,9 +209,9 @@ fn waiting_is_bounded_in_count_and_in_time() {
         let node = Node::start(config, t).unwrap();
         let rec = node.lookup::<Recorder>("rec");
         for i in 0..3 {
-            rec.tell(Note(i)).unwrap();
+            rec.try_tell(Note(i)).unwrap();
         }
-        let full = rec.tell(Note(3)).unwrap_err();
+        let full = rec.try_tell(Note(3)).unwrap_err();
         assert_eq!(full.reason, CallError::PendingFull);
         assert_eq!(full.message.0, 3, "the message comes back");
         tern_executor::time::sleep(Duration::from_secs(2)).await;
@@ -316,7 +316,7 @@ fn flood_a_busy_recorder(
         tern_executor::time::sleep(Duration::from_millis(100)).await;
         let mut told = Vec::new();
         for i in 0..tells {
-            told.push(rec.tell(Note(i)).map_err(|u| u.reason));
+            told.push(rec.try_tell(Note(i)).map_err(|u| u.reason));
         }
         (told, busy.await.expect("busy task"))
     });
@@ -370,7 +370,7 @@ fn calls_on_the_same_node_never_encode() {
         let rec = spawn(Recorder::default());
         node.export("rec", &rec).unwrap().accept::<Note>();
         let r = node.lookup::<Recorder>("rec");
-        r.tell(LocalOnly(1)).unwrap();
+        r.try_tell(LocalOnly(1)).unwrap();
         let here = r.ask(LocalOnly(1)).await;
         // Pinned to this node by name: still local.
         let pinned = node
@@ -437,7 +437,7 @@ fn three_senders(seed: u64) -> Vec<u32> {
                 let node = Node::start(config, t).unwrap_or_else(|e| panic!("{e}"));
                 let rec = node.lookup::<Recorder>("rec");
                 for k in 0..3 {
-                    if rec.tell(Note(base + k)).is_err() {
+                    if rec.try_tell(Note(base + k)).is_err() {
                         panic!("tell refused");
                     }
                 }
@@ -491,7 +491,7 @@ fn a_full_queue_to_a_frozen_node_is_typed_backpressure_and_gives_the_message_bac
         tern_executor::time::sleep(Duration::from_millis(500)).await;
         let mut accepted = 0;
         for i in 1..100 {
-            match rec.tell(Note(i)) {
+            match rec.try_tell(Note(i)) {
                 Ok(()) => accepted += 1,
                 Err(u) => return (accepted, Some((u.reason, u.message.0))),
             }

@@ -600,3 +600,69 @@ fn a_streamed_run_is_deterministic() {
         assert!(hash.is_ok(), "seed {seed}: {:?}", hash.err());
     }
 }
+
+#[test]
+fn at_its_deadline_a_stream_ends_on_both_sides_and_the_producer_sends_nothing() {
+    for seed in 0..5 {
+        let mut c = cluster(seed);
+        let probe = serve(&c);
+        let t = c.transports[0].clone();
+        let h = c.world.spawn_on(c.ids[0], async move {
+            let node = caller(t).await;
+            let mut rows = node
+                .lookup::<Store>("store")
+                .ask_stream(Scan {
+                    n: 1_000_000,
+                    fail_at: None,
+                    detached: false,
+                })
+                .credit(4)
+                .timeout(Duration::from_secs(1));
+            let first = rows.next().await;
+            // Stall past the deadline; the stream then ends with a timeout.
+            sleep(Duration::from_secs(3)).await;
+            let mut rest = Vec::new();
+            while let Some(r) = rows.next().await {
+                rest.push(r);
+            }
+            (first, rest)
+        });
+        c.world.run_until(secs(0.5));
+        // Frames both ways are held from now on: the caller's CANCEL does not reach
+        // the producer, which meets the deadline itself, and whatever the producer
+        // sends is kept for inspection.
+        c.world.hold(c.ids[0], c.ids[1]);
+        c.world.hold(c.ids[1], c.ids[0]);
+        let sent_before = c
+            .world
+            .held()
+            .iter()
+            .filter(|(_, p)| p.from == c.ids[1])
+            .count();
+        c.world.run_until(secs(5.0));
+        let sent_after = c
+            .world
+            .held()
+            .iter()
+            .filter(|(_, p)| p.from == c.ids[1])
+            .count();
+        let (first, rest) = result(&c, 0, h);
+        assert_eq!(first, Some(Ok(0)), "seed {seed}");
+        assert_eq!(rest.last(), Some(&Err(CallError::Timeout)), "seed {seed}");
+        assert!(probe.cancelled.get(), "seed {seed}: the producer stopped");
+        let stats = |i: usize| {
+            let h = c
+                .world
+                .spawn_on(c.ids[i], async { Node::current().expect("node").stats() });
+            result(&c, i, h)
+        };
+        let b = stats(1);
+        assert_eq!(
+            (b.streams_expired, b.streams_producing),
+            (1, 0),
+            "seed {seed}"
+        );
+        // The producer sent nothing at its deadline: no ERROR TIMEOUT (section 4.1).
+        assert_eq!(sent_after, sent_before, "seed {seed}");
+    }
+}

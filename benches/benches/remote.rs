@@ -383,7 +383,7 @@ impl Handler<Chunk> for Sink {
         self.seen += 1;
         if self.seen == self.expect {
             let node = Node::current().unwrap();
-            if let Err(e) = node.lookup::<Waiter>("done").tell(Done(self.seen)) {
+            if let Err(e) = node.lookup::<Waiter>("done").try_tell(Done(self.seen)) {
                 eprintln!("sink: done not sent: {e}");
             }
         }
@@ -489,7 +489,7 @@ async fn tern_tell_round(
     for _ in 0..n {
         let mut msg = Chunk(data.to_vec());
         loop {
-            match sink.tell(msg) {
+            match sink.try_tell(msg) {
                 Ok(()) => break,
                 Err(Undelivered {
                     reason: CallError::Unreachable(_),

@@ -141,7 +141,7 @@ fn actor_cluster(simulated_secs: u64) -> (u64, u64, f64) {
                         })
                         .detach();
                     } else {
-                        let _ = to.tell(Msg(k));
+                        let _ = to.try_tell(Msg(k));
                     }
                     time::sleep(Duration::from_millis(20)).await;
                 }

@@ -46,10 +46,12 @@ pub fn sample_tell() -> Envelope {
         source: Some(ComponentRef {
             node: "n1".into(),
             name: "front".into(),
+            generation: 0,
         }),
         destination: Some(ComponentRef {
             node: "n2".into(),
             name: "worker".into(),
+            generation: 0,
         }),
         message_type: "demo.v1.Work".into(),
         content_type: "application/postcard".into(),
@@ -482,6 +484,8 @@ fn arb_ref(u: &mut Unstructured<'_>) -> ArbResult<Option<ComponentRef>> {
     Ok(Some(ComponentRef {
         node: arb_string(u)?,
         name: arb_string(u)?,
+        // Mostly "any generation"; sometimes one the receiver does not run (fenced).
+        generation: if u.ratio(1, 8)? { u.arbitrary()? } else { 0 },
     }))
 }
 
@@ -645,7 +649,7 @@ enum Op {
     Forge {
         side: usize,
         from: usize,
-        envelope: Envelope,
+        envelope: Box<Envelope>,
     },
 }
 
@@ -773,7 +777,7 @@ impl Op {
                 Self::Forge {
                     side,
                     from: u.choose_index(3)?,
-                    envelope: arb_envelope(u, known)?,
+                    envelope: Box::new(arb_envelope(u, known)?),
                 }
             }
         })
@@ -810,6 +814,7 @@ struct Side {
     malformed: u64,
     unmatched: u64,
     unmatched_streams: u64,
+    fenced: u64,
 }
 
 /// A frame on the simulated network, from node `from` to side `to`.
@@ -894,6 +899,7 @@ impl Side {
             malformed: 0,
             unmatched: 0,
             unmatched_streams: 0,
+            fenced: 0,
         }
     }
 
@@ -1240,6 +1246,16 @@ impl World {
                 }
             }
             Ok(env) => match Kind::try_from(env.kind) {
+                // Addressed to a generation the receiver (generation 0) does not run:
+                // refused, an ask answered with `Stopped`.
+                Ok(k @ (Kind::Tell | Kind::Ask))
+                    if env.destination.as_ref().is_some_and(|d| d.generation != 0) =>
+                {
+                    s.fenced += 1;
+                    if k == Kind::Ask && env.message_id != 0 {
+                        refusal = Some((env.message_id, ErrorCode::Stopped));
+                    }
+                }
                 Ok(k @ (Kind::Tell | Kind::Ask)) => {
                     let deadline = (env.timeout_ms > 0)
                         .then(|| now.saturating_add(u64::from(env.timeout_ms) * 1_000_000));
@@ -1336,6 +1352,7 @@ impl World {
             let stats = s.session.stats();
             assert_eq!(stats.timeouts, s.timeouts, "stats.timeouts");
             assert_eq!(stats.malformed, s.malformed, "stats.malformed");
+            assert_eq!(stats.fenced, s.fenced, "stats.fenced");
             assert_eq!(
                 stats.unmatched_replies, s.unmatched,
                 "stats.unmatched_replies"

@@ -11,7 +11,7 @@
 //!     version: PROTOCOL_VERSION,
 //!     message_id: 7,
 //!     kind: v1::Kind::Tell.into(),
-//!     destination: Some(v1::ComponentRef { node: String::new(), name: "counter".into() }),
+//!     destination: Some(v1::ComponentRef { node: String::new(), name: "counter".into(), generation: 0 }),
 //!     message_type: "demo.Add".into(),
 //!     content_type: "application/postcard".into(),
 //!     ..Default::default()

@@ -75,6 +75,7 @@ use crate::error::DecodeError;
 use crate::limits::Limits;
 use crate::v1::{ComponentRef, Envelope, ErrorCode, ErrorInfo, Kind};
 
+mod fence;
 mod stream;
 
 pub use stream::StreamSendError;
@@ -246,6 +247,10 @@ pub struct SessionStats {
     pub unmatched_stream_frames: u64,
     /// Streams ended because the producer sent more items than granted.
     pub credit_overruns: u64,
+    /// Requests refused because they were addressed to another generation of this
+    /// node (asks answered with `ErrorCode::Stopped`, tells dropped); see
+    /// [`Session::set_generation`].
+    pub fenced: u64,
 }
 
 #[derive(Debug)]
@@ -258,6 +263,11 @@ struct Outstanding {
 #[derive(Debug)]
 pub struct Session {
     node: String,
+    /// This node's generation; requests addressed to another one are refused (see
+    /// `fence.rs`).
+    generation: u64,
+    /// The generation each peer is believed to run, stamped on requests to it.
+    peer_generations: BTreeMap<PeerId, u64>,
     limits: Limits,
     next_id: u64,
     outstanding: BTreeMap<u64, Outstanding>,
@@ -285,6 +295,8 @@ impl Session {
     pub fn with_limits(node: impl Into<String>, limits: Limits) -> Self {
         Self {
             node: node.into(),
+            generation: 0,
+            peer_generations: BTreeMap::new(),
             limits,
             next_id: 1,
             outstanding: BTreeMap::new(),
@@ -330,10 +342,12 @@ impl Session {
             source: Some(ComponentRef {
                 node: self.node.clone(),
                 name: String::new(),
+                generation: self.generation,
             }),
             destination: Some(ComponentRef {
                 node: peer.to_owned(),
                 name: out.component.clone(),
+                generation: self.peer_generations.get(peer).copied().unwrap_or(0),
             }),
             message_type: out.message_type.clone(),
             content_type: out.content_type.clone(),
@@ -396,6 +410,7 @@ impl Session {
             source: Some(ComponentRef {
                 node: self.node.clone(),
                 name: req.component.clone(),
+                generation: 0,
             }),
             destination: req.source.clone(),
             ..Envelope::default()
@@ -431,6 +446,11 @@ impl Session {
             Ok(k @ (Kind::Tell | Kind::Ask)) => {
                 let timeout = (env.timeout_ms > 0).then(|| u64::from(env.timeout_ms) * 1_000_000);
                 let credit = if k == Kind::Ask { env.credit } else { 0 };
+                let addressed = env.destination.as_ref().map_or(0, |d| d.generation);
+                if addressed != 0 && addressed != self.generation {
+                    self.fence(peer, k, env.message_id, addressed);
+                    return;
+                }
                 let component = env.destination.map(|d| d.name).unwrap_or_default();
                 if credit > 0 {
                     if self.is_producing(peer, env.message_id) {

@@ -199,3 +199,37 @@ fn an_oversized_ask_is_answered_too_large_at_any_size() {
     }
     assert_eq!(b.stats().malformed, 2);
 }
+
+#[test]
+fn a_request_for_another_generation_is_refused_not_handled() {
+    let (mut a, mut b) = (Session::new("a"), Session::new("b"));
+    b.set_generation(2);
+    // a still believes b runs generation 1: its requests must not reach generation 2.
+    a.set_peer_generation("b", 1);
+    let stale = a.ask(0, "b", out(1), Some(100 * MS));
+    a.tell(0, "b", out(2));
+    assert_eq!(pump(&mut a, "a", &mut b, 1), 2);
+    assert_eq!(b.poll_event(), None, "nothing reaches the application");
+    assert_eq!(b.stats().fenced, 2);
+    // The ask gets a typed answer at once; the tell is only counted.
+    assert_eq!(pump(&mut b, "b", &mut a, 2), 1);
+    match a.poll_event() {
+        Some(Event::Reply {
+            id,
+            result: Err(Failure::Remote { code, detail }),
+        }) => {
+            assert_eq!((id, code), (stale, ErrorCode::Stopped));
+            assert!(detail.contains("generation 1"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Once a learns the new generation (or addresses any), requests go through.
+    a.set_peer_generation("b", 2);
+    a.tell(3, "b", out(4));
+    a.set_peer_generation("b", 0);
+    a.tell(3, "b", out(5));
+    pump(&mut a, "a", &mut b, 4);
+    assert_eq!(request(&mut b).payload, [4]);
+    assert_eq!(request(&mut b).payload, [5]);
+    assert_eq!(b.stats().fenced, 2);
+}

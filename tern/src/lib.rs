@@ -67,7 +67,8 @@
 //! - [`log`]: logging set-up whose timestamps are virtual time under the simulator.
 //! - [`discovery`]: membership from a seed list: SWIM with Lifeguard over sealed UDP
 //!   gossip, per-node facts, and the directory that routes component names
-//!   ([`remote::Node::use_discovery`]).
+//!   ([`membership::use_discovery`]).
+//! - [`membership`]: the wiring from discovery into a node's directory.
 //! - [`app`]: container processes: a command line (`run`, `node --config`,
 //!   `check-config`, `print-config`, `members`), TOML configuration with environment
 //!   overrides, gossip discovery, clean shutdown (and a graceful leave) on SIGINT and
@@ -77,6 +78,7 @@ pub mod app;
 pub mod check;
 pub mod compat;
 pub mod log;
+pub mod membership;
 pub mod prelude;
 pub mod remote;
 

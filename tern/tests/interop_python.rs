@@ -70,10 +70,12 @@ fn example_ask() -> Envelope {
         source: Some(ComponentRef {
             node: "py-client".into(),
             name: String::new(),
+            generation: 0,
         }),
         destination: Some(ComponentRef {
             node: NODE.into(),
             name: COMPONENT.into(),
+            generation: 0,
         }),
         message_type: Add::NAME.into(),
         content_type: "application/json".into(),

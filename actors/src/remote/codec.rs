@@ -248,6 +248,7 @@ mod tests {
         let dir = tern_proto::v1::ComponentRef {
             node: "n".into(),
             name: "c".into(),
+            generation: 0,
         };
         let bytes = Prost::encode(&dir).unwrap();
         assert_eq!(

@@ -42,6 +42,17 @@ pub struct NodeConfig {
     pub announce_interval: Duration,
     /// Deadline of a remote `ask` without an explicit one (default 5 s).
     pub default_timeout: Duration,
+    /// How long calls to a peer whose connection the transport reported lost fail
+    /// with [`CallError::Unreachable`](super::CallError::Unreachable) at once, unless
+    /// the connection is reported back earlier (default 1 s). After it, calls are
+    /// handed to the transport again, for transports that do not report a connection
+    /// coming back.
+    pub relink_after: Duration,
+    /// Most bytes of inbound requests held while their component's mailbox is full
+    /// (payloads plus a small per-request charge; default 16 MiB). Past it, asks are
+    /// refused with [`CallError::MailboxFull`](super::CallError::MailboxFull) and tells
+    /// dropped, counted and logged.
+    pub held_bytes_limit: usize,
     /// Decoding limits for envelopes and control messages.
     pub limits: Limits,
 }
@@ -58,6 +69,8 @@ impl NodeConfig {
             pending_ttl: Duration::from_secs(5),
             announce_interval: Duration::from_millis(500),
             default_timeout: Duration::from_secs(5),
+            relink_after: Duration::from_secs(1),
+            held_bytes_limit: 16 << 20,
             limits: Limits::default(),
         }
     }
@@ -105,6 +118,20 @@ impl NodeConfig {
     }
 
     /// Checks every value, naming the first bad one.
+    /// Sets [`NodeConfig::held_bytes_limit`].
+    #[must_use]
+    pub fn held_bytes_limit(mut self, bytes: usize) -> Self {
+        self.held_bytes_limit = bytes;
+        self
+    }
+
+    /// Sets [`NodeConfig::relink_after`].
+    #[must_use]
+    pub fn relink_after(mut self, after: Duration) -> Self {
+        self.relink_after = after;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), NodeError> {
         let bad = |field: &'static str, why: String| Err(NodeError::Config { field, why });
         check_name(&self.name, &self.limits).or_else(|why| bad("name", why))?;
@@ -121,6 +148,7 @@ impl NodeConfig {
             ("pending_ttl", self.pending_ttl),
             ("announce_interval", self.announce_interval),
             ("default_timeout", self.default_timeout),
+            ("relink_after", self.relink_after),
         ] {
             if d.is_zero() {
                 return bad(field, "must be longer than zero".into());

@@ -4,10 +4,9 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::time::Duration;
 
 use super::codec::{Codec, RemoteMessage, With};
 use super::error::CallError;
@@ -16,27 +15,35 @@ use crate::actor::{Actor, Handler};
 use crate::addr::Addr;
 use crate::error::SendError;
 use crate::mailbox::ComponentStats;
+use crate::reply::OnReply;
 
 /// An encoded reply and its content type.
 pub(crate) type Encoded = (Vec<u8>, &'static str);
 
-/// The wait for an ask's reply, encoded.
-pub(crate) type ReplyFuture = Pin<Box<dyn Future<Output = Result<Encoded, CallError>>>>;
+/// Where a remote ask's outcome goes: called once, when the handler has answered (or
+/// the ask failed), from the component's task; no task waits for it.
+pub(crate) type Answer = Box<dyn FnOnce(Result<Encoded, CallError>)>;
 
-/// The wait for room in a full mailbox, then the delivery.
-pub(crate) type Waiting = Pin<Box<dyn Future<Output = Result<Delivered, CallError>>>>;
-
-/// What delivering a request did: a tell was queued, an ask's reply is on its way, or
-/// the mailbox is full and the request waits for room (up to a bound; the node reads
-/// nothing else meanwhile, so the wait pushes back to the senders).
+/// What delivering a request did: it is in the mailbox, or the mailbox is full and the
+/// request stays with the caller (who waits for [`Exported::room`] and tries again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Delivered {
-    Told,
-    Asked(ReplyFuture),
-    Full(Waiting),
+    Queued,
+    Full,
 }
 
 type Dispatch<A> =
-    Box<dyn Fn(&Addr<A>, &str, &[u8], bool, Duration) -> Result<Delivered, CallError>>;
+    Box<dyn Fn(&Addr<A>, &Incoming<'_>, &mut Option<Answer>) -> Result<Delivered, CallError>>;
+
+/// One request to deliver: its message type, encoding and payload, and for an ask
+/// the deadline past which it is not handled.
+pub(crate) struct Incoming<'a> {
+    pub(crate) message_type: &'a str,
+    pub(crate) content_type: &'a str,
+    pub(crate) payload: &'a [u8],
+    pub(crate) expects_reply: bool,
+    pub(crate) deadline: Option<tern_executor::Instant>,
+}
 
 /// One exported component, type-erased for the node's table.
 pub(crate) trait Exported {
@@ -46,16 +53,15 @@ pub(crate) trait Exported {
     fn addr(&self) -> &dyn Any;
     /// The component's counters (mailbox depth, handled, ...).
     fn stats(&self) -> ComponentStats;
-    /// Decodes a request and queues it in the component's mailbox: now, or after
-    /// waiting up to `wait` for room.
+    /// Decodes a request and queues it in the component's mailbox if there is room.
+    /// An ask's `answer` is taken only when queued.
     fn deliver(
         &self,
-        message_type: &str,
-        content_type: &str,
-        payload: &[u8],
-        expects_reply: bool,
-        wait: Duration,
+        req: &Incoming<'_>,
+        answer: &mut Option<Answer>,
     ) -> Result<Delivered, CallError>;
+    /// Waits until the mailbox has room (or the component stopped).
+    fn room(&self) -> Pin<Box<dyn Future<Output = ()>>>;
     /// Decodes a stream request and queues it with a stream of `credit` items.
     fn deliver_stream(
         &self,
@@ -86,27 +92,51 @@ impl<A: Actor> Export<A> {
     }
 }
 
-/// Queues `msg` now: a tell, or an ask whose encoded reply the result waits for.
-fn deliver_now<A, M>(addr: &Addr<A>, msg: M, expects_reply: bool) -> Result<Delivered, SendError<M>>
+/// Queues `msg` now if there is room: a tell, or an ask whose encoded reply goes to
+/// `answer`.
+fn deliver_now<A, M>(
+    addr: &Addr<A>,
+    msg: M,
+    deadline: Option<tern_executor::Instant>,
+    answer: &mut Option<Answer>,
+) -> Result<Delivered, CallError>
 where
     A: Handler<M>,
     M: RemoteMessage,
     M::Codec: Codec<A::Reply>,
 {
-    if !expects_reply {
-        addr.try_tell(msg)?;
-        return Ok(Delivered::Told);
+    if addr.is_stopped() {
+        return Err(CallError::Stopped);
     }
-    let slot = addr.try_ask(msg)?;
-    Ok(Delivered::Asked(Box::pin(async move {
-        let reply = poll_fn(|cx| slot.poll(cx)).await?;
-        // The request was fine; the reply is what could not be encoded.
-        let bytes = With::<M::Codec, A::Reply>::encode(&reply).map_err(|e| CallError::Remote {
-            code: tern_proto::v1::ErrorCode::Unspecified,
-            detail: format!("the reply could not be encoded: {e}"),
-        })?;
-        Ok((bytes, <M::Codec as Codec<A::Reply>>::CONTENT_TYPE))
-    })))
+    if addr.is_full() {
+        return Ok(Delivered::Full);
+    }
+    let Some(answer) = answer.take() else {
+        return match addr.try_tell(msg) {
+            Ok(()) => Ok(Delivered::Queued),
+            Err(SendError::Full(_)) => Ok(Delivered::Full),
+            Err(e) => Err(refused(e)),
+        };
+    };
+    let mut on_reply: Option<OnReply<A::Reply>> = Some(Box::new(move |reply| {
+        answer(match reply {
+            // The request was fine; the reply is what could not be encoded.
+            Ok(reply) => With::<M::Codec, A::Reply>::encode(&reply)
+                .map(|bytes| (bytes, <M::Codec as Codec<A::Reply>>::CONTENT_TYPE))
+                .map_err(|e| CallError::Remote {
+                    code: tern_proto::v1::ErrorCode::Unspecified,
+                    detail: format!("the reply could not be encoded: {e}"),
+                }),
+            Err(e) => Err(e.into()),
+        });
+    }));
+    let queued = addr.try_ask_then(msg, deadline, &mut on_reply);
+    if let Some(f) = on_reply {
+        // Not queued after all (checked just above, so this does not happen): the
+        // caller still gets an answer.
+        f(Err(crate::AskError::Stopped));
+    }
+    queued.map(|()| Delivered::Queued).map_err(refused)
 }
 
 fn refused<M>(e: SendError<M>) -> CallError {
@@ -131,20 +161,22 @@ impl<A: Actor> Exported for Export<A> {
 
     fn deliver(
         &self,
-        message_type: &str,
-        content_type: &str,
-        payload: &[u8],
-        expects_reply: bool,
-        wait: Duration,
+        req: &Incoming<'_>,
+        answer: &mut Option<Answer>,
     ) -> Result<Delivered, CallError> {
         let handlers = self.handlers.borrow();
-        let Some(dispatch) = handlers.get(message_type) else {
+        let Some(dispatch) = handlers.get(req.message_type) else {
             return Err(CallError::Remote {
                 code: tern_proto::v1::ErrorCode::UnknownMessageType,
-                detail: format!("this component does not accept {message_type:?}"),
+                detail: format!("this component does not accept {:?}", req.message_type),
             });
         };
-        dispatch(&self.addr, content_type, payload, expects_reply, wait)
+        dispatch(&self.addr, req, answer)
+    }
+
+    fn room(&self) -> Pin<Box<dyn Future<Output = ()>>> {
+        let addr = self.addr.clone();
+        Box::pin(async move { addr.room().await })
     }
 
     fn deliver_stream(
@@ -226,33 +258,16 @@ impl<A: Actor> ExportBuilder<A> {
         M: RemoteMessage,
         M::Codec: Codec<A::Reply>,
     {
-        let dispatch: Dispatch<A> = Box::new(|addr, content_type, payload, expects_reply, wait| {
-            let msg = With::<M::Codec, M>::decode(content_type, payload)?;
-            match deliver_now::<A, M>(addr, msg, expects_reply) {
-                Ok(d) => Ok(d),
-                Err(SendError::Full(msg)) => {
-                    let addr = addr.clone();
-                    Ok(Delivered::Full(Box::pin(async move {
-                        let mut msg = msg;
-                        let deadline = tern_executor::time::now() + wait;
-                        loop {
-                            let left =
-                                deadline.saturating_duration_since(tern_executor::time::now());
-                            if tern_executor::time::timeout(left, addr.room())
-                                .await
-                                .is_err()
-                            {
-                                return Err(CallError::MailboxFull);
-                            }
-                            match deliver_now::<A, M>(&addr, msg, expects_reply) {
-                                Err(SendError::Full(m)) => msg = m,
-                                other => return other.map_err(refused),
-                            }
-                        }
-                    })))
-                }
-                Err(e) => Err(refused(e)),
+        let dispatch: Dispatch<A> = Box::new(|addr, req, answer| {
+            if req.expects_reply && answer.is_none() {
+                return Err(CallError::Stopped);
             }
+            if addr.is_full() && !addr.is_stopped() {
+                // Decoded only when it can be queued.
+                return Ok(Delivered::Full);
+            }
+            let msg = With::<M::Codec, M>::decode(req.content_type, req.payload)?;
+            deliver_now::<A, M>(addr, msg, req.deadline, answer)
         });
         self.export.handlers.borrow_mut().insert(M::NAME, dispatch);
         self

@@ -22,7 +22,12 @@
 //! - **Startup order does not matter**: a call to a name no node has announced waits,
 //!   bounded in number and time, and goes out when a peer announces the name.
 //! - **Failure**: a peer that restarts (a higher generation) or whose connection is lost
-//!   fails the asks it had with [`CallError::PeerLost`] at once, not at their deadlines.
+//!   fails the asks it had with [`CallError::PeerLost`] at once, not at their deadlines;
+//!   new calls to a peer whose connection is lost fail with [`CallError::Unreachable`]
+//!   at once until it is back. A request is never handled by a later generation of a
+//!   node than the one it was addressed to.
+//! - **Isolation**: a component with a full mailbox holds only its own inbound
+//!   requests (bounded in bytes); the rest of the node is not held up.
 //! - **Streams**: [`Ref::ask_stream`] gets a streamed reply ([`RefStream`]) from a
 //!   component exported with [`ExportBuilder::accept_stream`]. Items arrive in the order
 //!   produced, each once (they carry sequence numbers; repeats are dropped, early ones
@@ -38,14 +43,15 @@
 //! # Non-goals
 //!
 //! - No retries and no exactly-once: an ask that timed out may still have run.
-//! - No membership protocol here: peers are configured; gossip discovery feeds the same
-//!   directory in a later layer.
+//! - No membership protocol here: peers are configured, or a membership layer feeds
+//!   them in through [`Node::peer_up`] and [`Node::peer_down`] (the `tern` facade does
+//!   it from gossip discovery).
 
 mod codec;
 mod config;
 mod error;
 mod export;
-mod gossip;
+mod membership;
 mod node;
 mod reference;
 mod slot;
@@ -55,7 +61,7 @@ pub use codec::{Codec, CodecError, Json, Postcard, Prost, Raw, RawBytes, RemoteM
 pub use config::{NodeConfig, NodeError};
 pub use error::CallError;
 pub use export::ExportBuilder;
-pub use gossip::{COMPONENTS_FACT, ENDPOINT_FACT};
-pub use node::{Node, NodeStats};
-pub use reference::{Ref, RefAsk, Undelivered};
+pub use membership::{COMPONENTS_FACT, ENDPOINT_FACT, WeakNode};
+pub use node::{Node, NodeStats, TellRefusals};
+pub use reference::{Ref, RefAsk, RefTell, Undelivered};
 pub use stream::RefStream;

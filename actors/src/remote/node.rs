@@ -1,102 +1,37 @@
 //! The node: binds the wire session, a transport and this container's components.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
-use std::future::{Future, poll_fn};
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::Waker;
 use std::time::Duration;
 
 use tern_executor::JoinHandle;
 use tern_executor::time;
-use tern_proto::control::{
-    DIRECTORY_COMPONENT, DIRECTORY_MESSAGE_TYPE, PROTOBUF_CONTENT_TYPE, decode_directory,
-    encode_directory,
-};
-use tern_proto::session::{
-    Event, Failure, Nanos, Outgoing, Reply, Request, Session, SessionStats, Transmit,
-};
-use tern_proto::v1::{Directory, ErrorCode};
+use tern_proto::control::{DIRECTORY_COMPONENT, DIRECTORY_MESSAGE_TYPE, PROTOBUF_CONTENT_TYPE};
+use tern_proto::session::{Event, Nanos, Request, Session, Transmit};
+use tern_proto::v1::ErrorCode;
 use tern_transport::{Incoming, Transport, TransportError};
 
 use super::config::{NodeConfig, NodeError, check_component_name};
 use super::error::CallError;
-use super::export::{Delivered, Export, ExportBuilder, Exported};
+use super::export::{Encoded, Export, ExportBuilder, Exported};
 use super::reference::Ref;
 use super::slot::CallSlot;
 use crate::actor::Actor;
 use crate::addr::Addr;
 use crate::env::Environment;
 
+mod admission;
+mod calls;
+mod directory;
+mod stats;
 mod streams;
 
-/// Counters of what a node sent, received, refused and dropped.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct NodeStats {
-    /// Tells sent to other nodes.
-    pub tells_sent: u64,
-    /// Asks sent to other nodes.
-    pub asks_sent: u64,
-    /// Requests from other nodes queued in a local mailbox.
-    pub requests_delivered: u64,
-    /// Inbound asks answered with an error (unknown component, full mailbox, ...).
-    pub refused: u64,
-    /// Inbound tells that could not be delivered; each is logged with its reason.
-    pub dropped: u64,
-    /// Inbound requests that found their component's mailbox full and held the
-    /// receive loop until there was room (pushing back to the senders) or their wait
-    /// ran out (then refused or dropped).
-    pub held: u64,
-    /// Messages waiting now for a component name to become known.
-    pub pending: usize,
-    /// Waiting tells that expired; each is logged.
-    pub pending_expired: u64,
-    /// Frames the transport refused (unreachable, full, too large); each is logged.
-    pub send_failures: u64,
-    /// Directory updates taken from peers.
-    pub directory_updates: u64,
-    /// Control messages that failed to decode.
-    pub bad_control: u64,
-    /// Streams this node asked for that are still open.
-    pub streams_open: usize,
-    /// Streams this node produces for callers that are still open.
-    pub streams_producing: usize,
-    /// The wire session's own counters.
-    pub session: SessionStats,
-}
-
-/// What one peer has told this node.
-#[derive(Debug, Default)]
-pub(super) struct PeerView {
-    /// `(generation, version)` of the directory held; `None` until one arrives, and
-    /// again after the connection is lost.
-    pub(super) known: Option<(u64, u64)>,
-    pub(super) components: Vec<String>,
-    /// Learnt from membership gossip rather than configured: no directory messages.
-    pub(super) gossip: bool,
-}
-
-pub(super) enum PendingCall {
-    Tell,
-    Ask { slot: Rc<CallSlot>, deadline: Nanos },
-}
-
-/// A message waiting for its component name.
-pub(super) struct Pending {
-    pub(super) component: String,
-    pub(super) pin: Option<String>,
-    pub(super) out: Outgoing,
-    pub(super) call: PendingCall,
-    pub(super) expires: Nanos,
-}
-
-impl Pending {
-    fn is_abandoned(&self) -> bool {
-        matches!(&self.call, PendingCall::Ask { slot, .. } if slot.is_done())
-    }
-}
+pub(in crate::remote) use calls::{Pending, PendingCall};
+pub(in crate::remote) use directory::PeerView;
+pub use stats::{NodeStats, TellRefusals};
 
 pub(super) struct State {
     pub(super) session: Session,
@@ -115,8 +50,15 @@ pub(super) struct State {
     /// Components whose every host died or left (component -> the last host): calls
     /// fail at once until a host publishes the name again.
     pub(super) gone: BTreeMap<String, String>,
-    /// The membership this node takes its directory from, if any.
-    pub(super) discovery: Option<tern_discovery::Discovery>,
+    /// Peers whose connection the transport reported lost, and when: calls to them
+    /// fail [`CallError::Unreachable`] at once until the connection is back
+    /// ([`Incoming::PeerUp`], a frame from the peer, a new generation) or
+    /// [`NodeConfig::relink_after`] has passed.
+    pub(super) links_down: BTreeMap<String, Nanos>,
+    /// Requests waiting for room in a full mailbox, per component, in arrival order.
+    pub(super) backlogs: BTreeMap<String, admission::Backlog>,
+    /// Bytes held in `backlogs` (bounded by [`NodeConfig::held_bytes_limit`]).
+    pub(super) held_bytes: usize,
     streams: streams::Tables,
 }
 
@@ -124,18 +66,23 @@ type SendFn = Box<dyn Fn(&str, Vec<u8>, Vec<u8>) -> Result<(), TransportError>>;
 type LearnFn = Box<dyn Fn(&str, &str) -> Result<(), TransportError>>;
 type ForgetFn = Box<dyn Fn(&str)>;
 type ConnectedFn = Box<dyn Fn(&str) -> bool>;
-
-/// A request waiting for room in a full mailbox; the receive loop awaits it before it
-/// reads the next frame.
-type Held = std::pin::Pin<Box<dyn Future<Output = ()>>>;
+type ExportsWatch = Box<dyn Fn(&[&str])>;
 
 pub(super) struct Shared {
     pub(super) config: NodeConfig,
     send: SendFn,
     pub(super) learn: LearnFn,
     pub(super) forget: ForgetFn,
-    /// Whether the transport can queue a frame for a peer now.
-    connected: ConnectedFn,
+    /// Whether the transport can queue a frame for a peer now (see
+    /// `Transport::connected`): a call to a host whose connection is not up yet waits
+    /// for it like a call to an unknown name.
+    pub(super) connected: ConnectedFn,
+    /// Answers to inbound asks, completed by components, waiting to be sent.
+    pub(super) answers: RefCell<VecDeque<(Request, Result<Encoded, CallError>)>>,
+    /// The task that sends answers completed while the state was borrowed.
+    pub(super) answers_waker: Cell<Option<Waker>>,
+    /// Told the exported names after every change (see `Node::watch_exports`).
+    pub(super) exports_watch: RefCell<Option<ExportsWatch>>,
     pub(super) state: RefCell<State>,
     tasks: RefCell<Vec<JoinHandle<()>>>,
 }
@@ -157,15 +104,31 @@ pub(super) struct Shared {
 /// - Every remote ask ends by its deadline, with the reply or a [`CallError`]. Every
 ///   inbound message that cannot be delivered is answered with an error (asks) or
 ///   counted in [`NodeStats::dropped`] and logged (tells).
-/// - **Flow control, end to end.** A request for a component whose mailbox is full
-///   holds this node's receive loop until there is room, up to the request's deadline
-///   (or [`NodeConfig::default_timeout`]). Nothing else is read meanwhile, so the
-///   transport's queues fill and senders get [`CallError::Backpressure`] instead of
-///   their messages being dropped: a tell that was accepted is delivered unless the
-///   wait runs out (then it is counted in [`NodeStats::dropped`] and logged). The
-///   price is head-of-line blocking: one full component slows every inbound message
-///   to this node until it drains, replies to this node's own asks included (they
-///   share the receive loop), so keep mailboxes sized for bursts.
+/// - **Admission per component.** A request for a component whose mailbox is full
+///   waits in that component's backlog, in arrival order, until there is room or its
+///   deadline (or [`NodeConfig::default_timeout`]) passes; only that component's
+///   requests wait. The receive loop never waits, so other components, replies to this
+///   node's own asks, stream credits and control messages are read as they arrive.
+///   Backlogs are bounded in bytes ([`NodeConfig::held_bytes_limit`]); past the bound,
+///   or past its wait, an ask is refused with [`CallError::MailboxFull`] and a tell
+///   dropped, counted in [`NodeStats::dropped`] and logged.
+/// - **Deadlines.** An inbound ask whose deadline passed while it waited in the
+///   mailbox is not handled (counted in [`NodeStats::requests_expired`]); replies go
+///   back from the component's own task, with no task per ask.
+/// - **Fast failure.** When the transport reports a peer's connection lost
+///   ([`Incoming::PeerLost`]), that peer's outstanding asks fail with
+///   [`CallError::PeerLost`] at once, and new calls to it (pinned, or to a component
+///   only it hosts) fail with [`CallError::Unreachable`] at once, until the connection
+///   is back ([`Incoming::PeerUp`], any frame from it, or a newer generation through
+///   [`Node::peer_up`]) or [`NodeConfig::relink_after`] has passed. Unpinned calls go
+///   to another host of the name meanwhile.
+/// - **Generation fencing.** Requests carry the generation this node believes the
+///   peer runs (from its directory or [`Node::peer_up`]); a node refuses requests
+///   addressed to another of its generations (asks get [`CallError::Stopped`], tells
+///   are dropped; both counted in `NodeStats::session.fenced`), so a request meant for
+///   an incarnation that died is never handled by the next one.
+/// - Peers come from [`NodeConfig::peers`] (directories exchanged by messages) or from
+///   a membership layer through [`Node::peer_up`] and [`Node::peer_down`].
 /// - Startup order does not matter: a message to a name no node has announced waits,
 ///   bounded in number ([`NodeConfig::pending_limit`]) and time
 ///   ([`NodeConfig::pending_ttl`], or the ask's deadline), and is sent as soon as a
@@ -281,8 +244,10 @@ impl Node {
         for p in &config.peers {
             peers.insert(p.clone(), PeerView::default());
         }
+        let mut session = Session::with_limits(config.name.clone(), config.limits);
+        session.set_generation(config.generation);
         let state = State {
-            session: Session::with_limits(config.name.clone(), config.limits),
+            session,
             exports: BTreeMap::new(),
             version: 1,
             peers,
@@ -294,7 +259,9 @@ impl Node {
             ticker: None,
             down: BTreeSet::new(),
             gone: BTreeMap::new(),
-            discovery: None,
+            links_down: BTreeMap::new(),
+            backlogs: BTreeMap::new(),
+            held_bytes: 0,
             streams: streams::Tables::default(),
         };
         let node = Self {
@@ -304,25 +271,27 @@ impl Node {
                 learn: Box::new(move |name, address| learner.learn_peer(name, address)),
                 forget: Box::new(move |name| forgetter.forget_peer(name)),
                 connected: Box::new(move |name| connector.connected(name)),
+                exports_watch: RefCell::new(None),
+                answers: RefCell::new(VecDeque::new()),
+                answers_waker: Cell::new(None),
                 state: RefCell::new(state),
                 tasks: RefCell::new(Vec::new()),
             }),
         };
         let receiver = node.clone();
         let ticker = node.clone();
+        let answerer = node.clone();
         node.shared.tasks.borrow_mut().extend([
             tern_executor::spawn(async move {
                 loop {
+                    // Nothing here waits for a mailbox: a full one holds only its own
+                    // requests (see `admission.rs`).
                     let incoming = transport.recv().await;
-                    // A request for a full mailbox holds the loop until there is room
-                    // (bounded): nothing more is read meanwhile, so the transport's
-                    // queues fill and the senders see backpressure instead of drops.
-                    for held in receiver.on_incoming(incoming) {
-                        held.await;
-                    }
+                    receiver.on_incoming(incoming);
                 }
             }),
             tern_executor::spawn(async move { ticker.tick_loop().await }),
+            tern_executor::spawn(async move { answerer.answer_loop().await }),
         ]);
         node.announce_all();
         Environment::current().insert(node.clone());
@@ -441,6 +410,7 @@ impl Node {
             streams_open: st.session.streams_outstanding(),
             streams_producing: st.session.streams_producing(),
             session: st.session.stats(),
+            held_bytes: st.held_bytes,
             ..st.stats
         }
     }
@@ -467,163 +437,16 @@ impl Node {
             slot.complete(Err(CallError::Stopped));
         }
         self.shutdown_streams();
+        self.shutdown_backlogs();
         for mut task in self.shared.tasks.borrow_mut().drain(..) {
             task.abort();
         }
         tracing::debug!(node = %self.name(), "node shut down");
     }
 
-    // ----- calls from references -----
-
-    /// The local component exported or registered as `name`, if it is of type `A`.
-    pub(crate) fn local<A: Actor>(&self, name: &str) -> Option<Addr<A>> {
-        let exported = {
-            let st = self.shared.state.borrow();
-            st.exports
-                .get(name)
-                .and_then(|e| e.addr().downcast_ref::<Addr<A>>().cloned())
-        };
-        exported.or_else(|| crate::registry::lookup::<A>(name).ok())
-    }
-
-    /// Sends a tell now, or parks it until `component` is known.
-    pub(crate) fn tell(
-        &self,
-        component: &str,
-        pin: Option<&str>,
-        out: Outgoing,
-    ) -> Result<(), CallError> {
-        let now = now();
-        let mut st = self.shared.state.borrow_mut();
-        if let Some(node) = st.lost(component, pin) {
-            return Err(CallError::PeerLost(node));
-        }
-        // A host whose connection is not up yet is waited for like an unknown name.
-        let host = st
-            .route(component, pin)
-            .filter(|h| (self.shared.connected)(h));
-        let Some(host) = host else {
-            let expires = now.saturating_add(nanos(self.shared.config.pending_ttl));
-            return self.park(&mut st, component, pin, out, PendingCall::Tell, expires);
-        };
-        st.session.tell(now, &host, out);
-        st.stats.tells_sent += 1;
-        let transmits = st.take_transmits();
-        drop(st);
-        self.send_all(transmits).map_err(transport_error)
-    }
-
-    /// Sends an ask and waits for its outcome by `timeout`.
-    pub(crate) async fn ask(
-        &self,
-        component: &str,
-        pin: Option<&str>,
-        out: Outgoing,
-        timeout: Duration,
-    ) -> Result<Reply, CallError> {
-        let now = now();
-        let deadline = now.saturating_add(nanos(timeout));
-        let slot = Rc::new(CallSlot::new(component));
-        let _guard = Abandon {
-            node: self,
-            slot: &slot,
-        };
-        {
-            let mut st = self.shared.state.borrow_mut();
-            if let Some(node) = st.lost(component, pin) {
-                return Err(CallError::PeerLost(node));
-            }
-            match st
-                .route(component, pin)
-                .filter(|h| (self.shared.connected)(h))
-            {
-                Some(host) => {
-                    st.start_ask(now, &host, out, deadline, &slot);
-                    let transmits = st.take_transmits();
-                    drop(st);
-                    if let Err(e) = self.send_all(transmits) {
-                        self.fail_ask(&slot, transport_error(e));
-                    }
-                }
-                None => {
-                    let call = PendingCall::Ask {
-                        slot: slot.clone(),
-                        deadline,
-                    };
-                    self.park(&mut st, component, pin, out, call, deadline)?;
-                }
-            }
-        }
-        match time::timeout(timeout, slot.wait()).await {
-            Ok(outcome) => outcome,
-            Err(_) if slot.id.get().is_none() => {
-                Err(CallError::UnknownComponent(component.to_owned()))
-            }
-            Err(_) => Err(CallError::Timeout),
-        }
-    }
-
-    fn park(
-        &self,
-        st: &mut State,
-        component: &str,
-        pin: Option<&str>,
-        out: Outgoing,
-        call: PendingCall,
-        expires: Nanos,
-    ) -> Result<(), CallError> {
-        if st.pending.len() >= self.shared.config.pending_limit {
-            st.pending.retain(|p| !p.is_abandoned());
-            if st.pending.len() >= self.shared.config.pending_limit {
-                return Err(CallError::PendingFull);
-            }
-        }
-        tracing::debug!(node = %self.name(), component, "waiting for an unknown component name");
-        st.pending.push_back(Pending {
-            component: component.to_owned(),
-            pin: pin.map(str::to_owned),
-            out,
-            call,
-            expires,
-        });
-        if let Some(w) = st.ticker.take() {
-            w.wake();
-        }
-        Ok(())
-    }
-
-    fn fail_ask(&self, slot: &CallSlot, error: CallError) {
-        if let Some(id) = slot.id.get() {
-            let mut st = self.shared.state.borrow_mut();
-            st.waiters.remove(&id);
-            st.session.cancel(id);
-        }
-        slot.complete(Err(error));
-    }
-
-    /// Hands frames to the transport; counts and logs refusals and returns the first.
-    fn send_all(&self, transmits: Vec<Transmit>) -> Result<(), TransportError> {
-        let mut first = Ok(());
-        for t in transmits {
-            if let Err(e) = (self.shared.send)(&t.peer, t.envelope, t.payload) {
-                self.shared.state.borrow_mut().stats.send_failures += 1;
-                tracing::debug!(node = %self.name(), peer = %t.peer, error = %e, "frame not sent");
-                if first.is_ok() {
-                    first = Err(e);
-                }
-            }
-        }
-        first
-    }
-
-    fn flush(&self) {
-        let transmits = self.shared.state.borrow_mut().take_transmits();
-        let _ = self.send_all(transmits);
-    }
-
     // ----- inbound -----
 
-    fn on_incoming(&self, incoming: Incoming) -> Vec<Held> {
+    fn on_incoming(&self, incoming: Incoming) {
         let now = now();
         {
             let mut st = self.shared.state.borrow_mut();
@@ -632,17 +455,26 @@ impl Node {
                     from,
                     envelope,
                     payload,
-                } => st.session.handle_frame(now, &from, &envelope, payload),
+                } => {
+                    // A frame proves a live connection.
+                    if st.links_down.remove(&from).is_some() {
+                        tracing::debug!(node = %self.name(), peer = %from, "connection back (a frame arrived)");
+                    }
+                    st.session.handle_frame(now, &from, &envelope, payload);
+                }
                 Incoming::PeerLost(peer) => {
                     tracing::debug!(node = %self.name(), %peer, "connection lost");
                     st.session.peer_lost(&peer);
                     st.forget(&peer);
+                    st.stats.links_lost += 1;
+                    st.links_down.insert(peer, now);
                     if let Some(w) = st.ticker.take() {
                         w.wake();
                     }
                 }
                 Incoming::PeerUp(peer) => {
-                    tracing::debug!(node = %self.name(), %peer, "connection established");
+                    tracing::debug!(node = %self.name(), %peer, "connection back");
+                    st.links_down.remove(&peer);
                     // A (re)connected peer hears this node's directory now, not at the
                     // next tick: sends before the connection was up were refused.
                     let unknown = st
@@ -661,36 +493,21 @@ impl Node {
         self.pump(now)
     }
 
-    /// Handles every session event, then sends what they produced; returns the
-    /// deliveries waiting for mailbox room, in arrival order.
-    pub(super) fn pump(&self, now: Nanos) -> Vec<Held> {
-        let mut held = Vec::new();
+    /// Handles every session event, then sends what they produced.
+    pub(super) fn pump(&self, now: Nanos) {
         loop {
             let event = self.shared.state.borrow_mut().session.poll_event();
             match event {
                 None => break,
                 Some(Event::Reply { id, result }) => self.on_reply(id, result),
-                Some(Event::Request(req)) => held.extend(self.on_request(now, req)),
+                Some(Event::Request(req)) => self.on_request(now, req),
                 Some(stream_event) => self.on_stream_event(stream_event),
             }
         }
         self.flush();
-        held
     }
 
-    fn on_reply(&self, id: u64, result: Result<Reply, Failure>) {
-        let Some(slot) = self.shared.state.borrow_mut().waiters.remove(&id) else {
-            return;
-        };
-        let outcome = result.map_err(|f| match f {
-            Failure::Remote { code, detail } => CallError::from_wire(code, detail, &slot.component),
-            Failure::Timeout => CallError::Timeout,
-            Failure::PeerLost => CallError::PeerLost(slot.node.borrow().clone()),
-        });
-        slot.complete(outcome);
-    }
-
-    fn on_request(&self, now: Nanos, mut req: Request) -> Option<Held> {
+    fn on_request(&self, now: Nanos, req: Request) {
         if req.component == DIRECTORY_COMPONENT {
             if req.expects_reply || req.content_type != PROTOBUF_CONTENT_TYPE {
                 let error = CallError::Remote {
@@ -699,433 +516,22 @@ impl Node {
                         "{DIRECTORY_COMPONENT} takes only tells of {DIRECTORY_MESSAGE_TYPE} in {PROTOBUF_CONTENT_TYPE}"
                     ),
                 };
-                self.refuse(now, &req, &error);
+                self.refuse(&req, None, &error);
             } else {
                 self.on_directory(now, &req);
             }
-            return None;
+            return;
         }
         if req.credit > 0 {
-            self.on_stream_request(now, req);
-            return None;
+            self.on_stream_request(req);
+            return;
         }
-        let export = self
-            .shared
-            .state
-            .borrow()
-            .exports
-            .get(&req.component)
-            .cloned();
-        // How long a request may wait for room in a full mailbox: its own deadline, or
-        // the node's default ask timeout for tells and asks without one.
-        let wait = req
-            .deadline
-            .map_or(self.shared.config.default_timeout, |d| {
-                Duration::from_nanos(d.saturating_sub(now))
-            });
-        let delivered = match export {
-            None => Err(CallError::UnknownComponent(req.component.clone())),
-            Some(e) if e.is_stopped() => {
-                self.withdraw_stopped();
-                Err(CallError::Stopped)
-            }
-            Some(e) => e.deliver(
-                &req.message_type,
-                &req.content_type,
-                &std::mem::take(&mut req.payload),
-                req.expects_reply,
-                wait,
-            ),
-        };
-        match delivered {
-            Ok(Delivered::Full(waiting)) => {
-                self.shared.state.borrow_mut().stats.held += 1;
-                let node = self.clone();
-                Some(Box::pin(async move {
-                    let delivered = waiting.await;
-                    node.delivered(self::now(), req, delivered);
-                }))
-            }
-            other => {
-                self.delivered(now, req, other);
-                None
-            }
-        }
-    }
-
-    /// Counts a delivery and follows it up: an ask's reply is awaited off the receive
-    /// loop; a failure is answered (asks) or counted and logged (tells).
-    fn delivered(&self, now: Nanos, req: Request, delivered: Result<Delivered, CallError>) {
-        match delivered {
-            Ok(Delivered::Told) => self.shared.state.borrow_mut().stats.requests_delivered += 1,
-            Ok(Delivered::Asked(reply)) => {
-                self.shared.state.borrow_mut().stats.requests_delivered += 1;
-                let node = self.clone();
-                tern_executor::spawn(async move {
-                    let outcome = match req.deadline {
-                        Some(d) => {
-                            let left = Duration::from_nanos(d.saturating_sub(now));
-                            match time::timeout(left, reply).await {
-                                Ok(outcome) => outcome,
-                                // The caller has given up; an answer would be counted as
-                                // unmatched there.
-                                Err(_) => return,
-                            }
-                        }
-                        None => reply.await,
-                    };
-                    node.answer(&req, outcome);
-                })
-                .detach();
-            }
-            // `deliver_now` never returns `Full`; treat it as a full mailbox if it did.
-            Ok(Delivered::Full(_)) => self.refuse(now, &req, &CallError::MailboxFull),
-            Err(error) => self.refuse(now, &req, &error),
-        }
-        self.flush();
-    }
-
-    fn answer(&self, req: &Request, outcome: Result<(Vec<u8>, &'static str), CallError>) {
-        let now = now();
-        let result = outcome
-            .map(|(bytes, content_type)| (bytes, content_type.to_owned()))
-            .map_err(|e| e.to_wire());
-        let transmits = {
-            let mut st = self.shared.state.borrow_mut();
-            st.session.reply(now, req, result);
-            st.take_transmits()
-        };
-        if let Err(error) = self.send_all(transmits) {
-            // Counted in `send_failures`; the caller's ask ends at its deadline.
-            tracing::warn!(node = %self.name(), peer = %req.peer, component = %req.component,
-                message_id = req.message_id, %error, "reply not sent");
-        }
-    }
-
-    fn refuse(&self, now: Nanos, req: &Request, error: &CallError) {
-        let mut st = self.shared.state.borrow_mut();
-        if req.expects_reply {
-            st.stats.refused += 1;
-            st.session.reply(now, req, Err(error.to_wire()));
-        } else {
-            st.stats.dropped += 1;
-        }
-        tracing::warn!(
-            node = %self.name(),
-            peer = %req.peer,
-            component = %req.component,
-            message_type = %req.message_type,
-            message_id = req.message_id,
-            %error,
-            "inbound message not delivered"
-        );
-    }
-
-    // ----- the directory -----
-
-    fn directory(&self, st: &State, reply_wanted: bool) -> Directory {
-        Directory {
-            node: self.name().to_owned(),
-            generation: self.shared.config.generation,
-            version: st.version,
-            components: st.exports.keys().cloned().collect(),
-            reply_wanted,
-        }
-    }
-
-    fn send_directory(&self, st: &mut State, now: Nanos, to: &str, reply_wanted: bool) {
-        let payload = encode_directory(&self.directory(st, reply_wanted));
-        let out = Outgoing::new(
-            DIRECTORY_COMPONENT,
-            DIRECTORY_MESSAGE_TYPE,
-            PROTOBUF_CONTENT_TYPE,
-            payload,
-        );
-        st.session.tell(now, to, out);
-    }
-
-    /// Sends this node's directory to every peer (asking for theirs where unknown).
-    fn announce_all(&self) {
-        let now = now();
-        {
-            let mut st = self.shared.state.borrow_mut();
-            let peers: Vec<(String, bool)> = st
-                .peers
-                .iter()
-                .filter(|(_, view)| !view.gossip)
-                .map(|(name, view)| (name.clone(), view.known.is_none()))
-                .collect();
-            for (peer, unknown) in peers {
-                self.send_directory(&mut st, now, &peer, unknown);
-            }
-        }
-        self.flush();
-        self.publish_components();
-    }
-
-    fn on_directory(&self, now: Nanos, req: &Request) {
-        let dir = match decode_directory(&req.payload, &self.shared.config.limits) {
-            Ok(dir) if dir.node == req.peer && req.message_type == DIRECTORY_MESSAGE_TYPE => dir,
-            other => {
-                self.shared.state.borrow_mut().stats.bad_control += 1;
-                let why = other
-                    .err()
-                    .map_or_else(|| "sender mismatch".to_owned(), |e| e.to_string());
-                tracing::warn!(node = %self.name(), peer = %req.peer, why, "bad directory message dropped");
-                return;
-            }
-        };
-        let mut st = self.shared.state.borrow_mut();
-        let key = (dir.generation, dir.version);
-        let view = st.peers.entry(req.peer.clone()).or_default();
-        let first = view.known.is_none();
-        let newer = view.known.is_none_or(|k| key > k);
-        let restarted = view.known.is_some_and(|(g, _)| dir.generation > g);
-        if newer {
-            view.known = Some(key);
-            let old = std::mem::replace(&mut view.components, dir.components.clone());
-            st.unhost(&req.peer, &old);
-            for c in &dir.components {
-                st.hosts
-                    .entry(c.clone())
-                    .or_default()
-                    .insert(req.peer.clone());
-            }
-            st.stats.directory_updates += 1;
-            tracing::debug!(node = %self.name(), peer = %req.peer, generation = dir.generation,
-                version = dir.version, components = dir.components.len(), "directory update");
-        }
-        if restarted {
-            // The old incarnation will never answer what it was asked.
-            st.session.peer_lost(&req.peer);
-        }
-        if dir.reply_wanted || first || restarted {
-            self.send_directory(&mut st, now, &req.peer, false);
-        }
-        if newer {
-            self.retry_pending(&mut st, now);
-        }
-    }
-
-    /// Sends every waiting message whose name is now known, keeping their order.
-    pub(super) fn retry_pending(&self, st: &mut State, now: Nanos) {
-        let waiting = std::mem::take(&mut st.pending);
-        let mut blocked = BTreeSet::new();
-        for p in waiting {
-            if p.is_abandoned() {
-                continue;
-            }
-            let key = (p.component.clone(), p.pin.clone());
-            if blocked.contains(&key) {
-                st.pending.push_back(p);
-                continue;
-            }
-            let host = st
-                .route(&p.component, p.pin.as_deref())
-                .filter(|h| (self.shared.connected)(h));
-            let Some(host) = host else {
-                blocked.insert(key);
-                st.pending.push_back(p);
-                continue;
-            };
-            match p.call {
-                PendingCall::Tell => {
-                    st.session.tell(now, &host, p.out);
-                    st.stats.tells_sent += 1;
-                }
-                PendingCall::Ask { slot, deadline } => {
-                    st.start_ask(now, &host, p.out, deadline, &slot);
-                }
-            }
-        }
-    }
-
-    /// Withdraws exports whose component stopped for good, and tells the peers.
-    fn withdraw_stopped(&self) {
-        let changed = {
-            let mut st = self.shared.state.borrow_mut();
-            let before = st.exports.len();
-            st.exports.retain(|_, e| !e.is_stopped());
-            let changed = st.exports.len() != before;
-            if changed {
-                st.version += 1;
-            }
-            changed
-        };
-        if changed {
-            self.announce_all();
-        }
-    }
-
-    // ----- the ticker -----
-
-    async fn tick_loop(&self) {
-        loop {
-            poll_fn(|cx| {
-                let mut st = self.shared.state.borrow_mut();
-                if st.needs_tick() {
-                    Poll::Ready(())
-                } else {
-                    st.ticker = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-            })
-            .await;
-            time::sleep(self.shared.config.announce_interval).await;
-            self.tick();
-        }
-    }
-
-    fn tick(&self) {
-        self.withdraw_stopped();
-        let now = now();
-        {
-            let mut st = self.shared.state.borrow_mut();
-            let silent: Vec<String> = st
-                .peers
-                .iter()
-                .filter(|(_, v)| v.known.is_none() && !v.gossip)
-                .map(|(name, _)| name.clone())
-                .collect();
-            for peer in silent {
-                self.send_directory(&mut st, now, &peer, true);
-            }
-            let mut expired = 0;
-            st.pending.retain(|p| match &p.call {
-                _ if p.is_abandoned() => false,
-                PendingCall::Tell if p.expires <= now => {
-                    expired += 1;
-                    tracing::warn!(node = %self.name(), component = %p.component,
-                        message_type = %p.out.message_type, "tell dropped: component name unknown until its wait expired");
-                    false
-                }
-                PendingCall::Ask { slot, deadline } if *deadline <= now => {
-                    slot.complete(Err(CallError::UnknownComponent(p.component.clone())));
-                    false
-                }
-                _ => true,
-            });
-            st.stats.pending_expired += expired;
-            st.session.handle_timeout(now);
-        }
-        // Timeouts produce no requests, so nothing is ever held here; if something
-        // were, it would still finish, off the receive loop.
-        for held in self.pump(now) {
-            tern_executor::spawn(held).detach();
-        }
+        self.on_component_request(now, req);
     }
 }
 
 impl State {
-    /// The node whose death or leave makes a call to `component` (on `pin`) fail at
-    /// once, if any: the pinned node is gone, or every host of the name is.
-    fn lost(&self, component: &str, pin: Option<&str>) -> Option<String> {
-        match pin {
-            Some(node) => self.down.contains(node).then(|| node.to_owned()),
-            None if self.exports.contains_key(component) => None,
-            None => self.gone.get(component).cloned(),
-        }
-    }
-
-    /// Where to send a message for `component` (on `pin`, if given) now, if anywhere.
-    /// Messages already waiting for the same target go first, so a later one waits
-    /// behind them.
-    fn route(&mut self, component: &str, pin: Option<&str>) -> Option<String> {
-        if self
-            .pending
-            .iter()
-            .any(|p| p.component == component && p.pin.as_deref() == pin)
-        {
-            return None;
-        }
-        self.route_now(component, pin)
-    }
-
-    fn route_now(&mut self, component: &str, pin: Option<&str>) -> Option<String> {
-        if let Some(node) = pin {
-            let view = self.peers.get(node)?;
-            view.known?;
-            return view
-                .components
-                .iter()
-                .any(|c| c == component)
-                .then(|| node.to_owned());
-        }
-        let hosts = self.hosts.get(component)?;
-        let n = hosts.len() as u64;
-        if n == 0 {
-            return None;
-        }
-        let i = usize::try_from(self.next_pick % n).unwrap_or(0);
-        self.next_pick = self.next_pick.wrapping_add(1);
-        hosts.iter().nth(i).cloned()
-    }
-
-    fn start_ask(
-        &mut self,
-        now: Nanos,
-        host: &str,
-        out: Outgoing,
-        deadline: Nanos,
-        slot: &Rc<CallSlot>,
-    ) {
-        let id = self
-            .session
-            .ask(now, host, out, Some(deadline.saturating_sub(now)));
-        slot.id.set(Some(id));
-        host.clone_into(&mut slot.node.borrow_mut());
-        self.waiters.insert(id, slot.clone());
-        self.stats.asks_sent += 1;
-    }
-
     fn take_transmits(&mut self) -> Vec<Transmit> {
         std::iter::from_fn(|| self.session.poll_transmit()).collect()
-    }
-
-    pub(super) fn unhost(&mut self, peer: &str, components: &[String]) {
-        for c in components {
-            if let Some(h) = self.hosts.get_mut(c) {
-                h.remove(peer);
-                if h.is_empty() {
-                    self.hosts.remove(c);
-                }
-            }
-        }
-    }
-
-    /// Forgets what `peer` announced (its connection is gone); it is asked again.
-    fn forget(&mut self, peer: &str) {
-        if let Some(view) = self.peers.get_mut(peer) {
-            if view.gossip {
-                // Membership owns this peer's liveness: a dropped connection comes
-                // back by itself; death or leave arrives as a membership event.
-                return;
-            }
-            view.known = None;
-            let old = std::mem::take(&mut view.components);
-            self.unhost(peer, &old);
-        }
-    }
-
-    fn needs_tick(&self) -> bool {
-        !self.pending.is_empty() || self.peers.values().any(|v| v.known.is_none() && !v.gossip)
-    }
-}
-
-/// Cleans up after an ask that ends early (its deadline, or its caller dropped it).
-struct Abandon<'a> {
-    node: &'a Node,
-    slot: &'a Rc<CallSlot>,
-}
-
-impl Drop for Abandon<'_> {
-    fn drop(&mut self) {
-        self.slot.abandoned.set(true);
-        if let Some(id) = self.slot.id.get()
-            && let Ok(mut st) = self.node.shared.state.try_borrow_mut()
-            && st.waiters.remove(&id).is_some()
-        {
-            st.session.cancel(id);
-        }
     }
 }

@@ -5,7 +5,10 @@ use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Duration;
+
+use tern_executor::time;
 
 use tern_proto::session::Outgoing;
 
@@ -104,15 +107,15 @@ impl<A: Actor> Ref<A> {
         }
     }
 
-    /// Sends `msg` without waiting for an answer: queued in the local mailbox, handed
-    /// to the transport, or parked until the name is known.
+    /// Sends `msg` without waiting for an answer or for room: queued in the local
+    /// mailbox, handed to the transport, or parked until the name is known, now.
     ///
     /// # Errors
     ///
-    /// The message comes back in [`Undelivered`] when it cannot be queued: a full
-    /// mailbox or a stopped component here, an unreachable node, too many messages
-    /// waiting for unknown names, or an encoding failure.
-    pub fn tell<M>(&self, msg: M) -> Result<(), Undelivered<M>>
+    /// The message comes back in [`Undelivered`] when it cannot be queued now: a full
+    /// mailbox or a stopped component here, an unreachable node, a full transport
+    /// queue, too many messages waiting for unknown names, or an encoding failure.
+    pub fn try_tell<M>(&self, msg: M) -> Result<(), Undelivered<M>>
     where
         A: Handler<M>,
         M: RemoteMessage,
@@ -152,6 +155,25 @@ impl<A: Actor> Ref<A> {
             })
     }
 
+    /// Sends `msg` without waiting for an answer, but waiting for room, like
+    /// [`Addr::tell`](crate::Addr::tell): for a full mailbox here, a full transport
+    /// queue ([`CallError::Backpressure`]) or a full table of messages waiting for
+    /// names ([`CallError::PendingFull`]), up to the node's default timeout or the one
+    /// set with [`RefTell::timeout`]. Other refusals come back at once; see
+    /// [`Ref::try_tell`].
+    pub fn tell<M>(&self, msg: M) -> RefTell<A, M>
+    where
+        A: Handler<M>,
+        M: RemoteMessage,
+    {
+        RefTell {
+            target: self.clone(),
+            msg: Some(msg),
+            timeout: None,
+            sending: None,
+        }
+    }
+
     /// Sends `msg` and waits for the typed reply, by the node's default deadline
     /// ([`NodeConfig::default_timeout`](super::NodeConfig::default_timeout)) or the
     /// one set with [`RefAsk::timeout`]. The deadline covers everything: waiting for
@@ -166,6 +188,98 @@ impl<A: Actor> Ref<A> {
             target: self.clone(),
             msg,
             timeout: None,
+        }
+    }
+}
+
+type Sending<M> = Pin<Box<dyn Future<Output = Result<(), Undelivered<M>>>>>;
+
+/// A tell through a [`Ref`] that waits for room; see [`Ref::tell`]. Set how long it
+/// may wait with [`RefTell::timeout`], then `.await` it.
+#[must_use = "a tell does nothing unless awaited; use `try_tell` to send without waiting"]
+pub struct RefTell<A: Actor, M> {
+    target: Ref<A>,
+    msg: Option<M>,
+    timeout: Option<Duration>,
+    sending: Option<Sending<M>>,
+}
+
+// `msg` is moved out, never pinned; `sending` is boxed.
+impl<A: Actor, M> Unpin for RefTell<A, M> {}
+
+impl<A: Actor, M> fmt::Debug for RefTell<A, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefTell")
+            .field("target", &self.target)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Actor, M> RefTell<A, M> {
+    /// How long to wait for room before giving the message back.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl<A, M> Future for RefTell<A, M>
+where
+    A: Handler<M>,
+    M: RemoteMessage,
+{
+    type Output = Result<(), Undelivered<M>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Some(msg) = this.msg.take() {
+            let timeout = this
+                .timeout
+                .unwrap_or_else(|| this.target.node.default_timeout());
+            this.sending = Some(Box::pin(tell_waiting(this.target.clone(), msg, timeout)));
+        }
+        match &mut this.sending {
+            Some(sending) => sending.as_mut().poll(cx),
+            // Polled again after it finished.
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// [`Ref::tell`]: waits for room in a local mailbox, or retries a remote tell refused
+/// for a full queue (backing off up to 50 ms), until `timeout`.
+async fn tell_waiting<A, M>(target: Ref<A>, msg: M, timeout: Duration) -> Result<(), Undelivered<M>>
+where
+    A: Handler<M>,
+    M: RemoteMessage,
+{
+    if let Some(addr) = target.local() {
+        return addr.tell(msg).timeout(timeout).await.map_err(|e| match e {
+            SendError::Stopped(message) => Undelivered {
+                reason: CallError::Stopped,
+                message,
+            },
+            SendError::Full(message) | SendError::Timeout(message) => Undelivered {
+                reason: CallError::MailboxFull,
+                message,
+            },
+        });
+    }
+    let deadline = time::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    let mut msg = msg;
+    loop {
+        match target.try_tell(msg) {
+            Err(Undelivered {
+                reason: CallError::Backpressure(_) | CallError::PendingFull,
+                message,
+            }) if time::now() + pause < deadline => {
+                msg = message;
+                time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
         }
     }
 }

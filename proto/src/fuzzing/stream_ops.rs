@@ -189,6 +189,7 @@ pub fn stream_ops(data: &[u8]) {
                     source: Some(ComponentRef {
                         node: "c".into(),
                         name: String::new(),
+                        generation: 0,
                     }),
                     credit: u.int_in_range(1u32..=4).unwrap_or(1),
                     sequence: u.int_in_range(0u64..=8).unwrap_or(0),

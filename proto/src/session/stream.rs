@@ -219,6 +219,16 @@ impl Session {
         true
     }
 
+    /// Drops the stream answering request `id` from `peer` without sending anything:
+    /// the producer's side at the stream's deadline (the caller has ended it by then;
+    /// v1 never sends `ERROR_CODE_TIMEOUT` for a stream). Returns whether it was open.
+    pub fn stream_abandon(&mut self, peer: &str, id: u64) -> bool {
+        self.streams
+            .inbound
+            .remove(&(peer.to_owned(), id))
+            .is_some()
+    }
+
     fn control(&mut self, kind: Kind, id: u64, peer: &str, credit: u32) -> Envelope {
         let message_id = self.take_id();
         Envelope {
@@ -229,10 +239,12 @@ impl Session {
             source: Some(ComponentRef {
                 node: self.node.clone(),
                 name: String::new(),
+                generation: 0,
             }),
             destination: Some(ComponentRef {
                 node: peer.to_owned(),
                 name: String::new(),
+                generation: 0,
             }),
             credit,
             ..Envelope::default()
@@ -249,10 +261,12 @@ impl Session {
             source: Some(ComponentRef {
                 node: self.node.clone(),
                 name: component.to_owned(),
+                generation: 0,
             }),
             destination: Some(ComponentRef {
                 node: peer.to_owned(),
                 name: String::new(),
+                generation: 0,
             }),
             ..Envelope::default()
         }

@@ -74,7 +74,7 @@ pub(super) fn start<D: Datagrams + 'static>(
     } else {
         g.endpoint.clone()
     };
-    node.use_discovery(&discovery, Some(&endpoint));
+    crate::membership::use_discovery(node, &discovery, Some(&endpoint));
     let (d, n) = (discovery.clone(), node.clone());
     tern_executor::spawn(async move {
         let mut last = (usize::MAX, u32::MAX);

@@ -38,7 +38,15 @@ impl Node {
         if let Some(node) = st.lost(component, pin) {
             return Err(CallError::PeerLost(node));
         }
-        let Some(host) = st.route(component, pin) else {
+        if let Some(node) = st.unreachable(component, pin, now, &self.shared.config) {
+            return Err(CallError::Unreachable(node));
+        }
+        // A host whose connection is not up yet is treated like an unknown name: the
+        // caller retries until the name's wait runs out.
+        let host = st
+            .route(component, pin)
+            .filter(|h| (self.shared.connected)(h));
+        let Some(host) = host else {
             return Err(CallError::UnknownComponent(component.to_owned()));
         };
         let timeout = timeout.map(super::nanos);
@@ -132,7 +140,7 @@ impl Node {
 
     /// A request for a streamed reply: queue it with the component and start moving
     /// its items, or refuse it.
-    pub(super) fn on_stream_request(&self, now: Nanos, req: Request) {
+    pub(super) fn on_stream_request(&self, req: Request) {
         let export = self
             .shared
             .state
@@ -152,7 +160,7 @@ impl Node {
         };
         let source = match source {
             Ok(s) => s,
-            Err(error) => return self.refuse(now, &req, &error),
+            Err(error) => return self.refuse(&req, None, &error),
         };
         let key = (req.peer.clone(), req.message_id);
         {
@@ -174,9 +182,10 @@ impl Node {
             let next = match deadline {
                 Some(d) => {
                     let left = Duration::from_nanos(d.saturating_sub(now()));
-                    time::timeout(left, next)
-                        .await
-                        .unwrap_or(Some(Err(CallError::Timeout)))
+                    match time::timeout(left, next).await {
+                        Ok(next) => next,
+                        Err(_) => return self.stream_deadline(&key, &*source),
+                    }
                 }
                 None => next.await,
             };
@@ -238,6 +247,20 @@ impl Node {
                 source.cancel();
                 return;
             }
+        }
+    }
+
+    /// A stream this node produces reached its deadline: the producer stops and
+    /// nothing more is sent for it (section 4.1 of the wire protocol: the caller ends
+    /// it with a timeout on its own clock and cancels).
+    fn stream_deadline(&self, key: &(String, u64), source: &dyn Source) {
+        source.cancel();
+        let mut st = self.shared.state.borrow_mut();
+        if st.streams.producing.remove(key).is_some() {
+            st.session.stream_abandon(&key.0, key.1);
+            st.stats.streams_expired += 1;
+            tracing::debug!(node = %self.name(), peer = %key.0, id = key.1,
+                "stream reached its deadline; producer stopped");
         }
     }
 

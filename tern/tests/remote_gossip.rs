@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use serde::{Deserialize, Serialize};
-use tern_actors::remote::{CallError, Node, NodeConfig, Postcard, RemoteMessage};
-use tern_actors::{Actor, Context, Handler, StreamMessage, Streaming, spawn};
-use tern_discovery::{
+use tern::actors::{Actor, Context, Handler, StreamMessage, Streaming, spawn};
+use tern::discovery::{
     Discovery, GossipConfig, Identity, Key, Keyring, Membership, SimDatagrams, sim_addr,
 };
-use tern_executor::sim::{NodeId, World};
-use tern_executor::{Instant, JoinHandle};
-use tern_transport::SimTransport;
+use tern::executor::{Instant, JoinHandle};
+use tern::remote::{CallError, Node, NodeConfig, Postcard, RemoteMessage};
+use tern::sim::{NodeId, World};
+use tern::transport::SimTransport;
 
 struct Squarer;
 impl Actor for Squarer {}
@@ -97,7 +97,7 @@ fn start(c: &Cluster, i: usize, generation: u64, export: bool) {
             let discovery = Discovery::start(core, datagrams, &[seed_addr]);
             let node =
                 Node::start(NodeConfig::new(&name).generation(generation), transport).unwrap();
-            node.use_discovery(&discovery, None);
+            tern::membership::use_discovery(&node, &discovery, None);
             if export {
                 node.export("squarer", &spawn(Squarer))
                     .unwrap()
@@ -160,13 +160,13 @@ fn a_dead_node_fails_calls_fast_and_its_new_generation_is_accepted() {
     c.world.run_until(secs(4.0 + 30.0));
     let h = c.world.spawn_on(c.ids[0], async {
         let node = Node::current().unwrap();
-        let t0 = tern_executor::time::now();
+        let t0 = tern::time::now();
         let r = node
             .lookup_on::<Squarer>("n1", "squarer")
             .ask(Square(2))
             .timeout(Duration::from_secs(10))
             .await;
-        (r, tern_executor::time::now().saturating_duration_since(t0))
+        (r, tern::time::now().saturating_duration_since(t0))
     });
     let (r, took) = result(&mut c, 0, h, 35.0);
     assert_eq!(r, Err(CallError::PeerLost("n1".into())));
