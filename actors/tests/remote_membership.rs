@@ -140,9 +140,13 @@ fn a_lost_connection_fails_calls_fast_until_it_is_back() {
         p.world.run_until(secs(1.0));
         p.world.partition(p.a, p.b);
         p.world.run_until(secs(1.2));
+        // Still cut at 1.3 s: a refuses calls to b at once.
+        let cut_still = ask_at(&p, 1.3, 1);
+        p.world.run_until(secs(1.4));
         p.world.heal(p.a, p.b);
-        // b talks to a once its own mark is gone: the frame proves to a that the
-        // connection is back, long before a's relink_after.
+        // The connection comes back (the transport's PeerUp, one reconnect interval
+        // after the heal), long before a's relink_after: calls go out again. b talks
+        // to a as well.
         let told = p.world.spawn_on(p.b, async {
             time::sleep_until(secs(2.2)).await;
             let node = Node::current().expect("node");
@@ -159,11 +163,10 @@ fn a_lost_connection_fails_calls_fast_until_it_is_back() {
         let (r, took) = outcome(&p, during);
         assert_eq!(r, Err(CallError::Unreachable("b".into())), "{tag}");
         assert_eq!(took, Duration::ZERO, "{tag}");
-        assert_eq!(
-            outcome(&p, still).0,
-            Err(CallError::Unreachable("b".into())),
-            "{tag}"
-        );
+        let (r, took) = outcome(&p, cut_still);
+        assert_eq!(r, Err(CallError::Unreachable("b".into())), "{tag}");
+        assert_eq!(took, Duration::ZERO, "{tag}");
+        assert_eq!(outcome(&p, still).0, Ok(1), "{tag}");
         let told = p.world.runtime(p.b).expect("b").block_on(told);
         assert_eq!(told.expect("task"), Ok(1), "{tag}");
         assert_eq!(outcome(&p, after).0, Ok(1), "{tag}");
@@ -174,14 +177,14 @@ fn a_lost_connection_fails_calls_fast_until_it_is_back() {
 }
 
 #[test]
-fn calls_go_out_again_after_relink_after_without_news_from_the_peer() {
+fn calls_go_out_again_once_the_link_is_back() {
     let mut p = pair(3, Duration::from_secs(1));
     let before = ask_at(&p, 0.5, 1);
     let during = ask_at(&p, 1.5, 1);
     let after = ask_at(&p, 2.1, 1);
     p.world.run_until(secs(1.0));
     p.world.partition(p.a, p.b);
-    p.world.run_until(secs(1.2));
+    p.world.run_until(secs(1.8));
     p.world.heal(p.a, p.b);
     p.world.run_until(secs(3.0));
     assert_eq!(outcome(&p, before).0, Ok(1));
@@ -198,8 +201,10 @@ fn a_new_generation_lifts_the_mark_and_a_stale_one_is_ignored() {
     let mut p = pair(5, Duration::from_secs(10));
     let before = ask_at(&p, 0.5, 1);
     restart_b(&mut p, 1.0, 2);
+    // Asked at 1.05 s, before the connection to b's new incarnation is up (one
+    // reconnect interval, 100 ms, after the restart).
     let h = p.world.spawn_on(p.a, async {
-        time::sleep_until(secs(1.5)).await;
+        time::sleep_until(secs(1.05)).await;
         let node = Node::current().expect("node");
         let nap = node.lookup::<Sleeper>("nap");
         let blocked = nap.ask(Nap(1)).await;

@@ -110,6 +110,12 @@ pub struct Outgoing {
     pub content_type: String,
     /// The payload.
     pub payload: Vec<u8>,
+    /// The destination generation to stamp on the request, fixed when the caller made
+    /// the call; `None` stamps the generation the peer is believed to run when the
+    /// request is sent (see [`Session::set_peer_generation`]). A call that waited
+    /// before going out keeps the generation its caller addressed, so it is refused
+    /// by a later incarnation instead of being handled there.
+    pub generation: Option<u64>,
 }
 
 impl Outgoing {
@@ -125,6 +131,7 @@ impl Outgoing {
             message_type: message_type.into(),
             content_type: content_type.into(),
             payload,
+            generation: None,
         }
     }
 }
@@ -347,7 +354,9 @@ impl Session {
             destination: Some(ComponentRef {
                 node: peer.to_owned(),
                 name: out.component.clone(),
-                generation: self.peer_generations.get(peer).copied().unwrap_or(0),
+                generation: out
+                    .generation
+                    .unwrap_or_else(|| self.peer_generation(peer)),
             }),
             message_type: out.message_type.clone(),
             content_type: out.content_type.clone(),

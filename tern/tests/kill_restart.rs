@@ -322,7 +322,7 @@ fn scenario(delay: Duration) -> Vec<String> {
             }
             for _ in 0..TELLS_PER_TICK {
                 seq += 1;
-                let outcome = sink.tell(Put(seq)).map_err(|u| kind(&u.reason));
+                let outcome = sink.try_tell(Put(seq)).map_err(|u| kind(&u.reason));
                 rec.borrow_mut().tells.push((seq, ms_since(start), outcome));
             }
             if tick.is_multiple_of(10) {

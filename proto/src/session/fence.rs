@@ -31,6 +31,12 @@ impl Session {
         }
     }
 
+    /// The generation `peer` is believed to run (0: not known, any generation).
+    #[must_use]
+    pub fn peer_generation(&self, peer: &str) -> u64 {
+        self.peer_generations.get(peer).copied().unwrap_or(0)
+    }
+
     /// Refuses a request addressed to generation `addressed`, not this one.
     pub(super) fn fence(&mut self, peer: &str, kind: Kind, message_id: u64, addressed: u64) {
         self.stats.fenced += 1;

@@ -159,7 +159,7 @@ impl Node {
         st: &mut State,
         component: &str,
         pin: Option<&str>,
-        out: Outgoing,
+        mut out: Outgoing,
         call: PendingCall,
         expires: Nanos,
     ) -> Result<(), CallError> {
@@ -169,7 +169,14 @@ impl Node {
                 return Err(CallError::PendingFull);
             }
         }
-        tracing::debug!(node = %self.name(), component, "waiting for an unknown component name");
+        // A call pinned to a node addresses the generation it runs now: if the call
+        // goes out only after that node restarted, the new incarnation refuses it.
+        if let Some(node) = pin
+            && out.generation.is_none()
+        {
+            out.generation = Some(st.session.peer_generation(node));
+        }
+        tracing::debug!(node = %self.name(), component, "waiting for a component name or a connection");
         st.pending.push_back(Pending {
             component: component.to_owned(),
             pin: pin.map(str::to_owned),
