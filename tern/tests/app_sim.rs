@@ -230,3 +230,14 @@ fn starts_that_cannot_be_done_are_typed_errors() {
     world.run_until(at(1));
     assert!(world.violation().is_none());
 }
+
+#[test]
+fn datagrams_to_an_address_nobody_advertises_are_counted() {
+    let mut world = World::new(2).unwrap();
+    let cluster = SimCluster::new(&mut world, app(), &["w1"]).unwrap();
+    // w1's seed (port 7001) is a container that was never started.
+    cluster.start(&world, &settings("w1", 7002, 1, "")).unwrap();
+    world.run_until(at(3));
+    assert!(world.violation().is_none());
+    assert!(cluster.unaddressed_datagrams() > 0);
+}
