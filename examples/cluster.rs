@@ -14,6 +14,12 @@
 //! answer goes into a [`History`], which checks the delivery promises (per-pair FIFO, no
 //! duplicates, nothing invented, nothing after a stop, answers matched to their asks) at
 //! every record, and a world invariant stops the run at the first violation.
+//!
+//! The application is a [`tern::app::App`] with two components, `front` and `worker`,
+//! and each node is one of its containers, started by [`SimCluster`] from the
+//! configuration file it would be deployed with (`[gossip]` included: the nodes find
+//! each other from the seed list, front and w1, over the simulator's datagrams). The
+//! wiring the run checks is the wiring `app node --config` runs.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -584,7 +590,7 @@ fn application(s: &Scenario, seeds: SeedTree, checks: &Checks, log: &Rc<RefCell<
 /// The checkers every component reports to.
 type Checks = (Rc<History>, Handled, Depths);
 
-/// Runs the scenario and reports what happened: the [`application`] as one simulated
+/// Runs the scenario and reports what happened: the application as one simulated
 /// container per node ([`SimCluster`]), started from its configuration files.
 ///
 /// # Panics

@@ -1,6 +1,8 @@
-//! Five nodes on the deterministic simulator: a front fans work out to four workers by
-//! name, while the network partitions, a worker crashes and restarts, and another
-//! worker stops for good. Every delivery promise is checked as the run goes.
+//! Five containers of one `App` on the deterministic simulator (`tern::app::SimCluster`,
+//! each started from its configuration file, gossip included): a front fans work out
+//! to four workers by name, while the network partitions, a worker crashes and
+//! restarts, and another worker stops for good. Every delivery promise is checked as
+//! the run goes.
 //!
 //! ```text
 //! cargo run --release --example sim_cluster -- --seed 7          # one run; last line: trace-hash

@@ -52,6 +52,7 @@ mod probe;
 mod rng;
 mod seal;
 mod sync;
+mod update;
 
 pub use config::GossipConfig;
 pub use error::{ConfigError, FactError, KeyError, KeyringError, OpenError};

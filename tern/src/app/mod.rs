@@ -17,6 +17,10 @@
 //! through membership gossip from the seed list alone, publishes its components as
 //! facts, and leaves gracefully on SIGTERM; without one it uses the static `[peers]`.
 //!
+//! The same application, with the same configurations, runs as N containers on the
+//! deterministic simulator with [`SimCluster`], so a test exercises exactly the wiring
+//! that is deployed.
+//!
 //! Configuration is TOML plus `TERN_SECTION__KEY` environment overrides; unknown keys
 //! are refused, and every error names the key, its source and what was expected (see
 //! [`config::schema`]). A node stops cleanly on SIGINT or SIGTERM: it withdraws its

@@ -199,6 +199,13 @@ impl SimCluster {
         Ok(())
     }
 
+    /// Gossip datagrams sent to an address no container advertises (a seed that was
+    /// never started, a typo in a seed list), lost as UDP to nowhere is.
+    #[must_use]
+    pub fn unaddressed_datagrams(&self) -> u64 {
+        self.book.borrow().unaddressed
+    }
+
     /// Containers that failed to start, with the reason (the world's invariant stops
     /// the run at the first one).
     #[must_use]
@@ -212,6 +219,8 @@ impl SimCluster {
 struct AddressBook {
     node_at: BTreeMap<SocketAddr, NodeId>,
     addr_of: BTreeMap<NodeId, SocketAddr>,
+    /// Datagrams sent to an address no container advertises.
+    unaddressed: u64,
 }
 
 impl AddressBook {
@@ -253,11 +262,11 @@ impl BookDatagrams {
 impl Datagrams for BookDatagrams {
     fn send_to(&self, to: SocketAddr, data: &[u8]) {
         let node = self.book.borrow().node_at.get(&to).copied();
-        match node {
-            Some(id) => self.inner.send_to(sim_addr(id), data),
-            None => {
-                tracing::trace!(%to, "no simulated container advertises this address; datagram lost")
-            }
+        if let Some(id) = node {
+            self.inner.send_to(sim_addr(id), data);
+        } else {
+            self.book.borrow_mut().unaddressed += 1;
+            tracing::debug!(%to, "no simulated container advertises this address; datagram lost");
         }
     }
 
