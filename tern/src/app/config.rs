@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tern_discovery::Key;
+
+use crate::log::{LogFormat, LogSettings};
 use toml::Value;
 
 /// Where a configuration value came from.
@@ -224,6 +226,54 @@ const SCHEMA: &[(&str, &str, Kind, &str)] = &[
         Kind::Str,
         "the transport endpoint peers connect to; default: the first node.listen, with advertise's host for 0.0.0.0",
     ),
+    (
+        "log",
+        "format",
+        Kind::Str,
+        "\"text\" for a terminal, \"json\" for one JSON object per line",
+    ),
+    (
+        "log",
+        "filter",
+        Kind::Str,
+        "RUST_LOG-style filter, e.g. \"info,tern_actors=debug\"; RUST_LOG wins when set; default: --log-level",
+    ),
+    (
+        "log",
+        "flood_burst",
+        Kind::Int,
+        "lines let through per event and remote address in each window; 0: no flood control",
+    ),
+    (
+        "log",
+        "flood_window_ms",
+        Kind::Int,
+        "the flood control window",
+    ),
+    (
+        "admin",
+        "bind",
+        Kind::Str,
+        "TCP address of the admin listener (/metrics, /status), e.g. \"127.0.0.1:9100\"; unset: off",
+    ),
+    (
+        "admin",
+        "max_connections",
+        Kind::Int,
+        "admin connections served at once; more are closed at once",
+    ),
+    (
+        "admin",
+        "max_request_bytes",
+        Kind::Int,
+        "largest admin request head accepted",
+    ),
+    (
+        "admin",
+        "request_timeout_ms",
+        Kind::Int,
+        "time an admin connection has to send its request and take the answer",
+    ),
 ];
 
 fn defaults() -> Vec<(&'static str, Value)> {
@@ -242,6 +292,12 @@ fn defaults() -> Vec<(&'static str, Value)> {
         ("gossip.keys", Value::Array(Vec::new())),
         ("gossip.network", Value::String("default".into())),
         ("gossip.capacity", Value::Integer(0)),
+        ("log.format", Value::String("text".into())),
+        ("log.flood_burst", Value::Integer(20)),
+        ("log.flood_window_ms", Value::Integer(10_000)),
+        ("admin.max_connections", Value::Integer(8)),
+        ("admin.max_request_bytes", Value::Integer(8192)),
+        ("admin.request_timeout_ms", Value::Integer(2000)),
     ]
 }
 
@@ -348,7 +404,7 @@ impl Layered {
                         .map(|(s, k, ..)| format!("{s}.{k}"))
                         .collect();
                     let expected = if in_section.is_empty() {
-                        "sections [node], [peers], [components], [timeouts], [transport], [gossip]"
+                        "sections [node], [peers], [components], [timeouts], [transport], [gossip], [log], [admin]"
                             .to_owned()
                     } else {
                         in_section.join(", ")
@@ -457,9 +513,12 @@ impl Layered {
                 }),
             }
         };
-        let (gossip, warnings) = self.gossip(&listen)?;
+        let (gossip, mut warnings) = self.gossip(&listen)?;
+        let admin = self.admin(&mut warnings)?;
         Ok(NodeSettings {
             gossip,
+            admin,
+            log: self.log()?,
             warnings,
             name: name.to_owned(),
             generation: self.int("node.generation").unwrap_or(now_ms),
@@ -620,6 +679,109 @@ impl Layered {
     }
 }
 
+impl Layered {
+    /// The `[log]` section, checked; `filter` is `None` unless `log.filter` is set.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::BadValue`] for a format other than text or json, or a filter
+    /// that does not parse.
+    pub fn log(&self) -> Result<LogConfig, ConfigError> {
+        let format = self.str("log.format").unwrap_or("text");
+        let format = format
+            .parse()
+            .map_err(|_| self.bad("log.format", "\"text\" or \"json\"", format!("{format:?}")))?;
+        let filter = self.str("log.filter").map(str::to_owned);
+        if let Some(f) = &filter {
+            let check = LogSettings {
+                filter: f.clone(),
+                ..LogSettings::default()
+            };
+            if let Err(e) = crate::log::subscriber(&check, std::io::sink) {
+                return Err(self.bad("log.filter", "a RUST_LOG-style filter", e.to_string()));
+            }
+        }
+        Ok(LogConfig {
+            format,
+            filter,
+            flood_burst: u32::try_from(self.int("log.flood_burst").unwrap_or(0))
+                .unwrap_or(u32::MAX),
+            flood_window: Duration::from_millis(
+                self.int("log.flood_window_ms").unwrap_or(0).max(1),
+            ),
+        })
+    }
+
+    /// The `[admin]` section, checked: `None` when the listener is off (no `bind`).
+    fn admin(&self, warnings: &mut Vec<String>) -> Result<Option<AdminSettings>, ConfigError> {
+        let Some(bind) = self.addr("admin.bind")? else {
+            return Ok(None);
+        };
+        if !bind.ip().is_loopback() {
+            warnings.push(format!(
+                "admin.bind {bind} is not a loopback address: metrics and status are served to the network, unauthenticated"
+            ));
+        }
+        let positive = |key: &str| match self.int(key) {
+            Some(v) if v > 0 => Ok(v),
+            other => Err(self.bad(key, "a positive integer", format!("{other:?}"))),
+        };
+        Ok(Some(AdminSettings {
+            bind,
+            max_connections: usize::try_from(positive("admin.max_connections")?)
+                .unwrap_or(usize::MAX),
+            max_request_bytes: usize::try_from(positive("admin.max_request_bytes")?)
+                .unwrap_or(usize::MAX),
+            request_timeout: Duration::from_millis(positive("admin.request_timeout_ms")?),
+        }))
+    }
+}
+
+/// The `[log]` section, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogConfig {
+    /// Text or JSON lines.
+    pub format: LogFormat,
+    /// `log.filter`, if set.
+    pub filter: Option<String>,
+    /// Flood control: lines per event and remote address per window.
+    pub flood_burst: u32,
+    /// Flood control window.
+    pub flood_window: Duration,
+}
+
+impl LogConfig {
+    /// The settings to log with: the filter is `RUST_LOG` when `rust_log` is set and
+    /// not empty, else `log.filter`, else `level`.
+    #[must_use]
+    pub fn settings(&self, rust_log: Option<String>, level: &str) -> LogSettings {
+        LogSettings {
+            format: self.format,
+            filter: rust_log
+                .filter(|f| !f.is_empty())
+                .or_else(|| self.filter.clone())
+                .unwrap_or_else(|| level.to_owned()),
+            flood_burst: self.flood_burst,
+            flood_window: self.flood_window,
+        }
+    }
+}
+
+/// The `[admin]` section, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AdminSettings {
+    /// The TCP address to listen on.
+    pub bind: SocketAddr,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Largest request head.
+    pub max_request_bytes: usize,
+    /// Time a connection has for its request and answer.
+    pub request_timeout: Duration,
+}
+
 /// The `[gossip]` section, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -690,6 +852,10 @@ pub struct NodeSettings {
     pub send_hwm: i32,
     /// Membership gossip, if `gossip.bind` is set.
     pub gossip: Option<GossipSettings>,
+    /// The admin listener, if `admin.bind` is set.
+    pub admin: Option<AdminSettings>,
+    /// Logging.
+    pub log: LogConfig,
     /// Values that work but are probably not what was meant; logged at start and
     /// printed by `check-config`.
     pub warnings: Vec<String>,
@@ -825,6 +991,57 @@ host = ["worker-1"]
         let f = file(GOOD);
         let e = Layered::load(Some(&f.0), env).unwrap().node(0).unwrap_err();
         assert!(e.to_string().contains("positive"), "{e}");
+    }
+
+    #[test]
+    fn log_and_admin_sections_are_checked_and_off_by_default() {
+        let f = file(GOOD);
+        let node = Layered::load(Some(&f.0), []).unwrap().node(0).unwrap();
+        assert!(node.admin.is_none());
+        assert_eq!(node.log.format, LogFormat::Text);
+        assert_eq!(node.log.settings(None, "warn").filter, "warn");
+
+        let env = [
+            ("TERN_LOG__FORMAT".to_owned(), "json".to_owned()),
+            (
+                "TERN_LOG__FILTER".to_owned(),
+                "info,tern_actors=debug".to_owned(),
+            ),
+            ("TERN_ADMIN__BIND".to_owned(), "127.0.0.1:9100".to_owned()),
+        ];
+        let node = Layered::load(Some(&f.0), env).unwrap().node(0).unwrap();
+        assert_eq!(node.log.format, LogFormat::Json);
+        let s = node.log.settings(None, "warn");
+        assert_eq!(s.filter, "info,tern_actors=debug");
+        assert_eq!(
+            node.log.settings(Some("trace".into()), "warn").filter,
+            "trace"
+        );
+        let admin = node.admin.unwrap();
+        assert_eq!(admin.bind, "127.0.0.1:9100".parse().unwrap());
+        assert_eq!(admin.max_connections, 8);
+        assert!(node.warnings.is_empty(), "{:?}", node.warnings);
+
+        let bad = |k: &str, v: &str| {
+            let env = [(k.to_owned(), v.to_owned())];
+            Layered::load(Some(&f.0), env)
+                .unwrap()
+                .node(0)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad("TERN_LOG__FORMAT", "xml").contains("log.format"));
+        assert!(bad("TERN_LOG__FILTER", "tern=verbose").contains("log.filter"));
+        assert!(bad("TERN_ADMIN__BIND", "nowhere").contains("admin.bind"));
+        let env = [
+            ("TERN_ADMIN__BIND".to_owned(), "127.0.0.1:9100".to_owned()),
+            ("TERN_ADMIN__MAX_CONNECTIONS".to_owned(), "0".to_owned()),
+        ];
+        let e = Layered::load(Some(&f.0), env).unwrap().node(0).unwrap_err();
+        assert!(e.to_string().contains("admin.max_connections"), "{e}");
+        let env = [("TERN_ADMIN__BIND".to_owned(), "0.0.0.0:9100".to_owned())];
+        let node = Layered::load(Some(&f.0), env).unwrap().node(0).unwrap();
+        assert!(node.warnings.iter().any(|w| w.contains("not a loopback")));
     }
 
     #[test]
