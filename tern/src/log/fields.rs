@@ -67,12 +67,15 @@ impl Fields {
         self.list.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
-    /// The remote address or peer this event is about, if it names one.
+    /// The remote address or peer this event is about, if it names one; for an
+    /// `ip:port` address the IP alone, so one host's fresh connections (new ports)
+    /// share one budget.
     pub(super) fn remote(&self) -> Option<String> {
-        REMOTE_KEYS
-            .iter()
-            .find_map(|k| self.get(k))
-            .map(ToString::to_string)
+        let v = REMOTE_KEYS.iter().find_map(|k| self.get(k))?.to_string();
+        Some(match v.parse::<std::net::SocketAddr>() {
+            Ok(a) => a.ip().to_string(),
+            Err(_) => v,
+        })
     }
 }
 
@@ -135,6 +138,11 @@ mod tests {
             ],
         };
         assert_eq!(f.remote().as_deref(), Some("w2"));
+        let f = Fields {
+            message: None,
+            list: vec![("remote", Value::Str("127.0.0.1:38050".into()))],
+        };
+        assert_eq!(f.remote().as_deref(), Some("127.0.0.1"));
         assert_eq!(Fields::default().remote(), None);
     }
 }
