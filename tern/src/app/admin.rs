@@ -26,16 +26,71 @@ use crate::remote::Node;
 /// What the listener reads its answers from.
 #[derive(Debug, Clone)]
 pub(super) struct Sources {
-    pub(super) node: Node,
+    pub(super) name: String,
+    pub(super) node: Option<Node>,
     pub(super) generation: u64,
     pub(super) discovery: Option<Discovery>,
     pub(super) peers: Vec<String>,
 }
 
-/// A running admin listener; dropping it stops it (and its probes).
+/// A running admin listener: HTTP/1.1 in the current runtime's poll loop, serving
+/// `GET /metrics` (OpenMetrics text, see [`crate::metrics`]) and `GET /status` (JSON),
+/// bounded in connections, request size and time per request. Dropping it stops it
+/// (and its lag probe). [`crate::app::App`] starts one for a node with an `[admin]`
+/// section.
+///
+/// # Examples
+///
+/// ```
+/// use tern::app::AdminListener;
+/// use tern::app::config::AdminSettings;
+///
+/// tern::Runtime::new().unwrap().block_on(async {
+///     let settings = AdminSettings::new("127.0.0.1:0".parse().unwrap());
+///     let admin = AdminListener::start(&settings, "n1", None).unwrap();
+///     assert!(admin.local_addr().ip().is_loopback());
+/// });
+/// ```
 #[derive(Debug)]
-pub(super) struct Admin {
+pub struct AdminListener {
     _tasks: Vec<JoinHandle<()>>,
+    addr: SocketAddr,
+}
+
+impl AdminListener {
+    /// Binds `settings.bind` and serves, from the current runtime's poll loop, the
+    /// metrics of container `name`: `node`'s components and remote counters (none
+    /// without a node) and the runtime's own.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Admin`] if the address cannot be bound.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime.
+    pub fn start(
+        settings: &AdminSettings,
+        name: &str,
+        node: Option<&Node>,
+    ) -> Result<Self, AppError> {
+        start(
+            settings,
+            Sources {
+                name: name.to_owned(),
+                node: node.cloned(),
+                generation: 0,
+                discovery: None,
+                peers: Vec::new(),
+            },
+        )
+    }
+
+    /// The address bound (the port chosen by the system for port 0).
+    #[must_use]
+    pub const fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
 }
 
 /// An answer: status code, reason, content type, body.
@@ -177,7 +232,7 @@ async fn serve(
 }
 
 /// Binds the listener and starts serving on the current runtime.
-pub(super) fn start(settings: &AdminSettings, sources: Sources) -> Result<Admin, AppError> {
+pub(super) fn start(settings: &AdminSettings, sources: Sources) -> Result<AdminListener, AppError> {
     let bind = |e| AppError::Admin {
         addr: settings.bind,
         source: e,
@@ -186,8 +241,8 @@ pub(super) fn start(settings: &AdminSettings, sources: Sources) -> Result<Admin,
     listener.set_nonblocking(true).map_err(bind)?;
     let local = listener.local_addr().map_err(bind)?;
     let listener = Async::new(listener);
-    let (sampler, mut tasks) = Sampler::start(&sources.node);
-    let node_name = sources.node.name().to_owned();
+    let (sampler, mut tasks) = Sampler::start(sources.node.as_ref());
+    let node_name = sources.name.clone();
     tracing::info!(name: "tern.admin.listening", node = %node_name, addr = %local,
         "admin listener: /metrics /status");
     let limits = settings.clone();
@@ -219,7 +274,8 @@ pub(super) fn start(settings: &AdminSettings, sources: Sources) -> Result<Admin,
             tern_executor::spawn(async move {
                 let snapshot = || {
                     Snapshot::collect(
-                        &sources.node,
+                        &sources.name,
+                        sources.node.as_ref(),
                         sources.generation,
                         sources.discovery.as_ref(),
                         sources.peers.clone(),
@@ -250,7 +306,10 @@ pub(super) fn start(settings: &AdminSettings, sources: Sources) -> Result<Admin,
             .detach();
         }
     }));
-    Ok(Admin { _tasks: tasks })
+    Ok(AdminListener {
+        _tasks: tasks,
+        addr: local,
+    })
 }
 
 /// `GET path` from the admin listener at `addr`, blocking, bounded by `timeout`

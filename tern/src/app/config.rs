@@ -768,6 +768,20 @@ impl LogConfig {
     }
 }
 
+impl AdminSettings {
+    /// A listener on `bind` with the default bounds (8 connections, 8 KiB request
+    /// heads, 2 s per request).
+    #[must_use]
+    pub const fn new(bind: SocketAddr) -> Self {
+        Self {
+            bind,
+            max_connections: 8,
+            max_request_bytes: 8192,
+            request_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
 /// The `[admin]` section, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -64,6 +64,8 @@ use crate::remote::{Node, NodeConfig, NodeError};
 use crate::transport::{ZmqConfig, ZmqSetupError, ZmqTransport};
 use config::{ConfigError, Layered, NodeSettings};
 
+pub use admin::AdminListener;
+
 /// Starts one component on a node: spawn it, export it, wire it up.
 pub type Starter = Box<dyn Fn(&Node) -> Result<(), NodeError>>;
 
@@ -457,7 +459,8 @@ impl App {
                 Some(a) => Some(admin::start(
                     a,
                     admin::Sources {
-                        node: node.clone(),
+                        name: settings.name.clone(),
+                        node: Some(node.clone()),
                         generation: settings.generation,
                         discovery: discovery.clone(),
                         peers: settings.peers.keys().cloned().collect(),

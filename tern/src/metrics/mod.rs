@@ -99,10 +99,12 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Reads the counters of `node` (and `discovery`) now, on the container thread.
+    /// Reads the counters of the container `name` now, on its thread: those of
+    /// `node` (none without one), of the runtime, and of `discovery`.
     #[must_use]
     pub fn collect(
-        node: &Node,
+        name: &str,
+        node: Option<&Node>,
         generation: u64,
         discovery: Option<&Discovery>,
         peers: Vec<String>,
@@ -121,10 +123,10 @@ impl Snapshot {
             stats: d.stats(),
         });
         Self {
-            node: node.name().to_owned(),
+            node: name.to_owned(),
             generation,
-            components: node.exports(),
-            remote: node.stats(),
+            components: node.map(Node::exports).unwrap_or_default(),
+            remote: node.map(Node::stats).unwrap_or_default(),
             runtime: tern_executor::stats(),
             gossip,
             peers,

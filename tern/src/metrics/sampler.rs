@@ -54,14 +54,14 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Starts the probe and the sampler on the current runtime; they stop when the
-    /// returned tasks' handles are dropped.
+    /// Starts the probe and the sampler (of `node`'s components, if any) on the
+    /// current runtime; they stop when the returned tasks' handles are dropped.
     ///
     /// # Panics
     ///
     /// Outside a runtime.
     #[must_use]
-    pub fn start(node: &Node) -> (Self, Vec<tern_executor::JoinHandle<()>>) {
+    pub fn start(node: Option<&Node>) -> (Self, Vec<tern_executor::JoinHandle<()>>) {
         let me = Self {
             state: Rc::new(RefCell::new(State {
                 samples: VecDeque::new(),
@@ -83,10 +83,10 @@ impl Sampler {
             })
         };
         let rates = {
-            let (me, node) = (me.clone(), node.clone());
+            let (me, node) = (me.clone(), node.cloned());
             tern_executor::spawn(async move {
                 loop {
-                    me.record_counts(time::now(), &node);
+                    me.record_counts(time::now(), node.as_ref());
                     time::sleep(RATE_EVERY).await;
                 }
             })
@@ -101,9 +101,10 @@ impl Sampler {
         st.max_lag = st.max_lag.max(lag);
     }
 
-    fn record_counts(&self, now: Instant, node: &Node) {
+    fn record_counts(&self, now: Instant, node: Option<&Node>) {
         let counts = node
-            .exports()
+            .map(Node::exports)
+            .unwrap_or_default()
             .into_iter()
             .map(|(name, s)| Counts {
                 name,
@@ -205,7 +206,7 @@ mod tests {
         let t = crate::transport::SimTransport::new("n", world.socket(id), names);
         let out = world.spawn_on(id, async move {
             let node = Node::start(crate::remote::NodeConfig::new("n"), t).unwrap();
-            let (s, _tasks) = Sampler::start(&node);
+            let (s, _tasks) = Sampler::start(Some(&node));
             time::sleep(Duration::from_millis(2050)).await;
             (s.lag(), s.lag_histogram(), s.uptime())
         });
