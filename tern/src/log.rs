@@ -145,6 +145,36 @@ pub enum LogError {
     Format(String),
 }
 
+/// The name [`set_node`] gave the current runtime.
+#[derive(Debug, Default)]
+struct NodeName(std::cell::RefCell<Option<String>>);
+
+/// Names the node whose lines come from the current runtime (a container, or one
+/// node of the simulator), for runtimes without a [`crate::remote::Node`], whose name
+/// is used otherwise.
+///
+/// # Panics
+///
+/// Outside a runtime.
+///
+/// # Examples
+///
+/// ```
+/// let out = tern::log::Capture::default();
+/// let subscriber = tern::log::subscriber(&Default::default(), out.clone()).unwrap();
+/// tracing::subscriber::with_default(subscriber, || {
+///     tern::Runtime::builder().virtual_time().build().unwrap().block_on(async {
+///         tern::log::set_node("gossip-3");
+///         tracing::info!("joined");
+///     });
+/// });
+/// assert!(out.text().starts_with("t=0.000000000s  INFO node=gossip-3 "), "{}", out.text());
+/// ```
+pub fn set_node(name: &str) {
+    let slot = tern_executor::extension(NodeName::default);
+    *slot.0.borrow_mut() = Some(name.to_owned());
+}
+
 /// How many flood-control keys are tracked at once.
 const FLOOD_KEYS: usize = 1024;
 

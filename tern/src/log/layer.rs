@@ -63,10 +63,13 @@ fn now_text() -> String {
     time
 }
 
-/// The node of the container logging, when a `remote::Node` runs on this thread.
+/// The node of the container logging: the name given to [`super::set_node`] on this
+/// runtime, else that of the `remote::Node` running on it.
 fn current_node() -> Option<String> {
     tern_executor::time::is_virtual()?;
-    crate::remote::Node::current().map(|n| n.name().to_owned())
+    let named = tern_executor::extension(super::NodeName::default);
+    let named = named.0.borrow().clone();
+    named.or_else(|| crate::remote::Node::current().map(|n| n.name().to_owned()))
 }
 
 impl Line<'_> {
