@@ -19,6 +19,15 @@ fn runtime() -> Runtime {
     Runtime::new().unwrap()
 }
 
+/// With `TERN_BENCH_METRICS` set, what a container with `[admin]` on runs beside its
+/// components: the admin listener (a TCP socket in the reactor) and its poll-lag and
+/// rate probes (BENCHMARKS.md, "Cost of metrics"). Call inside the runtime.
+fn metrics_on() -> Option<tern::app::AdminListener> {
+    std::env::var_os("TERN_BENCH_METRICS")?;
+    let settings = tern::app::config::AdminSettings::new(([127, 0, 0, 1], 0).into());
+    Some(tern::app::AdminListener::start(&settings, "bench", None).unwrap())
+}
+
 struct Counter {
     n: u64,
 }
@@ -128,6 +137,7 @@ impl Tern {
     #[must_use]
     pub fn tell_batched_try(&self, iters: u64, n: u64) -> Duration {
         runtime().block_on(async {
+            let _metrics = metrics_on();
             let addr = counter();
             addr.ask(Get).await.unwrap();
             let start = Instant::now();
@@ -151,6 +161,7 @@ impl Peer for Tern {
 
     fn tell_batched(&self, iters: u64, n: u64) -> Duration {
         runtime().block_on(async {
+            let _metrics = metrics_on();
             let addr = counter();
             addr.ask(Get).await.unwrap();
             let start = Instant::now();
@@ -168,6 +179,7 @@ impl Peer for Tern {
 
     fn tell_pingpong(&self, iters: u64, n: u64) -> Duration {
         runtime().block_on(async {
+            let _metrics = metrics_on();
             let ping = tern::spawn(Ping {
                 pong: None,
                 done: None,
@@ -190,6 +202,7 @@ impl Peer for Tern {
 
     fn ask(&self, iters: u64) -> Duration {
         runtime().block_on(async {
+            let _metrics = metrics_on();
             let addr = counter();
             addr.ask(Get).await.unwrap();
             let start = Instant::now();
