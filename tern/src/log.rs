@@ -17,7 +17,7 @@
 //! - **Time and node**: under the simulator (a virtual clock) each line carries the
 //!   virtual time of the node that logged it (`t=12.000000250s`) and that node's name,
 //!   so a log lines up with the trace and with a replay; in a real process the system
-//!   time, and the node when a [`crate::remote::Node`] runs on the thread.
+//!   time and the container's name ([`set_process_node`], set by [`crate::app::App`]).
 //! - **Flood control**: at most `flood_burst` lines per event and per remote address
 //!   (the first of the fields `peer`, `addr`, `from`, `to`, `remote`) in each
 //!   `flood_window`, counted by the runtime clock; the rest are dropped and counted,
@@ -173,6 +173,24 @@ struct NodeName(std::cell::RefCell<Option<String>>);
 pub fn set_node(name: &str) {
     let slot = tern_executor::extension(NodeName::default);
     *slot.0.borrow_mut() = Some(name.to_owned());
+}
+
+/// The container this process runs, for [`set_process_node`].
+static PROCESS_NODE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Names the node of every line logged from a real-time runtime of this process (one
+/// process is one container); [`crate::app::App`] sets it when a node starts.
+pub fn set_process_node(name: &str) {
+    *PROCESS_NODE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(name.to_owned());
+}
+
+fn process_node() -> Option<String> {
+    PROCESS_NODE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
 }
 
 /// How many flood-control keys are tracked at once.

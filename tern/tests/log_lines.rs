@@ -140,3 +140,26 @@ fn a_flood_from_one_peer_is_cut_to_a_burst_and_reported_as_suppressed_n() {
         Some("test.later".into())
     );
 }
+
+#[test]
+fn in_a_real_process_lines_carry_the_containers_name() {
+    let out = Capture::default();
+    let subscriber =
+        tern::log::subscriber(&settings(LogFormat::Json, "info"), out.clone()).expect("subscriber");
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(name: "test.before", "outside any runtime: no node");
+        tern::log::set_process_node("proc-1");
+        tern::Runtime::new().expect("runtime").block_on(async {
+            tracing::info!(name: "test.inside", "in the container's runtime");
+        });
+    });
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2, "{}", out.text());
+    assert!(lines[0].get("node").is_none(), "{}", lines[0]);
+    assert_eq!(lines[1]["node"], "proc-1");
+    assert!(
+        lines[1]["t"].as_str().is_some_and(|t| t.starts_with("20")),
+        "system time: {}",
+        lines[1]
+    );
+}

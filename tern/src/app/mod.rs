@@ -423,6 +423,7 @@ impl App {
     ///
     /// [`AppError`] if the transport, the node or a component cannot start.
     pub fn serve(&self, settings: &NodeSettings) -> Result<(), AppError> {
+        crate::log::set_process_node(&settings.name);
         let rt = tern_executor::Runtime::new()?;
         rt.block_on(async {
             let stop = signals::Stop::install()?;
@@ -444,7 +445,7 @@ impl App {
             let node = Node::start(config, transport.clone())?;
             for w in &settings.warnings {
                 tracing::warn!(name: "tern.app.config_warning", node = %settings.name,
-                    warning = %w, "configuration: {w}");
+                    warning = %w, "configuration warning");
             }
             for name in &settings.host {
                 if let Some(start) = self.components.get(name) {

@@ -63,10 +63,14 @@ fn now_text() -> String {
     time
 }
 
-/// The node of the container logging: the name given to [`super::set_node`] on this
-/// runtime, else that of the `remote::Node` running on it.
+/// The node logging. Under a virtual clock (the simulator: many nodes on one thread)
+/// the name given to [`super::set_node`] on this runtime, else that of the
+/// `remote::Node` running on it; in a real process the container's name
+/// ([`super::set_process_node`]).
 fn current_node() -> Option<String> {
-    tern_executor::time::is_virtual()?;
+    if !tern_executor::time::is_virtual()? {
+        return super::process_node();
+    }
     let named = tern_executor::extension(super::NodeName::default);
     let named = named.0.borrow().clone();
     named.or_else(|| crate::remote::Node::current().map(|n| n.name().to_owned()))
