@@ -115,6 +115,8 @@ pub(crate) enum Interrupt {
 pub struct ComponentStats {
     /// Messages waiting in the mailbox now.
     pub queued: usize,
+    /// Messages the mailbox holds before senders wait (or `try_tell` refuses).
+    pub capacity: usize,
     /// Messages handled to completion (including ones whose handler failed).
     pub handled: u64,
     /// Messages rejected because the component stopped with them queued (each tell is
@@ -202,6 +204,7 @@ impl<A: Actor> Mailbox<A> {
         let c = self.counters.get();
         ComponentStats {
             queued: self.len(),
+            capacity: self.capacity(),
             handled: c.handled,
             dropped: c.dropped.into(),
             restarts: c.restarts.into(),

@@ -19,6 +19,24 @@ fn runtime() -> Runtime {
     Runtime::new().unwrap()
 }
 
+/// With `TERN_BENCH_METRICS=1`, what a container with `[admin]` on runs beside its
+/// components: the admin listener (a TCP socket in the reactor) and its poll-lag and
+/// rate probes; with `TERN_BENCH_METRICS=fd`, only an idle socket in the reactor, as
+/// every container's transport has (BENCHMARKS.md, "Cost of metrics"). Call inside
+/// the runtime.
+fn metrics_on() -> Option<Box<dyn std::any::Any>> {
+    let mode = std::env::var("TERN_BENCH_METRICS").ok()?;
+    if mode == "fd" {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        return Some(Box::new(tern::executor::Async::new(socket)));
+    }
+    let settings = tern::app::config::AdminSettings::new(([127, 0, 0, 1], 0).into());
+    Some(Box::new(
+        tern::app::AdminListener::start(&settings, "bench", None).unwrap(),
+    ))
+}
+
 struct Counter {
     n: u64,
 }
@@ -128,6 +146,7 @@ impl Tern {
     #[must_use]
     pub fn tell_batched_try(&self, iters: u64, n: u64) -> Duration {
         runtime().block_on(async {
+            let _metrics = metrics_on();
             let addr = counter();
             addr.ask(Get).await.unwrap();
             let start = Instant::now();
@@ -151,6 +170,7 @@ impl Peer for Tern {
 
     fn tell_batched(&self, iters: u64, n: u64) -> Duration {
         runtime().block_on(async {
+            let _metrics = metrics_on();
             let addr = counter();
             addr.ask(Get).await.unwrap();
             let start = Instant::now();
@@ -168,6 +188,7 @@ impl Peer for Tern {
 
     fn tell_pingpong(&self, iters: u64, n: u64) -> Duration {
         runtime().block_on(async {
+            let _metrics = metrics_on();
             let ping = spawn(Ping {
                 pong: None,
                 done: None,
@@ -190,6 +211,7 @@ impl Peer for Tern {
 
     fn ask(&self, iters: u64) -> Duration {
         runtime().block_on(async {
+            let _metrics = metrics_on();
             let addr = counter();
             addr.ask(Get).await.unwrap();
             let start = Instant::now();

@@ -64,7 +64,10 @@
 //!   replays exactly from a seed.
 //! - [`transport`]: the transport SPI and its simulated implementation.
 //! - [`check`]: checkers for the delivery promises, fed by the application under test.
-//! - [`log`]: logging set-up whose timestamps are virtual time under the simulator.
+//! - [`log`]: logging: text or JSON lines, `RUST_LOG`-style filters, stable event
+//!   names, virtual time and node under the simulator, flood control.
+//! - [`metrics`]: a container's counters as OpenMetrics text and a status document,
+//!   served by the admin listener.
 //! - [`discovery`]: membership from a seed list: SWIM with Lifeguard over sealed UDP
 //!   gossip, per-node facts, and the directory that routes component names
 //!   ([`membership::use_discovery`]).
@@ -79,6 +82,7 @@ pub mod check;
 pub mod compat;
 pub mod log;
 pub mod membership;
+pub mod metrics;
 pub mod prelude;
 pub mod remote;
 

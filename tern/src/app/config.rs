@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tern_discovery::Key;
+
+mod observe;
+
+pub use observe::{AdminSettings, LogConfig};
 use toml::Value;
 
 /// Where a configuration value came from.
@@ -224,6 +228,54 @@ const SCHEMA: &[(&str, &str, Kind, &str)] = &[
         Kind::Str,
         "the transport endpoint peers connect to; default: the first node.listen, with advertise's host for 0.0.0.0",
     ),
+    (
+        "log",
+        "format",
+        Kind::Str,
+        "\"text\" for a terminal, \"json\" for one JSON object per line",
+    ),
+    (
+        "log",
+        "filter",
+        Kind::Str,
+        "RUST_LOG-style filter, e.g. \"info,tern_actors=debug\"; RUST_LOG wins when set; default: --log-level",
+    ),
+    (
+        "log",
+        "flood_burst",
+        Kind::Int,
+        "lines let through per event and remote address in each window; 0: no flood control",
+    ),
+    (
+        "log",
+        "flood_window_ms",
+        Kind::Int,
+        "the flood control window",
+    ),
+    (
+        "admin",
+        "bind",
+        Kind::Str,
+        "TCP address of the admin listener (/metrics, /status), e.g. \"127.0.0.1:9100\"; unset: off",
+    ),
+    (
+        "admin",
+        "max_connections",
+        Kind::Int,
+        "admin connections served at once; more are closed at once",
+    ),
+    (
+        "admin",
+        "max_request_bytes",
+        Kind::Int,
+        "largest admin request head accepted",
+    ),
+    (
+        "admin",
+        "request_timeout_ms",
+        Kind::Int,
+        "time an admin connection has to send its request and take the answer",
+    ),
 ];
 
 fn defaults() -> Vec<(&'static str, Value)> {
@@ -242,6 +294,12 @@ fn defaults() -> Vec<(&'static str, Value)> {
         ("gossip.keys", Value::Array(Vec::new())),
         ("gossip.network", Value::String("default".into())),
         ("gossip.capacity", Value::Integer(0)),
+        ("log.format", Value::String("text".into())),
+        ("log.flood_burst", Value::Integer(20)),
+        ("log.flood_window_ms", Value::Integer(10_000)),
+        ("admin.max_connections", Value::Integer(8)),
+        ("admin.max_request_bytes", Value::Integer(8192)),
+        ("admin.request_timeout_ms", Value::Integer(2000)),
     ]
 }
 
@@ -381,7 +439,7 @@ impl Layered {
                         .map(|(s, k, ..)| format!("{s}.{k}"))
                         .collect();
                     let expected = if in_section.is_empty() {
-                        "sections [node], [peers], [components], [timeouts], [transport], [gossip]"
+                        "sections [node], [peers], [components], [timeouts], [transport], [gossip], [log], [admin]"
                             .to_owned()
                     } else {
                         in_section.join(", ")
@@ -490,9 +548,12 @@ impl Layered {
                 }),
             }
         };
-        let (gossip, warnings) = self.gossip(&listen)?;
+        let (gossip, mut warnings) = self.gossip(&listen)?;
+        let admin = self.admin(&mut warnings)?;
         Ok(NodeSettings {
             gossip,
+            admin,
+            log: self.log()?,
             warnings,
             name: name.to_owned(),
             generation: self.int("node.generation").unwrap_or(now_ms),
@@ -723,6 +784,10 @@ pub struct NodeSettings {
     pub send_hwm: i32,
     /// Membership gossip, if `gossip.bind` is set.
     pub gossip: Option<GossipSettings>,
+    /// The admin listener, if `admin.bind` is set.
+    pub admin: Option<AdminSettings>,
+    /// Logging.
+    pub log: LogConfig,
     /// Values that work but are probably not what was meant; logged at start and
     /// printed by `check-config`.
     pub warnings: Vec<String>,
@@ -745,6 +810,7 @@ pub fn schema() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::LogFormat;
 
     fn file(text: &str) -> tempfile_free::TempFile {
         tempfile_free::TempFile::new(text)
@@ -858,6 +924,57 @@ host = ["worker-1"]
         let f = file(GOOD);
         let e = Layered::load(Some(&f.0), env).unwrap().node(0).unwrap_err();
         assert!(e.to_string().contains("positive"), "{e}");
+    }
+
+    #[test]
+    fn log_and_admin_sections_are_checked_and_off_by_default() {
+        let f = file(GOOD);
+        let node = Layered::load(Some(&f.0), []).unwrap().node(0).unwrap();
+        assert!(node.admin.is_none());
+        assert_eq!(node.log.format, LogFormat::Text);
+        assert_eq!(node.log.settings(None, "warn").filter, "warn");
+
+        let env = [
+            ("TERN_LOG__FORMAT".to_owned(), "json".to_owned()),
+            (
+                "TERN_LOG__FILTER".to_owned(),
+                "info,tern_actors=debug".to_owned(),
+            ),
+            ("TERN_ADMIN__BIND".to_owned(), "127.0.0.1:9100".to_owned()),
+        ];
+        let node = Layered::load(Some(&f.0), env).unwrap().node(0).unwrap();
+        assert_eq!(node.log.format, LogFormat::Json);
+        let s = node.log.settings(None, "warn");
+        assert_eq!(s.filter, "info,tern_actors=debug");
+        assert_eq!(
+            node.log.settings(Some("trace".into()), "warn").filter,
+            "trace"
+        );
+        let admin = node.admin.unwrap();
+        assert_eq!(admin.bind, "127.0.0.1:9100".parse().unwrap());
+        assert_eq!(admin.max_connections, 8);
+        assert!(node.warnings.is_empty(), "{:?}", node.warnings);
+
+        let bad = |k: &str, v: &str| {
+            let env = [(k.to_owned(), v.to_owned())];
+            Layered::load(Some(&f.0), env)
+                .unwrap()
+                .node(0)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad("TERN_LOG__FORMAT", "xml").contains("log.format"));
+        assert!(bad("TERN_LOG__FILTER", "tern=verbose").contains("log.filter"));
+        assert!(bad("TERN_ADMIN__BIND", "nowhere").contains("admin.bind"));
+        let env = [
+            ("TERN_ADMIN__BIND".to_owned(), "127.0.0.1:9100".to_owned()),
+            ("TERN_ADMIN__MAX_CONNECTIONS".to_owned(), "0".to_owned()),
+        ];
+        let e = Layered::load(Some(&f.0), env).unwrap().node(0).unwrap_err();
+        assert!(e.to_string().contains("admin.max_connections"), "{e}");
+        let env = [("TERN_ADMIN__BIND".to_owned(), "0.0.0.0:9100".to_owned())];
+        let node = Layered::load(Some(&f.0), env).unwrap().node(0).unwrap();
+        assert!(node.warnings.iter().any(|w| w.contains("not a loopback")));
     }
 
     #[test]

@@ -96,7 +96,7 @@ pub(super) fn start<D: Datagrams + 'static>(
         }
     })
     .detach();
-    tracing::info!(node = %settings.name, bind = %g.bind, advertise = %g.advertise,
+    tracing::info!(name: "tern.app.gossip_started", node = %settings.name, bind = %g.bind, advertise = %g.advertise,
         seeds = ?g.seeds, cluster = %g.cluster, %endpoint, "gossip started");
     Ok(discovery)
 }

@@ -11,7 +11,13 @@
 //! app check-config --config FILE   validate, exit 0 or 2 with the first error
 //! app print-config --config FILE   the merged values and where each came from
 //! app members --config FILE        the membership table of the running cluster
+//! app status --config FILE         this node: components, mailboxes, rates, errors, peers
 //! ```
+//!
+//! With an `[admin]` section (`bind = "127.0.0.1:9100"`) a node serves `/metrics`
+//! (OpenMetrics, see [`crate::metrics`]) and `/status` (JSON, what `status` prints)
+//! from its own poll loop; off by default. `[log]` sets the log format (`text` or
+//! `json`) and filter (see [`crate::log`]).
 //!
 //! With a `[gossip]` section (`bind`, `seeds`, `keys`, ...) a node finds its peers
 //! through membership gossip from the seed list alone, publishes its components as
@@ -47,6 +53,7 @@
 //! }
 //! ```
 
+mod admin;
 pub mod config;
 mod gossip;
 mod signals;
@@ -64,6 +71,8 @@ use crate::remote::{Node, NodeConfig, NodeError};
 use crate::transport::{Transport, ZmqConfig, ZmqSetupError, ZmqTransport};
 use config::{ConfigError, Layered, NodeSettings};
 pub use sim::SimCluster;
+
+pub use admin::AdminListener;
 
 /// Starts one component on a node: spawn it, export it, wire it up.
 pub type Starter = Box<dyn Fn(&Node) -> Result<(), NodeError>>;
@@ -103,6 +112,25 @@ pub enum AppError {
     /// A simulated container cannot be started as asked (see [`SimCluster`]).
     #[error("simulation: {0}")]
     Simulation(String),
+    /// The admin listener could not bind.
+    #[error("admin listener on {addr}: {source}")]
+    Admin {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The admin listener did not answer a query.
+    #[error("admin listener at {addr}: {why}")]
+    AdminQuery {
+        /// The address asked.
+        addr: std::net::SocketAddr,
+        /// What went wrong.
+        why: String,
+    },
+    /// The logging settings are invalid.
+    #[error("log: {0}")]
+    Log(#[from] crate::log::LogError),
 }
 
 #[derive(Debug, Parser)]
@@ -152,6 +180,19 @@ enum Command {
         /// How long to wait for an answer, in milliseconds.
         #[arg(long, default_value_t = 3000)]
         timeout_ms: u64,
+    },
+    /// Prints this node's components (mailboxes, rates, errors), remote counters and
+    /// peers, asked of its admin listener (`[admin] bind` in the configuration).
+    Status {
+        /// The node's configuration (its `[admin]` section is used).
+        #[arg(long, env = "TERN_CONFIG")]
+        config: PathBuf,
+        /// How long to wait for an answer, in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
+        /// Prints the `/status` JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -265,12 +306,7 @@ impl App {
                 };
             }
         };
-        crate::log::init(
-            cli.log_level
-                .parse()
-                .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO),
-        );
-        match self.execute(cli.command) {
+        match self.execute(cli.command, &cli.log_level) {
             Ok(()) => ExitCode::SUCCESS,
             // Said once, on stderr, where an operator starting the process looks.
             Err(AppError::Config(e)) => {
@@ -288,8 +324,33 @@ impl App {
         }
     }
 
-    fn execute(&self, command: Command) -> Result<(), AppError> {
+    /// Logging for a command: `[log]` of the configuration when there is one, the
+    /// filter from `RUST_LOG`, `log.filter` or `--log-level`, in that order.
+    fn init_log(layered: Option<&Layered>, level: &str) -> Result<(), AppError> {
+        let rust_log = std::env::var("RUST_LOG").ok();
+        let settings = match layered {
+            Some(l) => l.log()?.settings(rust_log, level),
+            None => crate::log::LogSettings {
+                filter: rust_log
+                    .filter(|f| !f.is_empty())
+                    .unwrap_or_else(|| level.to_owned()),
+                ..crate::log::LogSettings::default()
+            },
+        };
+        crate::log::init_with(&settings)?;
+        Ok(())
+    }
+
+    fn execute(&self, command: Command, level: &str) -> Result<(), AppError> {
         let env = std::env::vars();
+        let layered = match &command {
+            Command::Run { config } => Some(Layered::load(config.as_deref(), std::env::vars())?),
+            Command::Node { config } | Command::Status { config, .. } => {
+                Some(Layered::load(Some(config), std::env::vars())?)
+            }
+            _ => None,
+        };
+        Self::init_log(layered.as_ref(), level)?;
         match command {
             Command::CheckConfig { config } => {
                 let settings = Layered::load(Some(&config), env)?.node(0)?;
@@ -326,6 +387,37 @@ impl App {
                 #[allow(clippy::print_stdout)]
                 {
                     print!("{}", gossip::table(&rows));
+                }
+                Ok(())
+            }
+            Command::Status {
+                config,
+                timeout_ms,
+                json,
+            } => {
+                let settings = Layered::load(Some(&config), env)?.node(0)?;
+                let Some(a) = &settings.admin else {
+                    return Err(AppError::Gossip(format!(
+                        "{}: no [admin] section with `bind`: nothing to ask",
+                        config.display()
+                    )));
+                };
+                let mut addr = a.bind;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                let body = admin::get(addr, "/status", Duration::from_millis(timeout_ms))?;
+                let doc: serde_json::Value =
+                    serde_json::from_str(&body).map_err(|e| AppError::AdminQuery {
+                        addr,
+                        why: format!("the answer is not JSON: {e}"),
+                    })?;
+                // The command's output is the status itself.
+                #[allow(clippy::print_stdout)]
+                if json {
+                    println!("{doc:#}");
+                } else {
+                    print!("{}", crate::metrics::status_table(&doc));
                 }
                 Ok(())
             }
@@ -384,6 +476,7 @@ impl App {
     ///
     /// [`AppError`] if the transport, the node or a component cannot start.
     pub fn serve(&self, settings: &NodeSettings) -> Result<(), AppError> {
+        crate::log::set_process_node(&settings.name);
         let rt = tern_executor::Runtime::new()?;
         rt.block_on(async {
             let stop = signals::Stop::install()?;
@@ -405,11 +498,25 @@ impl App {
                 None => None,
             };
             let running = self.start(settings, transport.clone(), &endpoints, gossip)?;
+            let _admin = match &settings.admin {
+                Some(a) => Some(admin::start(
+                    a,
+                    admin::Sources {
+                        name: settings.name.clone(),
+                        node: Some(running.node().clone()),
+                        generation: settings.generation,
+                        discovery: running.discovery().cloned(),
+                        peers: settings.peers.keys().cloned().collect(),
+                    },
+                )?),
+                None => None,
+            };
             let signal = stop.wait().await;
-            tracing::info!(node = %settings.name, signal, "stopping: withdrawing components");
+            tracing::info!(name: "tern.app.stopping", node = %settings.name, signal,
+                "stopping: withdrawing components");
             running.stop().await;
             transport.close();
-            tracing::info!(node = %settings.name, "stopped");
+            tracing::info!(name: "tern.app.stopped", node = %settings.name, "stopped");
             Ok(())
         })
     }
@@ -441,7 +548,8 @@ impl App {
             .pending_ttl(settings.pending_ttl);
         let node = Node::start(config, transport)?;
         for w in &settings.warnings {
-            tracing::warn!(node = %settings.name, "configuration: {w}");
+            tracing::warn!(name: "tern.app.config_warning", node = %settings.name,
+                warning = %w, "configuration warning");
         }
         for name in &settings.host {
             if let Some(start) = self.components.get(name) {
@@ -455,6 +563,7 @@ impl App {
             _ => None,
         };
         tracing::info!(
+            name: "tern.app.node_ready",
             node = %settings.name,
             generation = settings.generation,
             endpoints = ?endpoints,

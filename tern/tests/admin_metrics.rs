@@ -1,0 +1,262 @@
+//! A real container process with `[admin]` on: `/metrics` and `/status` agree with an
+//! end-to-end count of what a client sent and the component handled, `app status`
+//! answers, and the listener's bounds hold (request size, connections, time).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitCode};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tern::app::App;
+use tern::remote::{Json, Node, NodeConfig, RemoteMessage};
+use tern::transport::{ZmqConfig, ZmqTransport};
+use tern::{Actor, Context, Handler};
+
+struct Echo;
+impl Actor for Echo {}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Ping(u32);
+impl RemoteMessage for Ping {
+    const NAME: &'static str = "test.v1.Ping";
+    type Codec = Json;
+}
+impl Handler<Ping> for Echo {
+    type Reply = u32;
+    async fn handle(&mut self, p: Ping, _: &mut Context<Self>) -> u32 {
+        p.0
+    }
+}
+
+fn app() -> App {
+    App::new("admin-test").component("echo", |node: &Node| {
+        node.export("echo", &tern::spawn(Echo))?.accept::<Ping>();
+        Ok(())
+    })
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Kills the child if the test fails before stopping it, so no process is left.
+struct Reaper(Option<Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A raw exchange with the admin listener: sends `request`, returns everything read
+/// until the server closes (or an empty string if it closed at once).
+fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect to the admin listener");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let _ = s.write_all(request);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn get(addr: SocketAddr, path: &str) -> String {
+    let answer = exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    );
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    body.to_owned()
+}
+
+/// The value of the sample of `metric` whose labels include every one of `labels`.
+fn sample(text: &str, metric: &str, labels: &[&str]) -> Option<u64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")))
+        .find(|l| labels.iter().all(|x| l.contains(x)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+const TELLS: u32 = 300;
+const ASKERS: u32 = 8;
+const ASKS_EACH: u32 = 50;
+
+#[test]
+fn metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled() {
+    const CHILD: &str = "TERN_TEST_ADMIN_NODE_CONFIG";
+    if let Ok(config) = std::env::var(CHILD) {
+        let code = app().main_from(["app", "node", "--config", &config, "--log-level", "warn"]);
+        assert_eq!(code, ExitCode::SUCCESS);
+        return;
+    }
+    let (node_port, client_port, admin_port) = (free_port(), free_port(), free_port());
+    let admin: SocketAddr = ([127, 0, 0, 1], admin_port).into();
+    let config = std::env::temp_dir().join(format!("tern-admin-{}.toml", std::process::id()));
+    std::fs::write(
+        &config,
+        format!(
+            "[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n\
+             [peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n\
+             [components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 100\n\
+             [admin]\nbind = \"{admin}\"\nmax_connections = 2\nmax_request_bytes = 1024\nrequest_timeout_ms = 1000\n"
+        ),
+    )
+    .expect("write config");
+    let mut child = Reaper(Some(
+        Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled",
+                "--exact",
+                "--nocapture",
+            ])
+            .env(CHILD, &config)
+            .spawn()
+            .expect("start the node"),
+    ));
+
+    // Load: tells, then asks from concurrent tasks; count what went through.
+    let (tells_ok, asks_ok, client_stats) =
+        tern::Runtime::new().expect("runtime").block_on(async {
+            let t = ZmqTransport::bind(
+                ZmqConfig::new("client")
+                    .listen(format!("tcp://127.0.0.1:{client_port}"))
+                    .peer("n1", format!("tcp://127.0.0.1:{node_port}")),
+            )
+            .expect("client transport");
+            let node =
+                Node::start(NodeConfig::new("client").peers(["n1"]), t).expect("client node");
+            let echo = node.lookup::<Echo>("echo");
+            // The node may still be starting: the first ask waits for the name.
+            let warm = echo.ask(Ping(0)).timeout(Duration::from_secs(20)).await;
+            assert_eq!(warm, Ok(0));
+            let tells_ok = (0..TELLS).filter(|i| echo.tell(Ping(*i)).is_ok()).count();
+            let tasks: Vec<_> = (0..ASKERS)
+                .map(|k| {
+                    let echo = echo.clone();
+                    tern::spawn_task(async move {
+                        let mut ok = 0u32;
+                        for i in 0..ASKS_EACH {
+                            let n = k * ASKS_EACH + i;
+                            if echo.ask(Ping(n)).timeout(Duration::from_secs(10)).await == Ok(n) {
+                                ok += 1;
+                            }
+                        }
+                        ok
+                    })
+                })
+                .collect();
+            let mut asks_ok = 1; // the warm-up
+            for t in tasks {
+                asks_ok += t.await.expect("asker");
+            }
+            let stats = node.stats();
+            node.shutdown();
+            (tells_ok, asks_ok, stats)
+        });
+    let sent = u64::try_from(tells_ok).expect("count") + u64::from(asks_ok);
+    assert_eq!(asks_ok, 1 + ASKERS * ASKS_EACH, "every ask answered");
+    assert_eq!(
+        client_stats.tells_sent,
+        u64::try_from(tells_ok).expect("count")
+    );
+    assert_eq!(client_stats.asks_sent, u64::from(asks_ok));
+
+    // Every tell was queued before the asks (one sender, per-sender order), so once
+    // the last ask is answered every message has been handled.
+    let text = get(admin, "/metrics");
+    assert!(
+        text.ends_with("# EOF\n"),
+        "OpenMetrics text ends with # EOF"
+    );
+    let node_label = "node=\"n1\"";
+    let echo = "component=\"echo\"";
+    assert_eq!(
+        sample(&text, "tern_component_handled_total", &[echo, node_label]),
+        Some(sent),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "tern_remote_messages_total",
+            &["kind=\"requests_delivered\""]
+        ),
+        Some(sent),
+        "{text}"
+    );
+    for reason in [
+        "refused_inbound",
+        "dropped_inbound",
+        "pending_expired",
+        "send_failed",
+    ] {
+        let label = format!("reason=\"{reason}\"");
+        assert_eq!(
+            sample(&text, "tern_remote_requests_failed_total", &[&label]),
+            Some(0),
+            "{reason}: {text}"
+        );
+    }
+    assert_eq!(
+        sample(&text, "tern_component_failures_total", &[echo]),
+        Some(0)
+    );
+    assert_eq!(sample(&text, "tern_mailbox_depth", &[echo]), Some(0));
+    assert!(sample(&text, "tern_mailbox_capacity", &[echo]).is_some_and(|c| c > 0));
+    assert!(text.contains("tern_poll_lag_seconds_count"), "{text}");
+
+    let status: serde_json::Value =
+        serde_json::from_str(&get(admin, "/status")).expect("JSON status");
+    assert_eq!(status["node"], "n1");
+    assert_eq!(status["components"][0]["name"], "echo");
+    assert_eq!(status["components"][0]["handled"], sent);
+    assert_eq!(status["remote"]["requests_delivered"], sent);
+    assert_eq!(status["peers"][0]["name"], "client");
+
+    let code = app().main_from([
+        "app",
+        "status",
+        "--config",
+        config.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(code, ExitCode::SUCCESS, "app status answers");
+
+    // Bounds. A request head larger than max_request_bytes: 431.
+    let big = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "x".repeat(4096));
+    let answer = exchange(admin, big.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    // Not GET: 405; not HTTP: 400; unknown path: 404.
+    assert!(exchange(admin, b"POST /status HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
+    assert!(exchange(admin, b"hello\r\n\r\n").starts_with("HTTP/1.1 400"));
+    assert!(exchange(admin, b"GET /x HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
+    // Two silent connections fill max_connections: a third is closed unanswered.
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(admin).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(exchange(admin, b"GET /status HTTP/1.1\r\n\r\n"), "");
+    // The silent ones are closed by request_timeout (1 s); then requests are served.
+    for mut s in idle {
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        assert!(buf.is_empty(), "a silent connection gets no answer");
+    }
+    assert!(get(admin, "/metrics").ends_with("# EOF\n"));
+
+    let c = child.0.as_mut().expect("child");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(c.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let status = c.wait().expect("wait");
+    child.0 = None;
+    assert!(status.success(), "the node exited with {status}");
+    let _ = std::fs::remove_file(config);
+}
