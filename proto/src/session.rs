@@ -354,9 +354,7 @@ impl Session {
             destination: Some(ComponentRef {
                 node: peer.to_owned(),
                 name: out.component.clone(),
-                generation: out
-                    .generation
-                    .unwrap_or_else(|| self.peer_generation(peer)),
+                generation: out.generation.unwrap_or_else(|| self.peer_generation(peer)),
             }),
             message_type: out.message_type.clone(),
             content_type: out.content_type.clone(),

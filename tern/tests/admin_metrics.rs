@@ -136,7 +136,9 @@ fn metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled() {
             // The node may still be starting: the first ask waits for the name.
             let warm = echo.ask(Ping(0)).timeout(Duration::from_secs(20)).await;
             assert_eq!(warm, Ok(0));
-            let tells_ok = (0..TELLS).filter(|i| echo.tell(Ping(*i)).is_ok()).count();
+            let tells_ok = (0..TELLS)
+                .filter(|i| echo.try_tell(Ping(*i)).is_ok())
+                .count();
             let tasks: Vec<_> = (0..ASKERS)
                 .map(|k| {
                     let echo = echo.clone();
