@@ -198,6 +198,9 @@ fn metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled() {
         "dropped_inbound",
         "pending_expired",
         "send_failed",
+        "expired_in_mailbox",
+        "fenced_generation",
+        "ask_lost_with_connection",
     ] {
         let label = format!("reason=\"{reason}\"");
         assert_eq!(

@@ -59,13 +59,22 @@ fn to_u64(n: usize) -> u64 {
 
 /// Requests that did not get through, by reason: the same rows feed `/metrics` and
 /// `/status`.
-pub(super) fn failed_requests(s: &NodeStats) -> [(&'static str, u64); 5] {
+pub(super) fn failed_requests(s: &NodeStats) -> [(&'static str, u64); 13] {
+    let t = &s.tells_refused;
     [
         ("refused_inbound", s.refused),
         ("dropped_inbound", s.dropped),
+        ("expired_in_mailbox", s.requests_expired),
+        ("fenced_generation", s.session.fenced),
         ("pending_expired", s.pending_expired),
         ("send_failed", s.send_failures),
-        ("ask_timeout", s.session.timeouts),
+        ("ask_timeout", s.asks_timed_out),
+        ("ask_lost_with_connection", s.asks_lost),
+        ("tell_refused_peer_lost", t.peer_lost),
+        ("tell_refused_unreachable", t.unreachable),
+        ("tell_refused_backpressure", t.backpressure),
+        ("tell_refused_pending_full", t.pending_full),
+        ("tell_refused_other", t.other),
     ]
 }
 

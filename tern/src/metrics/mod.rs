@@ -23,7 +23,7 @@
 //! | `tern_component_restarts_total` | counter | `component` | incarnations after the first |
 //! | `tern_component_dropped_total` | counter | `component` | messages rejected when the component stopped |
 //! | `tern_remote_messages_total` | counter | `kind` = `tells_sent`, `asks_sent`, `requests_delivered`, `requests_held` | remote traffic |
-//! | `tern_remote_requests_failed_total` | counter | `reason` = `refused_inbound`, `dropped_inbound`, `pending_expired`, `send_failed`, `ask_timeout` | requests that did not get through |
+//! | `tern_remote_requests_failed_total` | counter | `reason` = `refused_inbound`, `dropped_inbound`, `expired_in_mailbox`, `fenced_generation`, `pending_expired`, `send_failed`, `ask_timeout`, `ask_lost_with_connection`, `tell_refused_peer_lost`, `tell_refused_unreachable`, `tell_refused_backpressure`, `tell_refused_pending_full`, `tell_refused_other` | requests that did not get through |
 //! | `tern_remote_frames_rejected_total` | counter | `reason` = `malformed`, `unmatched_reply`, `unmatched_stream_frame`, `credit_overrun`, `bad_control` | frames dropped on arrival |
 //! | `tern_remote_pending` | gauge | | messages waiting for a component name |
 //! | `tern_remote_streams` | gauge | `side` = `consumer`, `producer` | open streams |
@@ -39,9 +39,10 @@
 //! | `tern_gossip_datagrams_rejected_total` | counter | `reason` | gossip datagrams refused |
 //!
 //! Not yet exported, because no counter exists today: the ask latency histogram and
-//! refusals by finer reason (unknown component, full mailbox, deadline) wait for the
+//! inbound refusals by finer reason (unknown component, full mailbox) wait for the
 //! rebuilt remote layer; bytes and frames in and out per peer and connection counts
-//! wait for the transport's counters; the busy fraction of the container thread waits
+//! (the ZeroMQ transport counts them in `ZmqStats`, which the node does not yet hand
+//! to the admin listener); the busy fraction of the container thread waits
 //! for the executor to account the time it spends parked.
 //!
 //! The mapping from counters to metrics is in one file, `metrics/catalogue.rs`.

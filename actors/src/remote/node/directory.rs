@@ -55,7 +55,8 @@ impl Node {
         st.session.tell(now, to, out);
     }
 
-    /// Sends this node's directory to every peer (asking for theirs where unknown).
+    /// Sends this node's directory to every connected peer (asking for theirs where
+    /// unknown). A peer whose connection is not up yet hears it on `PeerUp`.
     pub(in crate::remote) fn announce_all(&self) {
         let now = now();
         {
@@ -63,7 +64,7 @@ impl Node {
             let peers: Vec<(String, bool)> = st
                 .peers
                 .iter()
-                .filter(|(_, view)| !view.gossip)
+                .filter(|(name, view)| !view.gossip && (self.shared.connected)(name))
                 .map(|(name, view)| (name.clone(), view.known.is_none()))
                 .collect();
             for (peer, unknown) in peers {
@@ -163,7 +164,7 @@ impl Node {
             let silent: Vec<String> = st
                 .peers
                 .iter()
-                .filter(|(_, v)| v.known.is_none() && !v.gossip)
+                .filter(|(name, v)| v.known.is_none() && !v.gossip && (self.shared.connected)(name))
                 .map(|(name, _)| name.clone())
                 .collect();
             for peer in silent {
