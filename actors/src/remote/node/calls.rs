@@ -47,6 +47,29 @@ impl Node {
         exported.or_else(|| crate::registry::lookup::<A>(name).ok())
     }
 
+    /// Where a call to `component` (on `pin`, if given) goes now: `Err` if it must fail
+    /// at once (the node is gone, or its connection was lost), `Ok(None)` if it must
+    /// wait (the name is unknown, messages for it already wait, or the host's
+    /// connection is not up yet), `Ok(Some(host))` to send it now. One place decides
+    /// for tells, asks and streams alike.
+    pub(in crate::remote) fn target(
+        &self,
+        st: &mut State,
+        component: &str,
+        pin: Option<&str>,
+        now: Nanos,
+    ) -> Result<Option<String>, CallError> {
+        if let Some(node) = st.lost(component, pin) {
+            return Err(CallError::PeerLost(node));
+        }
+        if let Some(node) = st.unreachable(component, pin, now, &self.shared.config) {
+            return Err(CallError::Unreachable(node));
+        }
+        Ok(st
+            .route(component, pin)
+            .filter(|h| (self.shared.connected)(h)))
+    }
+
     /// Sends a tell now, or parks it until `component` is known.
     pub(in crate::remote) fn tell_now(
         &self,
@@ -56,17 +79,7 @@ impl Node {
     ) -> Result<(), CallError> {
         let now = now();
         let mut st = self.shared.state.borrow_mut();
-        if let Some(node) = st.lost(component, pin) {
-            return Err(CallError::PeerLost(node));
-        }
-        if let Some(node) = st.unreachable(component, pin, now, &self.shared.config) {
-            return Err(CallError::Unreachable(node));
-        }
-        // A host whose connection is not up yet is waited for like an unknown name.
-        let host = st
-            .route(component, pin)
-            .filter(|h| (self.shared.connected)(h));
-        let Some(host) = host else {
+        let Some(host) = self.target(&mut st, component, pin, now)? else {
             let expires = now.saturating_add(nanos(self.shared.config.pending_ttl));
             return self.park(&mut st, component, pin, out, PendingCall::Tell, expires);
         };
@@ -111,16 +124,7 @@ impl Node {
         };
         {
             let mut st = self.shared.state.borrow_mut();
-            if let Some(node) = st.lost(component, pin) {
-                return Err(CallError::PeerLost(node));
-            }
-            if let Some(node) = st.unreachable(component, pin, now, &self.shared.config) {
-                return Err(CallError::Unreachable(node));
-            }
-            match st
-                .route(component, pin)
-                .filter(|h| (self.shared.connected)(h))
-            {
+            match self.target(&mut st, component, pin, now)? {
                 Some(host) => {
                     st.start_ask(now, &host, out, deadline, &slot);
                     let transmits = st.take_transmits();

@@ -35,18 +35,9 @@ impl Node {
     ) -> Result<(u64, Rc<CallStream>), CallError> {
         let now = now();
         let mut st = self.shared.state.borrow_mut();
-        if let Some(node) = st.lost(component, pin) {
-            return Err(CallError::PeerLost(node));
-        }
-        if let Some(node) = st.unreachable(component, pin, now, &self.shared.config) {
-            return Err(CallError::Unreachable(node));
-        }
-        // A host whose connection is not up yet is treated like an unknown name: the
-        // caller retries until the name's wait runs out.
-        let host = st
-            .route(component, pin)
-            .filter(|h| (self.shared.connected)(h));
-        let Some(host) = host else {
+        // No host yet (unknown name, or its connection not up): the caller retries
+        // until the name's wait runs out.
+        let Some(host) = self.target(&mut st, component, pin, now)? else {
             return Err(CallError::UnknownComponent(component.to_owned()));
         };
         let timeout = timeout.map(super::nanos);
