@@ -14,7 +14,7 @@ impl Session {
     /// Sets this node's generation (its incarnation; default 0). Requests whose
     /// destination names another nonzero generation are refused: an ask is answered
     /// with `ErrorCode::Stopped`, a tell dropped; both counted in
-    /// [`SessionStats::fenced`]. So a request meant for an earlier incarnation of this
+    /// [`SessionStats::fenced`](super::SessionStats::fenced). So a request meant for an earlier incarnation of this
     /// node is never handled by this one.
     pub fn set_generation(&mut self, generation: u64) {
         self.generation = generation;

@@ -13,7 +13,7 @@ pub struct NodeStats {
     /// counted in `send_failures`). Tells waiting for a name are in `pending`.
     pub tells_sent: u64,
     /// Tells to other nodes refused at once, by reason (the caller got the message
-    /// back in [`Undelivered`](super::Undelivered)).
+    /// back in [`Undelivered`](crate::remote::Undelivered)).
     pub tells_refused: TellRefusals,
     /// This node's asks that ended with [`CallError::Timeout`].
     pub asks_timed_out: u64,
@@ -31,10 +31,10 @@ pub struct NodeStats {
     /// Inbound tells that could not be delivered; each is logged with its reason.
     pub dropped: u64,
     /// Inbound requests that found their component's mailbox full and waited in its
-    /// backlog (only that component's requests wait; see [`Node`]).
+    /// backlog (only that component's requests wait; see [`Node`](crate::remote::Node)).
     pub held: u64,
     /// Bytes of inbound requests waiting in backlogs now
-    /// (bounded by [`NodeConfig::held_bytes_limit`]).
+    /// (bounded by [`NodeConfig::held_bytes_limit`](crate::remote::NodeConfig::held_bytes_limit)).
     pub held_bytes: usize,
     /// Inbound asks whose deadline passed while they waited in the mailbox: not
     /// handled, not answered (the caller has given up).
