@@ -1027,7 +1027,7 @@ impl World {
         self.net.borrow_mut().timeline = (cap > 0).then(|| Timeline::new(cap));
     }
 
-    /// The kept timeline, if [`World::keep_timeline`] is on.
+    /// A copy of the kept timeline, if [`World::keep_timeline`] is on.
     #[must_use]
     pub fn timeline(&self) -> Option<Timeline> {
         self.net.borrow().timeline.clone()
