@@ -598,7 +598,20 @@ type Checks = (Rc<History>, Handled, Depths);
 /// If the world cannot be built (it allocates no OS resources, so it cannot).
 #[must_use]
 pub fn run(s: &Scenario) -> Report {
+    run_with_timeline(s, 0).0
+}
+
+/// Runs the scenario as [`run`] does, keeping a timeline of at most `cap` events
+/// (`World::keep_timeline`), and returns the report with the timeline as Chrome trace
+/// event JSON (`None` when `cap` is 0). Keeping it does not change the trace hash.
+///
+/// # Panics
+///
+/// As [`run`].
+#[must_use]
+pub fn run_with_timeline(s: &Scenario, cap: usize) -> (Report, Option<String>) {
     let mut world = World::new(s.seed).unwrap_or_else(|e| panic!("world: {e}"));
+    world.keep_timeline(cap);
     let names: Vec<String> = std::iter::once("front".to_owned())
         .chain((1..=s.workers).map(|i| format!("w{i}")))
         .collect();
@@ -733,6 +746,7 @@ pub fn run(s: &Scenario) -> Report {
         virtual_end: world.now(),
         trace_hash: world.trace_hash().hex(),
     };
+    let chrome = world.chrome_trace();
     let handled = handled.borrow();
     let count = |w: &str, from: Instant, to: Instant| {
         handled.get(w).map_or(0, |times| {
@@ -761,7 +775,7 @@ pub fn run(s: &Scenario) -> Report {
     if report.violation.is_some() {
         // The run stopped early; what it did not get to is no news.
         report.unmet = unmet;
-        return report;
+        return (report, chrome);
     }
     if report.answered == 0 {
         unmet.push("no ask was answered".to_owned());
@@ -780,5 +794,5 @@ pub fn run(s: &Scenario) -> Report {
         unmet.push("no typed error during the faults".to_owned());
     }
     report.unmet = unmet;
-    report
+    (report, chrome)
 }

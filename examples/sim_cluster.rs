@@ -8,6 +8,7 @@
 //! cargo run --release --example sim_cluster -- --seed 7          # one run; last line: trace-hash
 //! cargo run --release --example sim_cluster -- --seed 7 --check  # the same seed twice, in one process
 //! cargo run --release --example sim_cluster -- --seeds 0..200 --jobs 2   # a sweep in child processes
+//! cargo run --release --example sim_cluster -- --seed 7 --trace-out trace.json  # a timeline
 //! ```
 //!
 //! The same seed prints the same `trace-hash` every time, in one process or in two;
@@ -16,6 +17,14 @@
 //! `--jobs`; `SIM_CHECK_DETERMINISM=1` like `--check`. `--plant-resend R` plants a bug
 //! (at round R the front resends the previous message to w1) to show the checkers
 //! catching it and the repro line replaying it.
+//!
+//! `--trace-out FILE` writes the run's timeline as Chrome trace event JSON: one process
+//! per node, sends linked to their deliveries by flow arrows, faults as instant events,
+//! at virtual time. Open it in <https://ui.perfetto.dev> or `chrome://tracing`; both
+//! read the file locally, nothing is uploaded. At most `--trace-cap N` events are kept
+//! (default 200000); past that the file says `"truncated":true` in `otherData`. The
+//! same seed writes the same bytes, and keeping the timeline leaves the trace hash as
+//! it is.
 
 // An example prints its results.
 #![allow(clippy::print_stdout)]
@@ -35,7 +44,12 @@ struct Args {
     check: bool,
     line: bool,
     plant_resend: Option<u64>,
+    trace_out: Option<std::path::PathBuf>,
+    trace_cap: usize,
 }
+
+/// The most timeline events `--trace-out` keeps by default (about 25 MB of JSON).
+const TRACE_CAP: usize = 200_000;
 
 fn parse_range(s: &str) -> anyhow::Result<(u64, u64)> {
     let (a, b) = s
@@ -64,6 +78,8 @@ fn args() -> anyhow::Result<Args> {
         check: std::env::var("SIM_CHECK_DETERMINISM").is_ok_and(|v| v == "1"),
         line: false,
         plant_resend: None,
+        trace_out: None,
+        trace_cap: TRACE_CAP,
     };
     if let Ok(seed) = std::env::var("SIM_SEED") {
         args.seed = seed.parse().context("SIM_SEED")?;
@@ -81,11 +97,23 @@ fn args() -> anyhow::Result<Args> {
                 args.plant_resend =
                     Some(it.next().context("--plant-resend needs a round")?.parse()?);
             }
+            "--trace-out" => {
+                args.trace_out = Some(it.next().context("--trace-out needs a file")?.into());
+            }
+            "--trace-cap" => {
+                args.trace_cap = it.next().context("--trace-cap needs a number")?.parse()?;
+            }
             other => bail!("unknown argument {other:?} (see the example's docs)"),
         }
     }
     if args.jobs == 0 {
         bail!("--jobs must be at least 1");
+    }
+    if args.trace_out.is_some() && args.seeds.is_some() {
+        bail!("--trace-out writes one run's timeline: use it with --seed, not --seeds");
+    }
+    if args.trace_cap == 0 {
+        bail!("--trace-cap must be at least 1");
     }
     Ok(args)
 }
@@ -132,7 +160,16 @@ fn commit() -> String {
 
 fn one(args: &Args) -> anyhow::Result<bool> {
     let s = scenario(args, args.seed);
-    let report = cluster::run(&s);
+    let cap = if args.trace_out.is_some() {
+        args.trace_cap
+    } else {
+        0
+    };
+    let (report, chrome) = cluster::run_with_timeline(&s, cap);
+    if let (Some(path), Some(json)) = (&args.trace_out, chrome) {
+        std::fs::write(path, json).with_context(|| format!("--trace-out {}", path.display()))?;
+        eprintln!("timeline written to {}", path.display());
+    }
     if args.line {
         // One line for the sweep runner: seed, verdict, hash, virtual end, events.
         println!(

@@ -25,6 +25,7 @@ use std::task::Waker;
 use std::time::Duration;
 
 use super::SimRng;
+use super::timeline::{DropReason, Timeline, TimelineKind};
 use super::world::{NodeId, TraceKind};
 use crate::time::Instant;
 
@@ -279,6 +280,8 @@ pub(crate) struct Net {
     /// ZeroMQ monitor updates a transport's state apart from what its reader takes.
     pub(super) views: BTreeMap<(NodeId, NodeId), bool>,
     pub(crate) stats: NetStats,
+    /// The timeline, when kept ([`super::World::keep_timeline`]).
+    pub(super) timeline: Option<Timeline>,
 }
 
 impl Net {
@@ -301,6 +304,7 @@ impl Net {
             waiting: BTreeSet::new(),
             views: BTreeMap::new(),
             stats: NetStats::default(),
+            timeline: None,
         }
     }
 
@@ -320,20 +324,55 @@ impl Net {
         };
     }
 
-    fn schedule(&mut self, at: Instant, flight: Flight) {
+    fn schedule(&mut self, at: Instant, flight: Flight) -> u64 {
         self.seq += 1;
         self.in_flight.push(Reverse((at, self.seq)));
         self.flights.insert(self.seq, flight);
+        self.seq
+    }
+
+    /// Appends to the timeline, if kept.
+    pub(super) fn note(&mut self, at: Instant, node: NodeId, kind: TimelineKind) {
+        if let Some(t) = &mut self.timeline {
+            t.push(at, node, kind);
+        }
+    }
+
+    /// Schedules a packet's delivery and notes its send.
+    fn schedule_packet(&mut self, now: Instant, at: Instant, packet: Packet) {
+        let (from, to) = (packet.from, packet.to);
+        let (stream, bytes) = (packet.delivery == Delivery::Stream, packet.data.len());
+        let seq = self.schedule(at, Flight::Packet(packet));
+        let kind = TimelineKind::Send {
+            to,
+            seq,
+            stream,
+            bytes,
+        };
+        self.note(now, from, kind);
+    }
+
+    /// Notes a message dropped at send (`seq` 0, on the sender) or on arrival (on the
+    /// receiver).
+    fn note_drop(&mut self, now: Instant, p: &Packet, seq: u64, reason: DropReason) {
+        let (node, peer) = if seq == 0 {
+            (p.from, p.to)
+        } else {
+            (p.to, p.from)
+        };
+        self.note(now, node, TimelineKind::Drop { peer, seq, reason });
     }
 
     pub(crate) fn send(&mut self, now: Instant, packet: Packet) -> SendOutcome {
         self.stats.sent += 1;
         if packet.delivery == Delivery::Datagram && packet.data.len() > self.config.mtu {
             self.stats.too_large += 1;
+            self.note_drop(now, &packet, 0, DropReason::TooLarge);
             return SendOutcome::TooLarge;
         }
         if self.cut.contains(&(packet.from, packet.to)) {
             self.stats.partitioned += 1;
+            self.note_drop(now, &packet, 0, DropReason::Partitioned);
             return SendOutcome::Partitioned;
         }
         match packet.delivery {
@@ -342,6 +381,7 @@ impl Net {
                     // No connection to a crashed node can open: the frame goes nowhere,
                     // which the sender cannot tell yet.
                     self.stats.to_crashed += 1;
+                    self.note_drop(now, &packet, 0, DropReason::Crashed);
                     return SendOutcome::InFlight;
                 }
                 let at = now + self.latency(packet.from, packet.to);
@@ -350,13 +390,14 @@ impl Net {
                 self.stream_tail.insert(key, at);
                 self.connected.insert(pair(packet.from, packet.to));
                 *self.backlog.entry(key).or_default() += 1;
-                self.schedule(at, Flight::Packet(packet));
+                self.schedule_packet(now, at, packet);
                 SendOutcome::InFlight
             }
             Delivery::Datagram => {
                 let at = now + self.latency(packet.from, packet.to);
                 if self.rng.chance(u64::from(self.config.loss_ppm), 1_000_000) {
                     self.stats.lost += 1;
+                    self.note_drop(now, &packet, 0, DropReason::Lost);
                     return SendOutcome::Lost;
                 }
                 if self
@@ -365,9 +406,9 @@ impl Net {
                 {
                     self.stats.duplicated += 1;
                     let again = now + self.latency(packet.from, packet.to);
-                    self.schedule(again, Flight::Packet(packet.clone()));
+                    self.schedule_packet(now, again, packet.clone());
                 }
-                self.schedule(at, Flight::Packet(packet));
+                self.schedule_packet(now, at, packet);
                 SendOutcome::InFlight
             }
         }
@@ -402,6 +443,7 @@ impl Net {
                         inbox.queue.push_back(SocketEvent::Reset(peer));
                         wakers.extend(inbox.waker.take());
                         events.push((TraceKind::Reset, node, peer.0 as u64));
+                        self.note(now, node, TimelineKind::Reset { peer });
                         self.views.insert((node, peer), false);
                     }
                     continue;
@@ -412,6 +454,7 @@ impl Net {
                         inbox.queue.push_back(SocketEvent::Up(peer));
                         wakers.extend(inbox.waker.take());
                         events.push((TraceKind::Up, node, peer.0 as u64));
+                        self.note(now, node, TimelineKind::Up { peer });
                         self.views.insert((node, peer), true);
                     }
                     continue;
@@ -420,20 +463,34 @@ impl Net {
             // A partition that started while the datagram was in flight drops it too.
             if self.cut.contains(&(packet.from, packet.to)) {
                 self.stats.partitioned += 1;
+                self.note_drop(now, &packet, seq, DropReason::Partitioned);
                 continue;
             }
             if self.down.contains(&packet.to) {
                 self.stats.to_crashed += 1;
+                self.note_drop(now, &packet, seq, DropReason::Crashed);
                 continue;
             }
             if self.holds.contains(&(packet.from, packet.to)) {
                 self.held.push((seq, packet));
                 continue;
             }
-            let to = packet.to;
+            let (from, to) = (packet.from, packet.to);
             if let Some(arrived) = self.put(packet) {
                 wakers.extend(arrived);
                 events.push((TraceKind::Deliver, to, seq));
+                self.note(now, to, TimelineKind::Deliver { from, seq });
+            } else {
+                let reason = DropReason::Overflow;
+                self.note(
+                    now,
+                    to,
+                    TimelineKind::Drop {
+                        peer: from,
+                        seq,
+                        reason,
+                    },
+                );
             }
         }
     }

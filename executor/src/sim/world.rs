@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::net::{LinkConfig, Net, NetConfig, NetStats, Packet};
 use super::sched::Pct;
 use super::socket::SimSocket;
+use super::timeline::{Timeline, TimelineKind};
 use super::{Scheduler, SeedTree, SimRng, TraceHash};
 use crate::error::Error;
 use crate::runtime::Runtime;
@@ -483,6 +484,7 @@ impl World {
         self.nodes[node.0].paused = false;
         let now = self.clock.now();
         self.net.borrow_mut().set_down(now, node, true);
+        self.note(node, TimelineKind::Crash);
         self.record_event(TraceKind::Crash, node.0, 0);
     }
 
@@ -509,6 +511,7 @@ impl World {
         n.generation += 1;
         n.busy_until = now;
         self.net.borrow_mut().set_down(now, node, false);
+        self.note(node, TimelineKind::Restart);
         self.record_event(TraceKind::Restart, node.0, 0);
         Ok(())
     }
@@ -517,12 +520,14 @@ impl World {
     /// timer until resumed; messages to it wait in its inbox.
     pub fn pause(&mut self, node: NodeId) {
         self.nodes[node.0].paused = true;
+        self.note(node, TimelineKind::Pause);
         self.record_event(TraceKind::Pause, node.0, 0);
     }
 
     /// Resumes a paused node; what it missed runs now.
     pub fn resume(&mut self, node: NodeId) {
         self.nodes[node.0].paused = false;
+        self.note(node, TimelineKind::Resume);
         self.record_event(TraceKind::Resume, node.0, 0);
     }
 
@@ -678,6 +683,20 @@ impl World {
     pub fn partition(&mut self, a: NodeId, b: NodeId) {
         let now = self.clock.now();
         self.net.borrow_mut().partition(now, a, b, true);
+        self.note(
+            a,
+            TimelineKind::Partition {
+                peer: b,
+                both: true,
+            },
+        );
+        self.note(
+            b,
+            TimelineKind::Partition {
+                peer: a,
+                both: true,
+            },
+        );
     }
 
     /// Cuts only `from` → `to`. The pair's stream connection resets, as with
@@ -685,6 +704,11 @@ impl World {
     pub fn partition_oneway(&mut self, from: NodeId, to: NodeId) {
         let now = self.clock.now();
         self.net.borrow_mut().partition(now, from, to, false);
+        let kind = TimelineKind::Partition {
+            peer: to,
+            both: false,
+        };
+        self.note(from, kind);
     }
 
     /// Restores both directions between `a` and `b`.
@@ -693,12 +717,15 @@ impl World {
         let mut net = self.net.borrow_mut();
         net.heal(now, a, b);
         net.heal(now, b, a);
+        net.note(now, a, TimelineKind::Heal { peer: b });
+        net.note(now, b, TimelineKind::Heal { peer: a });
     }
 
     /// Removes every partition.
     pub fn heal_all(&mut self) {
         let now = self.clock.now();
         self.net.borrow_mut().heal_all(now);
+        self.note(NodeId(0), TimelineKind::HealAll);
     }
 
     /// Holds the link `from` → `to`: messages arriving on it wait, visible through
@@ -991,6 +1018,34 @@ impl World {
     /// off by default, since long runs produce millions.
     pub fn keep_trace(&mut self, keep: bool) {
         self.log = keep.then(Vec::new);
+    }
+
+    /// Keeps a [`Timeline`] of at most `cap` events from now on (sends, deliveries,
+    /// drops, faults), for [`World::chrome_trace`]; `cap` 0 stops keeping one. Apart
+    /// from the canonical trace: keeping it never changes the trace hash.
+    pub fn keep_timeline(&mut self, cap: usize) {
+        self.net.borrow_mut().timeline = (cap > 0).then(|| Timeline::new(cap));
+    }
+
+    /// A copy of the kept timeline, if [`World::keep_timeline`] is on.
+    #[must_use]
+    pub fn timeline(&self) -> Option<Timeline> {
+        self.net.borrow().timeline.clone()
+    }
+
+    /// The kept timeline in the Chrome trace event format (see the [module
+    /// docs](super) for the layout and how to open it), or `None` if no timeline is
+    /// kept. The same seed gives the same bytes.
+    #[must_use]
+    pub fn chrome_trace(&self) -> Option<String> {
+        let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+        let net = self.net.borrow();
+        net.timeline.as_ref().map(|t| t.to_chrome_json(&names))
+    }
+
+    fn note(&self, node: NodeId, kind: TimelineKind) {
+        let now = self.clock.now();
+        self.net.borrow_mut().note(now, node, kind);
     }
 
     /// The kept trace events (empty unless [`World::keep_trace`] is on).
