@@ -11,6 +11,7 @@ use crate::broadcast::Queue;
 use crate::config::{GossipConfig, fact_room};
 use crate::error::{ConfigError, FactError};
 use crate::member::{Member, MemberEvent, MemberInfo, State};
+use crate::replay::Window;
 use crate::seal::{Keyring, Sealer};
 
 /// Nanoseconds on the runtime's clock (virtual under the simulator).
@@ -56,8 +57,22 @@ pub struct GossipStats {
     pub unknown_key: u64,
     /// Datagrams that failed authentication.
     pub forged: u64,
-    /// Authentic datagrams whose contents were invalid.
+    /// Authentic datagrams whose contents were invalid, or whose sender or generation
+    /// differ from the ones in their nonce.
     pub malformed: u64,
+    /// Datagrams over [`GossipConfig::mtu`], refused before decryption.
+    pub oversize: u64,
+    /// Authentic datagrams whose nonce counter was already accepted (a replay).
+    pub replayed: u64,
+    /// Authentic datagrams whose nonce counter is older than the replay window.
+    pub too_old: u64,
+    /// Authentic datagrams from an older generation than the newest one known for
+    /// their sender.
+    pub old_generation: u64,
+    /// Authentic datagrams from a new sender refused because the replay-window table
+    /// was full (more senders than [`GossipConfig::max_members`] since the last
+    /// collection).
+    pub replay_table_full: u64,
     /// Probes sent (direct).
     pub probes: u64,
     /// Probes that got no ack, directly or indirectly.
@@ -173,6 +188,9 @@ pub struct Membership {
     pub(crate) seq: u64,
     pub(crate) stats: GossipStats,
     pub(crate) sealer: Sealer,
+    /// Replay windows by sender hash (see [`crate::replay`]); kept for known members
+    /// and tombstones, and for the operator's query name.
+    pub(crate) windows: BTreeMap<u64, Window>,
 }
 
 impl Membership {
@@ -234,6 +252,7 @@ impl Membership {
             seq: 0,
             stats: GossipStats::default(),
             sealer,
+            windows: BTreeMap::new(),
         })
     }
 

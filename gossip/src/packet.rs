@@ -9,7 +9,8 @@ use tern_proto::v1::gossip::{Ack, Fact, Nack, Packet, Ping, Update, packet::Body
 
 use crate::error::OpenError;
 use crate::membership::{Membership, Nanos};
-use crate::seal::OVERHEAD;
+use crate::replay::{Replay, Window};
+use crate::seal::{Nonce, OVERHEAD, sender_hash};
 
 /// Bytes a repeated message field entry takes in its parent.
 pub(crate) fn entry_len(tag: u32, len: usize) -> usize {
@@ -88,13 +89,42 @@ impl Membership {
         self.out.push_back((to, sealed));
     }
 
+    /// Runs an authenticated datagram's nonce through its sender's replay window. A
+    /// generation older than the member's known one is refused even with no window yet.
+    fn check_replay(&mut self, sender: &str, nonce: Nonce) -> Result<(), Replay> {
+        if self
+            .members
+            .get(sender)
+            .is_some_and(|m| nonce.generation < m.generation)
+        {
+            return Err(Replay::OldGeneration);
+        }
+        if let Some(w) = self.windows.get_mut(&nonce.sender) {
+            return w.accept(nonce.generation, nonce.counter);
+        }
+        // Bounded between collections (which keep only members' windows): beyond the
+        // member table's size, a new sender is refused until the next collection.
+        if self.windows.len() > self.cfg.max_members {
+            return Err(Replay::TableFull);
+        }
+        self.windows
+            .insert(nonce.sender, Window::new(nonce.generation, nonce.counter));
+        Ok(())
+    }
+
     /// Handles one datagram from `from`. Refused datagrams are counted (see
     /// [`GossipStats`](crate::GossipStats)) and logged at debug level; nothing in a
     /// datagram can make this panic.
     pub fn handle_datagram(&mut self, now: Nanos, from: SocketAddr, data: &[u8]) {
         self.stats.received += 1;
         self.stats.bytes_received += data.len() as u64;
-        let plain = match self.sealer.open(data) {
+        if data.len() > self.cfg.mtu {
+            // Nothing over the MTU is ever sent, so nothing over it is decrypted.
+            self.stats.oversize += 1;
+            tracing::debug!(node = %self.name, %from, len = data.len(), "gossip datagram over the MTU refused");
+            return;
+        }
+        let (plain, nonce) = match self.sealer.open_with_nonce(data) {
             Ok(p) => p,
             Err(e) => {
                 match e {
@@ -117,6 +147,23 @@ impl Membership {
         }
         if packet.from.is_empty() || packet.from.len() > 255 {
             self.stats.malformed += 1;
+            return;
+        }
+        // The nonce must be the sender's own: its name and generation, so the replay
+        // window below is the window of the sender the packet names.
+        if nonce.sender != sender_hash(&packet.from) || nonce.generation != packet.generation {
+            self.stats.malformed += 1;
+            tracing::debug!(node = %self.name, %from, peer = %packet.from, "gossip nonce of another sender refused");
+            return;
+        }
+        if let Err(r) = self.check_replay(&packet.from, nonce) {
+            match r {
+                Replay::Duplicate => self.stats.replayed += 1,
+                Replay::TooOld => self.stats.too_old += 1,
+                Replay::OldGeneration => self.stats.old_generation += 1,
+                Replay::TableFull => self.stats.replay_table_full += 1,
+            }
+            tracing::debug!(node = %self.name, %from, peer = %packet.from, reason = ?r, "gossip datagram replay refused");
             return;
         }
         if let Some(Body::Query(q)) = &packet.body {
@@ -260,8 +307,9 @@ mod tests {
     use std::net::SocketAddr;
 
     use prost::Message;
-    use tern_proto::v1::gossip::{MemberState, Packet, Update};
+    use tern_proto::v1::gossip::{MemberState, Packet, Ping, Update, packet::Body};
 
+    use crate::seal::Sealer;
     use crate::{GossipConfig, Identity, Key, Keyring, Membership};
 
     /// One queued update goes into a datagram once, and spends one transmit per
@@ -287,7 +335,7 @@ mod tests {
         m.member_queue.push("b".into(), u);
         let limit = m.retransmit_limit();
         let to = SocketAddr::from(([127, 0, 0, 1], 7003));
-        let opener = crate::seal::Sealer::new("t", ring, "other", 1);
+        let opener = Sealer::new("t", ring, "other", 1);
         let mut datagrams = 0;
         while m.queue_depths().0 > 0 {
             m.send(to, None, Vec::new());
@@ -298,5 +346,120 @@ mod tests {
             assert!(datagrams <= 100);
         }
         assert_eq!(datagrams, limit);
+    }
+
+    fn sealed(name: &str, generation: u64, from: &str, body: Body) -> (Sealer, Vec<u8>) {
+        let mut s = Sealer::new("t", ring(), name, generation);
+        let p = Packet {
+            from: from.into(),
+            generation,
+            body: Some(body),
+            updates: Vec::new(),
+            facts: Vec::new(),
+        };
+        let d = s.seal(&p.encode_to_vec());
+        (s, d)
+    }
+
+    fn ring() -> Keyring {
+        Keyring::new(1, Key::from_bytes([5; 32]))
+    }
+
+    fn node() -> Membership {
+        let id = Identity {
+            name: "a".into(),
+            generation: 1,
+            addr: SocketAddr::from(([127, 0, 0, 1], 7001)),
+        };
+        Membership::new(GossipConfig::new("t"), ring(), id, 1).unwrap()
+    }
+
+    fn ping() -> Body {
+        Body::Ping(Ping {
+            seq: 9,
+            target: "a".into(),
+        })
+    }
+
+    fn answers(m: &mut Membership) -> usize {
+        std::iter::from_fn(|| m.poll_transmit()).count()
+    }
+
+    const B: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7002);
+
+    /// A captured ping or `members` query replayed (from anywhere) is not answered
+    /// again; each replay is counted.
+    #[test]
+    fn a_replayed_datagram_is_refused_and_counted() {
+        let mut a = node();
+        let (_, d) = sealed("b", 1, "b", ping());
+        a.handle_datagram(1, B, &d);
+        assert_eq!(answers(&mut a), 1);
+        let elsewhere = SocketAddr::from(([127, 0, 0, 9], 9));
+        for _ in 0..3 {
+            a.handle_datagram(2, elsewhere, &d);
+        }
+        assert_eq!(answers(&mut a), 0);
+        assert_eq!(a.stats().replayed, 3);
+
+        let mut q = crate::MembersQuery::new("t", ring(), 77);
+        let req = q.request();
+        a.handle_datagram(3, elsewhere, &req);
+        assert!(answers(&mut a) >= 1);
+        a.handle_datagram(4, elsewhere, &req);
+        assert_eq!(answers(&mut a), 0);
+        assert_eq!(a.stats().replayed, 4);
+    }
+
+    /// A datagram older than the window, or of an older generation than the member's
+    /// known one, is refused and counted by reason.
+    #[test]
+    fn too_old_and_old_generation_are_refused() {
+        let mut a = node();
+        let (mut s, first) = sealed("b", 2, "b", ping());
+        let p = Packet {
+            from: "b".into(),
+            generation: 2,
+            body: Some(ping()),
+            updates: Vec::new(),
+            facts: Vec::new(),
+        };
+        let later: Vec<Vec<u8>> = (0..crate::replay::WINDOW)
+            .map(|_| s.seal(&p.encode_to_vec()))
+            .collect();
+        if let Some(last) = later.last() {
+            a.handle_datagram(1, B, last);
+        }
+        a.handle_datagram(1, B, &first);
+        assert_eq!(a.stats().too_old, 1);
+        // One inside the window is still accepted.
+        a.handle_datagram(1, B, &later[1]);
+        assert_eq!(answers(&mut a), 2);
+
+        let (_, old) = sealed("b", 1, "b", ping());
+        a.handle_datagram(2, B, &old);
+        assert_eq!(a.stats().old_generation, 1);
+        assert_eq!(answers(&mut a), 0);
+    }
+
+    /// The nonce names its sender: a packet claiming another sender is refused.
+    #[test]
+    fn a_nonce_of_another_sender_is_refused() {
+        let mut a = node();
+        let (_, d) = sealed("x", 1, "b", ping());
+        a.handle_datagram(1, B, &d);
+        assert_eq!(a.stats().malformed, 1);
+        assert_eq!(answers(&mut a), 0);
+    }
+
+    /// Over the MTU: refused before any decryption, not counted as forged.
+    #[test]
+    fn a_datagram_over_the_mtu_is_refused_before_opening() {
+        let mut a = node();
+        let big = vec![0u8; a.config().mtu + 1];
+        a.handle_datagram(1, B, &big);
+        assert_eq!(a.stats().oversize, 1);
+        assert_eq!(a.stats().bad_header + a.stats().forged, 0);
     }
 }

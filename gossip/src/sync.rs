@@ -278,11 +278,17 @@ impl Membership {
     }
 }
 
+/// The sender name of the operator's `members` query.
+pub(crate) const QUERY_NAME: &str = "tern-members";
+
 /// The operator's side of the `members` query: builds the sealed request and reads
 /// the sealed answers (see [`Membership`] for the member side).
 #[derive(Debug)]
 pub struct MembersQuery {
     sealer: Sealer,
+    /// The generation in the request: the nonce seed, so the request's nonce is bound
+    /// to its sender like a member's.
+    generation: u64,
     seq: u64,
     parts: Vec<Option<Vec<MemberRow>>>,
     health: u32,
@@ -294,7 +300,8 @@ impl MembersQuery {
     #[must_use]
     pub fn new(cluster: &str, keyring: crate::Keyring, nonce_seed: u64) -> Self {
         Self {
-            sealer: Sealer::new(cluster, keyring, "tern-members", nonce_seed),
+            sealer: Sealer::new(cluster, keyring, QUERY_NAME, nonce_seed),
+            generation: nonce_seed,
             seq: nonce_seed | 1,
             parts: Vec::new(),
             health: 0,
@@ -305,8 +312,8 @@ impl MembersQuery {
     #[must_use]
     pub fn request(&mut self) -> Vec<u8> {
         let p = Packet {
-            from: "tern-members".into(),
-            generation: 0,
+            from: QUERY_NAME.into(),
+            generation: self.generation,
             body: Some(Body::Query(Query { seq: self.seq })),
             updates: Vec::new(),
             facts: Vec::new(),

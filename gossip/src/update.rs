@@ -1,13 +1,15 @@
 //! Applying what is heard: member state transitions, suspicion and refutation,
 //! membership updates and facts (with re-gossip), suspicion timeouts and tombstones.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use tern_proto::v1::gossip::{Fact, MemberState, Update};
 
 use crate::member::{Member, MemberEvent, State, Suspicion, wins};
 use crate::membership::{Membership, Nanos, nanos};
+use crate::seal::sender_hash;
+use crate::sync::QUERY_NAME;
 
 impl Membership {
     fn add_to_probe_list(&mut self, name: &str) {
@@ -414,6 +416,15 @@ impl Membership {
         {
             self.recent_dead.pop_front();
         }
+        // Replay windows live as long as their member's record (tombstones included),
+        // plus the operator's query name, so the table is bounded by the member table.
+        let known: BTreeSet<u64> = self
+            .members
+            .keys()
+            .map(|n| sender_hash(n))
+            .chain([sender_hash(QUERY_NAME)])
+            .collect();
+        self.windows.retain(|h, _| known.contains(h));
         // Drop names of removed or down members from the probe list.
         let members = &self.members;
         let before = self.probe_list.len();
