@@ -34,6 +34,9 @@ pub struct Identity {
     pub addr: SocketAddr,
 }
 
+/// Mixed into the seed for the probe sequence stream.
+const SEQ_STREAM: u64 = 0x5e90_5e90_5e90_5e90;
+
 /// Counters of one node's membership protocol.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -81,6 +84,9 @@ pub struct GossipStats {
     pub indirect: u64,
     /// Nacks received.
     pub nacks: u64,
+    /// Acks and nacks that matched no probe or relay on (sequence number, target,
+    /// sender): late, replayed or forged.
+    pub stray_acks: u64,
     /// Suspicions this node started.
     pub suspicions: u64,
     /// Times this node refuted a suspicion of itself.
@@ -106,11 +112,16 @@ pub(crate) struct Probe {
     pub(crate) nacks_expected: u32,
     pub(crate) nacks: u32,
     pub(crate) acked: bool,
+    /// The members asked to probe indirectly: their acks and nacks count, no one
+    /// else's.
+    pub(crate) helpers: Vec<String>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Relay {
     pub(crate) requester: SocketAddr,
+    /// The member probed for the requester: only its own ack is forwarded.
+    pub(crate) target: String,
     pub(crate) seq: u64,
     pub(crate) deadline: Nanos,
 }
@@ -185,7 +196,9 @@ pub struct Membership {
     pub(crate) out: VecDeque<(SocketAddr, Vec<u8>)>,
     pub(crate) events: VecDeque<MemberEvent>,
     pub(crate) rng: Rng,
-    pub(crate) seq: u64,
+    /// Draws probe sequence numbers: its own stream, so they cannot be guessed from
+    /// outside and the other random choices stay as they were for a seed.
+    pub(crate) seq_rng: Rng,
     pub(crate) stats: GossipStats,
     pub(crate) sealer: Sealer,
     /// Replay windows by sender hash (see [`crate::replay`]); kept for known members
@@ -249,7 +262,7 @@ impl Membership {
             out: VecDeque::new(),
             events: VecDeque::new(),
             rng: Rng::new(seed),
-            seq: 0,
+            seq_rng: Rng::new(seed ^ SEQ_STREAM),
             stats: GossipStats::default(),
             sealer,
             windows: BTreeMap::new(),
@@ -526,9 +539,15 @@ impl Membership {
         self.health = self.health.saturating_sub(1);
     }
 
+    /// A probe sequence number: random (never 0), so a datagram naming one cannot be
+    /// made up without having seen the probe.
     pub(crate) fn next_seq(&mut self) -> u64 {
-        self.seq += 1;
-        self.seq
+        loop {
+            let seq = self.seq_rng.next_u64();
+            if seq != 0 {
+                return seq;
+            }
+        }
     }
 
     /// `4 · ⌈log10(N+1)⌉` sends per update.

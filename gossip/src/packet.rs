@@ -197,16 +197,23 @@ impl Membership {
                 });
                 self.send(from, Some(ack), Vec::new());
             }
-            Some(Body::Ack(a)) => self.on_ack(a.seq),
+            Some(Body::Ack(a)) => self.on_ack(&packet.from, a),
             Some(Body::Nack(Nack { seq })) => {
                 if let Some(p) = self.probe.as_mut()
                     && p.seq == seq
+                    && p.helpers.contains(&packet.from)
                 {
                     p.nacks += 1;
                     self.stats.nacks += 1;
+                } else {
+                    self.stats.stray_acks += 1;
                 }
             }
             Some(Body::PingReq(r)) => {
+                if r.target.is_empty() {
+                    self.stats.malformed += 1;
+                    return;
+                }
                 let Ok(target) = r.target_addr.parse::<SocketAddr>() else {
                     self.stats.malformed += 1;
                     return;
@@ -216,6 +223,7 @@ impl Membership {
                     seq,
                     crate::membership::Relay {
                         requester: from,
+                        target: r.target.clone(),
                         seq: r.seq,
                         deadline: now
                             .saturating_add(crate::membership::nanos(self.cfg.probe_timeout)),
@@ -233,20 +241,32 @@ impl Membership {
         }
     }
 
-    fn on_ack(&mut self, seq: u64) {
+    /// An ack counts only when it matches on (sequence number, target, sender): from
+    /// the probed member itself, or (for this node's probe) from a member asked to probe
+    /// it indirectly. Anything else is counted as stray.
+    fn on_ack(&mut self, sender: &str, a: Ack) {
         if let Some(p) = self.probe.as_mut()
-            && p.seq == seq
+            && p.seq == a.seq
+            && p.target == a.target
+            && (sender == p.target || p.helpers.iter().any(|h| h == sender))
         {
             p.acked = true;
             return;
         }
-        if let Some(relay) = self.relays.remove(&seq) {
+        if self
+            .relays
+            .get(&a.seq)
+            .is_some_and(|r| r.target == a.target && sender == a.target)
+            && let Some(relay) = self.relays.remove(&a.seq)
+        {
             let ack = Body::Ack(Ack {
                 seq: relay.seq,
-                target: String::new(),
+                target: relay.target,
             });
             self.send(relay.requester, Some(ack), Vec::new());
+            return;
         }
+        self.stats.stray_acks += 1;
     }
 
     /// Packs updates then facts into as few datagrams as fit the MTU, at most `max`
