@@ -134,7 +134,7 @@ impl Membership {
         if self.leaving.is_some() {
             return;
         }
-        self.incarnation = self.incarnation.max(incarnation) + 1;
+        self.incarnation = self.incarnation.max(incarnation).saturating_add(1);
         self.stats.refutations += 1;
         if self.cfg.lifeguard {
             self.raise_health(1);
@@ -161,8 +161,10 @@ impl Membership {
             return false;
         }
         if u.name == self.name {
+            // A suspicion, a death or a leave this node did not send: refute it (a
+            // leave in progress is this node's own, and refute() keeps it).
             if u.generation == self.generation
-                && matches!(state, State::Suspect | State::Dead)
+                && matches!(state, State::Suspect | State::Dead | State::Left)
                 && u.incarnation >= self.incarnation
             {
                 self.refute(u.incarnation);
@@ -433,5 +435,73 @@ impl Membership {
         if self.probe_list.len() != before {
             self.probe_next = self.probe_next.min(self.probe_list.len());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use tern_proto::v1::gossip::{MemberState, Update};
+
+    use crate::{GossipConfig, Identity, Key, Keyring, Membership, State};
+
+    fn node(name: &str, port: u16) -> Membership {
+        let id = Identity {
+            name: name.into(),
+            generation: 1,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let ring = Keyring::new(1, Key::from_bytes([3; 32]));
+        Membership::new(GossipConfig::new("t"), ring, id, u64::from(port)).unwrap()
+    }
+
+    fn update(name: &str, port: u16, incarnation: u64, state: MemberState) -> Update {
+        Update {
+            name: name.into(),
+            generation: 1,
+            incarnation,
+            state: state.into(),
+            addr: format!("127.0.0.1:{port}"),
+            facts_version: 0,
+            from: "mallory".into(),
+        }
+    }
+
+    /// Issue 11's forged leave: `Update{b, LEFT}` from a third party. b refutes it
+    /// with a higher incarnation, and that ALIVE brings b back where the lie landed.
+    #[test]
+    fn a_live_member_refutes_a_leave_it_did_not_send() {
+        let (mut a, mut b) = (node("a", 7001), node("b", 7002));
+        a.apply_update(1, &update("b", 7002, 0, MemberState::Alive), false);
+        let forged = update("b", 7002, 0, MemberState::Left);
+        a.apply_update(2, &forged, false);
+        assert_eq!(a.member("b").map(|m| m.state), Some(State::Left));
+
+        b.apply_update(2, &forged, false);
+        assert_eq!(b.incarnation(), 1);
+        assert_eq!(b.stats().refutations, 1);
+        let alive = b.self_update();
+        assert_eq!(alive.state, i32::from(MemberState::Alive));
+        a.apply_update(3, &alive, false);
+        assert_eq!(a.member("b").map(|m| m.state), Some(State::Alive));
+    }
+
+    /// A real leave stays: it is one incarnation above anything the member said
+    /// before, so no earlier ALIVE (replayed or late) outranks it, and a leaving node
+    /// does not refute its own leave.
+    #[test]
+    fn a_real_leave_is_not_undone() {
+        let (mut a, mut b) = (node("a", 7001), node("b", 7002));
+        let before = b.self_update();
+        b.leave(1);
+        let left = b.self_update();
+        assert_eq!(left.state, i32::from(MemberState::Left));
+        a.apply_update(1, &before, false);
+        a.apply_update(2, &left, false);
+        a.apply_update(3, &before, false);
+        assert_eq!(a.member("b").map(|m| m.state), Some(State::Left));
+        b.apply_update(3, &left, false);
+        assert_eq!(b.stats().refutations, 0);
     }
 }
