@@ -64,4 +64,4 @@ pub use seal::{
     FORMAT_VERSION, HEADER_LEN, Key, Keyring, MAGIC, NONCE_LEN, Nonce, OVERHEAD, Sealer, TAG_LEN,
     sender_hash,
 };
-pub use sync::{BUCKETS, MembersQuery};
+pub use sync::{BUCKETS, MembersQuery, QUERY_AMPLIFICATION};

@@ -97,6 +97,9 @@ pub struct GossipStats {
     pub queue_drops: u64,
     /// Facts from other members refused (over the size limit).
     pub facts_refused: u64,
+    /// `members` queries not answered: too small a request for one part of the answer
+    /// (see [`QUERY_AMPLIFICATION`](crate::QUERY_AMPLIFICATION)), or a part past the end.
+    pub queries_refused: u64,
     /// Anti-entropy exchanges started.
     pub syncs: u64,
     /// Timer wake-ups that came later than the lag threshold (a stalled loop).

@@ -168,7 +168,7 @@ impl Membership {
         }
         if let Some(Body::Query(q)) = &packet.body {
             // An operator's query: answered, nothing of it is applied.
-            self.answer_query(from, q.seq);
+            self.answer_query(from, q, data.len());
             return;
         }
         if self.leaving.is_some() && self.left {
@@ -481,5 +481,64 @@ mod tests {
         a.handle_datagram(1, B, &big);
         assert_eq!(a.stats().oversize, 1);
         assert_eq!(a.stats().bad_header + a.stats().forged, 0);
+    }
+
+    /// A `members` query's answer is at most 3 times the request: a small (unpadded)
+    /// request gets nothing, a full one a few parts, and the asker gets the rest part by
+    /// part with fresh requests.
+    #[test]
+    fn a_query_answer_is_bounded_by_the_request() {
+        let mut a = node();
+        for i in 0..300u16 {
+            let u = Update {
+                name: format!("member-with-a-long-name-{i:04}"),
+                generation: 1,
+                incarnation: 0,
+                state: MemberState::Alive.into(),
+                addr: format!("127.0.1.{}:{}", i % 250, 7000 + i),
+                facts_version: 0,
+                from: String::new(),
+            };
+            a.apply_update(0, &u, false);
+        }
+        let elsewhere = SocketAddr::from(([127, 0, 0, 9], 9));
+        let (_, small) = sealed(
+            crate::sync::QUERY_NAME,
+            5,
+            crate::sync::QUERY_NAME,
+            Body::Query(tern_proto::v1::gossip::Query {
+                seq: 1,
+                first_part: 0,
+                padding: Vec::new(),
+            }),
+        );
+        a.handle_datagram(1, elsewhere, &small);
+        assert_eq!(answers(&mut a), 0);
+        assert_eq!(a.stats().queries_refused, 1);
+
+        let mut q = crate::MembersQuery::new("t", ring(), 77);
+        let mut table = None;
+        for round in 0..100 {
+            let req = q.request();
+            a.handle_datagram(2 + round, elsewhere, &req);
+            let out: Vec<Vec<u8>> = std::iter::from_fn(|| a.poll_transmit())
+                .map(|(_, d)| d)
+                .collect();
+            let bytes: usize = out.iter().map(Vec::len).sum();
+            assert!(
+                !out.is_empty() && bytes <= 3 * req.len(),
+                "{bytes} for {}",
+                req.len()
+            );
+            for d in out {
+                if let Some((rows, _)) = q.take(&d).unwrap() {
+                    table = Some(rows);
+                }
+            }
+            if table.is_some() {
+                break;
+            }
+        }
+        assert_eq!(table.map(|t| t.len()), Some(301));
     }
 }
