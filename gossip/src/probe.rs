@@ -73,13 +73,19 @@ impl Membership {
             return;
         }
         // Indirect probes whose target did not answer the relay: nack (Lifeguard).
-        while let Some((&seq, r)) = self.relays.iter().next() {
-            if r.deadline > now {
-                break;
-            }
+        // Keyed by random sequence numbers, so not in deadline order: take every due one.
+        let due: Vec<u64> = self
+            .relays
+            .iter()
+            .filter(|(_, r)| r.deadline <= now)
+            .map(|(&seq, _)| seq)
+            .collect();
+        for seq in due {
+            let Some(r) = self.relays.remove(&seq) else {
+                continue;
+            };
             let requester = r.requester;
             let their_seq = r.seq;
-            self.relays.remove(&seq);
             if self.cfg.lifeguard {
                 self.send(
                     requester,
@@ -421,5 +427,25 @@ mod tests {
         );
         assert_eq!(a.stats().stray_acks, stray + 3);
         assert!(a.stats().replayed >= 1);
+    }
+
+    /// Relays are keyed by random sequence numbers, so the first by key may not be the
+    /// first due: every due relay is nacked and dropped (found by remote_gossip, where
+    /// a due relay behind a later one left its deadline in the past and the loop spun).
+    #[test]
+    fn every_due_relay_expires_whatever_its_sequence_number() {
+        let mut a = node("a", 7001, 1);
+        a.join(&[], 0);
+        let relay = |deadline| crate::membership::Relay {
+            requester: SocketAddr::from(([127, 0, 0, 1], 7002)),
+            target: "b".into(),
+            seq: 5,
+            deadline,
+        };
+        a.relays.insert(1, relay(1_000_000_000));
+        a.relays.insert(2, relay(10));
+        a.handle_timer(20);
+        assert!(a.relays.contains_key(&1) && !a.relays.contains_key(&2));
+        assert!(a.next_deadline().is_some_and(|d| d > 20));
     }
 }
