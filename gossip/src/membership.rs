@@ -205,8 +205,10 @@ pub struct Membership {
     pub(crate) stats: GossipStats,
     pub(crate) sealer: Sealer,
     /// Replay windows by sender hash (see [`crate::replay`]); kept for known members
-    /// and tombstones, and for the operator's query name.
+    /// and tombstones.
     pub(crate) windows: BTreeMap<u64, Window>,
+    /// Replay windows of `members` queries, by the asker's generation.
+    pub(crate) query_windows: BTreeMap<u64, Window>,
 }
 
 impl Membership {
@@ -269,6 +271,7 @@ impl Membership {
             stats: GossipStats::default(),
             sealer,
             windows: BTreeMap::new(),
+            query_windows: BTreeMap::new(),
         })
     }
 

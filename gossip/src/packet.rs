@@ -10,6 +10,10 @@ use tern_proto::v1::gossip::{Ack, Fact, Nack, Packet, Ping, Update, packet::Body
 use crate::error::OpenError;
 use crate::membership::{Membership, Nanos};
 use crate::replay::{Replay, Window};
+use crate::sync::QUERY_NAME;
+
+/// Replay windows kept for `members` queries (one per asking run).
+pub(crate) const QUERY_WINDOWS: usize = 64;
 use crate::seal::{Nonce, OVERHEAD, sender_hash};
 
 /// Bytes a repeated message field entry takes in its parent.
@@ -99,6 +103,9 @@ impl Membership {
         {
             return Err(Replay::OldGeneration);
         }
+        if sender == QUERY_NAME {
+            return self.check_query_replay(nonce);
+        }
         if let Some(w) = self.windows.get_mut(&nonce.sender) {
             return w.accept(nonce.generation, nonce.counter);
         }
@@ -109,6 +116,32 @@ impl Membership {
         }
         self.windows
             .insert(nonce.sender, Window::new(nonce.generation, nonce.counter));
+        Ok(())
+    }
+
+    /// Queries come from separate runs of the `members` command, each its own
+    /// generation (its nonce seed) with no order between askers: one window per
+    /// generation, the [`QUERY_WINDOWS`] highest kept. A generation below all of them
+    /// once the table is full is refused, so a query whose window was dropped cannot
+    /// be replayed.
+    fn check_query_replay(&mut self, nonce: Nonce) -> Result<(), Replay> {
+        if let Some(w) = self.query_windows.get_mut(&nonce.generation) {
+            return w.accept(nonce.generation, nonce.counter);
+        }
+        if self.query_windows.len() >= QUERY_WINDOWS {
+            if self
+                .query_windows
+                .first_key_value()
+                .is_some_and(|(&g, _)| nonce.generation < g)
+            {
+                return Err(Replay::OldGeneration);
+            }
+            self.query_windows.pop_first();
+        }
+        self.query_windows.insert(
+            nonce.generation,
+            Window::new(nonce.generation, nonce.counter),
+        );
         Ok(())
     }
 
@@ -430,6 +463,12 @@ mod tests {
         a.handle_datagram(4, elsewhere, &req);
         assert_eq!(answers(&mut a), 0);
         assert_eq!(a.stats().replayed, 4);
+        // Another asker with a lower seed (another host's clock) is answered too.
+        let mut other = crate::MembersQuery::new("t", ring(), 5);
+        a.handle_datagram(5, elsewhere, &other.request());
+        assert!(answers(&mut a) >= 1);
+        a.handle_datagram(6, elsewhere, &req);
+        assert_eq!(answers(&mut a), 0);
     }
 
     /// A datagram older than the window, or of an older generation than the member's

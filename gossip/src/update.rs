@@ -9,7 +9,6 @@ use tern_proto::v1::gossip::{Fact, MemberState, Update};
 use crate::member::{Member, MemberEvent, State, Suspicion, wins};
 use crate::membership::{Membership, Nanos, nanos};
 use crate::seal::sender_hash;
-use crate::sync::QUERY_NAME;
 
 impl Membership {
     fn add_to_probe_list(&mut self, name: &str) {
@@ -419,13 +418,8 @@ impl Membership {
             self.recent_dead.pop_front();
         }
         // Replay windows live as long as their member's record (tombstones included),
-        // plus the operator's query name, so the table is bounded by the member table.
-        let known: BTreeSet<u64> = self
-            .members
-            .keys()
-            .map(|n| sender_hash(n))
-            .chain([sender_hash(QUERY_NAME)])
-            .collect();
+        // so the table is bounded by the member table.
+        let known: BTreeSet<u64> = self.members.keys().map(|n| sender_hash(n)).collect();
         self.windows.retain(|h, _| known.contains(h));
         // Drop names of removed or down members from the probe list.
         let members = &self.members;
