@@ -169,7 +169,11 @@ pub fn sample_packets() -> Vec<Vec<u8>> {
             buckets: vec![0, 1, 2, 63],
             reply_wanted: true,
         })),
-        Some(Body::Query(Query { seq: 3 })),
+        Some(Body::Query(Query {
+            seq: 3,
+            first_part: 0,
+            padding: Vec::new(),
+        })),
     ];
     bodies
         .into_iter()

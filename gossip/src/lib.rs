@@ -49,6 +49,7 @@ mod member;
 mod membership;
 mod packet;
 mod probe;
+pub mod replay;
 mod rng;
 mod seal;
 mod sync;
@@ -60,6 +61,7 @@ pub use member::{MemberEvent, MemberInfo, State};
 pub use membership::{GossipStats, Identity, Membership, Nanos};
 pub use rng::Rng;
 pub use seal::{
-    FORMAT_VERSION, HEADER_LEN, Key, Keyring, MAGIC, NONCE_LEN, OVERHEAD, Sealer, TAG_LEN,
+    FORMAT_VERSION, HEADER_LEN, Key, Keyring, MAGIC, NONCE_LEN, Nonce, OVERHEAD, Sealer, TAG_LEN,
+    sender_hash,
 };
-pub use sync::{BUCKETS, MembersQuery};
+pub use sync::{BUCKETS, MembersQuery, QUERY_AMPLIFICATION};

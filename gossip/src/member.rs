@@ -185,17 +185,15 @@ pub enum MemberEvent {
 }
 
 /// How an update compares with what is known about the same generation: does it win?
-/// Records are totally ordered by `(incarnation, state)` with alive < suspect < dead,
-/// and left above everything of its generation. So alive(i) beats anything of a lower
-/// incarnation (a refutation), suspect(i) beats alive(i), dead(i) beats both, and
-/// nothing beats left. A total order makes merging commutative, idempotent and
+/// Records are totally ordered by `(incarnation, state)` with alive < suspect < dead
+/// < left. So alive(i) beats anything of a lower incarnation (a refutation),
+/// suspect(i) beats alive(i), dead(i) beats both, and left(i) beats all of them. A
+/// member's own leave is its last word, one incarnation above anything it said before,
+/// so nothing later outranks it; a left(i) it did not send is refuted like a
+/// dead(i), by alive(i + 1). A total order makes merging commutative, idempotent and
 /// monotonic: every node that hears the same updates, in any order, ends the same.
 pub(crate) fn wins(new: State, new_inc: u64, cur: State, cur_inc: u64) -> bool {
-    match (new, cur) {
-        (_, State::Left) => false,
-        (State::Left, _) => true,
-        _ => (new_inc, new as u8) > (cur_inc, cur as u8),
-    }
+    (new_inc, new as u8) > (cur_inc, cur as u8)
 }
 
 #[cfg(test)]
@@ -211,8 +209,11 @@ mod tests {
         assert!(!wins(Suspect, 1, Suspect, 1));
         assert!(wins(Dead, 1, Suspect, 1));
         assert!(wins(Alive, 2, Dead, 1));
-        assert!(!wins(Alive, 9, Left, 1));
-        assert!(wins(Left, 0, Dead, 5));
+        assert!(!wins(Alive, 1, Left, 1));
+        assert!(wins(Left, 1, Dead, 1));
+        // A left the member did not send is refuted by a higher incarnation.
+        assert!(wins(Alive, 2, Left, 1));
+        assert!(!wins(Left, 0, Dead, 5));
         assert!(wins(Suspect, 5, Dead, 1));
         assert!(!wins(Suspect, 1, Dead, 1));
     }

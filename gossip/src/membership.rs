@@ -11,6 +11,7 @@ use crate::broadcast::Queue;
 use crate::config::{GossipConfig, fact_room};
 use crate::error::{ConfigError, FactError};
 use crate::member::{Member, MemberEvent, MemberInfo, State};
+use crate::replay::Window;
 use crate::seal::{Keyring, Sealer};
 
 /// Nanoseconds on the runtime's clock (virtual under the simulator).
@@ -32,6 +33,9 @@ pub struct Identity {
     /// The advertised gossip address.
     pub addr: SocketAddr,
 }
+
+/// Mixed into the seed for the probe sequence stream.
+const SEQ_STREAM: u64 = 0x5e90_5e90_5e90_5e90;
 
 /// Counters of one node's membership protocol.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,8 +60,22 @@ pub struct GossipStats {
     pub unknown_key: u64,
     /// Datagrams that failed authentication.
     pub forged: u64,
-    /// Authentic datagrams whose contents were invalid.
+    /// Authentic datagrams whose contents were invalid, or whose sender or generation
+    /// differ from the ones in their nonce.
     pub malformed: u64,
+    /// Datagrams over [`GossipConfig::mtu`], refused before decryption.
+    pub oversize: u64,
+    /// Authentic datagrams whose nonce counter was already accepted (a replay).
+    pub replayed: u64,
+    /// Authentic datagrams whose nonce counter is older than the replay window.
+    pub too_old: u64,
+    /// Authentic datagrams from an older generation than the newest one known for
+    /// their sender.
+    pub old_generation: u64,
+    /// Authentic datagrams from a new sender refused because the replay-window table
+    /// was full (more senders than [`GossipConfig::max_members`] since the last
+    /// collection).
+    pub replay_table_full: u64,
     /// Probes sent (direct).
     pub probes: u64,
     /// Probes that got no ack, directly or indirectly.
@@ -66,6 +84,9 @@ pub struct GossipStats {
     pub indirect: u64,
     /// Nacks received.
     pub nacks: u64,
+    /// Acks and nacks that matched no probe or relay on (sequence number, target,
+    /// sender): late, replayed or forged.
+    pub stray_acks: u64,
     /// Suspicions this node started.
     pub suspicions: u64,
     /// Times this node refuted a suspicion of itself.
@@ -76,6 +97,9 @@ pub struct GossipStats {
     pub queue_drops: u64,
     /// Facts from other members refused (over the size limit).
     pub facts_refused: u64,
+    /// `members` queries not answered: too small a request for one part of the answer
+    /// (see [`QUERY_AMPLIFICATION`](crate::QUERY_AMPLIFICATION)), or a part past the end.
+    pub queries_refused: u64,
     /// Anti-entropy exchanges started.
     pub syncs: u64,
     /// Timer wake-ups that came later than the lag threshold (a stalled loop).
@@ -91,11 +115,16 @@ pub(crate) struct Probe {
     pub(crate) nacks_expected: u32,
     pub(crate) nacks: u32,
     pub(crate) acked: bool,
+    /// The members asked to probe indirectly: their acks and nacks count, no one
+    /// else's.
+    pub(crate) helpers: Vec<String>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Relay {
     pub(crate) requester: SocketAddr,
+    /// The member probed for the requester: only its own ack is forwarded.
+    pub(crate) target: String,
     pub(crate) seq: u64,
     pub(crate) deadline: Nanos,
 }
@@ -170,9 +199,16 @@ pub struct Membership {
     pub(crate) out: VecDeque<(SocketAddr, Vec<u8>)>,
     pub(crate) events: VecDeque<MemberEvent>,
     pub(crate) rng: Rng,
-    pub(crate) seq: u64,
+    /// Draws probe sequence numbers: its own stream, so they cannot be guessed from
+    /// outside and the other random choices stay as they were for a seed.
+    pub(crate) seq_rng: Rng,
     pub(crate) stats: GossipStats,
     pub(crate) sealer: Sealer,
+    /// Replay windows by sender hash (see [`crate::replay`]); kept for known members
+    /// and tombstones.
+    pub(crate) windows: BTreeMap<u64, Window>,
+    /// Replay windows of `members` queries, by the asker's generation.
+    pub(crate) query_windows: BTreeMap<u64, Window>,
 }
 
 impl Membership {
@@ -231,9 +267,11 @@ impl Membership {
             out: VecDeque::new(),
             events: VecDeque::new(),
             rng: Rng::new(seed),
-            seq: 0,
+            seq_rng: Rng::new(seed ^ SEQ_STREAM),
             stats: GossipStats::default(),
             sealer,
+            windows: BTreeMap::new(),
+            query_windows: BTreeMap::new(),
         })
     }
 
@@ -507,9 +545,15 @@ impl Membership {
         self.health = self.health.saturating_sub(1);
     }
 
+    /// A probe sequence number: random (never 0), so a datagram naming one cannot be
+    /// made up without having seen the probe.
     pub(crate) fn next_seq(&mut self) -> u64 {
-        self.seq += 1;
-        self.seq
+        loop {
+            let seq = self.seq_rng.next_u64();
+            if seq != 0 {
+                return seq;
+            }
+        }
     }
 
     /// `4 · ⌈log10(N+1)⌉` sends per update.

@@ -9,7 +9,12 @@ use tern_proto::v1::gossip::{Ack, Fact, Nack, Packet, Ping, Update, packet::Body
 
 use crate::error::OpenError;
 use crate::membership::{Membership, Nanos};
-use crate::seal::OVERHEAD;
+use crate::replay::{Replay, Window};
+use crate::sync::QUERY_NAME;
+
+/// Replay windows kept for `members` queries (one per asking run).
+pub(crate) const QUERY_WINDOWS: usize = 64;
+use crate::seal::{Nonce, OVERHEAD, sender_hash};
 
 /// Bytes a repeated message field entry takes in its parent.
 pub(crate) fn entry_len(tag: u32, len: usize) -> usize {
@@ -88,13 +93,71 @@ impl Membership {
         self.out.push_back((to, sealed));
     }
 
+    /// Runs an authenticated datagram's nonce through its sender's replay window. A
+    /// generation older than the member's known one is refused even with no window yet.
+    fn check_replay(&mut self, sender: &str, nonce: Nonce) -> Result<(), Replay> {
+        if self
+            .members
+            .get(sender)
+            .is_some_and(|m| nonce.generation < m.generation)
+        {
+            return Err(Replay::OldGeneration);
+        }
+        if sender == QUERY_NAME {
+            return self.check_query_replay(nonce);
+        }
+        if let Some(w) = self.windows.get_mut(&nonce.sender) {
+            return w.accept(nonce.generation, nonce.counter);
+        }
+        // Bounded between collections (which keep only members' windows): beyond the
+        // member table's size, a new sender is refused until the next collection.
+        if self.windows.len() > self.cfg.max_members {
+            return Err(Replay::TableFull);
+        }
+        self.windows
+            .insert(nonce.sender, Window::new(nonce.generation, nonce.counter));
+        Ok(())
+    }
+
+    /// Queries come from separate runs of the `members` command, each its own
+    /// generation (its nonce seed) with no order between askers: one window per
+    /// generation, the [`QUERY_WINDOWS`] highest kept. A generation below all of them
+    /// once the table is full is refused, so a query whose window was dropped cannot
+    /// be replayed.
+    fn check_query_replay(&mut self, nonce: Nonce) -> Result<(), Replay> {
+        if let Some(w) = self.query_windows.get_mut(&nonce.generation) {
+            return w.accept(nonce.generation, nonce.counter);
+        }
+        if self.query_windows.len() >= QUERY_WINDOWS {
+            if self
+                .query_windows
+                .first_key_value()
+                .is_some_and(|(&g, _)| nonce.generation < g)
+            {
+                return Err(Replay::OldGeneration);
+            }
+            self.query_windows.pop_first();
+        }
+        self.query_windows.insert(
+            nonce.generation,
+            Window::new(nonce.generation, nonce.counter),
+        );
+        Ok(())
+    }
+
     /// Handles one datagram from `from`. Refused datagrams are counted (see
     /// [`GossipStats`](crate::GossipStats)) and logged at debug level; nothing in a
     /// datagram can make this panic.
     pub fn handle_datagram(&mut self, now: Nanos, from: SocketAddr, data: &[u8]) {
         self.stats.received += 1;
         self.stats.bytes_received += data.len() as u64;
-        let plain = match self.sealer.open(data) {
+        if data.len() > self.cfg.mtu {
+            // Nothing over the MTU is ever sent, so nothing over it is decrypted.
+            self.stats.oversize += 1;
+            tracing::debug!(node = %self.name, %from, len = data.len(), "gossip datagram over the MTU refused");
+            return;
+        }
+        let (plain, nonce) = match self.sealer.open_with_nonce(data) {
             Ok(p) => p,
             Err(e) => {
                 match e {
@@ -119,9 +182,26 @@ impl Membership {
             self.stats.malformed += 1;
             return;
         }
+        // The nonce must be the sender's own: its name and generation, so the replay
+        // window below is the window of the sender the packet names.
+        if nonce.sender != sender_hash(&packet.from) || nonce.generation != packet.generation {
+            self.stats.malformed += 1;
+            tracing::debug!(node = %self.name, %from, peer = %packet.from, "gossip nonce of another sender refused");
+            return;
+        }
+        if let Err(r) = self.check_replay(&packet.from, nonce) {
+            match r {
+                Replay::Duplicate => self.stats.replayed += 1,
+                Replay::TooOld => self.stats.too_old += 1,
+                Replay::OldGeneration => self.stats.old_generation += 1,
+                Replay::TableFull => self.stats.replay_table_full += 1,
+            }
+            tracing::debug!(node = %self.name, %from, peer = %packet.from, reason = ?r, "gossip datagram replay refused");
+            return;
+        }
         if let Some(Body::Query(q)) = &packet.body {
             // An operator's query: answered, nothing of it is applied.
-            self.answer_query(from, q.seq);
+            self.answer_query(from, q, data.len());
             return;
         }
         if self.leaving.is_some() && self.left {
@@ -150,16 +230,23 @@ impl Membership {
                 });
                 self.send(from, Some(ack), Vec::new());
             }
-            Some(Body::Ack(a)) => self.on_ack(a.seq),
+            Some(Body::Ack(a)) => self.on_ack(&packet.from, a),
             Some(Body::Nack(Nack { seq })) => {
                 if let Some(p) = self.probe.as_mut()
                     && p.seq == seq
+                    && p.helpers.contains(&packet.from)
                 {
                     p.nacks += 1;
                     self.stats.nacks += 1;
+                } else {
+                    self.stats.stray_acks += 1;
                 }
             }
             Some(Body::PingReq(r)) => {
+                if r.target.is_empty() {
+                    self.stats.malformed += 1;
+                    return;
+                }
                 let Ok(target) = r.target_addr.parse::<SocketAddr>() else {
                     self.stats.malformed += 1;
                     return;
@@ -169,6 +256,7 @@ impl Membership {
                     seq,
                     crate::membership::Relay {
                         requester: from,
+                        target: r.target.clone(),
                         seq: r.seq,
                         deadline: now
                             .saturating_add(crate::membership::nanos(self.cfg.probe_timeout)),
@@ -186,20 +274,32 @@ impl Membership {
         }
     }
 
-    fn on_ack(&mut self, seq: u64) {
+    /// An ack counts only when it matches on (sequence number, target, sender): from
+    /// the probed member itself, or (for this node's probe) from a member asked to probe
+    /// it indirectly. Anything else is counted as stray.
+    fn on_ack(&mut self, sender: &str, a: Ack) {
         if let Some(p) = self.probe.as_mut()
-            && p.seq == seq
+            && p.seq == a.seq
+            && p.target == a.target
+            && (sender == p.target || p.helpers.iter().any(|h| h == sender))
         {
             p.acked = true;
             return;
         }
-        if let Some(relay) = self.relays.remove(&seq) {
+        if self
+            .relays
+            .get(&a.seq)
+            .is_some_and(|r| r.target == a.target && sender == a.target)
+            && let Some(relay) = self.relays.remove(&a.seq)
+        {
             let ack = Body::Ack(Ack {
                 seq: relay.seq,
-                target: String::new(),
+                target: relay.target,
             });
             self.send(relay.requester, Some(ack), Vec::new());
+            return;
         }
+        self.stats.stray_acks += 1;
     }
 
     /// Packs updates then facts into as few datagrams as fit the MTU, at most `max`
@@ -260,8 +360,9 @@ mod tests {
     use std::net::SocketAddr;
 
     use prost::Message;
-    use tern_proto::v1::gossip::{MemberState, Packet, Update};
+    use tern_proto::v1::gossip::{MemberState, Packet, Ping, Update, packet::Body};
 
+    use crate::seal::Sealer;
     use crate::{GossipConfig, Identity, Key, Keyring, Membership};
 
     /// One queued update goes into a datagram once, and spends one transmit per
@@ -287,7 +388,7 @@ mod tests {
         m.member_queue.push("b".into(), u);
         let limit = m.retransmit_limit();
         let to = SocketAddr::from(([127, 0, 0, 1], 7003));
-        let opener = crate::seal::Sealer::new("t", ring, "other", 1);
+        let opener = Sealer::new("t", ring, "other", 1);
         let mut datagrams = 0;
         while m.queue_depths().0 > 0 {
             m.send(to, None, Vec::new());
@@ -298,5 +399,185 @@ mod tests {
             assert!(datagrams <= 100);
         }
         assert_eq!(datagrams, limit);
+    }
+
+    fn sealed(name: &str, generation: u64, from: &str, body: Body) -> (Sealer, Vec<u8>) {
+        let mut s = Sealer::new("t", ring(), name, generation);
+        let p = Packet {
+            from: from.into(),
+            generation,
+            body: Some(body),
+            updates: Vec::new(),
+            facts: Vec::new(),
+        };
+        let d = s.seal(&p.encode_to_vec());
+        (s, d)
+    }
+
+    fn ring() -> Keyring {
+        Keyring::new(1, Key::from_bytes([5; 32]))
+    }
+
+    fn node() -> Membership {
+        let id = Identity {
+            name: "a".into(),
+            generation: 1,
+            addr: SocketAddr::from(([127, 0, 0, 1], 7001)),
+        };
+        Membership::new(GossipConfig::new("t"), ring(), id, 1).unwrap()
+    }
+
+    fn ping() -> Body {
+        Body::Ping(Ping {
+            seq: 9,
+            target: "a".into(),
+        })
+    }
+
+    fn answers(m: &mut Membership) -> usize {
+        std::iter::from_fn(|| m.poll_transmit()).count()
+    }
+
+    const B: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7002);
+
+    /// A captured ping or `members` query replayed (from anywhere) is not answered
+    /// again; each replay is counted.
+    #[test]
+    fn a_replayed_datagram_is_refused_and_counted() {
+        let mut a = node();
+        let (_, d) = sealed("b", 1, "b", ping());
+        a.handle_datagram(1, B, &d);
+        assert_eq!(answers(&mut a), 1);
+        let elsewhere = SocketAddr::from(([127, 0, 0, 9], 9));
+        for _ in 0..3 {
+            a.handle_datagram(2, elsewhere, &d);
+        }
+        assert_eq!(answers(&mut a), 0);
+        assert_eq!(a.stats().replayed, 3);
+
+        let mut q = crate::MembersQuery::new("t", ring(), 77);
+        let req = q.request();
+        a.handle_datagram(3, elsewhere, &req);
+        assert!(answers(&mut a) >= 1);
+        a.handle_datagram(4, elsewhere, &req);
+        assert_eq!(answers(&mut a), 0);
+        assert_eq!(a.stats().replayed, 4);
+        // Another asker with a lower seed (another host's clock) is answered too.
+        let mut other = crate::MembersQuery::new("t", ring(), 5);
+        a.handle_datagram(5, elsewhere, &other.request());
+        assert!(answers(&mut a) >= 1);
+        a.handle_datagram(6, elsewhere, &req);
+        assert_eq!(answers(&mut a), 0);
+    }
+
+    /// A datagram older than the window, or of an older generation than the member's
+    /// known one, is refused and counted by reason.
+    #[test]
+    fn too_old_and_old_generation_are_refused() {
+        let mut a = node();
+        let (mut s, first) = sealed("b", 2, "b", ping());
+        let p = Packet {
+            from: "b".into(),
+            generation: 2,
+            body: Some(ping()),
+            updates: Vec::new(),
+            facts: Vec::new(),
+        };
+        let later: Vec<Vec<u8>> = (0..crate::replay::WINDOW)
+            .map(|_| s.seal(&p.encode_to_vec()))
+            .collect();
+        if let Some(last) = later.last() {
+            a.handle_datagram(1, B, last);
+        }
+        a.handle_datagram(1, B, &first);
+        assert_eq!(a.stats().too_old, 1);
+        // One inside the window is still accepted.
+        a.handle_datagram(1, B, &later[1]);
+        assert_eq!(answers(&mut a), 2);
+
+        let (_, old) = sealed("b", 1, "b", ping());
+        a.handle_datagram(2, B, &old);
+        assert_eq!(a.stats().old_generation, 1);
+        assert_eq!(answers(&mut a), 0);
+    }
+
+    /// The nonce names its sender: a packet claiming another sender is refused.
+    #[test]
+    fn a_nonce_of_another_sender_is_refused() {
+        let mut a = node();
+        let (_, d) = sealed("x", 1, "b", ping());
+        a.handle_datagram(1, B, &d);
+        assert_eq!(a.stats().malformed, 1);
+        assert_eq!(answers(&mut a), 0);
+    }
+
+    /// Over the MTU: refused before any decryption, not counted as forged.
+    #[test]
+    fn a_datagram_over_the_mtu_is_refused_before_opening() {
+        let mut a = node();
+        let big = vec![0u8; a.config().mtu + 1];
+        a.handle_datagram(1, B, &big);
+        assert_eq!(a.stats().oversize, 1);
+        assert_eq!(a.stats().bad_header + a.stats().forged, 0);
+    }
+
+    /// A `members` query's answer is at most 3 times the request: a small (unpadded)
+    /// request gets nothing, a full one a few parts, and the asker gets the rest part by
+    /// part with fresh requests.
+    #[test]
+    fn a_query_answer_is_bounded_by_the_request() {
+        let mut a = node();
+        for i in 0..300u16 {
+            let u = Update {
+                name: format!("member-with-a-long-name-{i:04}"),
+                generation: 1,
+                incarnation: 0,
+                state: MemberState::Alive.into(),
+                addr: format!("127.0.1.{}:{}", i % 250, 7000 + i),
+                facts_version: 0,
+                from: String::new(),
+            };
+            a.apply_update(0, &u, false);
+        }
+        let elsewhere = SocketAddr::from(([127, 0, 0, 9], 9));
+        let (_, small) = sealed(
+            crate::sync::QUERY_NAME,
+            5,
+            crate::sync::QUERY_NAME,
+            Body::Query(tern_proto::v1::gossip::Query {
+                seq: 1,
+                first_part: 0,
+                padding: Vec::new(),
+            }),
+        );
+        a.handle_datagram(1, elsewhere, &small);
+        assert_eq!(answers(&mut a), 0);
+        assert_eq!(a.stats().queries_refused, 1);
+
+        let mut q = crate::MembersQuery::new("t", ring(), 77);
+        let mut table = None;
+        for round in 0..100 {
+            let req = q.request();
+            a.handle_datagram(2 + round, elsewhere, &req);
+            let out: Vec<Vec<u8>> = std::iter::from_fn(|| a.poll_transmit())
+                .map(|(_, d)| d)
+                .collect();
+            let bytes: usize = out.iter().map(Vec::len).sum();
+            assert!(
+                !out.is_empty() && bytes <= 3 * req.len(),
+                "{bytes} for {}",
+                req.len()
+            );
+            for d in out {
+                if let Some((rows, _)) = q.take(&d).unwrap() {
+                    table = Some(rows);
+                }
+            }
+            if table.is_some() {
+                break;
+            }
+        }
+        assert_eq!(table.map(|t| t.len()), Some(301));
     }
 }

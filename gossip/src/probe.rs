@@ -73,13 +73,19 @@ impl Membership {
             return;
         }
         // Indirect probes whose target did not answer the relay: nack (Lifeguard).
-        while let Some((&seq, r)) = self.relays.iter().next() {
-            if r.deadline > now {
-                break;
-            }
+        // Keyed by random sequence numbers, so not in deadline order: take every due one.
+        let due: Vec<u64> = self
+            .relays
+            .iter()
+            .filter(|(_, r)| r.deadline <= now)
+            .map(|(&seq, _)| seq)
+            .collect();
+        for seq in due {
+            let Some(r) = self.relays.remove(&seq) else {
+                continue;
+            };
             let requester = r.requester;
             let their_seq = r.seq;
-            self.relays.remove(&seq);
             if self.cfg.lifeguard {
                 self.send(
                     requester,
@@ -231,6 +237,7 @@ impl Membership {
                 nacks_expected: 0,
                 nacks: 0,
                 acked: false,
+                helpers: Vec::new(),
             });
             self.stats.probes += 1;
             self.send(addr, Some(Body::Ping(Ping { seq, target: name })), first);
@@ -254,6 +261,7 @@ impl Membership {
         if let Some(p) = self.probe.as_mut() {
             p.indirect_sent = true;
             p.nacks_expected = u32::try_from(helpers.len()).unwrap_or(u32::MAX);
+            p.helpers = helpers.iter().map(|(n, _)| n.clone()).collect();
         }
         for (_, h) in helpers {
             self.stats.indirect += 1;
@@ -352,5 +360,92 @@ mod tests {
         a.handle_timer(due.max(a.next_probe) + 2_000_000_000);
         assert!(a.health() >= 1, "health {}", a.health());
         assert_eq!(a.stats().late_timers, 1);
+    }
+
+    /// The attack of issue 11: acks matched on the sequence number alone hid dead
+    /// nodes. An ack with the probe's own sequence number but the wrong sender or
+    /// target, or an old ack of the dead node replayed, leaves the probe unacked.
+    #[test]
+    fn an_ack_counts_only_from_its_target_for_its_probe() {
+        use prost::Message;
+        use tern_proto::v1::gossip::{Ack, Packet, packet::Body};
+
+        let (mut a, mut b) = (node("a", 7001, 1), node("b", 7002, 2));
+        b.join(&[a.addr()], 0);
+        a.join(&[], 0);
+        let mut now = 0;
+        let mut from_b = Vec::new();
+        for _ in 0..100 {
+            now += 50_000_000;
+            let _ = a.next_deadline();
+            a.handle_timer(now);
+            let _ = b.next_deadline();
+            b.handle_timer(now);
+            while let Some((_, d)) = a.poll_transmit() {
+                b.handle_datagram(now, a.addr(), &d);
+            }
+            while let Some((_, d)) = b.poll_transmit() {
+                a.handle_datagram(now, b.addr(), &d);
+                from_b.push(d);
+            }
+        }
+        assert!(a.stats().probes > 0 && a.probe.as_ref().is_some_and(|p| p.acked));
+        let old_seq = a.probe.as_ref().map_or(0, |p| p.seq);
+        // b dies; a starts its next probe of b.
+        while a.probe.as_ref().is_none_or(|p| p.acked) {
+            now += 50_000_000;
+            let _ = a.next_deadline();
+            a.handle_timer(now);
+            while a.poll_transmit().is_some() {}
+        }
+        let seq = a.probe.as_ref().map_or(0, |p| p.seq);
+        assert_ne!(seq, old_seq);
+        for d in &from_b {
+            a.handle_datagram(now, b.addr(), d);
+        }
+        let mut forger = crate::Sealer::new("t", Keyring::new(1, Key::from_bytes([9; 32])), "c", 1);
+        let mut ack = |from: &str, seq: u64, target: &str| {
+            let p = Packet {
+                from: from.into(),
+                generation: 1,
+                body: Some(Body::Ack(Ack {
+                    seq,
+                    target: target.into(),
+                })),
+                updates: Vec::new(),
+                facts: Vec::new(),
+            };
+            forger.seal(&p.encode_to_vec())
+        };
+        let stray = a.stats().stray_acks;
+        a.handle_datagram(now, b.addr(), &ack("c", seq, "b"));
+        a.handle_datagram(now, b.addr(), &ack("c", seq, "c"));
+        a.handle_datagram(now, b.addr(), &ack("c", old_seq, "b"));
+        assert!(
+            a.probe.as_ref().is_some_and(|p| !p.acked),
+            "a forged or replayed ack hid b"
+        );
+        assert_eq!(a.stats().stray_acks, stray + 3);
+        assert!(a.stats().replayed >= 1);
+    }
+
+    /// Relays are keyed by random sequence numbers, so the first by key may not be the
+    /// first due: every due relay is nacked and dropped (found by remote_gossip, where
+    /// a due relay behind a later one left its deadline in the past and the loop spun).
+    #[test]
+    fn every_due_relay_expires_whatever_its_sequence_number() {
+        let mut a = node("a", 7001, 1);
+        a.join(&[], 0);
+        let relay = |deadline| crate::membership::Relay {
+            requester: SocketAddr::from(([127, 0, 0, 1], 7002)),
+            target: "b".into(),
+            seq: 5,
+            deadline,
+        };
+        a.relays.insert(1, relay(1_000_000_000));
+        a.relays.insert(2, relay(10));
+        a.handle_timer(20);
+        assert!(a.relays.contains_key(&1) && !a.relays.contains_key(&2));
+        assert!(a.next_deadline().is_some_and(|d| d > 20));
     }
 }

@@ -209,6 +209,40 @@ fn fnv32(bytes: &[u8]) -> u32 {
     h
 }
 
+/// The fields of an authenticated nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nonce {
+    /// The sender's generation.
+    pub generation: u64,
+    /// FNV-1a 64 of the sender's name ([`sender_hash`]).
+    pub sender: u64,
+    /// The sender's datagram counter: 1 for its first datagram, one more for each next.
+    pub counter: u64,
+}
+
+impl Nonce {
+    fn parse(nonce: &[u8]) -> Self {
+        let word = |i: usize| {
+            let mut b = [0u8; 8];
+            if let Some(s) = nonce.get(i * 8..i * 8 + 8) {
+                b.copy_from_slice(s);
+            }
+            u64::from_be_bytes(b)
+        };
+        Self {
+            generation: word(0),
+            sender: word(1),
+            counter: word(2),
+        }
+    }
+}
+
+/// The hash of a sender name carried in every nonce: FNV-1a 64.
+#[must_use]
+pub fn sender_hash(name: &str) -> u64 {
+    fnv64(name.as_bytes())
+}
+
 /// Seals and opens one node's datagrams: the cluster id, the keyring and the nonce
 /// counter.
 ///
@@ -319,6 +353,16 @@ impl Sealer {
     ///
     /// [`OpenError`] naming the first check that failed.
     pub fn open(&self, datagram: &[u8]) -> Result<Vec<u8>, OpenError> {
+        self.open_with_nonce(datagram).map(|(plain, _)| plain)
+    }
+
+    /// [`Sealer::open`], also returning the authenticated nonce's fields, for the
+    /// replay window.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError`] naming the first check that failed.
+    pub fn open_with_nonce(&self, datagram: &[u8]) -> Result<(Vec<u8>, Nonce), OpenError> {
         if datagram.len() < 2 || datagram[..2] != MAGIC {
             return Err(OpenError::BadMagic);
         }
@@ -346,7 +390,7 @@ impl Sealer {
                 chacha20poly1305::Tag::from_slice(tag),
             )
             .map_err(|_| OpenError::Forged)?;
-        Ok(body)
+        Ok((body, Nonce::parse(nonce)))
     }
 }
 

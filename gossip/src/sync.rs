@@ -233,8 +233,11 @@ impl Membership {
         }
     }
 
-    /// Answers an operator's query with the whole table, in MTU-sized parts.
-    pub(crate) fn answer_query(&mut self, to: SocketAddr, seq: u64) {
+    /// Answers an operator's query with the table in MTU-sized parts, from the part it
+    /// asks for on, at most [`QUERY_AMPLIFICATION`] times the request's size in all:
+    /// the source address of a datagram is not authenticated, so an answer must not be
+    /// a way to send a third party more than the asker sent.
+    pub(crate) fn answer_query(&mut self, to: SocketAddr, q: &Query, request_len: usize) {
         let limit = self.cfg.mtu - OVERHEAD - 24;
         let mut rows: Vec<MemberRow> = Vec::new();
         for m in self.records() {
@@ -260,12 +263,15 @@ impl Membership {
             }
         }
         let total = u32::try_from(parts.len()).unwrap_or(u32::MAX);
-        for (i, rows) in parts.into_iter().enumerate() {
+        let mut budget = request_len.saturating_mul(QUERY_AMPLIFICATION);
+        let first = usize::try_from(q.first_part).unwrap_or(usize::MAX);
+        let mut sent = 0;
+        for (i, rows) in parts.into_iter().enumerate().skip(first) {
             let p = Packet {
                 from: self.name.clone(),
                 generation: self.generation,
                 body: Some(Body::QueryReply(QueryReply {
-                    seq,
+                    seq: q.seq,
                     part: u32::try_from(i).unwrap_or(0),
                     parts: total,
                     rows,
@@ -273,16 +279,39 @@ impl Membership {
                 updates: Vec::new(),
                 facts: Vec::new(),
             };
+            let size = p.encoded_len() + OVERHEAD;
+            if size > budget {
+                break;
+            }
+            budget -= size;
+            sent += 1;
             self.emit(to, &p);
+        }
+        if sent == 0 {
+            self.stats.queries_refused += 1;
+            tracing::debug!(node = %self.name, %to, request_len, first_part = q.first_part,
+                "members query not answered: the request is too small for a part, or asks past the end");
         }
     }
 }
+
+/// An answer to a `members` query is at most this many times the request's size (as
+/// QUIC bounds a server before address validation).
+pub const QUERY_AMPLIFICATION: usize = 3;
+
+/// The sender name of the operator's `members` query.
+pub(crate) const QUERY_NAME: &str = "tern-members";
 
 /// The operator's side of the `members` query: builds the sealed request and reads
 /// the sealed answers (see [`Membership`] for the member side).
 #[derive(Debug)]
 pub struct MembersQuery {
     sealer: Sealer,
+    /// The generation in the request: the nonce seed, so the request's nonce is bound
+    /// to its sender like a member's.
+    generation: u64,
+    /// The datagram size requests are padded to.
+    mtu: usize,
     seq: u64,
     parts: Vec<Option<Vec<MemberRow>>>,
     health: u32,
@@ -294,24 +323,51 @@ impl MembersQuery {
     #[must_use]
     pub fn new(cluster: &str, keyring: crate::Keyring, nonce_seed: u64) -> Self {
         Self {
-            sealer: Sealer::new(cluster, keyring, "tern-members", nonce_seed),
+            sealer: Sealer::new(cluster, keyring, QUERY_NAME, nonce_seed),
+            generation: nonce_seed,
+            mtu: crate::GossipConfig::new(cluster).mtu,
             seq: nonce_seed | 1,
             parts: Vec::new(),
             health: 0,
         }
     }
 
-    /// The datagram to send to any member.
+    /// The datagram to send to any member: a fresh one each time (members refuse a
+    /// replayed request), asking from the first part still missing. Send another
+    /// after an answer that did not complete the table.
     #[must_use]
     pub fn request(&mut self) -> Vec<u8> {
         let p = Packet {
-            from: "tern-members".into(),
-            generation: 0,
-            body: Some(Body::Query(Query { seq: self.seq })),
+            from: QUERY_NAME.into(),
+            generation: self.generation,
+            body: Some(Body::Query(Query {
+                seq: self.seq,
+                first_part: self
+                    .parts
+                    .iter()
+                    .position(Option::is_none)
+                    .map_or(0, |i| u32::try_from(i).unwrap_or(0)),
+                padding: Vec::new(),
+            })),
             updates: Vec::new(),
             facts: Vec::new(),
         };
-        self.sealer.seal(&p.encode_to_vec())
+        // Padded to the MTU: a member answers at most QUERY_AMPLIFICATION times the
+        // request's size, so a full request gets that many full parts.
+        let room = self.mtu.saturating_sub(OVERHEAD + p.encoded_len() + 3);
+        let mut p = p;
+        if let Some(Body::Query(q)) = p.body.as_mut() {
+            q.padding = vec![0; room];
+        }
+        let mut plain = p.encode_to_vec();
+        // The length prefix of the padding may take a byte or two: trim to the MTU.
+        while plain.len() + OVERHEAD > self.mtu
+            && let Some(Body::Query(q)) = p.body.as_mut()
+            && q.padding.pop().is_some()
+        {
+            plain = p.encode_to_vec();
+        }
+        self.sealer.seal(&plain)
     }
 
     /// Takes one answer datagram; returns the table once every part has come.

@@ -1,13 +1,14 @@
 //! Applying what is heard: member state transitions, suspicion and refutation,
 //! membership updates and facts (with re-gossip), suspicion timeouts and tombstones.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use tern_proto::v1::gossip::{Fact, MemberState, Update};
 
 use crate::member::{Member, MemberEvent, State, Suspicion, wins};
 use crate::membership::{Membership, Nanos, nanos};
+use crate::seal::sender_hash;
 
 impl Membership {
     fn add_to_probe_list(&mut self, name: &str) {
@@ -132,7 +133,7 @@ impl Membership {
         if self.leaving.is_some() {
             return;
         }
-        self.incarnation = self.incarnation.max(incarnation) + 1;
+        self.incarnation = self.incarnation.max(incarnation).saturating_add(1);
         self.stats.refutations += 1;
         if self.cfg.lifeguard {
             self.raise_health(1);
@@ -159,8 +160,10 @@ impl Membership {
             return false;
         }
         if u.name == self.name {
+            // A suspicion, a death or a leave this node did not send: refute it (a
+            // leave in progress is this node's own, and refute() keeps it).
             if u.generation == self.generation
-                && matches!(state, State::Suspect | State::Dead)
+                && matches!(state, State::Suspect | State::Dead | State::Left)
                 && u.incarnation >= self.incarnation
             {
                 self.refute(u.incarnation);
@@ -414,6 +417,10 @@ impl Membership {
         {
             self.recent_dead.pop_front();
         }
+        // Replay windows live as long as their member's record (tombstones included),
+        // so the table is bounded by the member table.
+        let known: BTreeSet<u64> = self.members.keys().map(|n| sender_hash(n)).collect();
+        self.windows.retain(|h, _| known.contains(h));
         // Drop names of removed or down members from the probe list.
         let members = &self.members;
         let before = self.probe_list.len();
@@ -422,5 +429,73 @@ impl Membership {
         if self.probe_list.len() != before {
             self.probe_next = self.probe_next.min(self.probe_list.len());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use tern_proto::v1::gossip::{MemberState, Update};
+
+    use crate::{GossipConfig, Identity, Key, Keyring, Membership, State};
+
+    fn node(name: &str, port: u16) -> Membership {
+        let id = Identity {
+            name: name.into(),
+            generation: 1,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let ring = Keyring::new(1, Key::from_bytes([3; 32]));
+        Membership::new(GossipConfig::new("t"), ring, id, u64::from(port)).unwrap()
+    }
+
+    fn update(name: &str, port: u16, incarnation: u64, state: MemberState) -> Update {
+        Update {
+            name: name.into(),
+            generation: 1,
+            incarnation,
+            state: state.into(),
+            addr: format!("127.0.0.1:{port}"),
+            facts_version: 0,
+            from: "mallory".into(),
+        }
+    }
+
+    /// Issue 11's forged leave: `Update{b, LEFT}` from a third party. b refutes it
+    /// with a higher incarnation, and that ALIVE brings b back where the lie landed.
+    #[test]
+    fn a_live_member_refutes_a_leave_it_did_not_send() {
+        let (mut a, mut b) = (node("a", 7001), node("b", 7002));
+        a.apply_update(1, &update("b", 7002, 0, MemberState::Alive), false);
+        let forged = update("b", 7002, 0, MemberState::Left);
+        a.apply_update(2, &forged, false);
+        assert_eq!(a.member("b").map(|m| m.state), Some(State::Left));
+
+        b.apply_update(2, &forged, false);
+        assert_eq!(b.incarnation(), 1);
+        assert_eq!(b.stats().refutations, 1);
+        let alive = b.self_update();
+        assert_eq!(alive.state, i32::from(MemberState::Alive));
+        a.apply_update(3, &alive, false);
+        assert_eq!(a.member("b").map(|m| m.state), Some(State::Alive));
+    }
+
+    /// A real leave stays: it is one incarnation above anything the member said
+    /// before, so no earlier ALIVE (replayed or late) outranks it, and a leaving node
+    /// does not refute its own leave.
+    #[test]
+    fn a_real_leave_is_not_undone() {
+        let (mut a, mut b) = (node("a", 7001), node("b", 7002));
+        let before = b.self_update();
+        b.leave(1);
+        let left = b.self_update();
+        assert_eq!(left.state, i32::from(MemberState::Left));
+        a.apply_update(1, &before, false);
+        a.apply_update(2, &left, false);
+        a.apply_update(3, &before, false);
+        assert_eq!(a.member("b").map(|m| m.state), Some(State::Left));
+        b.apply_update(3, &left, false);
+        assert_eq!(b.stats().refutations, 0);
     }
 }

@@ -117,7 +117,6 @@ pub(super) fn query(
         };
         let socket = UdpSocket::bind(any).map_err(|e| AppError::Gossip(e.to_string()))?;
         let mut q = MembersQuery::new(&g.cluster, keyring(g)?, nonce);
-        let request = q.request();
         let mut targets = vec![g.advertise];
         targets.extend(g.seeds.iter().copied().filter(|s| *s != g.advertise));
         let answer = time::timeout(timeout, async {
@@ -130,8 +129,9 @@ pub(super) fn query(
                 let got = async { Some(socket.recv_from().await) };
                 match futures_lite::future::or(got, tick).await {
                     None => {
+                        // A fresh datagram each time: members refuse a replayed one.
                         for t in &targets {
-                            socket.send_to(*t, &request);
+                            socket.send_to(*t, &q.request());
                         }
                     }
                     Some((_, data)) => {
