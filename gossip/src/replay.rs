@@ -2,7 +2,7 @@
 //! accepted.
 //!
 //! Every sealed datagram carries its sender's counter in the nonce (see
-//! [`crate::seal`]); it grows by one per datagram the sender seals, whatever its
+//! [`Sealer`](crate::Sealer)); it grows by one per datagram the sender seals, whatever its
 //! destination. A receiver keeps, per sender name, the newest generation it accepted and
 //! a sliding bitmap of the last [`WINDOW`] counters below the highest one seen: a counter
 //! already set, or older than the window, is a replay (or a datagram delayed so long it
