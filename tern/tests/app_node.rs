@@ -4,33 +4,15 @@
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tern::app::App;
-use tern::remote::{Json, Node, NodeConfig, RemoteMessage};
+use tern::remote::{Node, NodeConfig};
 use tern::transport::{ZmqConfig, ZmqTransport};
-use tern::{Actor, Context, Handler};
 
-struct Echo;
-impl Actor for Echo {}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Ping(u32);
-impl RemoteMessage for Ping {
-    const NAME: &'static str = "test.v1.Ping";
-    type Codec = Json;
-}
-impl Handler<Ping> for Echo {
-    type Reply = u32;
-    async fn handle(&mut self, p: Ping, _: &mut Context<Self>) -> u32 {
-        p.0
-    }
-}
+mod echo;
+use echo::{Echo, Ping};
 
 fn app() -> App {
-    App::new("test-app").component("echo", |node: &Node| {
-        node.export("echo", &tern::spawn(Echo))?.accept::<Ping>();
-        Ok(())
-    })
+    echo::app("test-app")
 }
 
 fn config_file(tag: &str, text: &str) -> std::path::PathBuf {

@@ -11,35 +11,15 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tern::app::App;
 use tern::discovery::{Datagrams, Key, Keyring, MemberInfo, MembersQuery, State, UdpSocket};
-use tern::remote::{Json, Node, RemoteMessage};
-use tern::{Actor, Context, Handler};
 
 const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-struct Echo;
-impl Actor for Echo {}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Ping(u32);
-impl RemoteMessage for Ping {
-    const NAME: &'static str = "test.v1.Ping";
-    type Codec = Json;
-}
-impl Handler<Ping> for Echo {
-    type Reply = u32;
-    async fn handle(&mut self, p: Ping, _: &mut Context<Self>) -> u32 {
-        p.0
-    }
-}
+mod echo;
 
 fn app() -> App {
-    App::new("gossip-test").component("echo", |node: &Node| {
-        node.export("echo", &tern::spawn(Echo))?.accept::<Ping>();
-        Ok(())
-    })
+    echo::app("gossip-test")
 }
 
 struct Nodes {
