@@ -33,8 +33,5 @@ pub use rng::{SeedTree, SimRng};
 pub use sched::Scheduler;
 pub use socket::SimSocket;
 pub use timeline::{DropReason, Timeline, TimelineEvent, TimelineKind};
-pub use trace::TraceHash;
-pub use world::{
-    Divergence, NodeId, NodeStatus, TraceEvent, TraceKind, Violation, World, charge,
-    check_determinism,
-};
+pub use trace::{TraceEvent, TraceHash, TraceKind};
+pub use world::{Divergence, NodeId, NodeStatus, Violation, World, charge, check_determinism};

@@ -25,8 +25,9 @@ use std::task::Waker;
 use std::time::Duration;
 
 use super::SimRng;
+use super::TraceKind;
 use super::timeline::{DropReason, Timeline, TimelineKind};
-use super::world::{NodeId, TraceKind};
+use super::world::NodeId;
 use crate::time::Instant;
 
 /// How the simulated network behaves. Probabilities are in parts per million.

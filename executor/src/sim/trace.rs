@@ -1,4 +1,7 @@
-//! The canonical trace hash: every observable step of a simulation folded into 128 bits.
+//! The canonical trace: the events a simulation records, and their hash folded into 128 bits.
+
+use super::NodeId;
+use crate::time::Instant;
 
 /// A rolling 128-bit hash of a sequence of trace records.
 ///
@@ -77,6 +80,71 @@ impl TraceHash {
     #[must_use]
     pub fn hex(&self) -> String {
         format!("{:016x}{:016x}", self.hi, self.lo)
+    }
+}
+
+/// What a trace event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceKind {
+    /// A node ran one task.
+    Poll,
+    /// A node's due timers fired.
+    Timers,
+    /// A network message reached its node (`detail` = its sequence number).
+    Deliver,
+    /// A node crashed.
+    Crash,
+    /// A node restarted.
+    Restart,
+    /// A node was paused.
+    Pause,
+    /// A node was resumed.
+    Resume,
+    /// A node learned that its stream connection with a peer was reset (`detail` = the
+    /// peer's node id).
+    Reset,
+    /// A node learned that it can connect to a peer again (`detail` = the peer's node
+    /// id).
+    Up,
+}
+
+/// One step of a simulation, as the canonical trace records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceEvent {
+    /// Position in the trace.
+    pub index: u64,
+    /// Virtual time.
+    pub at: Instant,
+    /// The node concerned.
+    pub node: NodeId,
+    /// What happened.
+    pub kind: TraceKind,
+    /// Kind-specific detail (a delivery's sequence number, a reset's peer).
+    pub detail: u64,
+}
+
+impl TraceEvent {
+    pub(super) fn canonical(&self) -> [u8; 32] {
+        let mut rec = [0u8; 32];
+        rec[0] = self.kind as u8;
+        rec[8..16].copy_from_slice(&(self.node.0 as u64).to_le_bytes());
+        rec[16..24].copy_from_slice(&self.at.as_nanos().to_le_bytes());
+        rec[24..32].copy_from_slice(&self.detail.to_le_bytes());
+        rec
+    }
+}
+
+impl std::fmt::Display for TraceEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "#{} t={}ns node={} {:?} {}",
+            self.index,
+            self.at.as_nanos(),
+            self.node.0,
+            self.kind,
+            self.detail
+        )
     }
 }
 

@@ -12,15 +12,21 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::net::{LinkConfig, Net, NetConfig, NetStats, Packet};
+use super::net::{LinkConfig, Net, NetConfig, NetStats};
 use super::sched::Pct;
 use super::socket::SimSocket;
 use super::timeline::{Timeline, TimelineKind};
-use super::{Scheduler, SeedTree, SimRng, TraceHash};
+use super::{Scheduler, SeedTree, SimRng, TraceEvent, TraceHash, TraceKind};
 use crate::error::Error;
 use crate::runtime::Runtime;
 use crate::task::JoinHandle;
 use crate::time::{Clock, Instant};
+
+mod determinism;
+mod faults;
+mod step;
+
+pub use determinism::{Divergence, check_determinism};
 
 /// Identifies a node of a [`World`] (its index, in creation order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -167,152 +173,6 @@ pub struct World {
 struct Limits {
     time_limit: Option<Instant>,
     livelock_polls: u64,
-}
-
-/// What a trace event records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TraceKind {
-    /// A node ran one task.
-    Poll,
-    /// A node's due timers fired.
-    Timers,
-    /// A network message reached its node (`detail` = its sequence number).
-    Deliver,
-    /// A node crashed.
-    Crash,
-    /// A node restarted.
-    Restart,
-    /// A node was paused.
-    Pause,
-    /// A node was resumed.
-    Resume,
-    /// A node learned that its stream connection with a peer was reset (`detail` = the
-    /// peer's node id).
-    Reset,
-    /// A node learned that it can connect to a peer again (`detail` = the peer's node
-    /// id).
-    Up,
-}
-
-/// One step of a simulation, as the canonical trace records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TraceEvent {
-    /// Position in the trace.
-    pub index: u64,
-    /// Virtual time.
-    pub at: Instant,
-    /// The node concerned.
-    pub node: NodeId,
-    /// What happened.
-    pub kind: TraceKind,
-    /// Kind-specific detail (a delivery's sequence number, a reset's peer).
-    pub detail: u64,
-}
-
-impl TraceEvent {
-    fn canonical(&self) -> [u8; 32] {
-        let mut rec = [0u8; 32];
-        rec[0] = self.kind as u8;
-        rec[8..16].copy_from_slice(&(self.node.0 as u64).to_le_bytes());
-        rec[16..24].copy_from_slice(&self.at.as_nanos().to_le_bytes());
-        rec[24..32].copy_from_slice(&self.detail.to_le_bytes());
-        rec
-    }
-}
-
-impl std::fmt::Display for TraceEvent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "#{} t={}ns node={} {:?} {}",
-            self.index,
-            self.at.as_nanos(),
-            self.node.0,
-            self.kind,
-            self.detail
-        )
-    }
-}
-
-/// Where two runs of the same seed first differed; see [`check_determinism`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Divergence {
-    /// The seed.
-    pub seed: u64,
-    /// Index of the first differing event.
-    pub index: u64,
-    /// The event in the first run (`None`: that run had ended).
-    pub first: Option<TraceEvent>,
-    /// The event in the second run.
-    pub second: Option<TraceEvent>,
-}
-
-impl std::fmt::Display for Divergence {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let show =
-            |e: &Option<TraceEvent>| e.map_or_else(|| "(run ended)".to_owned(), |e| e.to_string());
-        write!(
-            f,
-            "non-determinism: seed {} diverged at trace event {}\n  run 1: {}\n  run 2: {}\nrepro: SIM_SEED={}",
-            self.seed,
-            self.index,
-            show(&self.first),
-            show(&self.second),
-            self.seed
-        )
-    }
-}
-
-/// Runs `scenario` twice on fresh worlds for `seed`, keeping the traces, and returns
-/// the trace hash, or the first event at which the runs differ (design/simulation.md
-/// D1, D3): a wall-clock read, an unseeded random choice or a default-hashed map that
-/// steers behaviour shows up as a divergence at the first step it changed.
-///
-/// # Errors
-///
-/// [`Divergence`] when the two runs differ.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use tern_executor::sim::{World, check_determinism};
-///
-/// let hash = check_determinism(5, |world: &mut World| {
-///     let n = world.add_node("n").unwrap();
-///     world.spawn_on(n, async { tern_executor::time::sleep(Duration::from_secs(1)).await }).detach();
-///     world.run_until_idle();
-/// })
-/// .unwrap();
-/// assert_eq!(hash.hex().len(), 32);
-/// ```
-pub fn check_determinism(
-    seed: u64,
-    scenario: impl Fn(&mut World),
-) -> Result<TraceHash, Divergence> {
-    let run = || {
-        let mut world = World::new(seed).unwrap_or_else(|e| panic!("world: {e}"));
-        world.keep_trace(true);
-        scenario(&mut world);
-        let events = world.log.take().unwrap_or_default();
-        (world.trace_hash(), events)
-    };
-    let (hash_a, a) = run();
-    let (hash_b, b) = run();
-    if hash_a == hash_b && a == b {
-        return Ok(hash_a);
-    }
-    let index = a
-        .iter()
-        .zip(&b)
-        .position(|(x, y)| x != y)
-        .unwrap_or_else(|| a.len().min(b.len()));
-    Err(Divergence {
-        seed,
-        index: index as u64,
-        first: a.get(index).copied(),
-        second: b.get(index).copied(),
-    })
 }
 
 /// An invariant that failed: when, and what it said.
@@ -675,104 +535,6 @@ impl World {
         }
     }
 
-    /// Cuts both directions between `a` and `b`: messages sent, and datagrams in flight
-    /// when they arrive, are dropped until healed. The pair's stream connection resets
-    /// at once: its frames in flight both ways are lost, and each end that had used it
-    /// gets a [`SocketEvent::Reset`](super::SocketEvent::Reset) after
-    /// [`NetConfig::reset_detect`].
-    pub fn partition(&mut self, a: NodeId, b: NodeId) {
-        let now = self.clock.now();
-        self.net.borrow_mut().partition(now, a, b, true);
-        self.note(
-            a,
-            TimelineKind::Partition {
-                peer: b,
-                both: true,
-            },
-        );
-        self.note(
-            b,
-            TimelineKind::Partition {
-                peer: a,
-                both: true,
-            },
-        );
-    }
-
-    /// Cuts only `from` → `to`. The pair's stream connection resets, as with
-    /// [`World::partition`] (a connection needs both directions).
-    pub fn partition_oneway(&mut self, from: NodeId, to: NodeId) {
-        let now = self.clock.now();
-        self.net.borrow_mut().partition(now, from, to, false);
-        let kind = TimelineKind::Partition {
-            peer: to,
-            both: false,
-        };
-        self.note(from, kind);
-    }
-
-    /// Restores both directions between `a` and `b`.
-    pub fn heal(&mut self, a: NodeId, b: NodeId) {
-        let now = self.clock.now();
-        let mut net = self.net.borrow_mut();
-        net.heal(now, a, b);
-        net.heal(now, b, a);
-        net.note(now, a, TimelineKind::Heal { peer: b });
-        net.note(now, b, TimelineKind::Heal { peer: a });
-    }
-
-    /// Removes every partition.
-    pub fn heal_all(&mut self) {
-        let now = self.clock.now();
-        self.net.borrow_mut().heal_all(now);
-        self.note(NodeId(0), TimelineKind::HealAll);
-    }
-
-    /// Holds the link `from` → `to`: messages arriving on it wait, visible through
-    /// [`World::held`], until a test delivers, drops or duplicates them or releases the
-    /// hold (design/simulation.md N6).
-    pub fn hold(&mut self, from: NodeId, to: NodeId) {
-        self.net.borrow_mut().hold(from, to);
-    }
-
-    /// Messages waiting on held links, in arrival order, with their network sequence
-    /// numbers.
-    #[must_use]
-    pub fn held(&self) -> Vec<(u64, Packet)> {
-        self.net.borrow().held()
-    }
-
-    /// Delivers held message `seq` now (ahead of the rest of its hold). Returns whether
-    /// it was held.
-    pub fn deliver_held(&mut self, seq: u64) -> bool {
-        let taken = self.net.borrow_mut().take_held(seq, true);
-        if let Some(Some(w)) = &taken {
-            w.wake_by_ref();
-        }
-        taken.is_some()
-    }
-
-    /// Drops held message `seq`. Returns whether it was held.
-    pub fn drop_held(&mut self, seq: u64) -> bool {
-        self.net.borrow_mut().take_held(seq, false).is_some()
-    }
-
-    /// Delivers a copy of held message `seq` now and keeps the original held.
-    pub fn duplicate_held(&mut self, seq: u64) {
-        let waker = self.net.borrow_mut().duplicate_held(seq);
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    /// Ends the hold on `from` → `to`, delivering what waited in arrival order.
-    pub fn release(&mut self, from: NodeId, to: NodeId) {
-        let wakers = self.net.borrow_mut().release(from, to);
-        for w in wakers {
-            w.wake();
-        }
-    }
-
     /// Adds an invariant, checked after every step; the first violation stops the
     /// world (every `run_*` returns, [`World::step`] returns `false`) and is kept in
     /// [`World::violation`] (design/simulation.md C1).
@@ -784,19 +546,6 @@ impl World {
     #[must_use]
     pub fn violation(&self) -> Option<&Violation> {
         self.violation.as_ref()
-    }
-
-    /// Steps until `done(world)` holds, the world is idle, or an invariant fails.
-    /// Returns whether `done` held.
-    pub fn run_until_with(&mut self, mut done: impl FnMut(&Self) -> bool) -> bool {
-        loop {
-            if done(self) {
-                return true;
-            }
-            if !self.step() {
-                return done(self);
-            }
-        }
     }
 
     /// The world's virtual time.
@@ -815,203 +564,6 @@ impl World {
     #[must_use]
     pub fn trace_hash(&self) -> TraceHash {
         self.trace
-    }
-
-    /// One step: run one ready task of a node chosen by seed, or, when no node can
-    /// run, move the clock to the earliest timer, network delivery or end of charged
-    /// work, and deliver and fire what is due. Returns `false` when nothing is ready
-    /// and nothing is pending (the world is idle).
-    pub fn step(&mut self) -> bool {
-        if self.violation.is_some() {
-            return false;
-        }
-        let progressed = self.step_inner();
-        if progressed {
-            self.check_invariants();
-        }
-        progressed && self.violation.is_none()
-    }
-
-    /// Records a failure: the world stops, and the violation carries the node status
-    /// table and the last trace events (design/simulation.md T4, T5).
-    fn fail(&mut self, message: String) {
-        if self.violation.is_some() {
-            return;
-        }
-        let mut report = message;
-        report.push_str("\nnodes:");
-        for (i, n) in self.nodes.iter().enumerate() {
-            report.push_str(&format!(
-                "\n  {i} {:<12} up={} paused={} gen={} busy={:?} ready={} next_timer={:?}",
-                n.name,
-                n.rt.is_some(),
-                n.paused,
-                n.generation,
-                n.busy,
-                n.rt.as_ref().is_some_and(Runtime::has_ready),
-                n.next_deadline().map(Instant::as_nanos),
-            ));
-        }
-        let events = self.trace_events();
-        if !events.is_empty() {
-            report.push_str("\nlast events:");
-            for e in &events[events.len().saturating_sub(10)..] {
-                report.push_str(&format!("\n  {e}"));
-            }
-        }
-        report.push_str(&format!("\nrepro: SIM_SEED={}", self.seeds.root()));
-        self.violation = Some(Violation {
-            step: self.steps,
-            at: self.clock.now(),
-            message: report,
-        });
-    }
-
-    /// Stops the world with a violation when virtual time would pass `limit` while
-    /// work is still pending.
-    pub fn set_time_limit(&mut self, limit: Instant) {
-        self.limits.time_limit = Some(limit);
-    }
-
-    /// Stops the world with a livelock violation after `polls` task polls in a row
-    /// with no timer fired and no message delivered (default 1,000,000). Virtual time
-    /// moved only by poll costs or charged work does not count as progress.
-    pub fn set_livelock_limit(&mut self, polls: u64) {
-        self.limits.livelock_polls = polls;
-    }
-
-    fn check_invariants(&mut self) {
-        let failed = self.invariants.0.iter().find_map(|check| check(self).err());
-        if let Some(message) = failed {
-            self.fail(format!("invariant violated: {message}"));
-        }
-    }
-
-    /// The cost of one poll, drawn from the `poll` stream (nothing drawn when off or
-    /// fixed).
-    fn poll_cost(&mut self) -> Duration {
-        let (min, max) = self.poll_cost;
-        if max == min {
-            return Duration::from_nanos(min);
-        }
-        Duration::from_nanos(min + self.poll_rng.below(max - min + 1))
-    }
-
-    /// The node to run now, by the scheduler; `None` when no node can run.
-    fn pick(&mut self, now: Instant) -> Option<usize> {
-        let nodes = &self.nodes;
-        if let Some(pct) = &mut self.pct {
-            return pct.pick(nodes.len(), |i| nodes[i].schedulable(now));
-        }
-        // One pass over the nodes: `schedulable` looks into each runtime's queue.
-        self.ready.clear();
-        self.ready
-            .extend((0..nodes.len()).filter(|&i| nodes[i].schedulable(now)));
-        if self.ready.is_empty() {
-            return None;
-        }
-        let pick = usize::try_from(self.sched.below(self.ready.len() as u64)).unwrap_or(0);
-        self.ready.get(pick).copied()
-    }
-
-    fn step_inner(&mut self) -> bool {
-        let now = self.clock.now();
-        if let Some(i) = self.pick(now) {
-            CHARGED.with(|c| c.set(Duration::ZERO));
-            if let Some(rt) = &self.nodes[i].rt {
-                rt.run_one();
-            }
-            let cost = CHARGED.with(|c| c.replace(Duration::ZERO)) + self.poll_cost();
-            if !cost.is_zero() {
-                let n = &mut self.nodes[i];
-                n.busy += cost;
-                n.busy_until = now + cost;
-            }
-            self.steps += 1;
-            self.record_event(TraceKind::Poll, i, 0);
-            self.polls_without_progress += 1;
-            if self.polls_without_progress > self.limits.livelock_polls {
-                self.fail(format!(
-                    "livelock: {} polls without a timer or a delivery",
-                    self.polls_without_progress
-                ));
-            }
-            return true;
-        }
-        let Some(at) = self.next_event() else {
-            return false;
-        };
-        if let Some(limit) = self.limits.time_limit
-            && at > limit
-        {
-            self.clock.advance(limit - self.clock.now());
-            self.fail(format!(
-                "time limit of {} ns reached with work pending",
-                limit.as_nanos()
-            ));
-            return false;
-        }
-        self.clock.advance(at - self.clock.now());
-        // Deliveries first, in (time, send order); then timers, in node order.
-        let mut arrived = std::mem::take(&mut self.arrived);
-        let mut wakers = std::mem::take(&mut self.wakers);
-        self.net
-            .borrow_mut()
-            .deliver_due(at, &mut arrived, &mut wakers);
-        let mut progressed = !arrived.is_empty();
-        for (kind, node, detail) in arrived.drain(..) {
-            self.record_event(kind, node.0, detail);
-        }
-        for w in wakers.drain(..) {
-            w.wake();
-        }
-        self.arrived = arrived;
-        self.wakers = wakers;
-        for i in 0..self.nodes.len() {
-            if self.nodes[i].next_deadline().is_some_and(|d| d <= at)
-                && let Some(rt) = &self.nodes[i].rt
-            {
-                rt.fire_timers();
-                self.record_event(TraceKind::Timers, i, 0);
-                progressed = true;
-            }
-        }
-        if progressed {
-            self.polls_without_progress = 0;
-        }
-        true
-    }
-
-    /// The earliest timer of any running node, network delivery, or end of charged work
-    /// of a node that has work waiting.
-    fn next_event(&self) -> Option<Instant> {
-        let now = self.clock.now();
-        let timers = self.nodes.iter().filter_map(Node::next_deadline).min();
-        let delivery = self.net.borrow().next_delivery();
-        let busy = self
-            .nodes
-            .iter()
-            .filter(|n| {
-                !n.paused && n.busy_until > now && n.rt.as_ref().is_some_and(Runtime::has_ready)
-            })
-            .map(|n| n.busy_until)
-            .min();
-        [timers, delivery, busy].into_iter().flatten().min()
-    }
-
-    /// Appends one event to the canonical trace (and to the kept log, if enabled).
-    fn record_event(&mut self, kind: TraceKind, node: usize, detail: u64) {
-        let event = TraceEvent {
-            index: self.trace.records(),
-            at: self.clock.now(),
-            node: NodeId(node),
-            kind,
-            detail,
-        };
-        self.trace.record(&event.canonical());
-        if let Some(log) = &mut self.log {
-            log.push(event);
-        }
     }
 
     /// Keeps every trace event in memory (for [`check_determinism`] and debugging);
@@ -1052,30 +604,5 @@ impl World {
     #[must_use]
     pub fn trace_events(&self) -> &[TraceEvent] {
         self.log.as_deref().unwrap_or(&[])
-    }
-
-    /// Steps until the world is idle. Returns the steps taken.
-    pub fn run_until_idle(&mut self) -> u64 {
-        let start = self.steps;
-        while self.step() {}
-        self.steps - start
-    }
-
-    /// Steps until virtual time reaches `deadline` or the world is idle, whichever is
-    /// first; the clock never passes `deadline`, and ends exactly on it.
-    pub fn run_until(&mut self, deadline: Instant) {
-        loop {
-            let now = self.clock.now();
-            let ready = self.nodes.iter().any(|n| n.schedulable(now));
-            if !ready && self.next_event().is_none_or(|at| at > deadline) {
-                if now < deadline {
-                    self.clock.advance(deadline - now);
-                }
-                return;
-            }
-            if !self.step() {
-                return;
-            }
-        }
     }
 }
