@@ -9,7 +9,7 @@ use tern::remote::{Node, NodeConfig};
 use tern::transport::{ZmqConfig, ZmqTransport};
 
 mod echo;
-use echo::{Echo, Ping};
+use echo::{Echo, Ping, Reaper, free_port};
 
 fn app() -> App {
     echo::app("test-app")
@@ -39,11 +39,6 @@ fn spawn_child_node(test: &str, var: &str, config: &std::path::Path) -> std::pro
         .env(var, config)
         .spawn()
         .expect("start the node")
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 #[test]
@@ -93,15 +88,20 @@ fn a_node_serves_remote_asks_and_exits_0_on_sigterm() {
             "[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n[peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n[components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 200\n"
         ),
     );
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "a_node_serves_remote_asks_and_exits_0_on_sigterm",
-            "--exact",
-            "--nocapture",
-        ])
-        .env(CHILD, &config)
-        .spawn()
-        .expect("start the node");
+    let mut child = Reaper(Some(
+        Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "a_node_serves_remote_asks_and_exits_0_on_sigterm",
+                "--exact",
+                "--nocapture",
+            ])
+            .env(CHILD, &config)
+            .spawn()
+            .expect("start the node"),
+    ));
+    let pid = nix::unistd::Pid::from_raw(
+        i32::try_from(child.0.as_ref().expect("child").id()).expect("pid"),
+    );
     let answered = tern::Runtime::new().expect("runtime").block_on(async {
         let t = ZmqTransport::bind(
             ZmqConfig::new("client")
@@ -120,9 +120,8 @@ fn a_node_serves_remote_asks_and_exits_0_on_sigterm() {
         answered
     });
     assert_eq!(answered, (0..20).map(Ok).collect::<Vec<_>>());
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
-    let status = child.wait().expect("wait");
+    let status = child.0.take().expect("child").wait().expect("wait");
     assert!(status.success(), "the node exited with {status}");
     let _ = std::fs::remove_file(config);
 }
@@ -140,12 +139,15 @@ fn asks_to_a_frozen_node_fail_typed_by_their_deadline_and_it_recovers_when_thawe
             "[node]\nname = \"n2\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n[peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n[components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 100\n"
         ),
     );
-    let mut child = spawn_child_node(
+    // If an assertion fails while the child is stopped, the guard still kills it.
+    let mut child = Reaper(Some(spawn_child_node(
         "asks_to_a_frozen_node_fail_typed_by_their_deadline_and_it_recovers_when_thawed",
         CHILD,
         &config,
+    )));
+    let pid = nix::unistd::Pid::from_raw(
+        i32::try_from(child.0.as_ref().expect("child").id()).expect("pid"),
     );
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
     let (warm, frozen, thawed) = tern::Runtime::new().expect("runtime").block_on(async {
         let mut z = ZmqConfig::new("client")
             .listen(format!("tcp://127.0.0.1:{client_port}"))
@@ -197,7 +199,7 @@ fn asks_to_a_frozen_node_fail_typed_by_their_deadline_and_it_recovers_when_thawe
     }
     assert_eq!(thawed, Ok(7), "the node serves again once thawed");
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
-    let status = child.wait().expect("wait");
+    let status = child.0.take().expect("child").wait().expect("wait");
     assert!(status.success(), "the node exited with {status}");
     let _ = std::fs::remove_file(config);
 }

@@ -1,5 +1,7 @@
-//! The component the process tests run in their containers: `Echo` answers a `Ping`
-//! with its number. One place for `admin_metrics`, `app_node` and `gossip_processes`.
+//! What the process tests share: the component they run in their containers (`Echo`
+//! answers a `Ping` with its number), a free loopback port, and a guard that kills a
+//! child process the test did not stop. One place for `admin_metrics`, `app_node` and
+//! `gossip_processes`.
 
 use serde::{Deserialize, Serialize};
 use tern::app::App;
@@ -30,4 +32,25 @@ pub(crate) fn app(name: &'static str) -> App {
         node.export("echo", &tern::spawn(Echo))?.accept::<Ping>();
         Ok(())
     })
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+#[allow(dead_code)] // not every test binary that includes this module uses it
+pub(crate) fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Kills the child (also a stopped one: SIGKILL ends it) if the test fails before it
+/// stopped it, so no process is left behind.
+#[allow(dead_code)] // not every test binary that includes this module uses it
+pub(crate) struct Reaper(pub(crate) Option<std::process::Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
