@@ -54,6 +54,7 @@ mod export;
 mod membership;
 mod node;
 mod reference;
+mod service;
 mod slot;
 mod stream;
 
@@ -64,4 +65,7 @@ pub use export::ExportBuilder;
 pub use membership::{COMPONENTS_FACT, ENDPOINT_FACT, WeakNode};
 pub use node::{Node, NodeStats, TellRefusals};
 pub use reference::{Ref, RefAsk, RefTell, Undelivered};
+pub use service::{Accepts, ServedBy};
+#[doc(hidden)]
+pub use service::{Direct, Found};
 pub use stream::RefStream;

@@ -50,6 +50,10 @@ pub(super) struct State {
     /// Components whose every host died or left (component -> the last host): calls
     /// fail at once until a host publishes the name again.
     pub(super) gone: BTreeMap<String, String>,
+    /// Every component name a peer has announced: a call that finds no host for one
+    /// of these fails [`CallError::NotHosted`], for any other name
+    /// [`CallError::UnknownName`].
+    pub(super) heard: BTreeSet<String>,
     /// Peers whose connection the transport reported lost, and when: calls to them
     /// fail [`CallError::Unreachable`] at once until the connection is back
     /// ([`Incoming::PeerUp`], a frame from the peer, a new generation) or
@@ -259,6 +263,7 @@ impl Node {
             ticker: None,
             down: BTreeSet::new(),
             gone: BTreeMap::new(),
+            heard: BTreeSet::new(),
             links_down: BTreeMap::new(),
             backlogs: BTreeMap::new(),
             held_bytes: 0,
@@ -366,15 +371,16 @@ impl Node {
     /// A reference to the component called `name`, wherever it runs: on this node if
     /// it is here (no encoding), otherwise on a peer that announced it (round robin
     /// among several). Nothing is checked now; calls wait for the name if no node has
-    /// announced it yet.
+    /// announced it yet. `T` is the component's actor type, or a protocol naming the
+    /// messages it accepts (see [`protocol!`](crate::protocol)).
     #[must_use]
-    pub fn lookup<A: Actor>(&self, name: &str) -> Ref<A> {
+    pub fn lookup<T: 'static>(&self, name: &str) -> Ref<T> {
         Ref::new(self.clone(), name, None)
     }
 
     /// A reference to the component called `name` on node `node` only.
     #[must_use]
-    pub fn lookup_on<A: Actor>(&self, node: &str, name: &str) -> Ref<A> {
+    pub fn lookup_on<T: 'static>(&self, node: &str, name: &str) -> Ref<T> {
         Ref::new(self.clone(), name, Some(node))
     }
 

@@ -38,7 +38,7 @@ impl Node {
         // No host yet (unknown name, or its connection not up): the caller retries
         // until the name's wait runs out.
         let Some(host) = self.target(&mut st, component, pin, now)? else {
-            return Err(CallError::UnknownComponent(component.to_owned()));
+            return Err(st.unhosted(component));
         };
         let timeout = timeout.map(super::nanos);
         let id = st.session.ask_stream(now, &host, out, timeout, window);
@@ -140,7 +140,9 @@ impl Node {
             .get(&req.component)
             .cloned();
         let source = match export {
-            None => Err(CallError::UnknownComponent(req.component.clone())),
+            None => Err(CallError::NotHosted {
+                name: req.component.clone(),
+            }),
             Some(e) if e.is_stopped() => Err(CallError::Stopped),
             Some(e) => e.deliver_stream(
                 &req.message_type,
