@@ -375,7 +375,8 @@ struct FrontLog {
 
 fn kind(e: &CallError) -> String {
     match e {
-        CallError::UnknownComponent(_) => "unknown-component".into(),
+        CallError::UnknownName { .. } => "unknown-name".into(),
+        CallError::NotHosted { .. } => "not-hosted".into(),
         CallError::PendingFull => "pending-full".into(),
         CallError::MailboxFull => "mailbox-full".into(),
         CallError::Stopped => "stopped".into(),

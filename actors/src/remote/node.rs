@@ -54,6 +54,9 @@ pub(super) struct State {
     /// of these fails [`CallError::NotHosted`], for any other name
     /// [`CallError::UnknownName`].
     pub(super) heard: BTreeSet<String>,
+    /// Exports withdrawn by [`Node::shutdown`]: no longer announced or reachable from
+    /// other nodes, still called by local references while the container drains.
+    pub(super) retired: BTreeMap<String, Rc<dyn Exported>>,
     /// Peers whose connection the transport reported lost, and when: calls to them
     /// fail [`CallError::Unreachable`] at once until the connection is back
     /// ([`Incoming::PeerUp`], a frame from the peer, a new generation) or
@@ -264,6 +267,7 @@ impl Node {
             down: BTreeSet::new(),
             gone: BTreeMap::new(),
             heard: BTreeSet::new(),
+            retired: BTreeMap::new(),
             links_down: BTreeMap::new(),
             backlogs: BTreeMap::new(),
             held_bytes: 0,
@@ -423,11 +427,13 @@ impl Node {
 
     /// Stops the node: withdraws every export (peers are told), fails waiting and
     /// outstanding asks with [`CallError::Stopped`], and ends its tasks. Components keep
-    /// running; only their network presence ends.
+    /// running; only their network presence ends: references on this node still
+    /// reach them (without encoding), so local callers are not cut off while the
+    /// container drains.
     pub fn shutdown(&self) {
         let (waiting, slots) = {
             let mut st = self.shared.state.borrow_mut();
-            st.exports.clear();
+            st.retired = std::mem::take(&mut st.exports);
             st.version += 1;
             let waiting: Vec<Pending> = st.pending.drain(..).collect();
             let slots: Vec<Rc<CallSlot>> = std::mem::take(&mut st.waiters).into_values().collect();

@@ -300,14 +300,13 @@ where
 }
 
 impl super::Node {
-    /// The live export called `name` on this node, if any.
+    /// The live export called `name` on this node, if any: exported now, or withdrawn
+    /// by `Node::shutdown` (still called locally while the container drains).
     pub(super) fn export_of(&self, name: &str) -> Option<Rc<dyn Exported>> {
-        self.shared
-            .state
-            .borrow()
-            .exports
+        let st = self.shared.state.borrow();
+        st.exports
             .get(name)
-            .filter(|e| !e.is_stopped())
+            .or_else(|| st.retired.get(name))
             .cloned()
     }
 }

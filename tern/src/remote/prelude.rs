@@ -3,7 +3,8 @@
 //!
 //! Everything in [`tern::prelude`](crate::prelude), plus the node and its references
 //! ([`Node`], [`NodeConfig`], [`Ref`], [`CallError`]), message types that cross nodes
-//! ([`RemoteMessage`] and the codecs), the transports ([`ZmqTransport`],
+//! ([`RemoteMessage`] and the codecs), protocols ([`protocol!`], [`Accepts`],
+//! [`ServedBy`]), the transports ([`ZmqTransport`],
 //! [`SimTransport`]), the simulator ([`World`], [`NodeId`], [`sim_nodes`]) and container
 //! processes ([`App`]).
 //!
@@ -51,9 +52,10 @@
 
 pub use crate::app::App;
 pub use crate::prelude::*;
+pub use tern_actors::protocol;
 pub use tern_actors::remote::{
-    CallError, Codec, ExportBuilder, Json, Node, NodeConfig, NodeError, Postcard, Prost, Raw,
-    RawBytes, Ref, RefStream, RemoteMessage, Undelivered,
+    Accepts, CallError, Codec, ExportBuilder, Json, Node, NodeConfig, NodeError, Postcard, Prost,
+    Raw, RawBytes, Ref, RefStream, RemoteMessage, ServedBy, Undelivered,
 };
 pub use tern_executor::sim::{NodeId, World};
 pub use tern_macros::RemoteMessage;
