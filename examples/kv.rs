@@ -91,7 +91,10 @@ pub(crate) fn local() -> anyhow::Result<Option<String>> {
                 value: "hello".into(),
             })
             .await?;
-        let value = store
+        // The same component as a `Ref`, the type the remote steps use, with no node
+        // and no transport: calls go straight to its mailbox.
+        let kv: Ref<Kv> = Ref::local_as(&store);
+        let value = kv
             .ask(Get {
                 key: "greeting".into(),
             })

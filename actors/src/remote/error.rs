@@ -141,6 +141,10 @@ impl CallError {
             Self::HandlerPanicked(m) | Self::StreamFailed(m) | Self::Remote { detail: m, .. } => {
                 m.clone()
             }
+            // Said by the receiver, of itself (docs/wire-protocol.md, section 8.1).
+            Self::UnknownName { name } | Self::NotHosted { name } => {
+                format!("no component named {name:?} is known")
+            }
             other => other.to_string(),
         };
         (code, detail)
