@@ -330,18 +330,18 @@ impl<T: 'static> Stream for RefStream<T> {
                     .as_mut()
                     .is_some_and(|r| Pin::new(r).poll(cx).is_pending());
                 let opened = if waiting {
-                    Err(node.shared.state.borrow().unhosted(&name))
+                    Ok(None)
                 } else {
                     let (window, timeout) = (this.window, this.timeout);
                     node.open_stream(&name, pin.as_deref(), out.clone(), window, timeout)
                 };
                 match opened {
-                    Ok((id, call)) => {
+                    Ok(Some((id, call))) => {
                         this.retry = None;
                         this.idle_sleep = None;
                         this.state = State::Open { id, call };
                     }
-                    Err(who @ (CallError::UnknownName { .. } | CallError::NotHosted { .. })) => {
+                    Ok(None) => {
                         if !waiting {
                             let mut retry = time::sleep(NAME_RETRY);
                             // Registers the waker.
@@ -351,7 +351,8 @@ impl<T: 'static> Stream for RefStream<T> {
                         let idle = this.idle;
                         this.idle_sleep.get_or_insert_with(|| time::sleep(idle));
                         if fired(&mut this.deadline, cx) || fired(&mut this.idle_sleep, cx) {
-                            return Poll::Ready(Some(Err(who)));
+                            let error = node.shared.state.borrow().unhosted(&name);
+                            return Poll::Ready(Some(Err(error)));
                         }
                         this.state = State::Unsent { name, pin, out };
                         return Poll::Pending;
