@@ -26,8 +26,8 @@ use protocol::{Get, Kv, Put};
 
 // ANCHOR: protocol
 /// What the store's clients and the store share: the message types and the protocol.
-/// In a real project this module is a small crate that both binaries depend on; a
-/// client needs nothing else (not the store's type).
+/// In a real project this module is a small crate that both binaries depend on (its
+/// items `pub`); a client needs nothing else, not the store's type.
 pub(crate) mod protocol {
     use serde::{Deserialize, Serialize};
     use tern::remote::prelude::*;
@@ -35,21 +35,21 @@ pub(crate) mod protocol {
     /// Sets `key` to `value`; the reply is the value it had.
     #[derive(Debug, Serialize, Deserialize, RemoteMessage)]
     #[tern(name = "kv.v1.Put")]
-    pub struct Put {
-        pub key: String,
-        pub value: String,
+    pub(crate) struct Put {
+        pub(crate) key: String,
+        pub(crate) value: String,
     }
 
     /// Reads `key`.
     #[derive(Debug, Serialize, Deserialize, RemoteMessage)]
     #[tern(name = "kv.v1.Get")]
-    pub struct Get {
-        pub key: String,
+    pub(crate) struct Get {
+        pub(crate) key: String,
     }
 
     protocol! {
         /// The key-value store as its clients see it: each message and its reply.
-        pub Kv {
+        pub(crate) Kv {
             Put => Option<String>,
             Get => Option<String>,
         }
