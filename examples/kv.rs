@@ -184,7 +184,7 @@ pub(crate) fn client(
     key: &str,
     value: Option<&str>,
 ) -> anyhow::Result<Option<String>> {
-    let layered = tern::app::config::Layered::load(Some(config), std::env::vars())?;
+    let layered = Layered::load(Some(config), std::env::vars())?;
     Runtime::new()?.block_on(async {
         // Each run is a new incarnation of the client node: a newer generation.
         let now = time::wall_now().duration_since(std::time::UNIX_EPOCH)?;
