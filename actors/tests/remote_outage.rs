@@ -53,15 +53,21 @@ type Seen = (
 /// directories.
 fn outage(seed: u64, membership: bool) -> Seen {
     let mut world = World::new(seed).expect("world");
-    let (a, b) = (world.add_node("a").unwrap(), world.add_node("b").unwrap());
+    let (a, b) = (
+        world.add_node("a").expect("node a"),
+        world.add_node("b").expect("node b"),
+    );
     let names = Rc::new(BTreeMap::from([("a".to_owned(), a), ("b".to_owned(), b)]));
     let ta = SimTransport::new("a", world.socket(a), names.clone());
     let tb = SimTransport::new("b", world.socket(b), names);
     world
         .spawn_on(b, async move {
             let peers: &[&str] = if membership { &[] } else { &["a"] };
-            let node = Node::start(NodeConfig::new("b").peers(peers.iter().copied()), tb).unwrap();
-            node.export("nap", &spawn(Sleeper)).unwrap().accept::<Nap>();
+            let node =
+                Node::start(NodeConfig::new("b").peers(peers.iter().copied()), tb).expect("node");
+            node.export("nap", &spawn(Sleeper))
+                .expect("export")
+                .accept::<Nap>();
             if membership {
                 node.peer_up("a", 0, None, &[]);
             }
@@ -69,7 +75,8 @@ fn outage(seed: u64, membership: bool) -> Seen {
         .detach();
     let caller = world.spawn_on(a, async move {
         let peers: &[&str] = if membership { &[] } else { &["b"] };
-        let node = Node::start(NodeConfig::new("a").peers(peers.iter().copied()), ta).unwrap();
+        let node =
+            Node::start(NodeConfig::new("a").peers(peers.iter().copied()), ta).expect("node");
         if membership {
             node.peer_up("b", 0, None, &["nap"]);
         }
@@ -105,7 +112,7 @@ fn outage(seed: u64, membership: bool) -> Seen {
     world.run_until(secs(10.0));
     world
         .runtime(a)
-        .unwrap()
+        .expect("a is up")
         .block_on(caller)
         .expect("caller finished")
 }

@@ -276,15 +276,15 @@ where
     M: 'static,
 {
     fn try_tell(&self, msg: M) -> Result<(), SendError<M>> {
-        Addr::try_tell(self, msg)
+        Self::try_tell(self, msg)
     }
 
     fn tell(&self, msg: M, timeout: Duration) -> Boxed<Result<(), SendError<M>>> {
-        Box::pin(Addr::tell(self, msg).timeout(timeout))
+        Box::pin(Self::tell(self, msg).timeout(timeout))
     }
 
     fn ask(&self, msg: M, timeout: Duration) -> Boxed<Result<A::Reply, AskError>> {
-        let ask = Addr::ask(self, msg).timeout(timeout);
+        let ask = Self::ask(self, msg).timeout(timeout);
         Box::pin(async move { ask.await })
     }
 }
