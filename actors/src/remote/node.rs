@@ -50,8 +50,8 @@ pub(super) struct State {
     /// Components whose every host died or left (component -> the last host): calls
     /// fail at once until a host publishes the name again.
     pub(super) gone: BTreeMap<String, String>,
-    /// Every component name a peer has announced: a call that finds no host for one
-    /// of these fails [`CallError::NotHosted`], for any other name
+    /// Every component name this node exported or a peer announced: a call that finds
+    /// no host for one of these fails [`CallError::NotHosted`], for any other name
     /// [`CallError::UnknownName`].
     pub(super) heard: BTreeSet<String>,
     /// Exports withdrawn by [`Node::shutdown`]: no longer announced or reachable from
@@ -347,6 +347,7 @@ impl Node {
                 return Err(NodeError::NameTaken(name.to_owned()));
             }
             st.exports.insert(name.to_owned(), export.clone());
+            st.heard.insert(name.to_owned());
             st.version += 1;
         }
         self.announce_all();
