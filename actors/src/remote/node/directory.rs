@@ -196,7 +196,8 @@ impl Node {
 }
 
 /// The error for a call to `component` that found no host: [`CallError::NotHosted`]
-/// if a peer ever announced the name, [`CallError::UnknownName`] otherwise.
+/// if this node exported the name or a peer announced it, [`CallError::UnknownName`]
+/// otherwise.
 pub(in crate::remote) fn unhosted(
     heard: &std::collections::BTreeSet<String>,
     component: &str,
