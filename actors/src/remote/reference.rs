@@ -51,7 +51,9 @@ impl<M> fmt::Debug for Undelivered<M> {
 /// The name is resolved at each call, so a reference stays valid while its component
 /// restarts, moves, or has not started yet. A component on this node is called
 /// directly, without encoding; elsewhere the message is encoded with its
-/// [`RemoteMessage::Codec`].
+/// [`RemoteMessage::Codec`]. (On this node, a reference typed by the actor also finds
+/// a component only registered under the name; one typed by a protocol finds it
+/// through its export, with the message types the export accepts.)
 ///
 /// Get one from [`Node::lookup`] or [`Node::lookup_on`], or, for a component in this
 /// process with no node and no transport, from [`Ref::local`] or [`Ref::local_as`].
@@ -141,10 +143,13 @@ impl<T: 'static> Ref<T> {
     }
 
     fn here(export: Rc<dyn Exported>) -> Self {
-        let name = std::any::type_name::<T>();
+        // The type's own name: `Counter` for `app::Counter`, `Cache` for
+        // `app::Cache<app::Key>`.
+        let full = std::any::type_name::<T>();
+        let path = full.split('<').next().unwrap_or(full);
         Self {
             via: Via::Here(export),
-            name: name.rsplit("::").next().unwrap_or(name).into(),
+            name: path.rsplit("::").next().unwrap_or(path).into(),
             pin: None,
             _target: PhantomData,
         }
