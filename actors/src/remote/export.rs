@@ -52,6 +52,8 @@ pub(crate) trait Exported {
     fn is_stopped(&self) -> bool;
     /// The `Addr<A>`, for typed local lookups.
     fn addr(&self) -> &dyn Any;
+    /// The `Export<A>` itself, for typed local calls without another allocation.
+    fn into_any(self: Rc<Self>) -> Rc<dyn Any>;
     /// The component's counters (mailbox depth, handled, ...).
     fn stats(&self) -> ComponentStats;
     /// Decodes a request and queues it in the component's mailbox if there is room.
@@ -77,7 +79,7 @@ pub(crate) trait Exported {
 }
 
 pub(crate) struct Export<A: Actor> {
-    addr: Addr<A>,
+    pub(super) addr: Addr<A>,
     handlers: RefCell<BTreeMap<&'static str, Dispatch<A>>>,
     streams: RefCell<BTreeMap<&'static str, StreamDispatch<A>>>,
     /// Local calls through a protocol-typed `Ref`, by message type.
@@ -160,6 +162,10 @@ impl<A: Actor> Exported for Export<A> {
 
     fn addr(&self) -> &dyn Any {
         &self.addr
+    }
+
+    fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
+        self
     }
 
     fn stats(&self) -> ComponentStats {

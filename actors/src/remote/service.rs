@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::codec::RemoteMessage;
 use super::error::CallError;
-use super::export::{ExportBuilder, Exported};
+use super::export::{Export, ExportBuilder, Exported};
 use crate::actor::{Actor, Handler};
 use crate::addr::Addr;
 use crate::error::{AskError, SendError};
@@ -85,9 +85,9 @@ where
     type Reply = <A as Handler<M>>::Reply;
 
     fn direct(found: &Found) -> Direct<M, Self::Reply> {
-        found.addr::<A>().map_or(Direct(Route::Remote), |addr| {
-            Direct(Route::Here(Rc::new(addr)))
-        })
+        found
+            .target::<A, M>()
+            .map_or(Direct(Route::Remote), |target| Direct(Route::Here(target)))
     }
 }
 
@@ -213,6 +213,25 @@ impl Found {
             })
     }
 
+    /// The component as a target of `M`, if it is an `A`: its export (no allocation),
+    /// or a component registered under the name.
+    pub(crate) fn target<A, M>(&self) -> Option<Rc<dyn LocalTarget<M, A::Reply>>>
+    where
+        A: Handler<M>,
+        M: 'static,
+    {
+        let exported = self
+            .export
+            .clone()
+            .and_then(|e| e.into_any().downcast::<Export<A>>().ok());
+        match exported {
+            Some(export) => Some(export),
+            None => self
+                .addr::<A>()
+                .map(|addr| Rc::new(addr) as Rc<dyn LocalTarget<M, A::Reply>>),
+        }
+    }
+
     /// The export's entry for `M` with reply `R`: a message it does not accept (or
     /// with another reply type) is refused as a remote node would refuse it.
     pub(crate) fn accepted<M: RemoteMessage, R: 'static>(&self) -> Direct<M, R> {
@@ -268,6 +287,24 @@ pub(crate) trait LocalTarget<M, R> {
     fn try_tell(&self, msg: M) -> Result<(), SendError<M>>;
     fn tell(&self, msg: M, timeout: Duration) -> Boxed<Result<(), SendError<M>>>;
     fn ask(&self, msg: M, timeout: Duration) -> Boxed<Result<R, AskError>>;
+}
+
+impl<A, M> LocalTarget<M, A::Reply> for Export<A>
+where
+    A: Handler<M>,
+    M: 'static,
+{
+    fn try_tell(&self, msg: M) -> Result<(), SendError<M>> {
+        LocalTarget::<M, A::Reply>::try_tell(&self.addr, msg)
+    }
+
+    fn tell(&self, msg: M, timeout: Duration) -> Boxed<Result<(), SendError<M>>> {
+        LocalTarget::<M, A::Reply>::tell(&self.addr, msg, timeout)
+    }
+
+    fn ask(&self, msg: M, timeout: Duration) -> Boxed<Result<A::Reply, AskError>> {
+        LocalTarget::<M, A::Reply>::ask(&self.addr, msg, timeout)
+    }
 }
 
 impl<A, M> LocalTarget<M, A::Reply> for Addr<A>
