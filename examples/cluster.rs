@@ -28,12 +28,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tern::app::config::{Layered, NodeSettings};
-use tern::app::{App, SimCluster};
 use tern::check::{History, HistorySummary, OrderViolation};
-use tern::remote::{CallError, Node, NodeError, NodeStats, Postcard, Ref, RemoteMessage};
-use tern::sim::{NodeId, SeedTree, SimRng, TraceHash, World};
-use tern::{Actor, Context, Environment, Handler, Instant};
+use tern::remote::prelude::*;
 
 /// What to run: the seed, the size and the length.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,7 +321,7 @@ impl Actor for Worker {}
 impl Worker {
     fn work(&mut self, seq: u64) {
         self.history.handled("front", &self.node, seq);
-        let now = tern::time::now().as_nanos();
+        let now = time::now().as_nanos();
         self.handled
             .borrow_mut()
             .entry(self.node.clone())
@@ -339,7 +335,7 @@ impl Worker {
         let cpu = self.rng.exp_nanos(self.work_mean / 4);
         let io = self.rng.exp_nanos(self.work_mean - self.work_mean / 4);
         tern::sim::charge(Duration::from_nanos(cpu));
-        tern::time::sleep(Duration::from_nanos(io)).await;
+        time::sleep(Duration::from_nanos(io)).await;
     }
 }
 
@@ -375,7 +371,8 @@ struct FrontLog {
 
 fn kind(e: &CallError) -> String {
     match e {
-        CallError::UnknownComponent(_) => "unknown-component".into(),
+        CallError::UnknownName { .. } => "unknown-name".into(),
+        CallError::NotHosted { .. } => "not-hosted".into(),
         CallError::PendingFull => "pending-full".into(),
         CallError::MailboxFull => "mailbox-full".into(),
         CallError::Stopped => "stopped".into(),
@@ -421,17 +418,15 @@ impl Handler<Round> for Front {
                 self.log.borrow_mut().asks += 1;
                 let ask = worker.ask(Job { seq }).timeout(self.ask_timeout);
                 let (history, log, name) = (self.history.clone(), self.log.clone(), name.clone());
-                tern::spawn_task(async move {
-                    let start = tern::time::now();
+                spawn_task(async move {
+                    let start = time::now();
                     let outcome = ask.await;
                     let mut log = log.borrow_mut();
                     match outcome {
                         Ok(done) => {
                             history.answered("front", &name, seq, done.seq);
                             log.answered += 1;
-                            let us = tern::time::now()
-                                .saturating_duration_since(start)
-                                .as_micros();
+                            let us = time::now().saturating_duration_since(start).as_micros();
                             log.latencies.push(u64::try_from(us).unwrap_or(u64::MAX));
                         }
                         Err(e) => {
@@ -525,7 +520,7 @@ fn application(s: &Scenario, seeds: SeedTree, checks: &Checks, log: &Rc<RefCell<
                 .iter()
                 .map(|w| (w.clone(), node.lookup_on::<Worker>(w, "worker")))
                 .collect();
-            let front = tern::spawn(Front {
+            let front = spawn(Front {
                 workers: refs,
                 round: 0,
                 ask_every,
@@ -535,9 +530,9 @@ fn application(s: &Scenario, seeds: SeedTree, checks: &Checks, log: &Rc<RefCell<
                 log: log.clone(),
             });
             // `send_every` lives in the context; a small driver task does the same.
-            tern::spawn_task(async move {
+            spawn_task(async move {
                 loop {
-                    tern::time::sleep(period).await;
+                    time::sleep(period).await;
                     if front.try_tell(Round).is_err() {
                         break;
                     }
@@ -554,7 +549,7 @@ fn application(s: &Scenario, seeds: SeedTree, checks: &Checks, log: &Rc<RefCell<
             let generation = Environment::current()
                 .get::<NodeSettings>()
                 .map_or(0, |c| c.generation);
-            let worker = tern::spawn(Worker {
+            let worker = spawn(Worker {
                 node: name.clone(),
                 rng: seeds.stream(&format!("app/{name}/{generation}")),
                 work_mean,
@@ -571,9 +566,9 @@ fn application(s: &Scenario, seeds: SeedTree, checks: &Checks, log: &Rc<RefCell<
             );
             // Sample the mailbox depth in virtual time, as an operator's gauge would.
             let depths = depths.clone();
-            tern::spawn_task(async move {
+            spawn_task(async move {
                 loop {
-                    tern::time::sleep(SAMPLE_EVERY).await;
+                    time::sleep(SAMPLE_EVERY).await;
                     let queued = worker.stats().queued;
                     let mut d = depths.borrow_mut();
                     let e = d.entry(name.clone()).or_default();

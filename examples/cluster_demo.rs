@@ -175,7 +175,8 @@ impl Phase {
 
 fn kind(e: &CallError) -> String {
     match e {
-        CallError::UnknownComponent(c) => format!("unknown-component({c})"),
+        CallError::UnknownName { name } => format!("unknown-name({name})"),
+        CallError::NotHosted { name } => format!("not-hosted({name})"),
         CallError::Timeout => "timeout".into(),
         CallError::PeerLost(n) => format!("peer-lost({n})"),
         CallError::Unreachable(n) => format!("unreachable({n})"),

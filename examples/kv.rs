@@ -20,8 +20,42 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use serde::{Deserialize, Serialize};
 use tern::remote::prelude::*;
+
+use protocol::{Get, Kv, Put};
+
+// ANCHOR: protocol
+/// What the store's clients and the store share: the message types and the protocol.
+/// In a real project this module is a small crate that both binaries depend on (its
+/// items `pub`); a client needs nothing else, not the store's type.
+pub(crate) mod protocol {
+    use serde::{Deserialize, Serialize};
+    use tern::remote::prelude::*;
+
+    /// Sets `key` to `value`; the reply is the value it had.
+    #[derive(Debug, Serialize, Deserialize, RemoteMessage)]
+    #[tern(name = "kv.v1.Put")]
+    pub(crate) struct Put {
+        pub(crate) key: String,
+        pub(crate) value: String,
+    }
+
+    /// Reads `key`.
+    #[derive(Debug, Serialize, Deserialize, RemoteMessage)]
+    #[tern(name = "kv.v1.Get")]
+    pub(crate) struct Get {
+        pub(crate) key: String,
+    }
+
+    protocol! {
+        /// The key-value store as its clients see it: each message and its reply.
+        pub(crate) Kv {
+            Put => Option<String>,
+            Get => Option<String>,
+        }
+    }
+}
+// ANCHOR_END: protocol
 
 // ANCHOR: component
 /// The store: a map from keys to values, owned by one component.
@@ -30,21 +64,6 @@ struct Store {
     map: BTreeMap<String, String>,
 }
 impl Actor for Store {}
-
-/// Sets `key` to `value`; the reply is the value it had.
-#[derive(Debug, Serialize, Deserialize, RemoteMessage)]
-#[tern(name = "kv.v1.Put")]
-struct Put {
-    key: String,
-    value: String,
-}
-
-/// Reads `key`.
-#[derive(Debug, Serialize, Deserialize, RemoteMessage)]
-#[tern(name = "kv.v1.Get")]
-struct Get {
-    key: String,
-}
 
 impl Handler<Put> for Store {
     type Reply = Option<String>;
@@ -72,7 +91,10 @@ pub(crate) fn local() -> anyhow::Result<Option<String>> {
                 value: "hello".into(),
             })
             .await?;
-        let value = store
+        // The same component as a `Ref`, the type the remote steps use, with no node
+        // and no transport: calls go straight to its mailbox.
+        let kv: Ref<Kv> = Ref::local_as(&store);
+        let value = kv
             .ask(Get {
                 key: "greeting".into(),
             })
@@ -93,9 +115,9 @@ pub(crate) fn simulate(seed: u64) -> anyhow::Result<Vec<String>> {
     world
         .spawn_on(store, async move {
             let node = Node::start(NodeConfig::new("store").peers(["client"]), ts)?;
-            node.export("kv", &spawn(Store::default()))?
-                .accept::<Put>()
-                .accept::<Get>();
+            // `serve` accepts every message of the protocol; the compiler checks that
+            // the store handles each with the reply the protocol names.
+            node.export("kv", &spawn(Store::default()))?.serve::<Kv>();
             anyhow::Ok(())
         })
         .detach();
@@ -104,7 +126,8 @@ pub(crate) fn simulate(seed: u64) -> anyhow::Result<Vec<String>> {
     world
         .spawn_on(client, async move {
             let node = Node::start(NodeConfig::new("client").peers(["store"]), tc)?;
-            let kv = node.lookup::<Store>("kv");
+            // Typed by the protocol: the client needs the message types only.
+            let kv = node.lookup::<Kv>("kv");
             let put = Put {
                 key: "greeting".into(),
                 value: "hello".into(),
@@ -149,9 +172,7 @@ pub(crate) fn app() -> App {
     App::new("kv")
         .about("A key-value store: the tern getting-started application.")
         .component("kv", |node: &Node| {
-            node.export("kv", &spawn(Store::default()))?
-                .accept::<Put>()
-                .accept::<Get>();
+            node.export("kv", &spawn(Store::default()))?.serve::<Kv>();
             Ok(())
         })
 }
@@ -163,7 +184,7 @@ pub(crate) fn client(
     key: &str,
     value: Option<&str>,
 ) -> anyhow::Result<Option<String>> {
-    let layered = tern::app::config::Layered::load(Some(config), std::env::vars())?;
+    let layered = Layered::load(Some(config), std::env::vars())?;
     Runtime::new()?.block_on(async {
         // Each run is a new incarnation of the client node: a newer generation.
         let now = time::wall_now().duration_since(std::time::UNIX_EPOCH)?;
@@ -174,7 +195,7 @@ pub(crate) fn client(
         let transport = ZmqTransport::bind(zmq)?;
         let config = NodeConfig::new(settings.name.clone()).peers(settings.peers.keys().cloned());
         let node = Node::start(config, transport.clone())?;
-        let kv = node.lookup::<Store>("kv");
+        let kv = node.lookup::<Kv>("kv");
         let key = key.to_owned();
         let reply = match value {
             Some(value) => {

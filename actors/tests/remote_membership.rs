@@ -223,7 +223,8 @@ fn a_new_generation_lifts_the_mark_and_a_stale_one_is_ignored() {
     assert_eq!(blocked, Err(CallError::Unreachable("b".into())));
     assert_eq!(stale, Err(CallError::Unreachable("b".into())));
     assert_eq!(fresh, Ok(1));
-    assert_eq!(gone, Err(CallError::PeerLost("b".into())));
+    // Never sent: the name's only host is gone.
+    assert_eq!(gone, Err(CallError::NotHosted { name: "nap".into() }));
 }
 
 #[test]

@@ -222,7 +222,8 @@ fn waiting_is_bounded_in_count_and_in_time() {
     c.world.run_until(secs(5.0));
     let (expired, ask, stats) = result(&c, 0, caller);
     assert_eq!(expired, 3);
-    assert_eq!(ask, Err(CallError::UnknownComponent("rec".into())));
+    // No node ever announced "rec".
+    assert_eq!(ask, Err(CallError::UnknownName { name: "rec".into() }));
     assert_eq!(stats.pending, 0);
 }
 
@@ -265,7 +266,12 @@ fn typed_errors_come_back_across_the_network() {
         ),
         "{not_accepted:?}"
     );
-    assert_eq!(unknown, Err(CallError::UnknownComponent("nobody".into())));
+    assert_eq!(
+        unknown,
+        Err(CallError::UnknownName {
+            name: "nobody".into()
+        })
+    );
 }
 
 /// What [`flood_a_busy_recorder`] saw: handled, b's counters, a's tells, the slow ask.

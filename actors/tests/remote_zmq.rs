@@ -54,7 +54,12 @@ fn asks_cross_tcp_loopback_and_a_node_that_shuts_down_withdraws_its_names() {
             .ask(Hello("gone".into(), 0))
             .timeout(Duration::from_secs(3))
             .await;
-        // b withdrew its exports as it shut down, so the name is unknown again.
-        assert_eq!(r, Err(CallError::UnknownComponent("echo".into())));
+        // b withdrew its exports as it shut down: the name was hosted, and is not now.
+        assert_eq!(
+            r,
+            Err(CallError::NotHosted {
+                name: "echo".into()
+            })
+        );
     });
 }

@@ -543,7 +543,9 @@ fn a_stream_asked_before_its_component_is_known_waits_for_the_name() {
     assert_eq!(late, (0..5).map(Ok).collect::<Vec<_>>());
     assert_eq!(
         nobody,
-        vec![Err(CallError::UnknownComponent("nobody".into()))]
+        vec![Err(CallError::UnknownName {
+            name: "nobody".into()
+        })]
     );
 }
 

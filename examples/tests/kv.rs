@@ -156,7 +156,7 @@ fn the_guide_shows_the_example_verbatim() {
         );
         shown += 1;
     }
-    assert_eq!(shown, 4);
+    assert_eq!(shown, 5);
     // And the files and commands it names exist.
     for file in ["examples/kv/store.toml", "examples/kv/client.toml"] {
         assert!(GUIDE.contains(file), "the guide does not name {file}");

@@ -1,7 +1,8 @@
 //! The names local component code uses, for `use tern::prelude::*`.
 //!
 //! Components and their messages ([`Actor`], [`Handler`], [`Context`]), starting them
-//! ([`spawn`], [`build`]), talking to them ([`Addr`], [`SendError`], [`AskError`]),
+//! ([`spawn`], [`build`]), talking to them ([`Addr`], [`SendError`], [`AskError`]), the
+//! container-wide [`Environment`],
 //! supervision ([`Supervision`], [`Restart`]), streamed replies ([`StreamMessage`],
 //! [`Streaming`], [`ItemStream`], read with [`StreamExt`]), the [`Runtime`] and its
 //! clock ([`time`], [`Instant`]) and plain tasks ([`spawn_task`]).
@@ -36,8 +37,8 @@
 
 pub use futures_lite::StreamExt;
 pub use tern_actors::{
-    Actor, ActorError, Addr, AskError, Cancelled, Context, Emitter, Handler, ItemStream,
-    MissedTicks, Restart, SendError, Spawn, StreamError, StreamMessage, Streaming, Supervision,
-    WeakAddr, build, spawn,
+    Actor, ActorError, Addr, AskError, Cancelled, Context, Emitter, Environment, Handler,
+    ItemStream, MissedTicks, Restart, SendError, Spawn, StreamError, StreamMessage, Streaming,
+    Supervision, WeakAddr, build, spawn,
 };
 pub use tern_executor::{Instant, JoinHandle, Runtime, spawn as spawn_task, time};

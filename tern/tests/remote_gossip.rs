@@ -169,7 +169,8 @@ fn a_dead_node_fails_calls_fast_and_its_new_generation_is_accepted() {
         (r, tern::time::now().saturating_duration_since(t0))
     });
     let (r, took) = result(&mut c, 0, h, 35.0);
-    assert_eq!(r, Err(CallError::PeerLost("n1".into())));
+    // Never sent, so never handled: the node is unreachable for good.
+    assert_eq!(r, Err(CallError::Unreachable("n1".into())));
     assert!(
         took < Duration::from_millis(1),
         "failed fast, took {took:?}"
@@ -184,7 +185,9 @@ fn a_dead_node_fails_calls_fast_and_its_new_generation_is_accepted() {
     });
     assert_eq!(
         result(&mut c, 0, h, 35.5),
-        Err(CallError::PeerLost("n1".into()))
+        Err(CallError::NotHosted {
+            name: "squarer".into()
+        })
     );
     // And a streamed ask the same way.
     let h = c.world.spawn_on(c.ids[0], async {
@@ -194,7 +197,9 @@ fn a_dead_node_fails_calls_fast_and_its_new_generation_is_accepted() {
     });
     assert_eq!(
         result(&mut c, 0, h, 35.6),
-        Some(Err(CallError::PeerLost("n1".into())))
+        Some(Err(CallError::NotHosted {
+            name: "squarer".into()
+        }))
     );
     // n1 comes back as generation 2 and is routed to again.
     c.world.restart(c.ids[1]).unwrap();

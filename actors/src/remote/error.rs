@@ -12,11 +12,26 @@ use crate::stream::StreamError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CallError {
-    /// No node hosting this component name became known within the wait for unknown
-    /// names ([`NodeConfig::pending_ttl`](super::NodeConfig::pending_ttl), or the ask's
-    /// deadline), or the node that was asked does not host it.
-    #[error("no component named {0:?} is known")]
-    UnknownComponent(String),
+    /// No node has ever announced a component by this name, within the wait for
+    /// unknown names ([`NodeConfig::pending_ttl`](super::NodeConfig::pending_ttl), or
+    /// the ask's deadline): check the name, and that a node hosting it is up and
+    /// connected. Compare [`NotHosted`](Self::NotHosted), for a name that was hosted.
+    #[error(
+        "no node has announced a component named {name:?}: check the name, and that a node hosting it is up"
+    )]
+    UnknownName {
+        /// The component name called.
+        name: String,
+    },
+    /// The name is known (a node announced it) but no node hosts it now, or none that
+    /// can be reached: every host died, left, or lost its connection, or the node the
+    /// call reached no longer hosts it. Nothing was handled. A host that comes back
+    /// (or a new one) is found without a restart.
+    #[error("no node reachable now hosts component {name:?} (it was hosted before)")]
+    NotHosted {
+        /// The component name called.
+        name: String,
+    },
     /// Too many messages already wait for unknown component names
     /// ([`NodeConfig::pending_limit`](super::NodeConfig::pending_limit)).
     #[error("too many messages wait for unknown components")]
@@ -94,7 +109,11 @@ impl CallError {
     /// The error a remote node's error code stands for.
     pub(crate) fn from_wire(code: ErrorCode, detail: String, component: &str) -> Self {
         match code {
-            ErrorCode::UnknownComponent => Self::UnknownComponent(component.to_owned()),
+            // The caller routed the call there because that node announced the name:
+            // it was hosted, and is not (there) now.
+            ErrorCode::UnknownComponent => Self::NotHosted {
+                name: component.to_owned(),
+            },
             ErrorCode::MailboxFull => Self::MailboxFull,
             ErrorCode::Stopped => Self::Stopped,
             ErrorCode::Timeout => Self::Timeout,
@@ -107,7 +126,7 @@ impl CallError {
     /// The wire code that carries this error back to a remote caller.
     pub(crate) fn to_wire(&self) -> (ErrorCode, String) {
         let code = match self {
-            Self::UnknownComponent(_) => ErrorCode::UnknownComponent,
+            Self::UnknownName { .. } | Self::NotHosted { .. } => ErrorCode::UnknownComponent,
             Self::MailboxFull | Self::PendingFull => ErrorCode::MailboxFull,
             Self::Stopped => ErrorCode::Stopped,
             Self::Timeout | Self::IdleTimeout => ErrorCode::Timeout,
@@ -122,6 +141,10 @@ impl CallError {
             Self::HandlerPanicked(m) | Self::StreamFailed(m) | Self::Remote { detail: m, .. } => {
                 m.clone()
             }
+            // Said by the receiver, of itself (docs/wire-protocol.md, section 8.1).
+            Self::UnknownName { name } | Self::NotHosted { name } => {
+                format!("no component named {name:?} is known")
+            }
             other => other.to_string(),
         };
         (code, detail)
@@ -129,15 +152,17 @@ impl CallError {
 }
 
 impl CallError {
-    /// Whether the component could not be reached or did not answer *now*: not hosted
-    /// by any node known yet ([`UnknownComponent`](Self::UnknownComponent)), its node
+    /// Whether the component could not be reached or did not answer *now*: no host
+    /// known yet ([`UnknownName`](Self::UnknownName)) or now
+    /// ([`NotHosted`](Self::NotHosted)), its node
     /// partitioned, down or restarted ([`Unreachable`](Self::Unreachable),
     /// [`PeerLost`](Self::PeerLost)), no answer in time ([`Timeout`](Self::Timeout),
     /// [`IdleTimeout`](Self::IdleTimeout)), stopped ([`Stopped`](Self::Stopped)), or
     /// overloaded ([`MailboxFull`](Self::MailboxFull), [`PendingFull`](Self::PendingFull),
     /// [`Backpressure`](Self::Backpressure)). A later call, or one to another
     /// component, may succeed; the same fault gives `true` whichever of these variants
-    /// it shows up as (they differ between the simulator and ZeroMQ, and with timing).
+    /// it shows up as (it differs with timing: in flight, after the connection is
+    /// seen lost, after membership declares the node dead).
     ///
     /// `false` for errors a retry does not fix: a handler that panicked, a codec
     /// error, a failed stream producer, a refusal by the receiving node.
@@ -146,7 +171,8 @@ impl CallError {
     /// use tern_actors::remote::CallError;
     ///
     /// for down in [CallError::Timeout, CallError::PeerLost("w2".into()),
-    ///              CallError::Unreachable("w2".into()), CallError::UnknownComponent("kv".into())] {
+    ///              CallError::Unreachable("w2".into()),
+    ///              CallError::NotHosted { name: "kv".into() }] {
     ///     assert!(down.is_unavailable());
     /// }
     /// assert!(!CallError::HandlerPanicked("boom".into()).is_unavailable());
@@ -154,7 +180,8 @@ impl CallError {
     #[must_use]
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::UnknownComponent(_)
+            Self::UnknownName { .. }
+            | Self::NotHosted { .. }
             | Self::PendingFull
             | Self::MailboxFull
             | Self::Stopped
@@ -179,8 +206,8 @@ impl CallError {
     /// reply ([`Codec`](Self::Codec)). Retrying such a request is safe only if it is
     /// idempotent.
     ///
-    /// `false` means it certainly did not run: it was never delivered (no host known,
-    /// a full mailbox or queue, an unreachable node, a stopped component) or the
+    /// `false` means it certainly did not run: it was never delivered (no host known
+    /// or none now, a full mailbox or queue, an unreachable node, a stopped component) or the
     /// receiving node refused it before dispatch.
     ///
     /// ```
@@ -200,7 +227,8 @@ impl CallError {
             | Self::HandlerPanicked(_)
             | Self::StreamFailed(_)
             | Self::Codec(_) => true,
-            Self::UnknownComponent(_)
+            Self::UnknownName { .. }
+            | Self::NotHosted { .. }
             | Self::PendingFull
             | Self::MailboxFull
             | Self::Stopped
@@ -218,7 +246,8 @@ mod tests {
     /// One of every variant.
     fn every() -> Vec<CallError> {
         vec![
-            CallError::UnknownComponent("kv".into()),
+            CallError::UnknownName { name: "kv".into() },
+            CallError::NotHosted { name: "kv".into() },
             CallError::PendingFull,
             CallError::MailboxFull,
             CallError::Stopped,
@@ -242,12 +271,12 @@ mod tests {
 
     #[test]
     fn the_faults_of_an_outage_are_all_unavailable() {
-        // What one outage shows up as: on the simulator (Unreachable, then
-        // UnknownComponent once the name is withdrawn) and over ZeroMQ (Timeout, then
-        // PeerLost), and a stopped or overloaded component.
+        // What one outage shows up as, with timing: in flight (PeerLost, or Timeout
+        // before the loss is seen), new calls (Unreachable, then NotHosted once no
+        // host is left), and a stopped or overloaded component.
         let outage = [
             CallError::Unreachable("w2".into()),
-            CallError::UnknownComponent("kv".into()),
+            CallError::NotHosted { name: "kv".into() },
             CallError::Timeout,
             CallError::PeerLost("w2".into()),
             CallError::Stopped,
@@ -261,7 +290,7 @@ mod tests {
             .into_iter()
             .filter(CallError::is_unavailable)
             .collect();
-        assert_eq!(unavailable.len(), 9, "{unavailable:?}");
+        assert_eq!(unavailable.len(), 10, "{unavailable:?}");
     }
 
     #[test]
@@ -304,10 +333,35 @@ mod tests {
         for e in [
             CallError::Unreachable("w2".into()),
             CallError::Backpressure("w2".into()),
-            CallError::UnknownComponent("kv".into()),
+            CallError::UnknownName { name: "kv".into() },
+            CallError::NotHosted { name: "kv".into() },
             CallError::PendingFull,
         ] {
             assert!(!e.may_have_been_handled(), "{e:?}");
         }
+    }
+
+    #[test]
+    fn both_name_errors_travel_as_unknown_component_and_come_back_not_hosted() {
+        for e in [
+            CallError::UnknownName { name: "kv".into() },
+            CallError::NotHosted { name: "kv".into() },
+        ] {
+            let (code, detail) = e.to_wire();
+            assert_eq!(code, ErrorCode::UnknownComponent);
+            // The receiver hosted the name once (the caller routed there for it).
+            assert_eq!(
+                CallError::from_wire(code, detail, "kv"),
+                CallError::NotHosted { name: "kv".into() }
+            );
+        }
+    }
+
+    #[test]
+    fn name_errors_say_which_case_it_is() {
+        let unknown = CallError::UnknownName { name: "kv".into() }.to_string();
+        assert!(unknown.contains("no node has announced"), "{unknown}");
+        let gone = CallError::NotHosted { name: "kv".into() }.to_string();
+        assert!(gone.contains("hosted before"), "{gone}");
     }
 }

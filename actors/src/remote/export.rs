@@ -1,6 +1,6 @@
 //! Components reachable from other nodes, and how a request reaches them.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use super::codec::{Codec, RemoteMessage, With};
 use super::error::CallError;
+use super::service::{ServedBy, local_entry};
 use super::stream::{Source, StreamDispatch};
 use crate::actor::{Actor, Handler};
 use crate::addr::Addr;
@@ -51,6 +52,8 @@ pub(crate) trait Exported {
     fn is_stopped(&self) -> bool;
     /// The `Addr<A>`, for typed local lookups.
     fn addr(&self) -> &dyn Any;
+    /// The `Export<A>` itself, for typed local calls without another allocation.
+    fn into_any(self: Rc<Self>) -> Rc<dyn Any>;
     /// The component's counters (mailbox depth, handled, ...).
     fn stats(&self) -> ComponentStats;
     /// Decodes a request and queues it in the component's mailbox if there is room.
@@ -62,6 +65,9 @@ pub(crate) trait Exported {
     ) -> Result<Delivered, CallError>;
     /// Waits until the mailbox has room (or the component stopped).
     fn room(&self) -> Pin<Box<dyn Future<Output = ()>>>;
+    /// The entry a local call of the message type `message` (a `TypeId`) uses, if
+    /// the component accepts it (see `service::Found::accepted`).
+    fn local(&self, message: TypeId) -> Option<Rc<dyn Any>>;
     /// Decodes a stream request and queues it with a stream of `credit` items.
     fn deliver_stream(
         &self,
@@ -73,9 +79,11 @@ pub(crate) trait Exported {
 }
 
 pub(crate) struct Export<A: Actor> {
-    addr: Addr<A>,
+    pub(super) addr: Addr<A>,
     handlers: RefCell<BTreeMap<&'static str, Dispatch<A>>>,
     streams: RefCell<BTreeMap<&'static str, StreamDispatch<A>>>,
+    /// Local calls through a protocol-typed `Ref`, by message type.
+    locals: RefCell<BTreeMap<TypeId, Rc<dyn Any>>>,
 }
 
 impl<A: Actor> Export<A> {
@@ -84,6 +92,7 @@ impl<A: Actor> Export<A> {
             addr,
             handlers: RefCell::new(BTreeMap::new()),
             streams: RefCell::new(BTreeMap::new()),
+            locals: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -155,6 +164,10 @@ impl<A: Actor> Exported for Export<A> {
         &self.addr
     }
 
+    fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
+        self
+    }
+
     fn stats(&self) -> ComponentStats {
         self.addr.stats()
     }
@@ -172,6 +185,10 @@ impl<A: Actor> Exported for Export<A> {
             });
         };
         dispatch(&self.addr, req, answer)
+    }
+
+    fn local(&self, message: TypeId) -> Option<Rc<dyn Any>> {
+        self.locals.borrow().get(&message).cloned()
     }
 
     fn room(&self) -> Pin<Box<dyn Future<Output = ()>>> {
@@ -270,6 +287,91 @@ impl<A: Actor> ExportBuilder<A> {
             deliver_now::<A, M>(addr, msg, req.deadline, answer)
         });
         self.export.handlers.borrow_mut().insert(M::NAME, dispatch);
+        self.export
+            .locals
+            .borrow_mut()
+            .insert(TypeId::of::<M>(), local_entry::<A, M>(&self.export.addr));
         self
+    }
+
+    /// Accepts every message of protocol `P` (see [`protocol!`](crate::protocol)):
+    /// the compiler checks that the component handles each of them with the reply the
+    /// protocol names, so clients typed by `P` call what the server implements.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// # use tern_actors::{Actor, Context, Handler, spawn};
+    /// # use tern_actors::remote::{Node, NodeConfig, Postcard, RemoteMessage};
+    /// # use tern_transport::SimTransport;
+    /// # use tern_executor::sim::World;
+    /// # use std::{collections::BTreeMap, rc::Rc};
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Double(u32);
+    /// impl RemoteMessage for Double {
+    ///     const NAME: &'static str = "demo.v1.Double";
+    ///     type Codec = Postcard;
+    /// }
+    /// tern_actors::protocol! {
+    ///     /// What doublers do.
+    ///     pub Doubling { Double => u32 }
+    /// }
+    ///
+    /// struct Doubler;
+    /// impl Actor for Doubler {}
+    /// impl Handler<Double> for Doubler {
+    ///     type Reply = u32;
+    ///     async fn handle(&mut self, m: Double, _: &mut Context<Self>) -> u32 { m.0 * 2 }
+    /// }
+    /// # let mut world = World::new(1).unwrap();
+    /// # let a = world.add_node("a").unwrap();
+    /// # let dir = Rc::new(BTreeMap::from([("a".to_owned(), a)]));
+    /// # let t = SimTransport::new("a", world.socket(a), dir);
+    /// # let answer = world.spawn_on(a, async move {
+    /// let node = Node::start(NodeConfig::new("a"), t).unwrap();
+    /// node.export("doubler", &spawn(Doubler)).unwrap().serve::<Doubling>();
+    /// node.lookup::<Doubling>("doubler").ask(Double(21)).await
+    /// # });
+    /// # world.run_until_idle();
+    /// # assert_eq!(world.runtime(a).unwrap().block_on(answer).unwrap(), Ok(42));
+    /// ```
+    ///
+    /// A component that does not handle a message of the protocol is refused:
+    ///
+    /// ```compile_fail
+    /// # use serde::{Deserialize, Serialize};
+    /// # use tern_actors::{Actor, Addr};
+    /// # use tern_actors::remote::{ExportBuilder, Postcard, RemoteMessage};
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Double(u32);
+    /// impl RemoteMessage for Double {
+    ///     const NAME: &'static str = "demo.v1.Double";
+    ///     type Codec = Postcard;
+    /// }
+    /// tern_actors::protocol! {
+    ///     /// What doublers do.
+    ///     pub Doubling { Double => u32 }
+    /// }
+    /// struct Idle;
+    /// impl Actor for Idle {}
+    /// fn export(b: ExportBuilder<Idle>) -> ExportBuilder<Idle> {
+    ///     b.serve::<Doubling>()
+    /// }
+    /// ```
+    #[allow(clippy::return_self_not_must_use)]
+    pub fn serve<P: ServedBy<A>>(self) -> Self {
+        P::accept_all(self)
+    }
+
+    /// A builder for an export of `addr` that no node holds: its tables serve a
+    /// transport-free `Ref` (see [`Ref::local_as`](super::Ref::local_as)).
+    pub(crate) fn detached(addr: &Addr<A>) -> Self {
+        Self {
+            export: Rc::new(Export::new(addr.clone())),
+            name: String::new(),
+        }
+    }
+
+    pub(crate) fn exported(&self) -> Rc<dyn Exported> {
+        self.export.clone()
     }
 }

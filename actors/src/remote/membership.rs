@@ -115,6 +115,7 @@ impl Node {
         }
         if old != components || known.is_none() {
             st.unhost(name, &old);
+            st.heard.extend(components.iter().cloned());
             for c in &components {
                 st.gone.remove(c);
                 st.hosts
@@ -133,8 +134,9 @@ impl Node {
 
     /// Membership input: peer `name` is gone, dead or (`left`) departed for good; its
     /// generation will not come back. Its outstanding asks fail with
-    /// [`CallError::PeerLost`] at once, calls pinned to it (or to a component only it
-    /// hosted) fail the same way until a host is up again, and its transport
+    /// [`CallError::PeerLost`] at once, calls pinned to it fail with
+    /// [`CallError::Unreachable`] and calls to a component only it hosted with
+    /// [`CallError::NotHosted`] until a host is up again, and its transport
     /// connection closes. A new generation of it comes back through
     /// [`Node::peer_up`].
     pub fn peer_down(&self, name: &str, left: bool) {
@@ -162,8 +164,16 @@ impl Node {
                     || (p.pin.is_none() && st.gone.get(&p.component).is_some_and(|n| n == name));
                 if hopeless {
                     match p.call {
+                        // Never sent: the node is unreachable for good, or the name
+                        // has no host left.
                         PendingCall::Ask { slot, .. } => {
-                            slot.complete(Err(CallError::PeerLost(name.to_owned())));
+                            slot.complete(Err(if p.pin.is_some() {
+                                CallError::Unreachable(name.to_owned())
+                            } else {
+                                CallError::NotHosted {
+                                    name: p.component.clone(),
+                                }
+                            }));
                         }
                         PendingCall::Tell => {
                             st.stats.dropped += 1;

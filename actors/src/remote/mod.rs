@@ -3,7 +3,10 @@
 //! A container runs one [`Node`]. It exports local components under names
 //! ([`Node::export`]), tells its peers which names it hosts, and gives out typed
 //! references by name ([`Node::lookup`]) whose `tell` and `ask` look the same whether
-//! the component is on this node or another.
+//! the component is on this node or another. A reference is typed by the component's
+//! actor type, or by a protocol ([`protocol!`](crate::protocol)) when the caller has
+//! only the message types; [`Ref::local`] reaches a component in this process with no
+//! node at all.
 //!
 //! Message types that cross nodes implement [`RemoteMessage`]: a stable wire name and
 //! a [`Codec`] ([`Postcard`] or [`Json`] for serde types, [`Prost`] for protobuf
@@ -24,8 +27,11 @@
 //! - **Failure**: a peer that restarts (a higher generation) or whose connection is lost
 //!   fails the asks it had with [`CallError::PeerLost`] at once, not at their deadlines;
 //!   new calls to a peer whose connection is lost fail with [`CallError::Unreachable`]
-//!   at once until it is back. A request is never handled by a later generation of a
-//!   node than the one it was addressed to.
+//!   at once until it is back, and new calls to a name whose every host died or left
+//!   with [`CallError::NotHosted`]. A call that waited for a host in vain fails with
+//!   [`CallError::NotHosted`] if the name was ever hosted, [`CallError::UnknownName`]
+//!   if no node ever announced it. A request is never handled by a later generation
+//!   of a node than the one it was addressed to.
 //! - **Isolation**: a component with a full mailbox holds only its own inbound
 //!   requests (bounded in bytes); the rest of the node is not held up.
 //! - **Streams**: [`Ref::ask_stream`] gets a streamed reply ([`RefStream`]) from a
@@ -54,6 +60,7 @@ mod export;
 mod membership;
 mod node;
 mod reference;
+mod service;
 mod slot;
 mod stream;
 
@@ -64,4 +71,7 @@ pub use export::ExportBuilder;
 pub use membership::{COMPONENTS_FACT, ENDPOINT_FACT, WeakNode};
 pub use node::{Node, NodeStats, TellRefusals};
 pub use reference::{Ref, RefAsk, RefTell, Undelivered};
+pub use service::{Accepts, ServedBy};
+#[doc(hidden)]
+pub use service::{Direct, Found};
 pub use stream::RefStream;

@@ -50,6 +50,13 @@ pub(super) struct State {
     /// Components whose every host died or left (component -> the last host): calls
     /// fail at once until a host publishes the name again.
     pub(super) gone: BTreeMap<String, String>,
+    /// Every component name this node exported or a peer announced: a call that finds
+    /// no host for one of these fails [`CallError::NotHosted`], for any other name
+    /// [`CallError::UnknownName`].
+    pub(super) heard: BTreeSet<String>,
+    /// Exports withdrawn by [`Node::shutdown`]: no longer announced or reachable from
+    /// other nodes, still called by local references while the container drains.
+    pub(super) retired: BTreeMap<String, Rc<dyn Exported>>,
     /// Peers whose connection the transport reported lost, and when: calls to them
     /// fail [`CallError::Unreachable`] at once until the connection is back
     /// ([`Incoming::PeerUp`], a frame from the peer, a new generation) or
@@ -259,6 +266,8 @@ impl Node {
             ticker: None,
             down: BTreeSet::new(),
             gone: BTreeMap::new(),
+            heard: BTreeSet::new(),
+            retired: BTreeMap::new(),
             links_down: BTreeMap::new(),
             backlogs: BTreeMap::new(),
             held_bytes: 0,
@@ -338,6 +347,7 @@ impl Node {
                 return Err(NodeError::NameTaken(name.to_owned()));
             }
             st.exports.insert(name.to_owned(), export.clone());
+            st.heard.insert(name.to_owned());
             st.version += 1;
         }
         self.announce_all();
@@ -366,15 +376,16 @@ impl Node {
     /// A reference to the component called `name`, wherever it runs: on this node if
     /// it is here (no encoding), otherwise on a peer that announced it (round robin
     /// among several). Nothing is checked now; calls wait for the name if no node has
-    /// announced it yet.
+    /// announced it yet. `T` is the component's actor type, or a protocol naming the
+    /// messages it accepts (see [`protocol!`](crate::protocol)).
     #[must_use]
-    pub fn lookup<A: Actor>(&self, name: &str) -> Ref<A> {
+    pub fn lookup<T: 'static>(&self, name: &str) -> Ref<T> {
         Ref::new(self.clone(), name, None)
     }
 
     /// A reference to the component called `name` on node `node` only.
     #[must_use]
-    pub fn lookup_on<A: Actor>(&self, node: &str, name: &str) -> Ref<A> {
+    pub fn lookup_on<T: 'static>(&self, node: &str, name: &str) -> Ref<T> {
         Ref::new(self.clone(), name, Some(node))
     }
 
@@ -417,11 +428,13 @@ impl Node {
 
     /// Stops the node: withdraws every export (peers are told), fails waiting and
     /// outstanding asks with [`CallError::Stopped`], and ends its tasks. Components keep
-    /// running; only their network presence ends.
+    /// running; only their network presence ends: references on this node still
+    /// reach them (without encoding), so local callers are not cut off while the
+    /// container drains.
     pub fn shutdown(&self) {
         let (waiting, slots) = {
             let mut st = self.shared.state.borrow_mut();
-            st.exports.clear();
+            st.retired = std::mem::take(&mut st.exports);
             st.version += 1;
             let waiting: Vec<Pending> = st.pending.drain(..).collect();
             let slots: Vec<Rc<CallSlot>> = std::mem::take(&mut st.waiters).into_values().collect();

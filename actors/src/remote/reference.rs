@@ -14,8 +14,11 @@ use tern_proto::session::Outgoing;
 
 use super::codec::{Codec, RemoteMessage, With};
 use super::error::CallError;
+use super::export::{Export, ExportBuilder, Exported};
 use super::node::Node;
-use crate::actor::{Actor, Handler};
+use super::service::{Accepts, Found, Route, ServedBy};
+use crate::actor::Actor;
+use crate::addr::Addr;
 use crate::error::SendError;
 
 /// A message a [`Ref::tell`] could not send, given back with the reason.
@@ -40,50 +43,133 @@ impl<M> fmt::Debug for Undelivered<M> {
 /// `tell` and `ask` as an [`Addr`](crate::Addr), with [`CallError`] for every way a
 /// call across the network can fail.
 ///
+/// `T` is what the caller knows of the component: its actor type (`Ref<Store>`), or a
+/// protocol declared with [`protocol!`](crate::protocol) (`Ref<Kv>`) when the caller
+/// has only the message types. Either way a message `T` does not accept
+/// ([`Accepts`]) is a compile error.
+///
 /// The name is resolved at each call, so a reference stays valid while its component
 /// restarts, moves, or has not started yet. A component on this node is called
 /// directly, without encoding; elsewhere the message is encoded with its
-/// [`RemoteMessage::Codec`].
+/// [`RemoteMessage::Codec`]. (On this node, a reference typed by the actor also finds
+/// a component only registered under the name; one typed by a protocol finds it
+/// through its export, with the message types the export accepts.)
 ///
-/// Get one from [`Node::lookup`] or [`Node::lookup_on`].
-pub struct Ref<A: Actor> {
-    node: Node,
+/// Get one from [`Node::lookup`] or [`Node::lookup_on`], or, for a component in this
+/// process with no node and no transport, from [`Ref::local`] or [`Ref::local_as`].
+pub struct Ref<T> {
+    via: Via,
     name: Rc<str>,
     pin: Option<Rc<str>>,
-    _actor: PhantomData<fn() -> A>,
+    _target: PhantomData<fn() -> T>,
 }
 
-impl<A: Actor> Clone for Ref<A> {
+/// How a [`Ref`] reaches its component.
+#[derive(Clone)]
+enum Via {
+    /// By name, through this container's node.
+    Node(Node),
+    /// A component in this process, held directly: no node, no transport.
+    Here(Rc<dyn Exported>),
+}
+
+impl<T> Clone for Ref<T> {
     fn clone(&self) -> Self {
         Self {
-            node: self.node.clone(),
+            via: self.via.clone(),
             name: self.name.clone(),
             pin: self.pin.clone(),
-            _actor: PhantomData,
+            _target: PhantomData,
         }
     }
 }
 
-impl<A: Actor> fmt::Debug for Ref<A> {
+impl<T> fmt::Debug for Ref<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ref")
             .field("name", &self.name)
             .field("node", &self.pin)
+            .field("local", &matches!(self.via, Via::Here(_)))
             .finish()
     }
 }
 
 impl<A: Actor> Ref<A> {
+    /// A reference to the component `addr` in this process, with no node and no
+    /// transport: calls go straight to its mailbox, never encoded, and fail with the
+    /// same [`CallError`]s as any `Ref`. Code written against `Ref` (a client
+    /// library, a test) then runs unchanged in one process.
+    ///
+    /// ```
+    /// use tern_actors::{Actor, Context, Handler, spawn};
+    /// use tern_actors::remote::{Postcard, Ref, RemoteMessage};
+    ///
+    /// struct Counter(u64);
+    /// impl Actor for Counter {}
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Add(u64);
+    /// impl RemoteMessage for Add { const NAME: &'static str = "demo.v1.Add"; type Codec = Postcard; }
+    /// impl Handler<Add> for Counter {
+    ///     type Reply = u64;
+    ///     async fn handle(&mut self, m: Add, _: &mut Context<Self>) -> u64 { self.0 += m.0; self.0 }
+    /// }
+    ///
+    /// tern_executor::Runtime::new().unwrap().block_on(async {
+    ///     let counter: Ref<Counter> = Ref::local(&spawn(Counter(0)));
+    ///     assert_eq!(counter.ask(Add(2)).await, Ok(2));
+    /// });
+    /// ```
+    #[must_use]
+    pub fn local(addr: &Addr<A>) -> Self {
+        let export: Rc<dyn Exported> = Rc::new(Export::new(addr.clone()));
+        Self::here(export)
+    }
+}
+
+impl<A: Actor> From<&Addr<A>> for Ref<A> {
+    fn from(addr: &Addr<A>) -> Self {
+        Self::local(addr)
+    }
+}
+
+impl<T: 'static> Ref<T> {
     pub(crate) fn new(node: Node, name: &str, pin: Option<&str>) -> Self {
         Self {
-            node,
+            via: Via::Node(node),
             name: name.into(),
             pin: pin.map(Into::into),
-            _actor: PhantomData,
+            _target: PhantomData,
         }
     }
 
-    /// The component's name.
+    fn here(export: Rc<dyn Exported>) -> Self {
+        // The type's own name: `Counter` for `app::Counter`, `Cache` for
+        // `app::Cache<app::Key>`.
+        let full = std::any::type_name::<T>();
+        let path = full.split('<').next().unwrap_or(full);
+        Self {
+            via: Via::Here(export),
+            name: path.rsplit("::").next().unwrap_or(path).into(),
+            pin: None,
+            _target: PhantomData,
+        }
+    }
+
+    /// A reference typed by protocol `T` (see [`protocol!`](crate::protocol)) to the
+    /// component `addr` in this process, with no node and no transport, like
+    /// [`Ref::local`]. The component must serve the whole protocol (checked at compile
+    /// time).
+    #[must_use]
+    pub fn local_as<A>(addr: &Addr<A>) -> Self
+    where
+        A: Actor,
+        T: ServedBy<A>,
+    {
+        let export = T::accept_all(ExportBuilder::detached(addr)).exported();
+        Self::here(export)
+    }
+
+    /// The component's name (for a reference from [`Ref::local`], its type's name).
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
@@ -95,15 +181,45 @@ impl<A: Actor> Ref<A> {
         self.pin.as_deref()
     }
 
-    pub(super) fn node(&self) -> &Node {
-        &self.node
+    /// The node calls go through; `None` for a reference to a component in this
+    /// process ([`Ref::local`]).
+    pub(super) fn node(&self) -> Option<&Node> {
+        match &self.via {
+            Via::Node(node) => Some(node),
+            Via::Here(_) => None,
+        }
     }
 
-    /// The component, if it runs on this node (no encoding needed).
-    pub(super) fn local(&self) -> Option<crate::Addr<A>> {
-        match self.pin.as_deref() {
-            Some(n) if n != self.node.name() => None,
-            _ => self.node.local::<A>(&self.name),
+    /// The deadline of calls that set none.
+    fn default_timeout(&self) -> Duration {
+        match &self.via {
+            Via::Node(node) => node.default_timeout(),
+            Via::Here(_) => crate::DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The component as a local call finds it.
+    pub(super) fn found(&self) -> Found {
+        match &self.via {
+            Via::Here(export) => Found::new(self.name.clone(), Some(export.clone()), false),
+            Via::Node(node) => match self.pin.as_deref() {
+                Some(n) if n != node.name() => Found::new(self.name.clone(), None, false),
+                _ => Found::new(self.name.clone(), node.export_of(&self.name), true),
+            },
+        }
+    }
+
+    /// Where a call of `M` goes: to a component here (no encoding), refused here, or
+    /// through the node.
+    fn route<M: RemoteMessage>(&self) -> Route<M, T::Reply>
+    where
+        T: Accepts<M>,
+    {
+        match (T::direct(&self.found()).0, &self.via) {
+            (Route::Remote, Via::Here(_)) => Route::Refused(CallError::NotHosted {
+                name: self.name.to_string(),
+            }),
+            (route, _) => route,
         }
     }
 
@@ -117,21 +233,28 @@ impl<A: Actor> Ref<A> {
     /// queue, too many messages waiting for unknown names, or an encoding failure.
     pub fn try_tell<M>(&self, msg: M) -> Result<(), Undelivered<M>>
     where
-        A: Handler<M>,
+        T: Accepts<M>,
         M: RemoteMessage,
     {
-        if let Some(addr) = self.local() {
-            return addr.try_tell(msg).map_err(|e| match e {
-                SendError::Stopped(message) => Undelivered {
-                    reason: CallError::Stopped,
-                    message,
-                },
-                SendError::Full(message) | SendError::Timeout(message) => Undelivered {
-                    reason: CallError::MailboxFull,
-                    message,
-                },
-            });
-        }
+        let node = match (self.route::<M>(), &self.via) {
+            (Route::Here(target), _) => return target.try_tell(msg).map_err(undelivered),
+            (Route::Refused(reason), _) => {
+                return Err(Undelivered {
+                    reason,
+                    message: msg,
+                });
+            }
+            (Route::Remote, Via::Node(node)) => node,
+            // `route` never sends a reference to a local component to the network.
+            (Route::Remote, Via::Here(_)) => {
+                return Err(Undelivered {
+                    reason: CallError::NotHosted {
+                        name: self.name.to_string(),
+                    },
+                    message: msg,
+                });
+            }
+        };
         let payload = match With::<M::Codec, M>::encode(&msg) {
             Ok(p) => p,
             Err(e) => {
@@ -147,8 +270,7 @@ impl<A: Actor> Ref<A> {
             <M::Codec as Codec<M>>::CONTENT_TYPE,
             payload,
         );
-        self.node
-            .tell(&self.name, self.pin.as_deref(), out)
+        node.tell(&self.name, self.pin.as_deref(), out)
             .map_err(|reason| Undelivered {
                 reason,
                 message: msg,
@@ -161,9 +283,9 @@ impl<A: Actor> Ref<A> {
     /// names ([`CallError::PendingFull`]), up to the node's default timeout or the one
     /// set with [`RefTell::timeout`]. Other refusals come back at once; see
     /// [`Ref::try_tell`].
-    pub fn tell<M>(&self, msg: M) -> RefTell<A, M>
+    pub fn tell<M>(&self, msg: M) -> RefTell<T, M>
     where
-        A: Handler<M>,
+        T: Accepts<M>,
         M: RemoteMessage,
     {
         RefTell {
@@ -178,11 +300,11 @@ impl<A: Actor> Ref<A> {
     /// ([`NodeConfig::default_timeout`](super::NodeConfig::default_timeout)) or the
     /// one set with [`RefAsk::timeout`]. The deadline covers everything: waiting for
     /// the name, the network both ways, and the handler.
-    pub fn ask<M>(&self, msg: M) -> RefAsk<A, M>
+    pub fn ask<M>(&self, msg: M) -> RefAsk<T, M>
     where
-        A: Handler<M>,
+        T: Accepts<M>,
         M: RemoteMessage,
-        M::Codec: Codec<A::Reply>,
+        M::Codec: Codec<T::Reply>,
     {
         RefAsk {
             target: self.clone(),
@@ -192,22 +314,36 @@ impl<A: Actor> Ref<A> {
     }
 }
 
+/// A local refusal as a [`Ref`] reports it.
+fn undelivered<M>(e: SendError<M>) -> Undelivered<M> {
+    match e {
+        SendError::Stopped(message) => Undelivered {
+            reason: CallError::Stopped,
+            message,
+        },
+        SendError::Full(message) | SendError::Timeout(message) => Undelivered {
+            reason: CallError::MailboxFull,
+            message,
+        },
+    }
+}
+
 type Sending<M> = Pin<Box<dyn Future<Output = Result<(), Undelivered<M>>>>>;
 
 /// A tell through a [`Ref`] that waits for room; see [`Ref::tell`]. Set how long it
 /// may wait with [`RefTell::timeout`], then `.await` it.
 #[must_use = "a tell does nothing unless awaited; use `try_tell` to send without waiting"]
-pub struct RefTell<A: Actor, M> {
-    target: Ref<A>,
+pub struct RefTell<T, M> {
+    target: Ref<T>,
     msg: Option<M>,
     timeout: Option<Duration>,
     sending: Option<Sending<M>>,
 }
 
 // `msg` is moved out, never pinned; `sending` is boxed.
-impl<A: Actor, M> Unpin for RefTell<A, M> {}
+impl<T, M> Unpin for RefTell<T, M> {}
 
-impl<A: Actor, M> fmt::Debug for RefTell<A, M> {
+impl<T, M> fmt::Debug for RefTell<T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RefTell")
             .field("target", &self.target)
@@ -216,7 +352,7 @@ impl<A: Actor, M> fmt::Debug for RefTell<A, M> {
     }
 }
 
-impl<A: Actor, M> RefTell<A, M> {
+impl<T, M> RefTell<T, M> {
     /// How long to wait for room before giving the message back.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -224,9 +360,9 @@ impl<A: Actor, M> RefTell<A, M> {
     }
 }
 
-impl<A, M> Future for RefTell<A, M>
+impl<T, M> Future for RefTell<T, M>
 where
-    A: Handler<M>,
+    T: Accepts<M>,
     M: RemoteMessage,
 {
     type Output = Result<(), Undelivered<M>>;
@@ -236,7 +372,7 @@ where
         if let Some(msg) = this.msg.take() {
             let timeout = this
                 .timeout
-                .unwrap_or_else(|| this.target.node.default_timeout());
+                .unwrap_or_else(|| this.target.default_timeout());
             this.sending = Some(Box::pin(tell_waiting(this.target.clone(), msg, timeout)));
         }
         match &mut this.sending {
@@ -249,22 +385,20 @@ where
 
 /// [`Ref::tell`]: waits for room in a local mailbox, or retries a remote tell refused
 /// for a full queue (backing off up to 50 ms), until `timeout`.
-async fn tell_waiting<A, M>(target: Ref<A>, msg: M, timeout: Duration) -> Result<(), Undelivered<M>>
+async fn tell_waiting<T, M>(target: Ref<T>, msg: M, timeout: Duration) -> Result<(), Undelivered<M>>
 where
-    A: Handler<M>,
+    T: Accepts<M>,
     M: RemoteMessage,
 {
-    if let Some(addr) = target.local() {
-        return addr.tell(msg).timeout(timeout).await.map_err(|e| match e {
-            SendError::Stopped(message) => Undelivered {
-                reason: CallError::Stopped,
-                message,
-            },
-            SendError::Full(message) | SendError::Timeout(message) => Undelivered {
-                reason: CallError::MailboxFull,
-                message,
-            },
-        });
+    match target.route::<M>() {
+        Route::Here(local) => return local.tell(msg, timeout).await.map_err(undelivered),
+        Route::Refused(reason) => {
+            return Err(Undelivered {
+                reason,
+                message: msg,
+            });
+        }
+        Route::Remote => {}
     }
     let deadline = time::now() + timeout;
     let mut pause = Duration::from_millis(1);
@@ -286,13 +420,13 @@ where
 
 /// An ask through a [`Ref`]; set a deadline with [`RefAsk::timeout`], then `.await`.
 #[must_use = "an ask does nothing unless awaited"]
-pub struct RefAsk<A: Actor, M> {
-    target: Ref<A>,
+pub struct RefAsk<T, M> {
+    target: Ref<T>,
     msg: M,
     timeout: Option<Duration>,
 }
 
-impl<A: Actor, M> fmt::Debug for RefAsk<A, M> {
+impl<T, M> fmt::Debug for RefAsk<T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RefAsk")
             .field("target", &self.target)
@@ -301,7 +435,7 @@ impl<A: Actor, M> fmt::Debug for RefAsk<A, M> {
     }
 }
 
-impl<A: Actor, M> RefAsk<A, M> {
+impl<T, M> RefAsk<T, M> {
     /// The deadline of the whole ask.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -309,13 +443,13 @@ impl<A: Actor, M> RefAsk<A, M> {
     }
 }
 
-impl<A, M> IntoFuture for RefAsk<A, M>
+impl<T, M> IntoFuture for RefAsk<T, M>
 where
-    A: Handler<M>,
+    T: Accepts<M>,
     M: RemoteMessage,
-    M::Codec: Codec<A::Reply>,
+    M::Codec: Codec<T::Reply>,
 {
-    type Output = Result<A::Reply, CallError>;
+    type Output = Result<T::Reply, CallError>;
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output>>>;
 
     fn into_future(self) -> Self::IntoFuture {
@@ -325,10 +459,19 @@ where
                 msg,
                 timeout,
             } = self;
-            let timeout = timeout.unwrap_or_else(|| target.node.default_timeout());
-            if let Some(addr) = target.local() {
-                return addr.ask(msg).timeout(timeout).await.map_err(Into::into);
-            }
+            let timeout = timeout.unwrap_or_else(|| target.default_timeout());
+            let node = match (target.route::<M>(), &target.via) {
+                (Route::Here(local), _) => {
+                    return local.ask(msg, timeout).await.map_err(Into::into);
+                }
+                (Route::Refused(e), _) => return Err(e),
+                (Route::Remote, Via::Node(node)) => node,
+                (Route::Remote, Via::Here(_)) => {
+                    return Err(CallError::NotHosted {
+                        name: target.name.to_string(),
+                    });
+                }
+            };
             let payload = With::<M::Codec, M>::encode(&msg)?;
             let out = Outgoing::new(
                 &*target.name,
@@ -336,11 +479,10 @@ where
                 <M::Codec as Codec<M>>::CONTENT_TYPE,
                 payload,
             );
-            let reply = target
-                .node
+            let reply = node
                 .ask(&target.name, target.pin.as_deref(), out, timeout)
                 .await?;
-            Ok(With::<M::Codec, A::Reply>::decode(
+            Ok(With::<M::Codec, T::Reply>::decode(
                 &reply.content_type,
                 &reply.payload,
             )?)

@@ -177,7 +177,8 @@ enum State<T> {
 /// producer.
 #[must_use = "streams do nothing unless polled"]
 pub struct RefStream<T> {
-    node: Node,
+    /// `None` for a reference to a component in this process with no node.
+    node: Option<Node>,
     state: State<T>,
     decode: Decode<T>,
     window: u32,
@@ -252,8 +253,10 @@ impl<T: 'static> RefStream<T> {
     }
 
     fn end_with(&mut self, error: CallError) -> Poll<Option<Result<T, CallError>>> {
-        if let State::Open { id, .. } = std::mem::replace(&mut self.state, State::Done) {
-            self.node.cancel_stream(id);
+        if let (State::Open { id, .. }, Some(node)) =
+            (std::mem::replace(&mut self.state, State::Done), &self.node)
+        {
+            node.cancel_stream(id);
         }
         Poll::Ready(Some(Err(error)))
     }
@@ -267,8 +270,10 @@ impl<T: 'static> RefStream<T> {
         if let Some(item) = next {
             self.idle_sleep = None;
             self.unacked += 1;
-            if self.unacked >= (self.window / 2).max(1) {
-                self.node.grant_stream(id, self.unacked);
+            if self.unacked >= (self.window / 2).max(1)
+                && let Some(node) = &self.node
+            {
+                node.grant_stream(id, self.unacked);
                 self.unacked = 0;
             }
             return match (self.decode)(&item.content_type, &item.payload) {
@@ -308,6 +313,12 @@ impl<T: 'static> Stream for RefStream<T> {
                 return r.map(|o| o.map(|r| r.map_err(Into::into)));
             }
             State::Unsent { name, pin, out } => {
+                let Some(node) = this.node.clone() else {
+                    // Only a reference through a node sends requests.
+                    return Poll::Ready(Some(Err(CallError::NotHosted {
+                        name: name.to_string(),
+                    })));
+                };
                 if !this.started {
                     this.started = true;
                     this.deadline = this.timeout.map(time::sleep);
@@ -319,19 +330,18 @@ impl<T: 'static> Stream for RefStream<T> {
                     .as_mut()
                     .is_some_and(|r| Pin::new(r).poll(cx).is_pending());
                 let opened = if waiting {
-                    Err(CallError::UnknownComponent(name.to_string()))
+                    Ok(None)
                 } else {
                     let (window, timeout) = (this.window, this.timeout);
-                    this.node
-                        .open_stream(&name, pin.as_deref(), out.clone(), window, timeout)
+                    node.open_stream(&name, pin.as_deref(), out.clone(), window, timeout)
                 };
                 match opened {
-                    Ok((id, call)) => {
+                    Ok(Some((id, call))) => {
                         this.retry = None;
                         this.idle_sleep = None;
                         this.state = State::Open { id, call };
                     }
-                    Err(CallError::UnknownComponent(who)) => {
+                    Ok(None) => {
                         if !waiting {
                             let mut retry = time::sleep(NAME_RETRY);
                             // Registers the waker.
@@ -341,7 +351,8 @@ impl<T: 'static> Stream for RefStream<T> {
                         let idle = this.idle;
                         this.idle_sleep.get_or_insert_with(|| time::sleep(idle));
                         if fired(&mut this.deadline, cx) || fired(&mut this.idle_sleep, cx) {
-                            return Poll::Ready(Some(Err(CallError::UnknownComponent(who))));
+                            let error = node.shared.state.borrow().unhosted(&name);
+                            return Poll::Ready(Some(Err(error)));
                         }
                         this.state = State::Unsent { name, pin, out };
                         return Poll::Pending;
@@ -368,8 +379,8 @@ impl<T: 'static> Stream for RefStream<T> {
 
 impl<T> Drop for RefStream<T> {
     fn drop(&mut self) {
-        if let State::Open { id, .. } = self.state {
-            self.node.cancel_stream(id);
+        if let (State::Open { id, .. }, Some(node)) = (&self.state, &self.node) {
+            node.cancel_stream(*id);
         }
     }
 }
@@ -379,16 +390,19 @@ impl<A: Actor> Ref<A> {
     /// credit-based flow control: on this node without encoding, on another node over
     /// the wire. The request goes out at the first poll, or as soon as a node announces
     /// the name, waiting up to the idle timeout (then the stream fails with
-    /// [`CallError::UnknownComponent`]). See [`RefStream`] for credit and deadlines.
+    /// [`CallError::UnknownName`], or [`CallError::NotHosted`] for a name that was
+    /// hosted). See [`RefStream`] for credit and deadlines.
     pub fn ask_stream<M>(&self, msg: M) -> RefStream<M::Item>
     where
         A: Handler<Streaming<M>>,
         M: RemoteMessage + StreamMessage,
         M::Codec: Codec<M::Item>,
     {
-        let node = self.node().clone();
-        let idle = node.default_timeout();
-        let state = if let Some(addr) = self.local() {
+        let node = self.node().cloned();
+        let idle = node
+            .as_ref()
+            .map_or(crate::DEFAULT_TIMEOUT, Node::default_timeout);
+        let state = if let Some(addr) = self.found().addr::<A>() {
             State::Local(addr.ask_stream(msg))
         } else {
             match With::<M::Codec, M>::encode(&msg) {

@@ -30,8 +30,9 @@
 //! Configuration is TOML plus `TERN_SECTION__KEY` environment overrides; unknown keys
 //! are refused, and every error names the key, its source and what was expected (see
 //! [`config::schema`]). A node stops cleanly on SIGINT or SIGTERM: it withdraws its
-//! components from the cluster (peers stop routing to it), lets work in flight finish
-//! for the grace period, closes its connections and exits 0.
+//! components from the cluster (peers stop routing to it; callers in the container
+//! still reach them), lets work in flight finish for the grace period, closes its
+//! connections and exits 0.
 //!
 //! # Examples
 //!
@@ -616,6 +617,9 @@ impl Running {
     /// Stops gracefully: withdraws the components (peers stop routing here), leaves
     /// the cluster (recorded as *left* everywhere, never as failed), then lets work in
     /// flight finish (or fail by its deadline) for the grace period, at most 30 s.
+    /// Meanwhile the components keep running and callers in this container still
+    /// reach them through their references (see [`Node::shutdown`]): only other nodes
+    /// stop seeing them.
     async fn stop(&self) {
         self.node.shutdown();
         if let Some(d) = &self.discovery {

@@ -38,16 +38,14 @@ use crate::transport::SimTransport;
 /// use std::rc::Rc;
 /// use std::time::Duration;
 ///
-/// use tern::app::config::Layered;
-/// use tern::app::{App, Running, SimCluster};
-/// use tern::sim::World;
-/// use tern::Instant;
+/// use tern::app::Running;
+/// use tern::remote::prelude::*;
 ///
 /// struct Worker;
-/// impl tern::Actor for Worker {}
+/// impl Actor for Worker {}
 ///
 /// let app = App::new("demo").component("worker", |node| {
-///     node.export("worker", &tern::spawn(Worker))?;
+///     node.export("worker", &spawn(Worker))?;
 ///     Ok(())
 /// });
 /// let config = |name: &str, port: u16, host: &str| {

@@ -64,10 +64,82 @@
 //! struct NotSerde;
 //! ```
 
+//! # Protocols
+//!
+//! A client that has only the message types (not the server's actor type) names what
+//! it calls with a protocol, declared once in the crate both share. `Ref<Kv>` then
+//! has the same `tell` and `ask` as `Ref<Store>`, checked at compile time, and the
+//! server checks with [`ExportBuilder::serve`] that it handles all of it:
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use tern::remote::prelude::*;
+//!
+//! // The shared crate: messages and the protocol.
+//! #[derive(Serialize, Deserialize, RemoteMessage)]
+//! #[tern(name = "kv.v1.Get")]
+//! pub struct Get { pub key: String }
+//! protocol! {
+//!     /// The store, as clients see it.
+//!     pub Kv { Get => Option<String> }
+//! }
+//!
+//! // The server's binary.
+//! struct Store;
+//! impl Actor for Store {}
+//! impl Handler<Get> for Store {
+//!     type Reply = Option<String>;
+//!     async fn handle(&mut self, m: Get, _: &mut Context<Self>) -> Option<String> {
+//!         (m.key == "greeting").then(|| "hello".to_owned())
+//!     }
+//! }
+//!
+//! let mut world = World::new(3).unwrap();
+//! let [(store, ts), (client, tc)] = sim_nodes(&mut world, ["store", "client"]).unwrap();
+//! world.spawn_on(store, async move {
+//!     let node = Node::start(NodeConfig::new("store").peers(["client"]), ts).unwrap();
+//!     node.export("kv", &spawn(Store)).unwrap().serve::<Kv>();
+//! }).detach();
+//! // The client's binary: only `Get` and `Kv`.
+//! let answer = world.spawn_on(client, async move {
+//!     let node = Node::start(NodeConfig::new("client").peers(["store"]), tc).unwrap();
+//!     let kv: Ref<Kv> = node.lookup("kv");
+//!     kv.ask(Get { key: "greeting".into() }).await
+//! });
+//! world.run_until(Instant::from_nanos(1_000_000_000));
+//! let answer = world.runtime(client).unwrap().block_on(answer).unwrap();
+//! assert_eq!(answer, Ok(Some("hello".to_owned())));
+//! ```
+//!
+//! A message the protocol does not list does not compile:
+//!
+//! ```compile_fail
+//! use serde::{Deserialize, Serialize};
+//! use tern::remote::prelude::*;
+//!
+//! #[derive(Serialize, Deserialize, RemoteMessage)]
+//! #[tern(name = "kv.v1.Get")]
+//! pub struct Get { pub key: String }
+//! #[derive(Serialize, Deserialize, RemoteMessage)]
+//! #[tern(name = "kv.v1.Delete")]
+//! pub struct Delete { pub key: String }
+//! protocol! {
+//!     /// Reads only.
+//!     pub ReadOnly { Get => Option<String> }
+//! }
+//!
+//! async fn delete(kv: Ref<ReadOnly>) {
+//!     let _ = kv.ask(Delete { key: "k".into() }).await;
+//! }
+//! ```
+
 pub mod prelude;
 mod sim_nodes;
 
 pub use sim_nodes::sim_nodes;
+/// Declares a protocol: the messages a component accepts and their replies, so a
+/// client needs only the message types; see [Protocols](self#protocols).
+pub use tern_actors::protocol;
 #[doc(inline)]
 pub use tern_actors::remote::*;
 /// Derives [`RemoteMessage`](trait@RemoteMessage); see [Message types](self#message-types).

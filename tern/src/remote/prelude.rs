@@ -3,9 +3,12 @@
 //!
 //! Everything in [`tern::prelude`](crate::prelude), plus the node and its references
 //! ([`Node`], [`NodeConfig`], [`Ref`], [`CallError`]), message types that cross nodes
-//! ([`RemoteMessage`] and the codecs), the transports ([`ZmqTransport`],
-//! [`SimTransport`]), the simulator ([`World`], [`NodeId`], [`sim_nodes`]) and container
-//! processes ([`App`]).
+//! ([`RemoteMessage`] and the codecs), protocols ([`protocol!`], [`Accepts`],
+//! [`ServedBy`]), the transports ([`ZmqTransport`],
+//! [`SimTransport`]), the simulator ([`World`], [`NodeId`], [`sim_nodes`], seeded
+//! randomness [`SeedTree`] and [`SimRng`], [`TraceHash`]) and container processes
+//! ([`App`], [`SimCluster`], their settings [`NodeSettings`] read from [`Layered`]
+//! configuration).
 //!
 //! A user's `Cargo.toml` needs, besides `tern`, `serde` with its `derive` feature for
 //! the message types (`serde = { version = "1", features = ["derive"] }`); tern brings
@@ -49,13 +52,15 @@
 //! assert_eq!(answer, Ok(2));
 //! ```
 
-pub use crate::app::App;
+pub use crate::app::config::{Layered, NodeSettings};
+pub use crate::app::{App, SimCluster};
 pub use crate::prelude::*;
+pub use tern_actors::protocol;
 pub use tern_actors::remote::{
-    CallError, Codec, ExportBuilder, Json, Node, NodeConfig, NodeError, Postcard, Prost, Raw,
-    RawBytes, Ref, RefStream, RemoteMessage, Undelivered,
+    Accepts, CallError, Codec, ExportBuilder, Json, Node, NodeConfig, NodeError, NodeStats,
+    Postcard, Prost, Raw, RawBytes, Ref, RefStream, RemoteMessage, ServedBy, Undelivered,
 };
-pub use tern_executor::sim::{NodeId, World};
+pub use tern_executor::sim::{NodeId, SeedTree, SimRng, TraceHash, World};
 pub use tern_macros::RemoteMessage;
 pub use tern_transport::{SimTransport, ZmqConfig, ZmqTransport};
 

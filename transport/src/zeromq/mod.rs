@@ -544,6 +544,17 @@ impl Transport for ZmqTransport {
                 }
                 Ok(())
             }
+            // Fewer frames sent on this connection than the high-water mark: its
+            // queue cannot be full, so the connection is gone and the monitor has
+            // not said so yet (`ZMQ_IMMEDIATE` refuses frames with no connection).
+            Err(zmq::Error::EAGAIN)
+                if peer.as_ref().is_some_and(|(_, link)| {
+                    link.sent.get() < u64::try_from(self.inner.config.send_hwm).unwrap_or(0)
+                }) =>
+            {
+                self.bump(|s| s.unreachable += 1);
+                Err(TransportError::Unreachable(to.to_owned()))
+            }
             Err(zmq::Error::EAGAIN) => {
                 self.bump(|s| s.backpressure += 1);
                 Err(TransportError::Backpressure(to.to_owned()))

@@ -57,7 +57,9 @@ impl Node {
             .cloned();
         let export = match export {
             None => {
-                let error = CallError::UnknownComponent(req.component.clone());
+                let error = CallError::NotHosted {
+                    name: req.component.clone(),
+                };
                 return self.refuse(&req, None, &error);
             }
             Some(e) if e.is_stopped() => {

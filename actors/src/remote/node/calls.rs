@@ -10,8 +10,6 @@ use tern_proto::session::{Failure, Nanos, Outgoing, Reply, Transmit};
 use tern_transport::TransportError;
 
 use super::{Node, State, nanos, now, transport_error};
-use crate::actor::Actor;
-use crate::addr::Addr;
 use crate::remote::error::CallError;
 use crate::remote::slot::CallSlot;
 
@@ -36,17 +34,6 @@ impl Pending {
 }
 
 impl Node {
-    /// The local component exported or registered as `name`, if it is of type `A`.
-    pub(crate) fn local<A: Actor>(&self, name: &str) -> Option<Addr<A>> {
-        let exported = {
-            let st = self.shared.state.borrow();
-            st.exports
-                .get(name)
-                .and_then(|e| e.addr().downcast_ref::<Addr<A>>().cloned())
-        };
-        exported.or_else(|| crate::registry::lookup::<A>(name).ok())
-    }
-
     /// Where a call to `component` (on `pin`, if given) goes now: `Err` if it must fail
     /// at once (the node is gone, or its connection was lost), `Ok(None)` if it must
     /// wait (the name is unknown, messages for it already wait, or the host's
@@ -59,8 +46,8 @@ impl Node {
         pin: Option<&str>,
         now: Nanos,
     ) -> Result<Option<String>, CallError> {
-        if let Some(node) = st.lost(component, pin) {
-            return Err(CallError::PeerLost(node));
+        if let Some(error) = st.lost(component, pin) {
+            return Err(error);
         }
         if let Some(node) = st.unreachable(component, pin, now, &self.shared.config) {
             return Err(CallError::Unreachable(node));
@@ -144,8 +131,9 @@ impl Node {
         }
         match time::timeout(timeout, slot.wait()).await {
             Ok(outcome) => outcome,
+            // Still waiting for a host of the name.
             Err(_) if slot.id.get().is_none() => {
-                Err(CallError::UnknownComponent(component.to_owned()))
+                Err(self.shared.state.borrow().unhosted(component))
             }
             Err(_) => {
                 // The session's own deadline is this one: let it expire the ask, so

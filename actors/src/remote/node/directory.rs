@@ -98,6 +98,7 @@ impl Node {
             let old = std::mem::replace(&mut view.components, dir.components.clone());
             st.unhost(&req.peer, &old);
             st.session.set_peer_generation(&req.peer, dir.generation);
+            st.heard.extend(dir.components.iter().cloned());
             for c in &dir.components {
                 st.hosts
                     .entry(c.clone())
@@ -171,6 +172,8 @@ impl Node {
                 self.send_directory(&mut st, now, &peer, true);
             }
             let mut expired = 0;
+            let st = &mut *st;
+            let heard = &st.heard;
             st.pending.retain(|p| match &p.call {
                 _ if p.is_abandoned() => false,
                 PendingCall::Tell if p.expires <= now => {
@@ -180,7 +183,7 @@ impl Node {
                     false
                 }
                 PendingCall::Ask { slot, deadline } if *deadline <= now => {
-                    slot.complete(Err(CallError::UnknownComponent(p.component.clone())));
+                    slot.complete(Err(unhosted(heard, &p.component)));
                     false
                 }
                 _ => true,
@@ -192,14 +195,46 @@ impl Node {
     }
 }
 
+/// The error for a call to `component` that found no host: [`CallError::NotHosted`]
+/// if this node exported the name or a peer announced it, [`CallError::UnknownName`]
+/// otherwise.
+pub(in crate::remote) fn unhosted(
+    heard: &std::collections::BTreeSet<String>,
+    component: &str,
+) -> CallError {
+    if heard.contains(component) {
+        CallError::NotHosted {
+            name: component.to_owned(),
+        }
+    } else {
+        CallError::UnknownName {
+            name: component.to_owned(),
+        }
+    }
+}
+
 impl State {
-    /// The node whose death or leave makes a call to `component` (on `pin`) fail at
-    /// once, if any: the pinned node is gone, or every host of the name is.
-    pub(in crate::remote) fn lost(&self, component: &str, pin: Option<&str>) -> Option<String> {
+    /// The error for a call to `component` that found no host (see [`unhosted`]).
+    pub(in crate::remote) fn unhosted(&self, component: &str) -> CallError {
+        unhosted(&self.heard, component)
+    }
+
+    /// Why a call to `component` (on `pin`) fails at once because of a death or leave,
+    /// if it does: the pinned node is gone ([`CallError::Unreachable`]), or every host
+    /// of the name is ([`CallError::NotHosted`]). Never sent, so never handled.
+    pub(in crate::remote) fn lost(&self, component: &str, pin: Option<&str>) -> Option<CallError> {
         match pin {
-            Some(node) => self.down.contains(node).then(|| node.to_owned()),
+            Some(node) => self
+                .down
+                .contains(node)
+                .then(|| CallError::Unreachable(node.to_owned())),
             None if self.exports.contains_key(component) => None,
-            None => self.gone.get(component).cloned(),
+            None => self
+                .gone
+                .contains_key(component)
+                .then(|| CallError::NotHosted {
+                    name: component.to_owned(),
+                }),
         }
     }
 

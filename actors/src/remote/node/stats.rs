@@ -64,7 +64,9 @@ pub struct NodeStats {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TellRefusals {
-    /// The destination node is gone ([`CallError::PeerLost`]).
+    /// The destination is gone: every host of the name died or left
+    /// ([`CallError::NotHosted`]). (A tell pinned to a node that died or left is
+    /// counted in `unreachable`.)
     pub peer_lost: u64,
     /// No connection to the destination ([`CallError::Unreachable`]).
     pub unreachable: u64,
@@ -79,7 +81,7 @@ pub struct TellRefusals {
 impl TellRefusals {
     pub(in crate::remote) fn count(&mut self, e: &CallError) {
         let n = match e {
-            CallError::PeerLost(_) => &mut self.peer_lost,
+            CallError::PeerLost(_) | CallError::NotHosted { .. } => &mut self.peer_lost,
             CallError::Unreachable(_) => &mut self.unreachable,
             CallError::Backpressure(_) => &mut self.backpressure,
             CallError::PendingFull => &mut self.pending_full,

@@ -24,7 +24,8 @@ pub(super) struct Tables {
 }
 
 impl Node {
-    /// Opens a stream to the node hosting `component` (on `pin`, if given) now.
+    /// Opens a stream to the node hosting `component` (on `pin`, if given) now;
+    /// `Ok(None)` if it must wait for a host (the caller retries).
     pub(crate) fn open_stream(
         &self,
         component: &str,
@@ -32,13 +33,13 @@ impl Node {
         out: Outgoing,
         window: u32,
         timeout: Option<Duration>,
-    ) -> Result<(u64, Rc<CallStream>), CallError> {
+    ) -> Result<Option<(u64, Rc<CallStream>)>, CallError> {
         let now = now();
         let mut st = self.shared.state.borrow_mut();
         // No host yet (unknown name, or its connection not up): the caller retries
         // until the name's wait runs out.
         let Some(host) = self.target(&mut st, component, pin, now)? else {
-            return Err(CallError::UnknownComponent(component.to_owned()));
+            return Ok(None);
         };
         let timeout = timeout.map(super::nanos);
         let id = st.session.ask_stream(now, &host, out, timeout, window);
@@ -51,7 +52,7 @@ impl Node {
             self.cancel_stream(id);
             return Err(transport_error(e));
         }
-        Ok((id, call))
+        Ok(Some((id, call)))
     }
 
     /// Grants the producer of stream `id` `n` more items.
@@ -140,7 +141,9 @@ impl Node {
             .get(&req.component)
             .cloned();
         let source = match export {
-            None => Err(CallError::UnknownComponent(req.component.clone())),
+            None => Err(CallError::NotHosted {
+                name: req.component.clone(),
+            }),
             Some(e) if e.is_stopped() => Err(CallError::Stopped),
             Some(e) => e.deliver_stream(
                 &req.message_type,
