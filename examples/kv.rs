@@ -168,7 +168,7 @@ pub(crate) fn client(
         // Each run is a new incarnation of the client node: a newer generation.
         let now = time::wall_now().duration_since(std::time::UNIX_EPOCH)?;
         let settings = layered.node(u64::try_from(now.as_millis())?)?;
-        let mut zmq = ZmqConfig::new(settings.name.clone());
+        let mut zmq = ZmqConfig::new(settings.name.clone()).plaintext();
         zmq.listen.clone_from(&settings.listen);
         zmq.peers.clone_from(&settings.peers);
         let transport = ZmqTransport::bind(zmq)?;

@@ -443,6 +443,7 @@ fn tern_server() {
     Runtime::new().unwrap().block_on(async move {
         let t = ZmqTransport::bind(
             ZmqConfig::new("server")
+                .plaintext()
                 .listen("tcp://127.0.0.1:0")
                 .peer("client", &client),
         )
@@ -524,7 +525,12 @@ async fn tern_tell_round(
 
 fn tern_all(results: &mut Results) {
     Runtime::new().unwrap().block_on(async {
-        let t = ZmqTransport::bind(ZmqConfig::new("client").listen("tcp://127.0.0.1:0")).unwrap();
+        let t = ZmqTransport::bind(
+            ZmqConfig::new("client")
+                .plaintext()
+                .listen("tcp://127.0.0.1:0"),
+        )
+        .unwrap();
         let srv = server("tern", Some(&t.endpoints()[0]));
         t.connect("server", &srv.addr).unwrap();
         let node = Node::start(NodeConfig::new("client").peers(["server"]), t).unwrap();

@@ -108,6 +108,7 @@ fn metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled() {
         tern::Runtime::new().expect("runtime").block_on(async {
             let t = ZmqTransport::bind(
                 ZmqConfig::new("client")
+                    .plaintext()
                     .listen(format!("tcp://127.0.0.1:{client_port}"))
                     .peer("n1", format!("tcp://127.0.0.1:{node_port}")),
             )

@@ -105,6 +105,7 @@ fn a_node_serves_remote_asks_and_exits_0_on_sigterm() {
     let answered = tern::Runtime::new().expect("runtime").block_on(async {
         let t = ZmqTransport::bind(
             ZmqConfig::new("client")
+                .plaintext()
                 .listen(format!("tcp://127.0.0.1:{client_port}"))
                 .peer("n1", format!("tcp://127.0.0.1:{node_port}")),
         )
@@ -148,6 +149,7 @@ fn asks_to_a_frozen_node_fail_typed_by_their_deadline_and_it_recovers_when_thawe
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
     let (warm, frozen, thawed) = tern::Runtime::new().expect("runtime").block_on(async {
         let mut z = ZmqConfig::new("client")
+            .plaintext()
             .listen(format!("tcp://127.0.0.1:{client_port}"))
             .peer("n2", format!("tcp://127.0.0.1:{node_port}"));
         z.heartbeat_ivl = Duration::from_millis(100);

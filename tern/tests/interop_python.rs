@@ -139,7 +139,8 @@ fn a_python_client_calls_a_component_over_zeromq() {
     let rt = Runtime::new().unwrap();
     let (status, out, err, node_stats, zmq_stats, took) = rt.block_on(async {
         let transport =
-            ZmqTransport::bind(ZmqConfig::new(NODE).listen("tcp://127.0.0.1:0")).unwrap();
+            ZmqTransport::bind(ZmqConfig::new(NODE).plaintext().listen("tcp://127.0.0.1:0"))
+                .unwrap();
         let endpoint = transport.endpoints()[0].clone();
         let zmq = transport.clone();
         let node = Node::start(NodeConfig::new(NODE), transport).unwrap();
