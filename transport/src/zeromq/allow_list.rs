@@ -82,10 +82,14 @@ impl AllowList {
         let mut list = Self::new();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
-            let content = raw.split('#').next().unwrap_or_default().trim();
-            if content.is_empty() {
+            let content = raw.trim();
+            if content.is_empty() || content.starts_with('#') {
                 continue;
             }
+            let bad_line = |why: &str| SecurityError::AllowList {
+                line,
+                why: why.to_owned(),
+            };
             let at_line = |e: SecurityError| match e {
                 SecurityError::AllowList { why, .. } => SecurityError::AllowList { line, why },
                 SecurityError::BadKey { what, why } => SecurityError::AllowList {
@@ -94,14 +98,22 @@ impl AllowList {
                 },
                 other => other,
             };
-            let Some((name, key)) = content.split_once('=') else {
-                return Err(SecurityError::AllowList {
-                    line,
-                    why: "expected name = \"public key\"".into(),
-                });
+            let Some((name, rest)) = content.split_once('=') else {
+                return Err(bad_line("expected name = \"public key\""));
             };
             let name = name.trim().trim_matches('"');
-            let key = key.trim().trim_matches('"');
+            // Z85 keys may hold `#`: a comment starts only after the quoted key.
+            let rest = rest.trim();
+            let (key, after) = match rest.strip_prefix('"') {
+                Some(quoted) => quoted
+                    .split_once('"')
+                    .ok_or_else(|| bad_line("unterminated quote"))?,
+                None => rest.split_once(char::is_whitespace).unwrap_or((rest, "")),
+            };
+            let after = after.trim();
+            if !after.is_empty() && !after.starts_with('#') {
+                return Err(bad_line("unexpected text after the key"));
+            }
             let public = decode_key(key, &format!("the key of {name:?}")).map_err(at_line)?;
             list.insert(name, public).map_err(at_line)?;
         }
@@ -164,7 +176,7 @@ mod tests {
     fn parse_names_the_bad_line() -> Result<(), SecurityError> {
         let (a, b) = (KeyPair::generate()?, KeyPair::generate()?);
         let (ka, kb) = (a.public_z85(), b.public_z85());
-        let good = format!("# cluster\n\nw1 = \"{ka}\"  # first\nw2 = \"{kb}\"\n");
+        let good = format!("# cluster\n\n  w1 = \"{ka}\"  # first\nw2 = {kb}\n");
         let list = AllowList::parse(&good)?;
         assert_eq!(list.len(), 2);
         assert_eq!(AllowList::parse(&list.to_file_text())?, list);
@@ -174,6 +186,8 @@ mod tests {
             (format!("w1 = \"{ka}\"\nw2 = \"{ka}\"\n"), 2),
             ("\n\nw1 = \"abc\"\n".to_owned(), 3),
             (format!("w 1 = \"{ka}\"\n"), 1),
+            (format!("w1 = \"{ka}\" extra\n"), 1),
+            (format!("w1 = \"{ka}\n"), 1),
         ] {
             match AllowList::parse(&text) {
                 Err(SecurityError::AllowList { line: l, .. }) => assert_eq!(l, line, "{text}"),
