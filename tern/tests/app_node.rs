@@ -50,7 +50,7 @@ fn free_port() -> u16 {
 fn check_config_accepts_a_good_file_and_refuses_a_bad_one_with_exit_code_2() {
     let good = config_file(
         "good",
-        "[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\n[components]\nhost = [\"echo\"]\n",
+        "[security]\nmode = \"plaintext\"\n[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\n[components]\nhost = [\"echo\"]\n",
     );
     let check = |path: &std::path::Path| {
         app().main_from([
@@ -63,12 +63,12 @@ fn check_config_accepts_a_good_file_and_refuses_a_bad_one_with_exit_code_2() {
     assert_eq!(check(&good), ExitCode::SUCCESS);
     let typo = config_file(
         "typo",
-        "[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\nlisen = 3\n",
+        "[security]\nmode = \"plaintext\"\n[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\nlisen = 3\n",
     );
     assert_eq!(check(&typo), ExitCode::from(2));
     let unknown = config_file(
         "unknown",
-        "[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\n[components]\nhost = [\"nope\"]\n",
+        "[security]\nmode = \"plaintext\"\n[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\n[components]\nhost = [\"nope\"]\n",
     );
     assert_eq!(check(&unknown), ExitCode::FAILURE);
     assert_eq!(
@@ -90,7 +90,7 @@ fn a_node_serves_remote_asks_and_exits_0_on_sigterm() {
     let config = config_file(
         "node",
         &format!(
-            "[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n[peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n[components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 200\n"
+            "[security]\nmode = \"plaintext\"\n[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n[peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n[components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 200\n"
         ),
     );
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
@@ -138,7 +138,7 @@ fn asks_to_a_frozen_node_fail_typed_by_their_deadline_and_it_recovers_when_thawe
     let config = config_file(
         "frozen",
         &format!(
-            "[node]\nname = \"n2\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n[peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n[components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 100\n"
+            "[security]\nmode = \"plaintext\"\n[node]\nname = \"n2\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n[peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n[components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 100\n"
         ),
     );
     let mut child = spawn_child_node(
