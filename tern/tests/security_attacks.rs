@@ -153,7 +153,7 @@ fn envelope(
 /// Whatever `s` receives within `wait`.
 async fn received(s: &ZmqSocket, wait: Duration) -> Vec<Vec<Vec<u8>>> {
     let mut got = Vec::new();
-    while let Ok(Ok(m)) = tern_executor::time::timeout(wait, s.recv_multipart()).await {
+    while let Ok(Ok(m)) = time::timeout(wait, s.recv_multipart()).await {
         got.push(m);
     }
     got
@@ -161,7 +161,7 @@ async fn received(s: &ZmqSocket, wait: Duration) -> Vec<Vec<Vec<u8>>> {
 
 #[test]
 fn calls_without_a_listed_key_never_reach_a_component() {
-    tern::Runtime::new().expect("runtime").block_on(async {
+    Runtime::new().expect("runtime").block_on(async {
         let k = keys();
         let handled = Rc::new(Cell::new(0));
         let (calc, front, calc_endpoint, _) = cluster(&k, &handled);
@@ -205,7 +205,7 @@ fn calls_without_a_listed_key_never_reach_a_component() {
 
 #[test]
 fn a_directory_from_a_listed_client_that_is_not_a_peer_is_refused() {
-    tern::Runtime::new().expect("runtime").block_on(async {
+    Runtime::new().expect("runtime").block_on(async {
         let k = keys();
         let handled = Rc::new(Cell::new(0));
         let (calc, front, _, front_endpoint) = cluster(&k, &handled);
@@ -235,7 +235,7 @@ fn a_directory_from_a_listed_client_that_is_not_a_peer_is_refused() {
             .send_multipart([tell.as_slice(), dir.as_slice()])
             .await
             .expect("send");
-        tern_executor::time::sleep(Duration::from_millis(300)).await;
+        time::sleep(Duration::from_millis(300)).await;
         // Every ask still goes to calc; mallory sees none of them.
         legit_calls(&front, 40).await;
         assert_eq!(handled.get(), 45);
