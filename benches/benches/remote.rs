@@ -527,8 +527,9 @@ async fn tern_tell_round(
         loop {
             match sink.try_tell(msg) {
                 Ok(()) => break,
+                // A full queue to the server (the zmq high-water mark): retry.
                 Err(Undelivered {
-                    reason: CallError::Unreachable(_),
+                    reason: CallError::Backpressure(_) | CallError::Unreachable(_),
                     message,
                 }) => {
                     *retries += 1;

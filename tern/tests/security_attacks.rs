@@ -249,3 +249,61 @@ fn a_directory_from_a_listed_client_that_is_not_a_peer_is_refused() {
         front.shutdown();
     });
 }
+
+#[test]
+fn forged_replies_from_another_member_are_not_taken_as_answers() {
+    Runtime::new().expect("runtime").block_on(async {
+        let k = keys();
+        let handled = Rc::new(Cell::new(0));
+        let (calc, front, _, front_endpoint) = cluster(&k, &handled);
+        legit_calls(&front, 5).await;
+        // mallory answers every ask id front may use next, claiming a result of 666,
+        // with calc named as the source: the session takes answers only from the peer
+        // the ask went to, and the transport names mallory by its key.
+        let ctx = zmq::Context::new();
+        let mallory = dealer(&ctx, &front_endpoint, |s| {
+            curve_client(s, &k.mallory, &k.front)
+        });
+        let adder = front.lookup::<Adder>("adder");
+        let forge = async |from_id: u64| {
+            for id in from_id..from_id + 50 {
+                let mut env = Envelope {
+                    version: PROTOCOL_VERSION,
+                    message_id: 1,
+                    correlation_id: id,
+                    kind: Kind::Reply.into(),
+                    source: Some(ComponentRef {
+                        node: "calc".into(),
+                        name: "adder".into(),
+                        generation: 0,
+                    }),
+                    content_type: "application/json".into(),
+                    ..Envelope::default()
+                };
+                env.destination = Some(ComponentRef::default());
+                mallory
+                    .send_multipart([encode_envelope(&env).as_slice(), b"666"])
+                    .await
+                    .expect("send");
+            }
+        };
+        for round in 0..4 {
+            forge(round * 50).await;
+            for i in 0..10 {
+                let r = adder
+                    .ask(Add { a: i, b: 100 })
+                    .timeout(Duration::from_secs(5))
+                    .await;
+                assert_eq!(r, Ok(i + 100), "a forged reply was taken");
+            }
+        }
+        assert_eq!(handled.get(), 45);
+        assert!(
+            front.stats().session.unmatched_replies >= 100,
+            "{:?}",
+            front.stats()
+        );
+        calc.shutdown();
+        front.shutdown();
+    });
+}

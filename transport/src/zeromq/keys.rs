@@ -109,11 +109,11 @@ impl KeyPair {
     ///
     /// [`SecurityError::BadKey`] if a key is missing or malformed.
     pub fn from_file_text(text: &str) -> Result<Self, SecurityError> {
-        let public = cert_field(text, "public-key").ok_or(SecurityError::BadKey {
+        let public = cert_field(text, "public-key").ok_or_else(|| SecurityError::BadKey {
             what: "public-key".into(),
             why: "missing".into(),
         })?;
-        let secret = cert_field(text, "secret-key").ok_or(SecurityError::BadKey {
+        let secret = cert_field(text, "secret-key").ok_or_else(|| SecurityError::BadKey {
             what: "secret-key".into(),
             why: "missing (a public certificate is not a key pair)".into(),
         })?;
