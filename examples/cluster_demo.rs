@@ -20,6 +20,10 @@
 //! checks each exited 0, and prints what happened: messages, latencies, and the typed
 //! errors seen in each phase. It exits 0 only if all of that held, and leaves no
 //! process behind.
+//!
+//! Every ZeroMQ connection is authenticated and encrypted (CURVE): the demo makes a key
+//! pair per container and an allow-list of their public keys (`keygen` makes one by
+//! hand; docs/security.md).
 
 // An example prints its results.
 #![allow(clippy::print_stdout)]
@@ -35,6 +39,7 @@ use tern::discovery::{
     Discovery, GossipConfig, Identity, Keyring, Membership, State as MemberState, UdpSocket,
 };
 use tern::remote::prelude::*;
+use tern::transport::{AllowList, CurveSecurity, KeyPair};
 
 /// Work for a worker: hash `rounds` times, answer with the digest and who did it.
 #[derive(Debug, Serialize, Deserialize, RemoteMessage)]
@@ -244,19 +249,45 @@ const KEY: &str = "7e3a1c9b5d2f4e6a8c0b1d3f5a7c9e1b2d4f6a8c0e2b4d6f8a1c3e5b7d9f0
 
 /// Each worker knows only the seed list (the front and w1) and its own addresses: no
 /// peers are configured anywhere; they find each other through membership gossip.
+/// Each has a key pair of its own and the allow-list of the four public keys.
 fn write_configs(
     dir: &Path,
     ports: &BTreeMap<&str, u16>,
     gossip: &BTreeMap<&str, u16>,
 ) -> anyhow::Result<()> {
     for (i, name) in ["w1", "w2", "w3"].iter().enumerate() {
+        let (key, allow) = (dir.join(format!("{name}.key")), dir.join("allow.toml"));
         let text = format!(
-            "[node]\nname = \"{name}\"\nlisten = [\"tcp://127.0.0.1:{}\"]\n\n[components]\nhost = [\"{}\"]\n\n[timeouts]\nshutdown_grace_ms = 300\n\n[gossip]\nbind = \"127.0.0.1:{}\"\nseeds = [\"127.0.0.1:{}\", \"127.0.0.1:{}\"]\ncluster = \"cluster-demo\"\nkeys = [\"1:{KEY}\"]\n",
-            ports[name], WORKERS[i], gossip[name], gossip["front"], gossip["w1"]
+            "[node]\nname = \"{name}\"\nlisten = [\"tcp://127.0.0.1:{}\"]\n\n[components]\nhost = [\"{}\"]\n\n[timeouts]\nshutdown_grace_ms = 300\n\n[gossip]\nbind = \"127.0.0.1:{}\"\nseeds = [\"127.0.0.1:{}\", \"127.0.0.1:{}\"]\ncluster = \"cluster-demo\"\nkeys = [\"1:{KEY}\"]\n\n[security]\nkey_file = {:?}\nallow_list = {:?}\n",
+            ports[name],
+            WORKERS[i],
+            gossip[name],
+            gossip["front"],
+            gossip["w1"],
+            key.display().to_string(),
+            allow.display().to_string()
         );
         std::fs::write(dir.join(format!("{name}.toml")), text)?;
     }
     Ok(())
+}
+
+/// A key pair for each container, in `dir/NAME.key`, and the allow-list of their
+/// public keys, `dir/allow.toml`; the front's pair is returned.
+fn write_keys(dir: &Path) -> anyhow::Result<KeyPair> {
+    let mut allow = AllowList::new();
+    let mut front = None;
+    for name in ["front", "w1", "w2", "w3"] {
+        let keys = KeyPair::generate()?;
+        allow.insert(name, *keys.public())?;
+        if name == "front" {
+            front = Some(keys);
+        } else {
+            keys.save(&dir.join(format!("{name}.key")))?;
+        }
+    }
+    std::fs::write(dir.join("allow.toml"), allow.to_file_text())?;
+    front.context("the front's key pair")
 }
 
 fn free_udp_port() -> anyhow::Result<u16> {
@@ -326,6 +357,7 @@ fn demo() -> anyhow::Result<()> {
         ports.insert(name, free_port()?);
         gossip.insert(name, free_udp_port()?);
     }
+    let front_keys = write_keys(&dir)?;
     write_configs(&dir, &ports, &gossip)?;
     let mut cluster = Cluster {
         dir: dir.clone(),
@@ -335,7 +367,7 @@ fn demo() -> anyhow::Result<()> {
         cluster.spawn(w)?;
     }
     println!(
-        "started 3 container processes (w1, w2, w3) on 127.0.0.1; configs and logs in {}",
+        "started 3 container processes (w1, w2, w3) on 127.0.0.1, every connection CURVE-encrypted; configs, keys and logs in {}",
         dir.display()
     );
 
@@ -343,7 +375,12 @@ fn demo() -> anyhow::Result<()> {
     let result: anyhow::Result<Vec<String>> = rt.block_on(async {
         // The front is a seed itself; it has no peers configured either.
         let endpoint = format!("tcp://127.0.0.1:{}", ports["front"]);
-        let transport = ZmqTransport::bind(ZmqConfig::new("front").listen(endpoint.clone()))?;
+        let curve = CurveSecurity::with_allow_list_file(front_keys, dir.join("allow.toml"))?;
+        let transport = ZmqTransport::bind(
+            ZmqConfig::new("front")
+                .listen(endpoint.clone())
+                .curve(curve),
+        )?;
         let generation = time::wall_now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(1));

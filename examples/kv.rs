@@ -189,10 +189,8 @@ pub(crate) fn client(
         // Each run is a new incarnation of the client node: a newer generation.
         let now = time::wall_now().duration_since(std::time::UNIX_EPOCH)?;
         let settings = layered.node(u64::try_from(now.as_millis())?)?;
-        let mut zmq = ZmqConfig::new(settings.name.clone());
-        zmq.listen.clone_from(&settings.listen);
-        zmq.peers.clone_from(&settings.peers);
-        let transport = ZmqTransport::bind(zmq)?;
+        // Endpoints, peers, limits and `[security]` as the file says.
+        let transport = ZmqTransport::bind(settings.zmq()?)?;
         let config = NodeConfig::new(settings.name.clone()).peers(settings.peers.keys().cloned());
         let node = Node::start(config, transport.clone())?;
         let kv = node.lookup::<Kv>("kv");

@@ -27,10 +27,12 @@ impl Handler<Hello> for Echo {
 #[test]
 fn asks_cross_tcp_loopback_and_a_node_that_shuts_down_withdraws_its_names() {
     Runtime::new().unwrap().block_on(async {
-        let tb = ZmqTransport::bind(ZmqConfig::new("b").listen("tcp://127.0.0.1:0")).unwrap();
+        let tb = ZmqTransport::bind(ZmqConfig::new("b").plaintext().listen("tcp://127.0.0.1:0"))
+            .unwrap();
         let endpoint = tb.endpoints()[0].clone();
         let ta = ZmqTransport::bind(
             ZmqConfig::new("a")
+                .plaintext()
                 .listen("tcp://127.0.0.1:0")
                 .peer("b", &endpoint),
         )

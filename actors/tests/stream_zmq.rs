@@ -60,10 +60,12 @@ impl Handler<Streaming<Scan>> for Store {
 
 /// Nodes a (caller) and b (exports a store) on tcp loopback; a knows the store.
 async fn pair() -> (Node, Node, ZmqTransport, Probe) {
-    let tb = ZmqTransport::bind(ZmqConfig::new("b").listen("tcp://127.0.0.1:0")).expect("setup");
+    let tb = ZmqTransport::bind(ZmqConfig::new("b").plaintext().listen("tcp://127.0.0.1:0"))
+        .expect("setup");
     let endpoint = tb.endpoints()[0].clone();
     let ta = ZmqTransport::bind(
         ZmqConfig::new("a")
+            .plaintext()
             .listen("tcp://127.0.0.1:0")
             .peer("b", &endpoint),
     )

@@ -22,13 +22,18 @@
 //!    requests in flight to a `ROUTER` that echoes (REQ allows one). gRPC: 16 tokio tasks
 //!    sharing one channel (HTTP/2 multiplexes them).
 //!
+//! tern runs twice: in plaintext (`tern`) and with CURVE (`tern-curve`: both ends
+//! authenticated, every frame encrypted; docs/security.md), to show what encryption
+//! costs. Raw ZeroMQ and gRPC run without encryption.
+//!
 //! Every receiver or server runs in a child process (this binary, re-executed with
 //! `TERN_REMOTE_BENCH_ROLE` set); every sender or client runs in the bench process. Raw
 //! ZeroMQ sockets get tern's default high-water marks (10,000 messages).
 //!
 //! Run with `cargo bench -p tern-benches --bench remote`; it prints a table.
-//! For profiling, `TERN_REMOTE_BENCH_ONLY=tern` (or `zmq`, `tonic-mt`, `tonic-ct`) runs
-//! one system, `TERN_REMOTE_BENCH_WORK=tell,ask1,ask16` some workloads and
+//! For profiling, `TERN_REMOTE_BENCH_ONLY=tern` (or `tern-curve`, `zmq`, `tonic-mt`,
+//! `tonic-ct`; several, comma-separated) runs some systems,
+//! `TERN_REMOTE_BENCH_WORK=tell,ask1,ask16` some workloads and
 //! `TERN_REMOTE_BENCH_SIZE=64` one payload size.
 
 // Benches are binaries: nothing public to document; an unwrap that fires means the
@@ -46,7 +51,7 @@ use serde::{Deserialize, Serialize};
 use tern::remote::{
     CallError, Node, NodeConfig, Postcard, Raw, RawBytes, Ref, RemoteMessage, Undelivered,
 };
-use tern::transport::{ZmqConfig, ZmqTransport};
+use tern::transport::{AllowList, CurveSecurity, KeyPair, ZmqConfig, ZmqTransport};
 use tern::{Actor, Addr, Context, Handler, Runtime, yield_now};
 use tern_benches::child::{Server, exit_when_stdin_closes, ready};
 use tokio::sync::oneshot;
@@ -57,6 +62,34 @@ const ONLY: &str = "TERN_REMOTE_BENCH_ONLY";
 const WORK: &str = "TERN_REMOTE_BENCH_WORK";
 const SIZE: &str = "TERN_REMOTE_BENCH_SIZE";
 const BACKOFF: &str = "TERN_REMOTE_BENCH_BACKOFF";
+
+/// The bench's CURVE key pairs (fixed, so the child needs no key exchange; they
+/// protect nothing): the client's and the server's.
+const CLIENT_KEYS: (&str, &str) = (
+    "yF^8O(&7v!Bk=!1.N&k&NP7+2jlP:%HdeM[?L5Hc",
+    "=IS2f20VecG(:.MvS]9]90:8-vuNJL2cPC[}7v+v",
+);
+const SERVER_KEYS: (&str, &str) = (
+    "liOo)p0:Z+KL}k}Q(vd8)-kDTa@5fsth)p(wWX-!",
+    "G.Yivi0}e!P^pD@(=c^Hr66h*v8F=-8krP<r{JPh",
+);
+
+/// `config` in plaintext, or with CURVE as `me` (`"client"` or `"server"`).
+fn secured(config: ZmqConfig, curve: bool, me: &str) -> ZmqConfig {
+    if !curve {
+        return config.plaintext();
+    }
+    let pair = |(p, s): (&str, &str)| KeyPair::from_z85(p, s).unwrap();
+    let mut allow = AllowList::new();
+    allow.insert("client", *pair(CLIENT_KEYS).public()).unwrap();
+    allow.insert("server", *pair(SERVER_KEYS).public()).unwrap();
+    let keys = pair(if me == "client" {
+        CLIENT_KEYS
+    } else {
+        SERVER_KEYS
+    });
+    config.curve(CurveSecurity::new(keys, allow))
+}
 
 const SIZES: [usize; 2] = [64, 64 * 1024];
 /// tern's default `send_hwm`/`recv_hwm`, given to the raw ZeroMQ sockets too.
@@ -188,7 +221,8 @@ fn serve(role: &str) {
         "zmq-pull" => zmq_pull_server(),
         "zmq-rep" => zmq_echo_server(zmq::REP),
         "zmq-router" => zmq_echo_server(zmq::ROUTER),
-        "tern" => tern_server(),
+        "tern" => tern_server(false),
+        "tern-curve" => tern_server(true),
         "tonic-mt" => tonic_server(true),
         "tonic-ct" => tonic_server(false),
         other => panic!("unknown role {other:?}"),
@@ -438,14 +472,16 @@ impl Handler<Done> for Waiter {
     }
 }
 
-fn tern_server() {
+fn tern_server(curve: bool) {
     let client = std::env::var(PEER).unwrap();
     Runtime::new().unwrap().block_on(async move {
-        let t = ZmqTransport::bind(
+        let t = ZmqTransport::bind(secured(
             ZmqConfig::new("server")
                 .listen("tcp://127.0.0.1:0")
                 .peer("client", &client),
-        )
+            curve,
+            "server",
+        ))
         .unwrap();
         let endpoint = t.endpoints()[0].clone();
         let node = Node::start(NodeConfig::new("server").peers(["client"]), t).unwrap();
@@ -491,8 +527,9 @@ async fn tern_tell_round(
         loop {
             match sink.try_tell(msg) {
                 Ok(()) => break,
+                // A full queue to the server (the zmq high-water mark): retry.
                 Err(Undelivered {
-                    reason: CallError::Unreachable(_),
+                    reason: CallError::Backpressure(_) | CallError::Unreachable(_),
                     message,
                 }) => {
                     *retries += 1;
@@ -522,10 +559,21 @@ async fn tern_tell_round(
     }
 }
 
-fn tern_all(results: &mut Results) {
+/// tern in plaintext (`sys` "tern") or with CURVE ("tern-curve").
+fn tern_all(results: &mut Results, curve: bool) {
+    let (sys, sys_1024) = if curve {
+        ("tern-curve", "tern-curve-1024")
+    } else {
+        ("tern", "tern-1024")
+    };
     Runtime::new().unwrap().block_on(async {
-        let t = ZmqTransport::bind(ZmqConfig::new("client").listen("tcp://127.0.0.1:0")).unwrap();
-        let srv = server("tern", Some(&t.endpoints()[0]));
+        let t = ZmqTransport::bind(secured(
+            ZmqConfig::new("client").listen("tcp://127.0.0.1:0"),
+            curve,
+            "client",
+        ))
+        .unwrap();
+        let srv = server(sys, Some(&t.endpoints()[0]));
         t.connect("server", &srv.addr).unwrap();
         let node = Node::start(NodeConfig::new("client").peers(["server"]), t).unwrap();
         let waiter = tern::spawn(Waiter { tx: None });
@@ -553,8 +601,8 @@ fn tern_all(results: &mut Results) {
                     Ok(rate) => o.rates.push(rate),
                     Err(e) => o.failed = Some(e),
                 }
-                show(size, Workload::Tell, "tern-1024", &o);
-                results.insert((size, Workload::Tell, "tern-1024"), o);
+                show(size, Workload::Tell, sys_1024, &o);
+                results.insert((size, Workload::Tell, sys_1024), o);
 
                 let mut o = Outcome::default();
                 let mut retries = 0;
@@ -576,8 +624,8 @@ fn tern_all(results: &mut Results) {
                     }
                     Err(e) => o.failed = Some(format!("warm-up: {e}")),
                 }
-                show(size, Workload::Tell, "tern", &o);
-                results.insert((size, Workload::Tell, "tern"), o);
+                show(size, Workload::Tell, sys, &o);
+                results.insert((size, Workload::Tell, sys), o);
             }
 
             if want(Workload::Ask1) {
@@ -596,8 +644,8 @@ fn tern_all(results: &mut Results) {
                     lat.push(t.elapsed().as_nanos() as u64);
                 }
                 let o = Outcome::from_latencies(lat, start.elapsed());
-                show(size, Workload::Ask1, "tern", &o);
-                results.insert((size, Workload::Ask1, "tern"), o);
+                show(size, Workload::Ask1, sys, &o);
+                results.insert((size, Workload::Ask1, sys), o);
             }
 
             if want(Workload::Ask16) {
@@ -627,8 +675,8 @@ fn tern_all(results: &mut Results) {
                 run(par / 10).await;
                 let (lat, total) = run(par).await;
                 let o = Outcome::from_latencies(lat, total);
-                show(size, Workload::Ask16, "tern", &o);
-                results.insert((size, Workload::Ask16, "tern"), o);
+                show(size, Workload::Ask16, sys, &o);
+                results.insert((size, Workload::Ask16, sys), o);
             }
         }
         node.shutdown();
@@ -877,7 +925,7 @@ fn summary(results: &Results) {
         println!("|---|---|---|---|---|---|---|---|");
         for size in sizes() {
             let t = get(size, w, "tern");
-            for s in ["zmq", "tern", "tonic-mt", "tonic-ct"] {
+            for s in ["zmq", "tern", "tern-curve", "tonic-mt", "tonic-ct"] {
                 let Some(o) = get(size, w, s) else { continue };
                 let (tp50, tp99, trate) = t.map_or((f64::NAN, f64::NAN, f64::NAN), |t| {
                     (t.pct(0.5), t.pct(0.99), t.rate())
@@ -892,6 +940,32 @@ fn summary(results: &Results) {
                     ratio(o.rate(), trate),
                 );
             }
+        }
+    }
+    println!();
+    println!("## the cost of CURVE (tern with CURVE / tern in plaintext)");
+    println!();
+    println!("| payload | workload | plaintext | CURVE | CURVE / plaintext |");
+    println!("|---|---|---|---|---|");
+    for size in sizes() {
+        for w in [Workload::Tell, Workload::Ask1, Workload::Ask16] {
+            let (Some(p), Some(c)) = (get(size, w, "tern"), get(size, w, "tern-curve")) else {
+                continue;
+            };
+            let (unit, p50) = if w == Workload::Tell {
+                ("msgs/s", String::new())
+            } else {
+                (
+                    "calls/s",
+                    format!(" (p50 {:.1} -> {:.1} us)", p.pct(0.5), c.pct(0.5)),
+                )
+            };
+            println!(
+                "| {size} B | {w:?} | {:.0} {unit} | {:.0} {unit} | {}{p50} |",
+                p.rate(),
+                c.rate(),
+                ratio(c.rate(), p.rate())
+            );
         }
     }
     println!();
@@ -910,7 +984,7 @@ fn main() {
         return;
     }
     let only = std::env::var(ONLY).ok();
-    let wanted = |s: &str| only.as_deref().is_none_or(|o| o == s);
+    let wanted = |s: &str| only.as_deref().is_none_or(|o| o.split(',').any(|o| o == s));
     let mut results = Results::new();
     if wanted("zmq") {
         for size in sizes() {
@@ -930,7 +1004,10 @@ fn main() {
         }
     }
     if wanted("tern") {
-        tern_all(&mut results);
+        tern_all(&mut results, false);
+    }
+    if wanted("tern-curve") {
+        tern_all(&mut results, true);
     }
     if wanted("tonic-mt") {
         tonic_all(&mut results, true);

@@ -134,6 +134,7 @@ fn tern_server() {
     Runtime::new().unwrap().block_on(async move {
         let t = ZmqTransport::bind(
             ZmqConfig::new("server")
+                .plaintext()
                 .listen("tcp://127.0.0.1:0")
                 .peer("client", &client),
         )
@@ -188,7 +189,12 @@ fn inproc(results: &mut Results) {
 
 fn tern_tcp(results: &mut Results) {
     Runtime::new().unwrap().block_on(async {
-        let t = ZmqTransport::bind(ZmqConfig::new("client").listen("tcp://127.0.0.1:0")).unwrap();
+        let t = ZmqTransport::bind(
+            ZmqConfig::new("client")
+                .plaintext()
+                .listen("tcp://127.0.0.1:0"),
+        )
+        .unwrap();
         let me = t.endpoints()[0].clone();
         let srv = server("tern", Some(&me));
         t.connect("server", &srv.addr).unwrap();
@@ -223,7 +229,7 @@ fn tern_tcp(results: &mut Results) {
 fn stall() {
     Runtime::new().unwrap().block_on(async {
         use futures_lite::StreamExt;
-        let t = ZmqTransport::bind(ZmqConfig::new("client").listen("tcp://127.0.0.1:0")).unwrap();
+        let t = ZmqTransport::bind(ZmqConfig::new("client").plaintext().listen("tcp://127.0.0.1:0")).unwrap();
         let me = t.endpoints()[0].clone();
         let srv = server("tern", Some(&me));
         t.connect("server", &srv.addr).unwrap();

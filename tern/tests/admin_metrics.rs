@@ -67,7 +67,7 @@ fn metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled() {
     std::fs::write(
         &config,
         format!(
-            "[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n\
+            "[security]\nmode = \"plaintext\"\n[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n\
              [peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n\
              [components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 100\n\
              [admin]\nbind = \"{admin}\"\nmax_connections = 2\nmax_request_bytes = 1024\nrequest_timeout_ms = 1000\n"
@@ -91,6 +91,7 @@ fn metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled() {
         tern::Runtime::new().expect("runtime").block_on(async {
             let t = ZmqTransport::bind(
                 ZmqConfig::new("client")
+                    .plaintext()
                     .listen(format!("tcp://127.0.0.1:{client_port}"))
                     .peer("n1", format!("tcp://127.0.0.1:{node_port}")),
             )

@@ -45,7 +45,7 @@ fn spawn_child_node(test: &str, var: &str, config: &std::path::Path) -> std::pro
 fn check_config_accepts_a_good_file_and_refuses_a_bad_one_with_exit_code_2() {
     let good = config_file(
         "good",
-        "[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\n[components]\nhost = [\"echo\"]\n",
+        "[security]\nmode = \"plaintext\"\n[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\n[components]\nhost = [\"echo\"]\n",
     );
     let check = |path: &std::path::Path| {
         app().main_from([
@@ -58,12 +58,12 @@ fn check_config_accepts_a_good_file_and_refuses_a_bad_one_with_exit_code_2() {
     assert_eq!(check(&good), ExitCode::SUCCESS);
     let typo = config_file(
         "typo",
-        "[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\nlisen = 3\n",
+        "[security]\nmode = \"plaintext\"\n[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\nlisen = 3\n",
     );
     assert_eq!(check(&typo), ExitCode::from(2));
     let unknown = config_file(
         "unknown",
-        "[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\n[components]\nhost = [\"nope\"]\n",
+        "[security]\nmode = \"plaintext\"\n[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:7999\"]\n[components]\nhost = [\"nope\"]\n",
     );
     assert_eq!(check(&unknown), ExitCode::FAILURE);
     assert_eq!(
@@ -85,7 +85,7 @@ fn a_node_serves_remote_asks_and_exits_0_on_sigterm() {
     let config = config_file(
         "node",
         &format!(
-            "[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n[peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n[components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 200\n"
+            "[security]\nmode = \"plaintext\"\n[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n[peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n[components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 200\n"
         ),
     );
     let mut child = Reaper(Some(
@@ -105,6 +105,7 @@ fn a_node_serves_remote_asks_and_exits_0_on_sigterm() {
     let answered = tern::Runtime::new().expect("runtime").block_on(async {
         let t = ZmqTransport::bind(
             ZmqConfig::new("client")
+                .plaintext()
                 .listen(format!("tcp://127.0.0.1:{client_port}"))
                 .peer("n1", format!("tcp://127.0.0.1:{node_port}")),
         )
@@ -136,7 +137,7 @@ fn asks_to_a_frozen_node_fail_typed_by_their_deadline_and_it_recovers_when_thawe
     let config = config_file(
         "frozen",
         &format!(
-            "[node]\nname = \"n2\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n[peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n[components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 100\n"
+            "[security]\nmode = \"plaintext\"\n[node]\nname = \"n2\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n[peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n[components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 100\n"
         ),
     );
     // If an assertion fails while the child is stopped, the guard still kills it.
@@ -150,6 +151,7 @@ fn asks_to_a_frozen_node_fail_typed_by_their_deadline_and_it_recovers_when_thawe
     );
     let (warm, frozen, thawed) = tern::Runtime::new().expect("runtime").block_on(async {
         let mut z = ZmqConfig::new("client")
+            .plaintext()
             .listen(format!("tcp://127.0.0.1:{client_port}"))
             .peer("n2", format!("tcp://127.0.0.1:{node_port}"));
         z.heartbeat_ivl = Duration::from_millis(100);

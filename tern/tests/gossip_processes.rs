@@ -34,7 +34,7 @@ impl Nodes {
         // Seeds: n1, and two addresses where nothing ever runs.
         let p = self.port;
         let text = format!(
-            "[node]\nname = \"n{i}\"\nlisten = [\"tcp://127.0.0.{i}:0\"]\n\n[components]\nhost = [\"echo\"]\n\n\
+            "[security]\nmode = \"plaintext\"\n[node]\nname = \"n{i}\"\nlisten = [\"tcp://127.0.0.{i}:0\"]\n\n[components]\nhost = [\"echo\"]\n\n\
              [timeouts]\nshutdown_grace_ms = 200\n\n[gossip]\nbind = \"127.0.0.{i}:{p}\"\n\
              seeds = [\"127.0.0.201:{p}\", \"127.0.0.1:{p}\", \"127.0.0.202:{p}\"]\n\
              cluster = \"proc-test\"\nkeys = [\"3:{KEY}\"]\n"

@@ -26,6 +26,7 @@ use tern::proto::session::{Event, Session};
 use tern::proto::v1::{ComponentRef, Envelope, Kind};
 use tern::proto::{Limits, PROTOCOL_VERSION, decode_envelope, encode_envelope};
 use tern::remote::prelude::*;
+use tern::transport::{AllowList, CurveSecurity, KeyPair};
 
 /// The specification; its worked example and its copies of the `.proto` files are
 /// checked below.
@@ -138,8 +139,23 @@ fn a_python_client_calls_a_component_over_zeromq() {
 
     let rt = Runtime::new().unwrap();
     let (status, out, err, node_stats, zmq_stats, took) = rt.block_on(async {
-        let transport =
-            ZmqTransport::bind(ZmqConfig::new(NODE).listen("tcp://127.0.0.1:0")).unwrap();
+        // CURVE, as a deployment runs: the node's key pair, the client's (written to a
+        // certificate file the script loads with zmq.auth), and an allow-list of both.
+        let (node_keys, client_keys) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
+        let mut allow = AllowList::new();
+        allow.insert(NODE, *node_keys.public()).unwrap();
+        allow.insert("py-client", *client_keys.public()).unwrap();
+        let cert = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("interop-py-client-{}.key", std::process::id()));
+        let _ = std::fs::remove_file(&cert);
+        client_keys.save(&cert).unwrap();
+        let server_key = node_keys.public_z85();
+        let transport = ZmqTransport::bind(
+            ZmqConfig::new(NODE)
+                .listen("tcp://127.0.0.1:0")
+                .curve(CurveSecurity::new(node_keys, allow)),
+        )
+        .unwrap();
         let endpoint = transport.endpoints()[0].clone();
         let zmq = transport.clone();
         let node = Node::start(NodeConfig::new(NODE), transport).unwrap();
@@ -151,6 +167,10 @@ fn a_python_client_calls_a_component_over_zeromq() {
         let mut child = Command::new(&python)
             .arg(&script)
             .arg(&endpoint)
+            .arg("--key-file")
+            .arg(&cert)
+            .arg("--server-key")
+            .arg(&server_key)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -194,6 +214,7 @@ fn a_python_client_calls_a_component_over_zeromq() {
         "streamed ASK to a plain type: ERROR ERROR_CODE_UNKNOWN_MESSAGE_TYPE".to_owned(),
         "final ask after the bad input: REPLY application/json 42".to_owned(),
         "interop checks: 13 ok, 0 failing".to_owned(),
+        ", CURVE)".to_owned(),
     ] {
         assert!(out.contains(&line), "missing {line:?}: {context}");
     }
@@ -207,4 +228,7 @@ fn a_python_client_calls_a_component_over_zeromq() {
     assert_eq!(node_stats.requests_delivered, 3, "{node_stats:?}");
     assert_eq!(node_stats.dropped, 0, "{node_stats:?}");
     assert_eq!(zmq_stats.malformed, 1, "{zmq_stats:?}");
+    // Every frame came authenticated, under the client's own name.
+    assert_eq!(zmq_stats.unauthenticated, 0, "{zmq_stats:?}");
+    assert_eq!(zmq_stats.impersonations, 0, "{zmq_stats:?}");
 }

@@ -113,6 +113,7 @@ fn child(role: &str) {
     let generation: u64 = env(GENERATION).parse().unwrap();
     Runtime::new().unwrap().block_on(async move {
         let mut config = ZmqConfig::new(name)
+            .plaintext()
             .listen(format!("tcp://127.0.0.1:{port}"))
             .peer("s", env(SENDER));
         config.reconnect_ivl_max = Duration::from_millis(200);
@@ -277,6 +278,7 @@ fn scenario(delay: Duration) -> Vec<String> {
     Runtime::new().unwrap().block_on(async move {
         let rec = r2;
         let mut config = ZmqConfig::new("s")
+            .plaintext()
             .listen(&s_ep2)
             .peer("r", format!("tcp://127.0.0.1:{pr}"))
             .peer("b", format!("tcp://127.0.0.1:{pb}"));

@@ -31,7 +31,10 @@ mod sim;
 mod zeromq;
 
 pub use sim::{DEFAULT_HWM, DEFAULT_MAX_FRAME, SimTransport};
-pub use zeromq::{ZmqConfig, ZmqSetupError, ZmqStats, ZmqTransport};
+pub use zeromq::{
+    AllowList, CurveSecurity, KeyPair, SecurityError, ZmqConfig, ZmqSecurity, ZmqSetupError,
+    ZmqStats, ZmqTransport,
+};
 
 use std::future::Future;
 

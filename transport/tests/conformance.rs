@@ -155,9 +155,11 @@ impl ZmqArm {
         let rt = Runtime::new().expect("runtime");
         let (pa, pb) = (free_port(), free_port());
         let mut a_config = ZmqConfig::new("a")
+            .plaintext()
             .listen(format!("tcp://127.0.0.1:{pa}"))
             .peer("b", format!("tcp://127.0.0.1:{pb}"));
         let mut b_config = ZmqConfig::new("b")
+            .plaintext()
             .listen(format!("tcp://127.0.0.1:{pb}"))
             .peer("a", format!("tcp://127.0.0.1:{pa}"));
         for c in [&mut a_config, &mut b_config] {

@@ -86,7 +86,9 @@ fn vm_rss_kib() -> u64 {
 fn bad_input_closes_its_connection_and_the_node_keeps_serving() {
     let rt = Runtime::new().expect("runtime");
     let (srv, good) = rt.block_on(async {
-        let mut config = ZmqConfig::new("srv").listen("tcp://127.0.0.1:0");
+        let mut config = ZmqConfig::new("srv")
+            .plaintext()
+            .listen("tcp://127.0.0.1:0");
         // A short handshake deadline, so a silent or truncated greeting is closed soon.
         config.handshake_ivl = Duration::from_secs(1);
         // Heartbeats far away, so only the frame limit can close a connection that
@@ -95,7 +97,8 @@ fn bad_input_closes_its_connection_and_the_node_keeps_serving() {
         config.heartbeat_timeout = Duration::from_secs(60);
         let srv = ZmqTransport::bind(config).expect("srv");
         let endpoint = srv.endpoints()[0].clone();
-        let good = ZmqTransport::bind(ZmqConfig::new("good").peer("srv", endpoint)).expect("good");
+        let good = ZmqTransport::bind(ZmqConfig::new("good").plaintext().peer("srv", endpoint))
+            .expect("good");
         // The server echoes every frame to its sender.
         let echo = srv.clone();
         tern_executor::spawn(async move {

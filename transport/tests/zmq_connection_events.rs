@@ -26,7 +26,9 @@ async fn next_event(t: &ZmqTransport, wait: Duration) -> Option<Incoming> {
 }
 
 fn b_config(port: u16) -> ZmqConfig {
-    ZmqConfig::new("b").listen(format!("tcp://127.0.0.1:{port}"))
+    ZmqConfig::new("b")
+        .plaintext()
+        .listen(format!("tcp://127.0.0.1:{port}"))
 }
 
 #[test]
@@ -34,7 +36,7 @@ fn connection_events_and_their_counters() {
     Runtime::new().expect("runtime").block_on(async {
         let port = free_port();
         let endpoint = format!("tcp://127.0.0.1:{port}");
-        let mut config = ZmqConfig::new("a").peer("b", &endpoint);
+        let mut config = ZmqConfig::new("a").plaintext().peer("b", &endpoint);
         config.reconnect_ivl_max = Duration::from_millis(200);
         let a = ZmqTransport::bind(config).expect("a");
         // Nothing listens yet: refused, not queued.

@@ -7,9 +7,11 @@ use tern_transport::{Incoming, Transport, ZmqConfig, ZmqTransport};
 
 fn round_trip(ctx: &zmq::Context, b_endpoint: &str) -> Incoming {
     Runtime::new().expect("runtime").block_on(async {
-        let b = ZmqTransport::bind_in(ctx, ZmqConfig::new("b").listen(b_endpoint)).expect("b");
+        let b = ZmqTransport::bind_in(ctx, ZmqConfig::new("b").plaintext().listen(b_endpoint))
+            .expect("b");
         let bound = b.endpoints()[0].clone();
-        let a = ZmqTransport::bind_in(ctx, ZmqConfig::new("a").peer("b", bound)).expect("a");
+        let a = ZmqTransport::bind_in(ctx, ZmqConfig::new("a").plaintext().peer("b", bound))
+            .expect("a");
         // Nothing is queued before the connection is up (ZMQ_IMMEDIATE): wait for it.
         let up = time::timeout(Duration::from_secs(5), a.recv())
             .await
@@ -64,13 +66,15 @@ fn tcp_ipc_and_inproc_endpoints_carry_frames_both_ways() {
 #[test]
 fn bad_endpoints_and_settings_are_refused_with_the_reason() {
     Runtime::new().expect("runtime").block_on(async {
-        let e = ZmqTransport::bind(ZmqConfig::new("a").listen("udp://127.0.0.1:1")).unwrap_err();
+        let e = ZmqTransport::bind(ZmqConfig::new("a").plaintext().listen("udp://127.0.0.1:1"))
+            .unwrap_err();
         assert!(e.to_string().contains("udp://127.0.0.1:1"), "{e}");
-        let mut c = ZmqConfig::new("a");
+        let mut c = ZmqConfig::new("a").plaintext();
         c.heartbeat_timeout = Duration::from_millis(1);
         let e = ZmqTransport::bind(c).unwrap_err();
         assert!(e.to_string().contains("heartbeat_timeout"), "{e}");
-        let e = ZmqTransport::bind(ZmqConfig::new("a").listen("tcp://256.1.1.1:1")).unwrap_err();
+        let e = ZmqTransport::bind(ZmqConfig::new("a").plaintext().listen("tcp://256.1.1.1:1"))
+            .unwrap_err();
         assert!(e.to_string().contains("bind tcp://256.1.1.1:1"), "{e}");
     });
 }

@@ -11,8 +11,10 @@ use tern_discovery::Key;
 
 mod observe;
 mod schema;
+mod security;
 
 pub use observe::{AdminSettings, LogConfig};
+pub use security::{SecuritySettings, keygen};
 use toml::Value;
 
 /// Where a configuration value came from.
@@ -328,9 +330,11 @@ impl Layered {
         };
         let (gossip, mut warnings) = self.gossip(&listen)?;
         let admin = self.admin(&mut warnings)?;
+        let security = self.security(&mut warnings)?;
         Ok(NodeSettings {
             gossip,
             admin,
+            security,
             log: self.log()?,
             warnings,
             name: name.to_owned(),
@@ -564,6 +568,8 @@ pub struct NodeSettings {
     pub gossip: Option<GossipSettings>,
     /// The admin listener, if `admin.bind` is set.
     pub admin: Option<AdminSettings>,
+    /// CURVE keys and allow-list, or plaintext (`[security]`).
+    pub security: SecuritySettings,
     /// Logging.
     pub log: LogConfig,
     /// Values that work but are probably not what was meant; logged at start and

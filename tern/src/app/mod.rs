@@ -69,7 +69,7 @@ use clap::{Parser, Subcommand};
 
 use crate::discovery::{Datagrams, Discovery, UdpSocket};
 use crate::remote::{Node, NodeConfig, NodeError};
-use crate::transport::{Transport, ZmqConfig, ZmqSetupError, ZmqTransport};
+use crate::transport::{Transport, ZmqSetupError, ZmqTransport};
 use config::{ConfigError, Layered, NodeSettings};
 pub use sim::SimCluster;
 
@@ -181,6 +181,16 @@ enum Command {
         /// How long to wait for an answer, in milliseconds.
         #[arg(long, default_value_t = 3000)]
         timeout_ms: u64,
+    },
+    /// Writes a new CURVE key pair to a file (never over an existing one) and prints
+    /// the allow-list line that admits it: `NAME = "public key"`.
+    Keygen {
+        /// The node (or client) name the key is for.
+        #[arg(long)]
+        name: String,
+        /// The key file to create.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Prints this node's components (mailboxes, rates, errors), remote counters and
     /// peers, asked of its admin listener (`[admin] bind` in the configuration).
@@ -356,6 +366,7 @@ impl App {
             Command::CheckConfig { config } => {
                 let settings = Layered::load(Some(&config), env)?.node(0)?;
                 self.check_hosted(&settings)?;
+                settings.security.load()?;
                 for w in &settings.warnings {
                     eprintln!("{}: warning: {w}", config.display());
                 }
@@ -364,6 +375,16 @@ impl App {
                     config.display(),
                     settings.name
                 );
+                Ok(())
+            }
+            Command::Keygen { name, out } => {
+                let line = config::keygen(&name, &out)
+                    .map_err(|e| AppError::Transport(ZmqSetupError::Security(e)))?;
+                // The command's output is the allow-list line itself.
+                #[allow(clippy::print_stdout)]
+                {
+                    println!("{line}");
+                }
                 Ok(())
             }
             Command::PrintConfig { config } => {
@@ -440,6 +461,7 @@ impl App {
                                     "TERN_NODE__LISTEN".to_owned(),
                                     format!("[\"inproc://{}\"]", self.name),
                                 ),
+                                ("TERN_SECURITY__MODE".to_owned(), "\"plaintext\"".to_owned()),
                             ],
                         )?;
                         layered.node(wall_ms())?
@@ -449,6 +471,10 @@ impl App {
                 settings.peers.clear();
                 settings.gossip = None;
                 settings.host = self.components.keys().cloned().collect();
+                if settings.listen.iter().all(|e| e.starts_with("inproc://")) {
+                    // One process, no network: nothing for CURVE to protect.
+                    settings.security = config::SecuritySettings::Plaintext;
+                }
                 self.serve(&settings)
             }
         }
@@ -481,14 +507,7 @@ impl App {
         let rt = tern_executor::Runtime::new()?;
         rt.block_on(async {
             let stop = signals::Stop::install()?;
-            let mut z = ZmqConfig::new(settings.name.clone());
-            z.listen.clone_from(&settings.listen);
-            z.peers.clone_from(&settings.peers);
-            z.max_frame = settings.max_frame;
-            z.heartbeat_ivl = settings.heartbeat_ivl;
-            z.heartbeat_timeout = settings.heartbeat_timeout;
-            z.handshake_ivl = settings.handshake_ivl;
-            z.send_hwm = settings.send_hwm;
+            let z = settings.zmq()?;
             let transport = ZmqTransport::bind(z)?;
             let endpoints = transport.endpoints().to_vec();
             let gossip = match &settings.gossip {

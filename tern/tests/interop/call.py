@@ -9,7 +9,7 @@ proto/protos/tern/v1/envelope.proto. docs/wire-protocol.md is the specification 
 client follows.
 
 Usage:
-    call.py ENDPOINT [--node calc] [--component adder]
+    call.py ENDPOINT [--key-file CERT --server-key Z85] [--node calc] [--component adder]
                      [--message-type interop.v1.Add] [--json '{"a":2,"b":3}']
 
 It sends the ASK, prints the reply, and then (unless --no-checks) runs the protocol
@@ -24,6 +24,7 @@ import json
 import sys
 
 import zmq
+import zmq.auth
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
 # ----- the schema, built in code -------------------------------------------------------
@@ -169,10 +170,19 @@ class Timeout(Exception):
 
 
 class Client:
-    def __init__(self, endpoint, identity, node, timeout_s, verbose=False):
+    def __init__(self, endpoint, identity, node, timeout_s, verbose=False, key_file=None, server_key=None):
         self.verbose = verbose
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
+        if key_file:
+            # CURVE (docs/security.md): this client's key pair, from a ZeroMQ certificate
+            # (what `app keygen` and zmq.auth.create_certificates write), and the node's
+            # public key. The node admits the key only if its allow-list has it, and
+            # knows this client by the name the list gives it.
+            public, secret = zmq.auth.load_certificate(key_file)
+            self.sock.curve_publickey = public
+            self.sock.curve_secretkey = secret
+            self.sock.curve_serverkey = server_key.encode()
         # The routing id: a name of our own, not any node's name in the cluster.
         # Empty: let libzmq pick one (the node then calls this client "zmq:<hex>").
         self.identity = identity
@@ -280,10 +290,14 @@ def ask(client, component, message_type, payload, content_type=JSON, node=None):
 
 
 def run(args):
-    client = Client(args.endpoint, args.identity, args.node, args.timeout, args.verbose)
+    client = Client(
+        args.endpoint, args.identity, args.node, args.timeout, args.verbose,
+        args.key_file, args.server_key,
+    )
     print(
-        "DEALER %s -> %s (libzmq %s, pyzmq %s)"
-        % (args.identity, args.endpoint, zmq.zmq_version(), zmq.__version__)
+        "DEALER %s -> %s (libzmq %s, pyzmq %s, %s)"
+        % (args.identity, args.endpoint, zmq.zmq_version(), zmq.__version__,
+           "CURVE" if args.key_file else "plaintext")
     )
     checks = Checks()
     payload = args.json.encode()
@@ -386,7 +400,11 @@ def main():
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each answer")
     p.add_argument("--no-checks", action="store_true", help="only make the call")
     p.add_argument("--verbose", action="store_true", help="print every envelope received")
+    p.add_argument("--key-file", help="this client's CURVE certificate (key pair): CURVE on")
+    p.add_argument("--server-key", help="the node's CURVE public key (Z85), with --key-file")
     args = p.parse_args()
+    if bool(args.key_file) != bool(args.server_key):
+        p.error("--key-file and --server-key go together")
     try:
         sys.exit(run(args))
     except Exception as e:  # a broken answer: say what, exit non-zero

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::{CurveSecurity, ZmqSecurity};
 use crate::DEFAULT_MAX_FRAME;
 
 /// How a [`ZmqTransport`](super::ZmqTransport) binds, connects and protects itself.
@@ -23,6 +24,9 @@ use crate::DEFAULT_MAX_FRAME;
 ///     .listen("tcp://127.0.0.1:0")
 ///     .peer("b", "tcp://127.0.0.1:7002");
 /// assert_eq!(config.peers["b"], "tcp://127.0.0.1:7002");
+/// // Security is chosen explicitly: CURVE (`.curve(...)`) or plaintext.
+/// assert!(config.validate().is_err());
+/// assert!(config.plaintext().validate().is_ok());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -56,6 +60,8 @@ pub struct ZmqConfig {
     pub reconnect_ivl_max: Duration,
     /// Inbound messages read ahead of the node before the reader pauses (default 4,096).
     pub inbox_capacity: usize,
+    /// CURVE or plaintext; unset by default, and refused unset.
+    pub security: ZmqSecurity,
 }
 
 impl ZmqConfig {
@@ -76,7 +82,22 @@ impl ZmqConfig {
             reconnect_ivl: Duration::from_millis(100),
             reconnect_ivl_max: Duration::from_secs(1),
             inbox_capacity: 4096,
+            security: ZmqSecurity::Unset,
         }
+    }
+
+    /// No authentication and no encryption: for tests and in-process transports.
+    #[must_use]
+    pub fn plaintext(mut self) -> Self {
+        self.security = ZmqSecurity::Plaintext;
+        self
+    }
+
+    /// CURVE with these keys and allow-list.
+    #[must_use]
+    pub fn curve(mut self, curve: CurveSecurity) -> Self {
+        self.security = ZmqSecurity::Curve(Box::new(curve));
+        self
     }
 
     /// Adds an endpoint to bind.
@@ -128,6 +149,25 @@ impl ZmqConfig {
         }
         if self.inbox_capacity == 0 {
             return Err("inbox_capacity: must be at least 1".into());
+        }
+        match &self.security {
+            ZmqSecurity::Unset => {
+                return Err(
+                    "security: unset; choose CURVE (keys and an allow-list) or plaintext".into(),
+                );
+            }
+            ZmqSecurity::Curve(c) => {
+                if c.allow_list.is_empty() {
+                    return Err("security: CURVE needs a non-empty allow-list".into());
+                }
+                let mut endpoints = self.listen.iter().chain(self.peers.values());
+                if let Some(e) = endpoints.find(|e| e.starts_with("inproc://")) {
+                    return Err(format!(
+                        "endpoint {e:?}: inproc has no CURVE handshake; use tcp:// or ipc://"
+                    ));
+                }
+            }
+            ZmqSecurity::Plaintext => {}
         }
         Ok(())
     }

@@ -1,10 +1,19 @@
 //! The transport on ZeroMQ (documented on [`ZmqTransport`]).
 
+mod allow_list;
 mod config;
+mod inbound;
+mod keys;
 mod monitor;
+mod rotation;
+mod security;
 mod stats;
+mod zap;
 
+pub use allow_list::AllowList;
 pub use config::ZmqConfig;
+pub use keys::KeyPair;
+pub use security::{CurveSecurity, SecurityError, ZmqSecurity};
 pub use stats::{ZmqSetupError, ZmqStats};
 
 use stats::zmq_err;
@@ -15,7 +24,7 @@ use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use tern_executor::time::{self, Duration, Instant};
+use tern_executor::time::Instant;
 use tern_executor::{JoinHandle, ZmqSocket};
 
 use crate::{Incoming, NodeName, Transport, TransportError};
@@ -58,6 +67,13 @@ struct Inner {
     stats: Cell<ZmqStats>,
     tasks: RefCell<Vec<JoinHandle<()>>>,
     last_warning: Cell<Option<Instant>>,
+    /// Refusals logged per remote address (flood control).
+    flood: RefCell<inbound::Flood>,
+    /// CURVE: who may connect, by key (empty in plaintext).
+    allow: RefCell<AllowList>,
+    /// CURVE: the routing id each authenticated name last sent from on the `ROUTER`
+    /// (where a reply goes when there is no `DEALER` to that name).
+    routes: RefCell<BTreeMap<NodeName, Vec<u8>>>,
 }
 
 /// A [`Transport`] over ZeroMQ `ROUTER`/`DEALER` sockets on the executor's reactor.
@@ -108,8 +124,11 @@ struct Inner {
 ///
 /// Runtime::new().unwrap().block_on(async {
 ///     let ctx = zmq::Context::new();
-///     let b = ZmqTransport::bind_in(&ctx, ZmqConfig::new("b").listen("inproc://doc-b")).unwrap();
-///     let a = ZmqTransport::bind_in(&ctx, ZmqConfig::new("a").peer("b", "inproc://doc-b")).unwrap();
+///     // In-process sockets have no handshake: plaintext (see `ZmqSecurity`).
+///     let b = ZmqConfig::new("b").listen("inproc://doc-b").plaintext();
+///     let b = ZmqTransport::bind_in(&ctx, b).unwrap();
+///     let a = ZmqConfig::new("a").peer("b", "inproc://doc-b").plaintext();
+///     let a = ZmqTransport::bind_in(&ctx, a).unwrap();
 ///     // Frames are queued only on an established connection: wait for it.
 ///     assert_eq!(a.recv().await, Incoming::PeerUp("b".into()));
 ///     a.send("b", b"env".to_vec(), b"pay".to_vec()).unwrap();
@@ -190,10 +209,28 @@ impl ZmqTransport {
         router
             .set_router_mandatory(true)
             .map_err(zmq_err("ROUTER_MANDATORY"))?;
-        // A restarted peer with the same name takes its connection over at once.
-        router
-            .set_router_handover(true)
-            .map_err(zmq_err("ROUTER_HANDOVER"))?;
+        let (zap, allow) = match &config.security {
+            ZmqSecurity::Curve(curve) => {
+                // The handler is bound before the ROUTER: libzmq admits any key when a
+                // context has no ZAP handler.
+                let zap = zap::bind(ctx)?;
+                rotation::curve_server(&router, curve)?;
+                // No handover: a connection's routing id is generated, or its own
+                // name; another connection never takes it over (security.md).
+                (Some(zap), curve.allow_list.clone())
+            }
+            _ => {
+                // A restarted peer with the same name takes its connection over at once.
+                router
+                    .set_router_handover(true)
+                    .map_err(zmq_err("ROUTER_HANDOVER"))?;
+                if !config.listen.iter().all(|e| e.starts_with("inproc://")) {
+                    tracing::warn!(name: "tern.transport.plaintext", node = %config.name,
+                        "plaintext ZeroMQ: connections are neither authenticated nor encrypted");
+                }
+                (None, AllowList::new())
+            }
+        };
         let mut endpoints = Vec::new();
         for e in &config.listen {
             router.bind(e).map_err(zmq_err(format!("bind {e}")))?;
@@ -217,6 +254,9 @@ impl ZmqTransport {
             stats: Cell::new(ZmqStats::default()),
             tasks: RefCell::new(Vec::new()),
             last_warning: Cell::new(None),
+            flood: RefCell::new(inbound::Flood::default()),
+            allow: RefCell::new(allow),
+            routes: RefCell::new(BTreeMap::new()),
         });
         let t = Self { inner };
         let reader = t.clone();
@@ -239,6 +279,20 @@ impl ZmqTransport {
             .push(tern_executor::spawn(async move {
                 reader.read_router(router).await;
             }));
+        if let Some(zap) = zap {
+            let weak = Rc::downgrade(&t.inner);
+            t.inner
+                .tasks
+                .borrow_mut()
+                .push(tern_executor::spawn(zap::serve(weak, zap)));
+            if let ZmqSecurity::Curve(curve) = &t.inner.config.security
+                && let Some(file) = &curve.allow_list_file
+            {
+                let task =
+                    rotation::watch_file(Rc::downgrade(&t.inner), file.clone(), curve.reload_ivl);
+                t.inner.tasks.borrow_mut().push(tern_executor::spawn(task));
+            }
+        }
         for (name, endpoint) in peers {
             t.connect(&name, &endpoint)?;
         }
@@ -271,9 +325,26 @@ impl ZmqTransport {
             .socket(zmq::DEALER)
             .map_err(zmq_err("DEALER socket"))?;
         apply_common(&dealer, config)?;
-        dealer
-            .set_identity(config.name.as_bytes())
-            .map_err(zmq_err("routing id"))?;
+        if let ZmqSecurity::Curve(curve) = &config.security {
+            // The server must prove it holds the key the allow-list gives `name`; the
+            // routing id is left to libzmq: the peer knows this node by its key.
+            let server = self
+                .inner
+                .allow
+                .borrow()
+                .key_of(name)
+                .copied()
+                .ok_or_else(|| {
+                    ZmqSetupError::Config(format!(
+                        "peer {name:?} is not on the allow-list: its server key is unknown"
+                    ))
+                })?;
+            rotation::curve_client(&dealer, curve, &server)?;
+        } else {
+            dealer
+                .set_identity(config.name.as_bytes())
+                .map_err(zmq_err("routing id"))?;
+        }
         dealer
             .set_reconnect_ivl(ms(config.reconnect_ivl))
             .map_err(zmq_err("RECONNECT_IVL"))?;
@@ -284,7 +355,8 @@ impl ZmqTransport {
         // that may come back to another process.
         dealer.set_immediate(true).map_err(zmq_err("IMMEDIATE"))?;
         let events = zmq::SocketEvent::DISCONNECTED.to_raw()
-            | zmq::SocketEvent::HANDSHAKE_SUCCEEDED.to_raw();
+            | zmq::SocketEvent::HANDSHAKE_SUCCEEDED.to_raw()
+            | monitor::handshake_failures();
         let monitor = monitor::monitor(&self.inner.ctx, &dealer, events)?;
         // The watcher starts before the connection, so it misses no event; if the
         // connect fails, dropping the socket stops it.
@@ -351,105 +423,6 @@ impl ZmqTransport {
         let mut s = self.inner.stats.get();
         f(&mut s);
         self.inner.stats.set(s);
-    }
-
-    /// Logs at most once a second.
-    fn warn(&self, what: &str, peer: &str) {
-        let now = time::now();
-        let quiet = self
-            .inner
-            .last_warning
-            .get()
-            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1));
-        if !quiet {
-            self.inner.last_warning.set(Some(now));
-            tracing::warn!(node = %self.inner.config.name, peer, what, "zmq input dropped");
-        }
-    }
-
-    async fn room(&self) {
-        poll_fn(|cx| {
-            let mut inbox = self.inner.inbox.borrow_mut();
-            if inbox.queue.len() < self.inner.config.inbox_capacity {
-                Poll::Ready(())
-            } else {
-                inbox.blocked.push(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await;
-    }
-
-    fn push(&self, incoming: Incoming) {
-        let mut inbox = self.inner.inbox.borrow_mut();
-        inbox.queue.push_back(incoming);
-        if let Some(w) = inbox.reader.take() {
-            w.wake();
-        }
-    }
-
-    async fn read_router(&self, router: Rc<ZmqSocket>) {
-        loop {
-            self.room().await;
-            let frames = match router.recv_multipart().await {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::error!(node = %self.inner.config.name, error = %e, "ROUTER receive failed");
-                    time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let mut it = frames.into_iter();
-            match (it.next(), it.next(), it.next(), it.next()) {
-                (Some(id), Some(envelope), Some(payload), None) => {
-                    self.bump(|s| s.received += 1);
-                    self.push(Incoming::Frame {
-                        from: peer_name(&id),
-                        envelope,
-                        payload,
-                    });
-                }
-                (id, ..) => {
-                    self.bump(|s| s.malformed += 1);
-                    self.warn(
-                        "a message without exactly an envelope and a payload frame",
-                        &peer_name(&id.unwrap_or_default()),
-                    );
-                }
-            }
-        }
-    }
-
-    async fn read_dealer(&self, peer: NodeName, dealer: Rc<ZmqSocket>) {
-        loop {
-            self.room().await;
-            let frames = match dealer.recv_multipart().await {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::error!(node = %self.inner.config.name, %peer, error = %e, "DEALER receive failed");
-                    time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let mut it = frames.into_iter();
-            match (it.next(), it.next(), it.next()) {
-                (Some(envelope), Some(payload), None) => {
-                    self.bump(|s| s.received += 1);
-                    self.push(Incoming::Frame {
-                        from: peer.clone(),
-                        envelope,
-                        payload,
-                    });
-                }
-                _ => {
-                    self.bump(|s| s.malformed += 1);
-                    self.warn(
-                        "a message without exactly an envelope and a payload frame",
-                        &peer,
-                    );
-                }
-            }
-        }
     }
 }
 
@@ -530,11 +503,22 @@ impl Transport for ZmqTransport {
             Some((d, _)) => d
                 .get_ref()
                 .send_multipart([envelope, payload], zmq::DONTWAIT),
-            None => self
-                .inner
-                .router
-                .get_ref()
-                .send_multipart([routing_id(to), envelope, payload], zmq::DONTWAIT),
+            None => {
+                let id = if self.is_curve() {
+                    // Only to the connection the name last authenticated on.
+                    let Some(id) = self.inner.routes.borrow().get(to).cloned() else {
+                        self.bump(|s| s.unreachable += 1);
+                        return Err(TransportError::Unreachable(to.to_owned()));
+                    };
+                    id
+                } else {
+                    routing_id(to)
+                };
+                self.inner
+                    .router
+                    .get_ref()
+                    .send_multipart([id, envelope, payload], zmq::DONTWAIT)
+            }
         };
         match sent {
             Ok(()) => {

@@ -102,6 +102,29 @@ pub(super) async fn watch_peer(
             t.bump(|s| s.peer_up += 1);
             tracing::debug!(node = %name, %peer, "connected");
             t.push(Incoming::PeerUp(peer.clone()));
+        } else if is_handshake_failure(event) {
+            // libzmq does not retry a connection whose handshake was refused (a key
+            // not, or not yet, on the peer's allow-list; a server key that does not
+            // match): retry it here, after the longest reconnect delay, so a key added
+            // to the peer's list later is admitted without a restart.
+            t.bump(|s| s.peer_handshake_failures += 1);
+            tracing::warn!(node = %name, %peer, "handshake refused by the peer or failed; retrying");
+            let delay = t.inner.config.reconnect_ivl_max;
+            let (weak, link, peer) = (inner.clone(), link.clone(), peer.clone());
+            tern_executor::spawn(async move {
+                tern_executor::time::sleep(delay).await;
+                let Some(t) = upgrade(&weak) else { return };
+                let endpoint = t.inner.dealers.borrow().get(&peer).and_then(|p| {
+                    (Rc::ptr_eq(&p.link, &link) && !link.connected.get())
+                        .then(|| p.endpoint.clone())
+                });
+                if let Some(endpoint) = endpoint
+                    && let Err(e) = t.connect(&peer, &endpoint)
+                {
+                    tracing::warn!(node = %t.inner.config.name, %peer, error = %e, "reconnect failed");
+                }
+            })
+            .detach();
         } else if event == zmq::SocketEvent::DISCONNECTED.to_raw() && link.connected.get() {
             link.connected.set(false);
             let sent = link.sent.replace(0);
@@ -115,6 +138,21 @@ pub(super) async fn watch_peer(
         }
     }
     tracing::trace!(%peer, "DEALER monitor stopped");
+}
+
+/// The handshake failure events, which end a connection for good in libzmq.
+pub(super) fn handshake_failures() -> u16 {
+    [
+        zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL,
+        zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL,
+        zmq::SocketEvent::HANDSHAKE_FAILED_AUTH,
+    ]
+    .iter()
+    .fold(0, |acc, e| acc | e.to_raw())
+}
+
+fn is_handshake_failure(event: u16) -> bool {
+    event & handshake_failures() != 0 && event.count_ones() == 1
 }
 
 /// Reads the `ROUTER`'s monitor until the socket is destroyed: inbound connections

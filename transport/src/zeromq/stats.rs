@@ -41,12 +41,32 @@ pub struct ZmqStats {
     /// Inbound connections whose handshake failed (not ZMTP 3, a bad greeting, a
     /// handshake deadline passed): garbage, foreign protocols, port scanners.
     pub handshake_failures: u64,
+    /// CURVE handshakes the ZAP handler refused (a key not on the allow-list, or not
+    /// CURVE at all), each logged with the remote address.
+    pub auth_refused: u64,
+    /// Outbound connections whose handshake failed (refused by the peer's ZAP handler,
+    /// a server key that did not match, not ZMTP 3); each is retried after
+    /// `reconnect_ivl_max`.
+    pub peer_handshake_failures: u64,
+    /// Frames refused because they were not authenticated by a key on the allow-list
+    /// in force (no CURVE, or a key revoked since the connection was admitted).
+    pub unauthenticated: u64,
+    /// Frames refused because their routing id claimed a name other than the one their
+    /// key is bound to.
+    pub impersonations: u64,
+    /// Allow-lists put in force after the start.
+    pub allow_list_reloads: u64,
+    /// Allow-list files that could not be read or parsed (the list in force stayed).
+    pub allow_list_errors: u64,
 }
 
 /// Why a [`ZmqTransport`](super::ZmqTransport) could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ZmqSetupError {
+    /// A key or an allow-list is unusable.
+    #[error("zmq transport security: {0}")]
+    Security(#[from] super::SecurityError),
     /// A configuration value is invalid.
     #[error("zmq transport config: {0}")]
     Config(String),

@@ -88,8 +88,19 @@ impl Node {
             }
         };
         let mut st = self.shared.state.borrow_mut();
+        let Some(view) = st.peers.get_mut(&req.peer) else {
+            // Only a peer (configured, or a member found by gossip) may tell this node
+            // where components are: anyone else would draw its calls. It still gets
+            // this node's directory when it asks, so a client can find components.
+            st.stats.directories_refused += 1;
+            tracing::warn!(node = %self.name(), peer = %req.peer,
+                "directory from a node that is not a peer refused");
+            if dir.reply_wanted {
+                self.send_directory(&mut st, now, &req.peer, false);
+            }
+            return;
+        };
         let key = (dir.generation, dir.version);
-        let view = st.peers.entry(req.peer.clone()).or_default();
         let first = view.known.is_none();
         let newer = view.known.is_none_or(|k| key > k);
         let restarted = view.known.is_some_and(|(g, _)| dir.generation > g);

@@ -49,6 +49,9 @@ pub struct NodeStats {
     pub directory_updates: u64,
     /// Control messages that failed to decode.
     pub bad_control: u64,
+    /// Directories refused because their sender is not a peer of this node (neither
+    /// configured nor a member found by gossip); each is logged.
+    pub directories_refused: u64,
     /// Streams this node asked for that are still open.
     pub streams_open: usize,
     /// Streams this node produces for callers that are still open.
