@@ -54,6 +54,7 @@ mod export;
 mod membership;
 mod node;
 mod reference;
+mod router;
 mod slot;
 mod stream;
 

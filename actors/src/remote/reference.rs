@@ -148,7 +148,7 @@ impl<A: Actor> Ref<A> {
             payload,
         );
         self.node
-            .tell(&self.name, self.pin.as_deref(), out)
+            .tell(&self.name, self.pin.as_ref(), out)
             .map_err(|reason| Undelivered {
                 reason,
                 message: msg,
@@ -338,7 +338,7 @@ where
             );
             let reply = target
                 .node
-                .ask(&target.name, target.pin.as_deref(), out, timeout)
+                .ask(&target.name, target.pin.as_ref(), out, timeout)
                 .await?;
             Ok(With::<M::Codec, A::Reply>::decode(
                 &reply.content_type,

@@ -100,24 +100,16 @@ impl<A: Actor> ExportBuilder<A> {
 
 /// The caller's buffer of one remote stream: items as they arrive (never more than
 /// the credit window), then the end.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct CallStream {
-    pub(crate) peer: String,
-    pub(crate) component: String,
     queue: RefCell<VecDeque<Reply>>,
     end: RefCell<Option<Result<(), CallError>>>,
     waker: RefCell<Option<Waker>>,
 }
 
 impl CallStream {
-    pub(crate) fn new(peer: &str, component: &str) -> Self {
-        Self {
-            peer: peer.to_owned(),
-            component: component.to_owned(),
-            queue: RefCell::new(VecDeque::new()),
-            end: RefCell::new(None),
-            waker: RefCell::new(None),
-        }
+    pub(crate) fn new() -> Self {
+        Self::default()
     }
 
     fn wake(&self) {

@@ -1,0 +1,276 @@
+//! Outbound calls: tells and asks, the asks on the wire, and the calls waiting for
+//! their component name or a connection.
+
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+use tern_proto::session::{Nanos, Outgoing};
+
+use super::{AskSlot, Event, Reach, Router, Slots, nanos};
+use crate::remote::error::CallError;
+
+/// One of this node's asks on the wire.
+pub(crate) struct Sent<S> {
+    pub(super) slot: S,
+    pub(super) component: Rc<str>,
+    pub(super) peer: Rc<str>,
+}
+
+/// What a waiting call is.
+pub(crate) enum Call<S> {
+    Tell,
+    Ask(S),
+}
+
+/// A call waiting for its component name (or its host's connection).
+pub(crate) struct Pending<S> {
+    pub(super) component: Rc<str>,
+    pub(super) pin: Option<Rc<str>>,
+    pub(super) out: Outgoing,
+    pub(super) call: Call<S>,
+    /// The ask's deadline, or when a tell stops waiting.
+    pub(super) expires: Nanos,
+}
+
+impl<S: AskSlot> Pending<S> {
+    pub(super) fn is_abandoned(&self) -> bool {
+        matches!(&self.call, Call::Ask(slot) if slot.is_abandoned())
+    }
+}
+
+impl<K: Slots> Router<K> {
+    /// Where a call to `component` (on `pin`, if given) goes now: `Err` if it must fail
+    /// at once (the node is gone, or its connection was lost), `Ok(None)` if it must
+    /// wait (the name is unknown, messages for it already wait, or the host's
+    /// connection is not up yet), `Ok(Some(host))` to send it now. One place decides
+    /// for tells, asks and streams alike.
+    pub(crate) fn target<R: Reach + ?Sized>(
+        &mut self,
+        now: Nanos,
+        reach: &R,
+        component: &str,
+        pin: Option<&str>,
+    ) -> Result<Option<Rc<str>>, CallError> {
+        if let Some(node) = self.lost(component, pin) {
+            return Err(CallError::PeerLost(node));
+        }
+        if let Some(node) = self.unreachable(component, pin, now) {
+            return Err(CallError::Unreachable(node));
+        }
+        Ok(self
+            .route(component, pin)
+            .filter(|h| reach.connected(h)))
+    }
+
+    /// A tell: queued for its host now (counted in `tells_sent` by the driver once the
+    /// transport took it), or parked until its name is known. Refusals are counted by
+    /// kind.
+    pub(crate) fn tell<R: Reach + ?Sized>(
+        &mut self,
+        now: Nanos,
+        reach: &R,
+        component: &Rc<str>,
+        pin: Option<&Rc<str>>,
+        out: Outgoing,
+    ) -> Result<bool, CallError> {
+        let sent = self.tell_inner(now, reach, component, pin, out);
+        if let Err(e) = &sent {
+            self.stats.tells_refused.count(e);
+        }
+        sent
+    }
+
+    fn tell_inner<R: Reach + ?Sized>(
+        &mut self,
+        now: Nanos,
+        reach: &R,
+        component: &Rc<str>,
+        pin: Option<&Rc<str>>,
+        out: Outgoing,
+    ) -> Result<bool, CallError> {
+        let Some(host) = self.target(now, reach, component, pin.map(|p| &**p))? else {
+            let expires = now.saturating_add(nanos(self.config.pending_ttl));
+            self.park(now, component, pin, out, Call::Tell, expires)?;
+            return Ok(false);
+        };
+        self.session.tell(now, &host, out);
+        Ok(true)
+    }
+
+    /// An ask, ending by `deadline`: on the wire now, or parked until its name is
+    /// known. Its outcome comes back as [`Event::Completed`] with `slot`.
+    pub(crate) fn ask<R: Reach + ?Sized>(
+        &mut self,
+        now: Nanos,
+        reach: &R,
+        component: &Rc<str>,
+        pin: Option<&Rc<str>>,
+        out: Outgoing,
+        deadline: Nanos,
+        slot: K::Ask,
+    ) -> Result<(), CallError> {
+        match self.target(now, reach, component, pin.map(|p| &**p))? {
+            Some(host) => {
+                self.start_ask(now, host, component.clone(), out, deadline, slot);
+                Ok(())
+            }
+            None => self.park(now, component, pin, out, Call::Ask(slot), deadline),
+        }
+    }
+
+    /// Forgets ask `id` (its caller gave up, or its frame could not be sent); returns
+    /// its slot if it was outstanding.
+    pub(crate) fn cancel_ask(&mut self, id: u64) -> Option<K::Ask> {
+        let sent = self.asks.remove(&id)?;
+        self.session.cancel(id);
+        Some(sent.slot)
+    }
+
+    fn start_ask(
+        &mut self,
+        now: Nanos,
+        host: Rc<str>,
+        component: Rc<str>,
+        out: Outgoing,
+        deadline: Nanos,
+        slot: K::Ask,
+    ) {
+        let id = self
+            .session
+            .ask(now, &host, out, Some(deadline.saturating_sub(now)));
+        slot.sent(id);
+        self.asks.insert(
+            id,
+            Sent {
+                slot,
+                component,
+                peer: host,
+            },
+        );
+        self.stats.asks_sent += 1;
+    }
+
+    fn park(
+        &mut self,
+        now: Nanos,
+        component: &Rc<str>,
+        pin: Option<&Rc<str>>,
+        mut out: Outgoing,
+        call: Call<K::Ask>,
+        expires: Nanos,
+    ) -> Result<(), CallError> {
+        if self.pending.len() >= self.config.pending_limit {
+            self.pending.retain(|p| !p.is_abandoned());
+            if self.pending.len() >= self.config.pending_limit {
+                return Err(CallError::PendingFull);
+            }
+        }
+        // A call pinned to a node addresses the generation it runs now: if the call
+        // goes out only after that node restarted, the new incarnation refuses it.
+        if let Some(node) = pin
+            && out.generation.is_none()
+        {
+            out.generation = Some(self.session.peer_generation(node));
+        }
+        tracing::debug!(node = %self.name(), component = %component, "waiting for a component name or a connection");
+        self.pending.push_back(Pending {
+            component: component.clone(),
+            pin: pin.cloned(),
+            out,
+            call,
+            expires,
+        });
+        self.want_tick(now);
+        Ok(())
+    }
+
+    /// Sends every waiting message whose name is now known, keeping their order.
+    pub(super) fn retry_pending<R: Reach + ?Sized>(&mut self, now: Nanos, reach: &R) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let waiting = std::mem::take(&mut self.pending);
+        let mut blocked: BTreeSet<(Rc<str>, Option<Rc<str>>)> = BTreeSet::new();
+        for p in waiting {
+            if p.is_abandoned() {
+                continue;
+            }
+            let key = (p.component.clone(), p.pin.clone());
+            if blocked.contains(&key) {
+                self.pending.push_back(p);
+                continue;
+            }
+            let host = self
+                .route(&p.component, p.pin.as_deref())
+                .filter(|h| reach.connected(h));
+            let Some(host) = host else {
+                blocked.insert(key);
+                self.pending.push_back(p);
+                continue;
+            };
+            match p.call {
+                Call::Tell => {
+                    self.session.tell(now, &host, p.out);
+                    self.stats.tells_sent += 1;
+                }
+                Call::Ask(slot) => {
+                    self.start_ask(now, host, p.component, p.out, p.expires, slot);
+                }
+            }
+        }
+    }
+
+    /// Ends waiting calls whose wait is over: asks with
+    /// [`CallError::UnknownComponent`], tells dropped (counted and logged).
+    pub(super) fn expire_pending(&mut self, now: Nanos) {
+        if self.pending.iter().all(|p| p.expires > now && !p.is_abandoned()) {
+            return;
+        }
+        let mut expired = 0;
+        for p in std::mem::take(&mut self.pending) {
+            if p.is_abandoned() {
+                continue;
+            }
+            if p.expires > now {
+                self.pending.push_back(p);
+                continue;
+            }
+            match p.call {
+                Call::Tell => {
+                    expired += 1;
+                    tracing::warn!(node = %self.name(), component = %p.component,
+                        message_type = %p.out.message_type, "tell dropped: component name unknown until its wait expired");
+                }
+                Call::Ask(slot) => self.events.push_back(Event::Completed {
+                    slot,
+                    outcome: Err(CallError::UnknownComponent(p.component.to_string())),
+                }),
+            }
+        }
+        self.stats.pending_expired += expired;
+    }
+
+    /// Ends the waiting calls `node` going away makes hopeless: pinned to it, or for a
+    /// name only it had.
+    pub(super) fn fail_pending_for(&mut self, node: &str) {
+        for p in std::mem::take(&mut self.pending) {
+            let hopeless = p.pin.as_deref() == Some(node)
+                || (p.pin.is_none() && self.gone.get(&*p.component).is_some_and(|n| n == node));
+            if !hopeless {
+                self.pending.push_back(p);
+                continue;
+            }
+            match p.call {
+                Call::Ask(slot) => self.events.push_back(Event::Completed {
+                    slot,
+                    outcome: Err(CallError::PeerLost(node.to_owned())),
+                }),
+                Call::Tell => {
+                    self.stats.dropped += 1;
+                    tracing::warn!(node = %self.name(), peer = node, component = %p.component,
+                        "waiting tell dropped: its node is gone");
+                }
+            }
+        }
+    }
+}
