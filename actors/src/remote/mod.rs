@@ -51,6 +51,7 @@ mod codec;
 mod config;
 mod error;
 mod export;
+pub mod fuzzing;
 mod membership;
 mod node;
 mod reference;

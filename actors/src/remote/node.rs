@@ -225,8 +225,9 @@ impl Node {
             }),
         };
         let driver = node.clone();
-        *node.shared.task.borrow_mut() =
-            Some(tern_executor::spawn(async move { driver.drive(&*transport).await }));
+        *node.shared.task.borrow_mut() = Some(tern_executor::spawn(async move {
+            driver.drive(&*transport).await
+        }));
         let now = now();
         node.shared
             .router
@@ -292,11 +293,11 @@ impl Node {
     /// Withdraws the export `name`; returns whether there was one.
     pub fn unexport(&self, name: &str) -> bool {
         let now = now();
-        let removed =
-            self.shared
-                .router
-                .borrow_mut()
-                .remove_export(now, &*self.shared.link, name);
+        let removed = self
+            .shared
+            .router
+            .borrow_mut()
+            .remove_export(now, &*self.shared.link, name);
         self.pump(now);
         removed
     }

@@ -21,12 +21,7 @@ impl Node {
     /// A request for a local component (not a stream, not control): queue it, or
     /// hold it in the component's backlog.
     pub(super) fn deliver(&self, now: Nanos, req: Request) {
-        let export = self
-            .shared
-            .router
-            .borrow()
-            .export(&req.component)
-            .cloned();
+        let export = self.shared.router.borrow().export(&req.component).cloned();
         let Some(export) = export else {
             let error = CallError::UnknownComponent(req.component.clone());
             return self.shared.router.borrow_mut().refuse(now, &req, &error);

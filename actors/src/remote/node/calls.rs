@@ -66,7 +66,10 @@ impl Node {
         let now = now();
         let deadline = now.saturating_add(nanos(timeout));
         let slot = Rc::new(CallSlot::new());
-        let _guard = Abandon { node: self, slot: &slot };
+        let _guard = Abandon {
+            node: self,
+            slot: &slot,
+        };
         self.shared.router.borrow_mut().ask(
             now,
             &*self.shared.link,

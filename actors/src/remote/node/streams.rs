@@ -69,12 +69,7 @@ impl Node {
     /// A request for a streamed reply: queue it with the component and start moving
     /// its items, or refuse it.
     pub(super) fn on_stream_request(&self, now: Nanos, req: Request) {
-        let export = self
-            .shared
-            .router
-            .borrow()
-            .export(&req.component)
-            .cloned();
+        let export = self.shared.router.borrow().export(&req.component).cloned();
         let source = match export {
             None => Err(CallError::UnknownComponent(req.component.clone())),
             Some(e) => e.deliver_stream(

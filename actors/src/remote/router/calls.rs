@@ -57,9 +57,7 @@ impl<K: Slots> Router<K> {
         if let Some(node) = self.unreachable(component, pin, now) {
             return Err(CallError::Unreachable(node));
         }
-        Ok(self
-            .route(component, pin)
-            .filter(|h| reach.connected(h)))
+        Ok(self.route(component, pin).filter(|h| reach.connected(h)))
     }
 
     /// A tell: queued for its host now (counted in `tells_sent` by the driver once the
@@ -99,6 +97,7 @@ impl<K: Slots> Router<K> {
 
     /// An ask, ending by `deadline`: on the wire now, or parked until its name is
     /// known. Its outcome comes back as [`Event::Completed`] with `slot`.
+    #[allow(clippy::too_many_arguments)] // the inputs of one call, each needed once
     pub(crate) fn ask<R: Reach + ?Sized>(
         &mut self,
         now: Nanos,
@@ -223,7 +222,11 @@ impl<K: Slots> Router<K> {
     /// Ends waiting calls whose wait is over: asks with
     /// [`CallError::UnknownComponent`], tells dropped (counted and logged).
     pub(super) fn expire_pending(&mut self, now: Nanos) {
-        if self.pending.iter().all(|p| p.expires > now && !p.is_abandoned()) {
+        if self
+            .pending
+            .iter()
+            .all(|p| p.expires > now && !p.is_abandoned())
+        {
             return;
         }
         let mut expired = 0;

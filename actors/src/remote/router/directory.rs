@@ -235,7 +235,11 @@ impl<K: Slots> Router<K> {
                 .then(|| node.into());
         }
         let hosts = self.hosts.get(component)?;
-        let live = || hosts.iter().filter(|h| !self.links_down.contains_key(&***h));
+        let live = || {
+            hosts
+                .iter()
+                .filter(|h| !self.links_down.contains_key(&***h))
+        };
         let n = live().count() as u64;
         if n == 0 {
             return None;

@@ -417,3 +417,6 @@ impl<K: Slots> Router<K> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;
