@@ -341,7 +341,10 @@ impl Session {
         });
     }
 
-    fn envelope(&self, id: u64, kind: Kind, out: &Outgoing, peer: &str) -> Envelope {
+    /// The envelope of a request; takes `out`'s names rather than copying them (only
+    /// its payload and generation are read after).
+    fn envelope(&self, id: u64, kind: Kind, out: &mut Outgoing, peer: &str) -> Envelope {
+        let generation = out.generation.unwrap_or_else(|| self.peer_generation(peer));
         Envelope {
             version: PROTOCOL_VERSION,
             message_id: id,
@@ -353,30 +356,36 @@ impl Session {
             }),
             destination: Some(ComponentRef {
                 node: peer.to_owned(),
-                name: out.component.clone(),
-                generation: out.generation.unwrap_or_else(|| self.peer_generation(peer)),
+                name: std::mem::take(&mut out.component),
+                generation,
             }),
-            message_type: out.message_type.clone(),
-            content_type: out.content_type.clone(),
+            message_type: std::mem::take(&mut out.message_type),
+            content_type: std::mem::take(&mut out.content_type),
             ..Envelope::default()
         }
     }
 
     /// Queues a one-way message to `peer`; returns its message id.
-    pub fn tell(&mut self, now: Nanos, peer: &str, out: Outgoing) -> u64 {
+    pub fn tell(&mut self, now: Nanos, peer: &str, mut out: Outgoing) -> u64 {
         let _ = now;
         let id = self.take_id();
-        let env = self.envelope(id, Kind::Tell, &out, peer);
+        let env = self.envelope(id, Kind::Tell, &mut out, peer);
         self.push(peer, &env, out.payload);
         id
     }
 
     /// Queues a request to `peer`; its outcome arrives as [`Event::Reply`] with the
     /// returned id, by `now + timeout` if a timeout is given.
-    pub fn ask(&mut self, now: Nanos, peer: &str, out: Outgoing, timeout: Option<Nanos>) -> u64 {
+    pub fn ask(
+        &mut self,
+        now: Nanos,
+        peer: &str,
+        mut out: Outgoing,
+        timeout: Option<Nanos>,
+    ) -> u64 {
         let id = self.take_id();
         let deadline = timeout.map(|t| now.saturating_add(t));
-        let mut env = self.envelope(id, Kind::Ask, &out, peer);
+        let mut env = self.envelope(id, Kind::Ask, &mut out, peer);
         env.timeout_ms = millis_left(deadline, now);
         self.push(peer, &env, out.payload);
         if let Some(d) = deadline {

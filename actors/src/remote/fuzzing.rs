@@ -91,7 +91,6 @@ impl Slots for Probe {
     type Ask = Rc<AskProbe>;
     type Stream = usize;
     type Source = usize;
-    type Answer = ();
     type Export = ExportProbe;
 }
 
@@ -469,7 +468,7 @@ impl World {
                     }
                 }
                 1 => {
-                    self.router.hold(now, req, None);
+                    self.router.hold(now, req);
                 }
                 _ => self
                     .router

@@ -16,7 +16,7 @@ use tern_transport::{Transport, TransportError};
 
 use super::config::{NodeConfig, NodeError, check_component_name};
 use super::error::CallError;
-use super::export::{Answer, Encoded, Export, ExportBuilder, Exported};
+use super::export::{Encoded, Export, ExportBuilder, Exported};
 use super::reference::Ref;
 use super::router::{Event, Router, Slots};
 use super::slot::CallSlot;
@@ -31,6 +31,7 @@ mod driver;
 mod streams;
 
 pub use super::router::{NodeStats, TellRefusals};
+pub(super) use admission::Answer;
 pub(super) use driver::Link;
 
 /// The handles the router stores for this driver.
@@ -40,7 +41,6 @@ impl Slots for Handles {
     type Ask = Rc<CallSlot>;
     type Stream = Rc<CallStream>;
     type Source = Rc<dyn Source>;
-    type Answer = Answer;
     type Export = Rc<dyn Exported>;
 }
 

@@ -72,8 +72,8 @@ pub(crate) type StreamDispatch<A> =
 impl<A: Actor> ExportBuilder<A> {
     /// Lets other nodes ask `M` of this component with a streamed reply
     /// ([`Ref::ask_stream`]); its items travel in `M`'s codec. A request that finds
-    /// the mailbox full is refused with [`CallError::MailboxFull`] (it does not hold
-    /// the receive loop as a plain request does).
+    /// the mailbox full is refused with [`CallError::MailboxFull`] (it is not held in
+    /// the component's backlog as a plain request is).
     #[allow(clippy::return_self_not_must_use)]
     pub fn accept_stream<M>(self) -> Self
     where

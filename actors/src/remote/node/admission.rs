@@ -2,20 +2,51 @@
 //! give them back to the router's backlog when it is full (a task per component with
 //! a backlog moves them in as room appears), and send answers without a task per ask.
 //!
-//! An ask's reply comes back through a callback from the component's task (no task
-//! waits for it); an ask whose deadline passed while it waited in the mailbox is not
-//! handled at all (counted in
+//! An ask's reply comes back through its [`Answer`], from the component's task (no
+//! task waits for it); an ask whose deadline passed while it waited in the mailbox is
+//! not handled at all (counted in
 //! [`NodeStats::requests_expired`](crate::remote::NodeStats::requests_expired)).
 
-use std::rc::Rc;
+use std::mem;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use tern_executor::{Instant, time};
 use tern_proto::session::{Nanos, Request};
 
-use super::{Node, now};
+use super::{Node, Shared, now};
 use crate::remote::error::CallError;
-use crate::remote::export::{Answer, Delivered, Exported, Incoming};
+use crate::remote::export::{Delivered, Encoded, Exported, Incoming};
+use crate::remote::router::Held;
+
+/// Where a remote ask's outcome goes: back to its node's router as a reply, once,
+/// from whatever task completes it. It carries the request (without its body), so
+/// answering copies nothing.
+pub(crate) struct Answer {
+    node: Weak<Shared>,
+    req: Request,
+}
+
+impl Answer {
+    /// Sends the outcome (or drops it if the node is gone).
+    pub(crate) fn send(self, outcome: Result<Encoded, CallError>) {
+        if let Some(shared) = self.node.upgrade() {
+            shared.answers.borrow_mut().push_back((self.req, outcome));
+            Node { shared }.flush_answers();
+        }
+    }
+}
+
+/// What offering a request to a mailbox did.
+enum Offer {
+    Queued,
+    /// The mailbox is full: the request comes back.
+    Full(Request),
+    /// Refused: the request comes back with why.
+    Refused(Request, CallError),
+    /// Refused, and its ask already answered with why.
+    Answered(CallError),
+}
 
 impl Node {
     /// A request for a local component (not a stream, not control): queue it, or
@@ -26,22 +57,69 @@ impl Node {
             let error = CallError::UnknownComponent(req.component.clone());
             return self.shared.router.borrow_mut().refuse(now, &req, &error);
         };
-        let mut answer = req.expects_reply.then(|| self.answer_to(&req));
-        if !self.shared.router.borrow().is_holding(&req.component) {
-            match export.deliver(&incoming(&req), &mut answer) {
-                Ok(Delivered::Queued) => return self.shared.router.borrow_mut().delivered(),
-                Ok(Delivered::Full) => {}
-                Err(error) => {
-                    return self.shared.router.borrow_mut().refuse(now, &req, &error);
-                }
+        let req = if self.shared.router.borrow().is_holding(&req.component) {
+            req
+        } else {
+            match self.offer(&*export, req) {
+                Offer::Full(req) => req,
+                other => return self.settle(now, other),
             }
-        }
+        };
         let component = req.component.clone();
-        let fresh = self.shared.router.borrow_mut().hold(now, req, answer);
+        let fresh = self.shared.router.borrow_mut().hold(now, req);
         if fresh {
             let node = self.clone();
             // Ends when the backlog is empty (shutdown empties it).
             tern_executor::spawn(async move { node.drain(&component, &*export).await }).detach();
+        }
+    }
+
+    /// Queues `req` in the component's mailbox if there is room.
+    fn offer(&self, export: &dyn Exported, mut req: Request) -> Offer {
+        let payload = mem::take(&mut req.payload);
+        let message_type = mem::take(&mut req.message_type);
+        let content_type = mem::take(&mut req.content_type);
+        let incoming = Incoming {
+            message_type: &message_type,
+            content_type: &content_type,
+            payload: &payload,
+            expects_reply: req.expects_reply,
+            deadline: req.deadline.map(Instant::from_nanos),
+        };
+        let (mut answer, tell) = if req.expects_reply {
+            let node = Rc::downgrade(&self.shared);
+            (Some(Answer { node, req }), None)
+        } else {
+            (None, Some(req))
+        };
+        let result = export.deliver(&incoming, &mut answer);
+        if result == Ok(Delivered::Queued) {
+            return Offer::Queued;
+        }
+        let Some(mut req) = answer.map(|a| a.req).or(tell) else {
+            // The component answered the ask already (it stopped meanwhile).
+            return Offer::Answered(result.err().unwrap_or(CallError::Stopped));
+        };
+        req.payload = payload;
+        req.message_type = message_type;
+        req.content_type = content_type;
+        match result {
+            Err(error) => Offer::Refused(req, error),
+            Ok(_) => Offer::Full(req),
+        }
+    }
+
+    /// Counts what an offer that did not hold its request came to.
+    fn settle(&self, now: Nanos, offer: Offer) {
+        let mut router = self.shared.router.borrow_mut();
+        match offer {
+            Offer::Queued => router.delivered(),
+            Offer::Full(req) => router.refuse(now, &req, &CallError::MailboxFull),
+            Offer::Refused(req, error) => router.refuse(now, &req, &error),
+            Offer::Answered(error) => {
+                router.stats_mut().refused += 1;
+                tracing::warn!(node = %self.name(), %error, "inbound ask refused by its component");
+            }
         }
     }
 
@@ -58,60 +136,27 @@ impl Node {
             loop {
                 let now = now();
                 let held = self.shared.router.borrow_mut().pop_held(component);
-                let Some(mut held) = held else {
+                let Some(Held { req, until, bytes }) = held else {
                     break;
                 };
-                if !has_room && held.until <= now {
+                if !has_room && until <= now {
                     self.shared
                         .router
                         .borrow_mut()
-                        .refuse(now, &held.req, &CallError::MailboxFull);
+                        .refuse(now, &req, &CallError::MailboxFull);
                     continue;
                 }
-                if held.req.expects_reply && held.answer.is_none() {
-                    // Held by the router before the driver saw it.
-                    held.answer = Some(self.answer_to(&held.req));
-                }
-                match export.deliver(&incoming(&held.req), &mut held.answer) {
-                    Ok(Delivered::Queued) => self.shared.router.borrow_mut().delivered(),
-                    Ok(Delivered::Full) => {
+                match self.offer(export, req) {
+                    Offer::Full(req) => {
+                        let held = Held { req, until, bytes };
                         self.shared.router.borrow_mut().unpop_held(held);
                         break;
                     }
-                    Err(error) => self
-                        .shared
-                        .router
-                        .borrow_mut()
-                        .refuse(now, &held.req, &error),
+                    other => self.settle(now, other),
                 }
             }
             self.pump(now());
         }
-    }
-
-    /// Where an ask's outcome goes: back to the router as a reply, from whatever task
-    /// completes it.
-    fn answer_to(&self, req: &Request) -> Answer {
-        let weak = Rc::downgrade(&self.shared);
-        // What the session needs to answer: not the body.
-        let req = Request {
-            peer: req.peer.clone(),
-            message_id: req.message_id,
-            expects_reply: req.expects_reply,
-            source: req.source.clone(),
-            component: req.component.clone(),
-            message_type: String::new(),
-            content_type: String::new(),
-            payload: Vec::new(),
-            deadline: req.deadline,
-            credit: req.credit,
-        };
-        Box::new(move |outcome| {
-            if let Some(shared) = weak.upgrade() {
-                shared.answers.borrow_mut().push_back((req, outcome));
-                Self { shared }.flush_answers();
-            }
-        })
     }
 
     /// Hands finished answers to the router and sends them; if the router is busy
@@ -133,15 +178,5 @@ impl Node {
             }
         }
         let _ = self.flush();
-    }
-}
-
-fn incoming(req: &Request) -> Incoming<'_> {
-    Incoming {
-        message_type: &req.message_type,
-        content_type: &req.content_type,
-        payload: &req.payload,
-        expects_reply: req.expects_reply,
-        deadline: req.deadline.map(Instant::from_nanos),
     }
 }

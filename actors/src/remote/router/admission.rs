@@ -19,14 +19,13 @@ use crate::remote::error::CallError;
 /// Bytes a held request is charged beyond its payload (its names, the entry).
 const HELD_OVERHEAD: usize = 128;
 
-/// A request waiting in a component's backlog, with the driver's answer handle if it
-/// made one.
-pub(crate) struct Held<A> {
+/// A request waiting in a component's backlog.
+pub(crate) struct Held {
     pub(crate) req: Request,
-    pub(crate) answer: Option<A>,
     /// When it stops waiting: its deadline, or arrival + the default timeout.
     pub(crate) until: Nanos,
-    bytes: usize,
+    /// What it is charged against the node's bound.
+    pub(crate) bytes: usize,
 }
 
 impl<K: Slots> Router<K> {
@@ -39,7 +38,7 @@ impl<K: Slots> Router<K> {
     /// Puts a request whose component's mailbox is full in its backlog. Returns
     /// whether the backlog is new (the driver starts waiting for room); a request past
     /// the node's bound is refused instead (and `false` returned).
-    pub(crate) fn hold(&mut self, now: Nanos, req: Request, answer: Option<K::Answer>) -> bool {
+    pub(crate) fn hold(&mut self, now: Nanos, req: Request) -> bool {
         let bytes = req.payload.len() + HELD_OVERHEAD;
         let limit = self.config.held_bytes_limit;
         if self.held_bytes.saturating_add(bytes) > limit {
@@ -55,12 +54,7 @@ impl<K: Slots> Router<K> {
         self.backlogs
             .entry(req.component.clone())
             .or_default()
-            .push_back(Held {
-                req,
-                answer,
-                until,
-                bytes,
-            });
+            .push_back(Held { req, until, bytes });
         fresh
     }
 
@@ -73,7 +67,7 @@ impl<K: Slots> Router<K> {
     }
 
     /// Takes the first request held for `component`.
-    pub(crate) fn pop_held(&mut self, component: &str) -> Option<Held<K::Answer>> {
+    pub(crate) fn pop_held(&mut self, component: &str) -> Option<Held> {
         let backlog = self.backlogs.get_mut(component)?;
         let held = backlog.pop_front();
         if backlog.is_empty() {
@@ -87,7 +81,7 @@ impl<K: Slots> Router<K> {
 
     /// Puts back a request taken with [`Router::pop_held`] (the mailbox was full
     /// again), first in line.
-    pub(crate) fn unpop_held(&mut self, held: Held<K::Answer>) {
+    pub(crate) fn unpop_held(&mut self, held: Held) {
         self.held_bytes += held.bytes;
         self.backlogs
             .entry(held.req.component.clone())

@@ -54,8 +54,6 @@ pub(crate) trait Slots {
     type Stream: Clone;
     /// The producer of a stream this node serves.
     type Source: Clone;
-    /// Where the outcome of an inbound ask goes once its component answers.
-    type Answer;
     /// An exported local component.
     type Export: ExportSlot + Clone;
 }
@@ -123,7 +121,7 @@ pub(crate) struct Router<K: Slots> {
     hosts: BTreeMap<String, BTreeSet<Rc<str>>>,
     /// This node's asks on the wire, by session id: the one place an outstanding ask
     /// lives (its deadline is the session's).
-    asks: BTreeMap<u64, calls::Sent<K::Ask>>,
+    asks: calls::Asks<K::Ask>,
     /// Calls waiting for a component name or a connection, in call order.
     pending: VecDeque<Pending<K::Ask>>,
     next_pick: u64,
@@ -135,7 +133,7 @@ pub(crate) struct Router<K: Slots> {
     /// Peers whose connection the transport reported lost, and when.
     links_down: BTreeMap<String, Nanos>,
     /// Requests waiting for room in a full mailbox, per component, in arrival order.
-    backlogs: BTreeMap<String, VecDeque<Held<K::Answer>>>,
+    backlogs: BTreeMap<String, VecDeque<Held>>,
     /// Bytes held in `backlogs`.
     held_bytes: usize,
     streams: streams::Tables<K>,
@@ -161,7 +159,7 @@ impl<K: Slots> Router<K> {
             version: 1,
             peers,
             hosts: BTreeMap::new(),
-            asks: BTreeMap::new(),
+            asks: calls::Asks::default(),
             pending: VecDeque::new(),
             next_pick: 0,
             stats: NodeStats::default(),
@@ -329,7 +327,8 @@ impl<K: Slots> Router<K> {
                 });
             }
         }
-        for (id, sent) in std::mem::take(&mut self.asks) {
+        let asks: Vec<_> = self.asks.drain().collect();
+        for (id, sent) in asks {
             self.session.cancel(id);
             self.events.push_back(Event::Completed {
                 slot: sent.slot,
@@ -389,7 +388,7 @@ impl<K: Slots> Router<K> {
             Some(_) => {
                 if self.backlogs.contains_key(&req.component) {
                     // Behind what already waits for this component, in order.
-                    self.hold(now, req, None);
+                    self.hold(now, req);
                 } else {
                     self.events.push_back(Event::Deliver(req));
                 }
@@ -398,7 +397,7 @@ impl<K: Slots> Router<K> {
     }
 
     fn on_reply(&mut self, id: u64, result: Result<Reply, Failure>) {
-        let Some(sent) = self.asks.remove(&id) else {
+        let Some(sent) = self.asks.remove(id) else {
             return;
         };
         let outcome = result.map_err(|f| match f {

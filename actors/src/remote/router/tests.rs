@@ -43,7 +43,6 @@ impl Slots for T {
     type Ask = Rc<Slot>;
     type Stream = ();
     type Source = ();
-    type Answer = ();
     type Export = Live;
 }
 
