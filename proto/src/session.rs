@@ -409,14 +409,40 @@ impl Session {
         req: &Request,
         result: Result<(Vec<u8>, String), (ErrorCode, String)>,
     ) {
-        let _ = now;
-        if !req.expects_reply {
-            return;
+        if req.expects_reply {
+            let (name, destination) = (req.component.clone(), req.source.clone());
+            self.answer_to(now, req.peer.clone(), req, name, destination, result);
         }
+    }
+
+    /// As [`Session::reply`], taking the request: its names move into the answer
+    /// instead of being copied.
+    pub fn reply_owned(
+        &mut self,
+        now: Nanos,
+        mut req: Request,
+        result: Result<(Vec<u8>, String), (ErrorCode, String)>,
+    ) {
+        if req.expects_reply {
+            let name = std::mem::take(&mut req.component);
+            let destination = req.source.take();
+            let peer = std::mem::take(&mut req.peer);
+            self.answer_to(now, peer, &req, name, destination, result);
+        }
+    }
+
+    fn answer_to(
+        &mut self,
+        now: Nanos,
+        peer: PeerId,
+        req: &Request,
+        name: String,
+        destination: Option<ComponentRef>,
+        result: Result<(Vec<u8>, String), (ErrorCode, String)>,
+    ) {
+        let _ = now;
         if req.credit > 0 {
-            self.streams
-                .inbound
-                .remove(&(req.peer.clone(), req.message_id));
+            self.streams.inbound.remove(&(peer.clone(), req.message_id));
         }
         let id = self.take_id();
         let mut env = Envelope {
@@ -425,10 +451,10 @@ impl Session {
             correlation_id: req.message_id,
             source: Some(ComponentRef {
                 node: self.node.clone(),
-                name: req.component.clone(),
+                name,
                 generation: 0,
             }),
-            destination: req.source.clone(),
+            destination,
             ..Envelope::default()
         };
         let payload = match result {
@@ -446,7 +472,11 @@ impl Session {
                 Vec::new()
             }
         };
-        self.push(&req.peer, &env, payload);
+        self.transmits.push_back(Transmit {
+            peer,
+            envelope: encode_envelope(&env),
+            payload,
+        });
     }
 
     /// Takes in one frame pair from `peer`.

@@ -264,7 +264,7 @@ impl World {
                     } else {
                         Err(super::CallError::Timeout)
                     };
-                    self.router.answer(now, &req, outcome);
+                    self.router.answer(now, req, outcome);
                 }
             }
             13 => {

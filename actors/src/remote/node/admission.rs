@@ -174,7 +174,7 @@ impl Node {
                 let Some((req, outcome)) = next else {
                     break;
                 };
-                router.answer(now, &req, outcome);
+                router.answer(now, req, outcome);
             }
         }
         let _ = self.flush();

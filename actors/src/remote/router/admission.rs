@@ -119,7 +119,10 @@ impl<K: Slots> Router<K> {
             return;
         }
         self.stats.refused += 1;
-        self.answer(now, req, Err(error.clone()));
+        if req.deadline.is_some_and(|d| d <= now) {
+            return;
+        }
+        self.session.reply(now, req, Err(error.to_wire()));
     }
 
     /// Answers an inbound ask with its component's outcome. An ask whose deadline
@@ -128,7 +131,7 @@ impl<K: Slots> Router<K> {
     pub(crate) fn answer(
         &mut self,
         now: Nanos,
-        req: &Request,
+        req: Request,
         outcome: Result<(Vec<u8>, &'static str), CallError>,
     ) {
         if req.deadline.is_some_and(|d| d <= now) {
@@ -142,6 +145,6 @@ impl<K: Slots> Router<K> {
         let result = outcome
             .map(|(bytes, content_type)| (bytes, content_type.to_owned()))
             .map_err(|e| e.to_wire());
-        self.session.reply(now, req, result);
+        self.session.reply_owned(now, req, result);
     }
 }
