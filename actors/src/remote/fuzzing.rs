@@ -37,7 +37,7 @@ use tern_proto::v1::{ComponentRef, Directory, Envelope, ErrorInfo, Kind};
 use tern_proto::{PROTOCOL_VERSION, encode_envelope};
 
 use super::config::NodeConfig;
-use super::router::{AskSlot, Event, ExportSlot, Reach, Router, Slots};
+use super::router::{AskSlot, Event, ExportSlot, Reach, Router, Slots, StreamSlot};
 
 const ME: &str = "me";
 const PEERS: [&str; 3] = ["p0", "p1", "p2"];
@@ -76,6 +76,25 @@ impl AskSlot for Rc<AskProbe> {
     }
 }
 
+/// A stream as its caller sees it.
+#[derive(Debug, Default)]
+struct StreamProbe {
+    n: usize,
+    id: Cell<Option<u64>>,
+    abandoned: Cell<bool>,
+    ended: Cell<bool>,
+}
+
+impl StreamSlot for Rc<StreamProbe> {
+    fn opened(&self, id: u64) {
+        self.id.set(Some(id));
+    }
+
+    fn is_abandoned(&self) -> bool {
+        self.abandoned.get()
+    }
+}
+
 #[derive(Clone, Debug)]
 struct ExportProbe(Rc<Cell<bool>>);
 
@@ -89,7 +108,7 @@ struct Probe;
 
 impl Slots for Probe {
     type Ask = Rc<AskProbe>;
-    type Stream = usize;
+    type Stream = Rc<StreamProbe>;
     type Source = usize;
     type Export = ExportProbe;
 }
@@ -108,8 +127,8 @@ struct World {
     links: Links,
     now: Nanos,
     asks: Vec<(Rc<AskProbe>, Nanos)>,
-    /// Streams this node asked for: session id, ended.
-    streams: Vec<(u64, bool)>,
+    /// Streams this node asked for.
+    streams: Vec<Rc<StreamProbe>>,
     /// Inbound asks delivered and not answered yet.
     inbound: Vec<Request>,
     exports: BTreeMap<&'static str, ExportProbe>,
@@ -276,23 +295,44 @@ impl World {
                     None
                 };
                 let out = Outgoing::new(&*c, "t.Scan", "application/json", Vec::new());
-                let n = self.streams.len();
-                if let Ok(id) =
-                    self.router
-                        .open_stream(now, &self.links, &c, None, out, window, timeout, n)
-                {
-                    self.streams.push((id, false));
+                let wait = now + u64::from(u.int_in_range(1..=2_000u16)?) * MS;
+                let stream = Rc::new(StreamProbe {
+                    n: self.streams.len(),
+                    ..StreamProbe::default()
+                });
+                let opened = self.router.open_stream(
+                    now,
+                    &self.links,
+                    &c,
+                    None,
+                    out,
+                    window,
+                    timeout,
+                    wait,
+                    stream.clone(),
+                );
+                if let Ok(id) = opened {
+                    assert_eq!(id, stream.id.get(), "a stream's id not given to it");
+                    self.streams.push(stream);
                 }
             }
             14 => {
                 if !self.streams.is_empty() {
                     let i = u.choose_index(self.streams.len())?;
-                    let (id, ended) = self.streams[i];
+                    let stream = self.streams[i].clone();
                     if u.arbitrary()? {
-                        self.router.grant_stream(id, u.int_in_range(1..=4u32)?);
-                    } else if !ended {
-                        self.router.cancel_stream(id);
-                        self.streams[i].1 = true;
+                        if let Some(id) = stream.id.get() {
+                            self.router.grant_stream(id, u.int_in_range(1..=4u32)?);
+                        }
+                    } else if !stream.ended.get() && !stream.abandoned.get() {
+                        // The caller drops it, as `RefStream` does.
+                        match stream.id.get() {
+                            Some(id) => {
+                                self.router.cancel_stream(id);
+                                stream.ended.set(true);
+                            }
+                            None => stream.abandoned.set(true),
+                        }
                     }
                 }
             }
@@ -393,8 +433,8 @@ impl World {
                 payload = vec![0; u.int_in_range(0..=200usize)?];
             }
             _ => {
-                let id = match self.streams.last() {
-                    Some((id, _)) if u.arbitrary()? => *id,
+                let id = match self.streams.last().and_then(|s| s.id.get()) {
+                    Some(id) if u.arbitrary()? => id,
                     _ => our_id()?,
                 };
                 env.correlation_id = id;
@@ -500,13 +540,19 @@ impl World {
             }
             Event::StreamItem { stream, .. } => {
                 assert!(
-                    !self.streams[stream].1,
-                    "stream {stream}: an item after its end"
+                    stream.id.get().is_some(),
+                    "stream {}: an item before it left",
+                    stream.n
+                );
+                assert!(
+                    !stream.ended.get(),
+                    "stream {}: an item after its end",
+                    stream.n
                 );
             }
             Event::StreamEnd { stream, .. } => {
-                assert!(!self.streams[stream].1, "stream {stream} ended twice");
-                self.streams[stream].1 = true;
+                assert!(!stream.ended.get(), "stream {} ended twice", stream.n);
+                stream.ended.set(true);
             }
             Event::Credit { .. } | Event::Cancel { .. } | Event::ExportsChanged => {}
         }
@@ -572,8 +618,12 @@ impl World {
         );
         assert_eq!(self.router.pending_len(), 0, "calls waiting after shutdown");
         assert_eq!(self.router.held_bytes(), 0, "requests held after shutdown");
-        for (i, (_, ended)) in self.streams.iter().enumerate() {
-            assert!(*ended, "stream {i} still open after shutdown");
+        for s in &self.streams {
+            assert!(
+                s.ended.get() || s.abandoned.get(),
+                "stream {} still open after shutdown",
+                s.n
+            );
         }
     }
 }

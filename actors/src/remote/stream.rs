@@ -1,7 +1,7 @@
 //! Streamed replies across the network: the caller's [`RefStream`], the producer's
 //! side of an export ([`ExportBuilder::accept_stream`]).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -20,6 +20,7 @@ use super::error::CallError;
 use super::export::{Encoded, ExportBuilder};
 use super::node::Node;
 use super::reference::Ref;
+use super::router::StreamSlot;
 use crate::actor::{Actor, Handler};
 use crate::addr::Addr;
 use crate::error::SendError;
@@ -102,6 +103,10 @@ impl<A: Actor> ExportBuilder<A> {
 /// the credit window), then the end.
 #[derive(Debug, Default)]
 pub(crate) struct CallStream {
+    /// The session's id once the request left (`None` while it waits for a name).
+    id: Cell<Option<u64>>,
+    /// The caller dropped it: a waiting request is not sent.
+    abandoned: Cell<bool>,
     queue: RefCell<VecDeque<Reply>>,
     end: RefCell<Option<Result<(), CallError>>>,
     waker: RefCell<Option<Waker>>,
@@ -137,6 +142,25 @@ impl CallStream {
     pub(crate) fn buffered(&self) -> usize {
         self.queue.borrow().len()
     }
+
+    /// Stops the stream from the caller's side: cancelled on the wire if it left,
+    /// never sent if it still waits for its name.
+    fn cancel(&self, node: &Node) {
+        match self.id.get() {
+            Some(id) => node.cancel_stream(id),
+            None => self.abandoned.set(true),
+        }
+    }
+}
+
+impl StreamSlot for Rc<CallStream> {
+    fn opened(&self, id: u64) {
+        self.id.set(Some(id));
+    }
+
+    fn is_abandoned(&self) -> bool {
+        self.abandoned.get()
+    }
 }
 
 type Decode<T> = fn(&str, &[u8]) -> Result<T, CodecError>;
@@ -149,7 +173,7 @@ enum State<T> {
         out: Outgoing,
     },
     Open {
-        id: u64,
+        name: Rc<str>,
         call: Rc<CallStream>,
     },
     Failed(CallError),
@@ -178,12 +202,7 @@ pub struct RefStream<T> {
     idle: Duration,
     deadline: Option<Sleep>,
     idle_sleep: Option<Sleep>,
-    started: bool,
-    retry: Option<Sleep>,
 }
-
-/// How often a stream request waiting for its component's name looks again.
-const NAME_RETRY: Duration = Duration::from_millis(10);
 
 impl<T> fmt::Debug for RefStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -244,22 +263,24 @@ impl<T: 'static> RefStream<T> {
     }
 
     fn end_with(&mut self, error: CallError) -> Poll<Option<Result<T, CallError>>> {
-        if let State::Open { id, .. } = std::mem::replace(&mut self.state, State::Done) {
-            self.node.cancel_stream(id);
+        if let State::Open { call, .. } = std::mem::replace(&mut self.state, State::Done) {
+            call.cancel(&self.node);
         }
         Poll::Ready(Some(Err(error)))
     }
 
     fn poll_open(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<Result<T, CallError>>> {
-        let State::Open { id, call } = &self.state else {
+        let State::Open { call, .. } = &self.state else {
             return Poll::Ready(None);
         };
-        let (id, call) = (*id, call.clone());
+        let call = call.clone();
         let next = call.queue.borrow_mut().pop_front();
         if let Some(item) = next {
             self.idle_sleep = None;
             self.unacked += 1;
-            if self.unacked >= (self.window / 2).max(1) {
+            if self.unacked >= (self.window / 2).max(1)
+                && let Some(id) = call.id.get()
+            {
                 self.node.grant_stream(id, self.unacked);
                 self.unacked = 0;
             }
@@ -300,44 +321,16 @@ impl<T: 'static> Stream for RefStream<T> {
                 return r.map(|o| o.map(|r| r.map_err(Into::into)));
             }
             State::Unsent { name, pin, out } => {
-                if !this.started {
-                    this.started = true;
-                    this.deadline = this.timeout.map(time::sleep);
-                }
-                // Waiting for a node to announce the name: try again when the retry
-                // timer fires, within the idle timeout (and the whole deadline).
-                let waiting = this
-                    .retry
-                    .as_mut()
-                    .is_some_and(|r| Pin::new(r).poll(cx).is_pending());
-                let opened = if waiting {
-                    Err(CallError::UnknownComponent(name.to_string()))
-                } else {
-                    let (window, timeout) = (this.window, this.timeout);
-                    this.node
-                        .open_stream(&name, pin.as_deref(), out.clone(), window, timeout)
-                };
-                match opened {
-                    Ok((id, call)) => {
-                        this.retry = None;
-                        this.idle_sleep = None;
-                        this.state = State::Open { id, call };
-                    }
-                    Err(CallError::UnknownComponent(who)) => {
-                        if !waiting {
-                            let mut retry = time::sleep(NAME_RETRY);
-                            // Registers the waker.
-                            let _ = Pin::new(&mut retry).poll(cx);
-                            this.retry = Some(retry);
-                        }
-                        let idle = this.idle;
-                        this.idle_sleep.get_or_insert_with(|| time::sleep(idle));
-                        if fired(&mut this.deadline, cx) || fired(&mut this.idle_sleep, cx) {
-                            return Poll::Ready(Some(Err(CallError::UnknownComponent(who))));
-                        }
-                        this.state = State::Unsent { name, pin, out };
-                        return Poll::Pending;
-                    }
+                this.deadline = this.timeout.map(time::sleep);
+                // Goes out now, or waits for its name like a tell or an ask: within
+                // the idle timeout and the whole deadline.
+                let wait = this.timeout.map_or(this.idle, |t| t.min(this.idle));
+                let (window, timeout) = (this.window, this.timeout);
+                match this
+                    .node
+                    .open_stream(&name, pin.as_ref(), out, window, timeout, wait)
+                {
+                    Ok(call) => this.state = State::Open { name, call },
                     Err(e) => return Poll::Ready(Some(Err(e))),
                 }
             }
@@ -345,6 +338,18 @@ impl<T: 'static> Stream for RefStream<T> {
         }
         if let Poll::Ready(r) = this.poll_open(cx) {
             return Poll::Ready(r);
+        }
+        if let State::Open { name, call } = &this.state
+            && call.id.get().is_none()
+        {
+            // Still waiting for its name.
+            let name = name.to_string();
+            let idle = this.idle;
+            this.idle_sleep.get_or_insert_with(|| time::sleep(idle));
+            if fired(&mut this.deadline, cx) || fired(&mut this.idle_sleep, cx) {
+                return this.end_with(CallError::UnknownComponent(name));
+            }
+            return Poll::Pending;
         }
         if fired(&mut this.deadline, cx) {
             return this.end_with(CallError::Timeout);
@@ -360,8 +365,8 @@ impl<T: 'static> Stream for RefStream<T> {
 
 impl<T> Drop for RefStream<T> {
     fn drop(&mut self) {
-        if let State::Open { id, .. } = self.state {
-            self.node.cancel_stream(id);
+        if let State::Open { call, .. } = &self.state {
+            call.cancel(&self.node);
         }
     }
 }
@@ -370,7 +375,9 @@ impl<A: Actor> Ref<A> {
     /// Sends `msg` and returns its streamed reply, consumed at the caller's pace with
     /// credit-based flow control: on this node without encoding, on another node over
     /// the wire. The request goes out at the first poll, or as soon as a node announces
-    /// the name, waiting up to the idle timeout (then the stream fails with
+    /// the name, waiting in order with the tells and asks for it (bounded by
+    /// [`NodeConfig::pending_limit`](super::NodeConfig::pending_limit)) up to the idle
+    /// timeout or the stream's deadline (then the stream fails with
     /// [`CallError::UnknownComponent`]). See [`RefStream`] for credit and deadlines.
     pub fn ask_stream<M>(&self, msg: M) -> RefStream<M::Item>
     where
@@ -407,8 +414,6 @@ impl<A: Actor> Ref<A> {
             idle,
             deadline: None,
             idle_sleep: None,
-            started: false,
-            retry: None,
         };
         stream.configure_local();
         stream

@@ -15,15 +15,18 @@ use crate::remote::router::nanos;
 use crate::remote::stream::{CallStream, Source};
 
 impl Node {
-    /// Opens a stream to the node hosting `component` (on `pin`, if given) now.
+    /// Opens a stream to the node hosting `component` (on `pin`, if given), now or
+    /// as soon as a node announces the name (waiting at most `wait`; the stream then
+    /// ends with [`CallError::UnknownComponent`]).
     pub(crate) fn open_stream(
         &self,
         component: &Rc<str>,
-        pin: Option<&str>,
+        pin: Option<&Rc<str>>,
         out: Outgoing,
         window: u32,
         timeout: Option<Duration>,
-    ) -> Result<(u64, Rc<CallStream>), CallError> {
+        wait: Duration,
+    ) -> Result<Rc<CallStream>, CallError> {
         let now = now();
         let call = Rc::new(CallStream::new());
         let id = self.shared.router.borrow_mut().open_stream(
@@ -34,14 +37,17 @@ impl Node {
             out,
             window,
             timeout.map(nanos),
+            now.saturating_add(nanos(wait)),
             call.clone(),
         )?;
-        if let Err(e) = self.flush() {
+        if let Err(e) = self.flush()
+            && let Some(id) = id
+        {
             self.cancel_stream(id);
             return Err(transport_error(e));
         }
         self.rearm();
-        Ok((id, call))
+        Ok(call)
     }
 
     /// Grants the producer of stream `id` `n` more items.

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use tern_proto::session::{Nanos, Outgoing};
 
-use super::{AskSlot, Event, Reach, Router, Slots, nanos};
+use super::{AskSlot, Event, Reach, Router, Slots, StreamSlot, nanos};
 use crate::remote::error::CallError;
 
 /// One of this node's asks on the wire.
@@ -52,25 +52,36 @@ impl<S> Asks<S> {
     }
 }
 
-/// What a waiting call is.
-pub(crate) enum Call<S> {
+/// What a waiting call is: tells, asks and stream requests wait for a name the same
+/// way, in one queue, in call order.
+pub(crate) enum Call<K: Slots> {
     Tell,
-    Ask(S),
+    Ask(K::Ask),
+    Stream {
+        stream: K::Stream,
+        window: u32,
+        /// The whole stream's deadline, if it has one.
+        deadline: Option<Nanos>,
+    },
 }
 
 /// A call waiting for its component name (or its host's connection).
-pub(crate) struct Pending<S> {
+pub(crate) struct Pending<K: Slots> {
     pub(super) component: Rc<str>,
     pub(super) pin: Option<Rc<str>>,
     pub(super) out: Outgoing,
-    pub(super) call: Call<S>,
-    /// The ask's deadline, or when a tell stops waiting.
+    pub(super) call: Call<K>,
+    /// When it stops waiting: an ask's deadline, a stream's wait, a tell's TTL.
     pub(super) expires: Nanos,
 }
 
-impl<S: AskSlot> Pending<S> {
+impl<K: Slots> Pending<K> {
     pub(super) fn is_abandoned(&self) -> bool {
-        matches!(&self.call, Call::Ask(slot) if slot.is_abandoned())
+        match &self.call {
+            Call::Tell => false,
+            Call::Ask(slot) => slot.is_abandoned(),
+            Call::Stream { stream, .. } => stream.is_abandoned(),
+        }
     }
 }
 
@@ -185,13 +196,13 @@ impl<K: Slots> Router<K> {
         self.stats.asks_sent += 1;
     }
 
-    fn park(
+    pub(super) fn park(
         &mut self,
         now: Nanos,
         component: &Rc<str>,
         pin: Option<&Rc<str>>,
         mut out: Outgoing,
-        call: Call<K::Ask>,
+        call: Call<K>,
         expires: Nanos,
     ) -> Result<(), CallError> {
         if self.pending.len() >= self.config.pending_limit {
@@ -251,7 +262,30 @@ impl<K: Slots> Router<K> {
                 Call::Ask(slot) => {
                     self.start_ask(now, host, p.component, p.out, p.expires, slot);
                 }
+                Call::Stream {
+                    stream,
+                    window,
+                    deadline,
+                } => {
+                    let timeout = deadline.map(|d| d.saturating_sub(now).max(1));
+                    self.start_stream(now, host, p.component, p.out, window, timeout, stream);
+                }
             }
+        }
+    }
+
+    /// Ends a call that waited in vain.
+    pub(super) fn end_waiting(&mut self, call: Call<K>, error: CallError) {
+        match call {
+            Call::Tell => {}
+            Call::Ask(slot) => self.events.push_back(Event::Completed {
+                slot,
+                outcome: Err(error),
+            }),
+            Call::Stream { stream, .. } => self.events.push_back(Event::StreamEnd {
+                stream,
+                result: Err(error),
+            }),
         }
     }
 
@@ -274,16 +308,13 @@ impl<K: Slots> Router<K> {
                 self.pending.push_back(p);
                 continue;
             }
-            match p.call {
-                Call::Tell => {
-                    expired += 1;
-                    tracing::warn!(node = %self.name(), component = %p.component,
-                        message_type = %p.out.message_type, "tell dropped: component name unknown until its wait expired");
-                }
-                Call::Ask(slot) => self.events.push_back(Event::Completed {
-                    slot,
-                    outcome: Err(CallError::UnknownComponent(p.component.to_string())),
-                }),
+            if let Call::Tell = p.call {
+                expired += 1;
+                tracing::warn!(node = %self.name(), component = %p.component,
+                    message_type = %p.out.message_type, "tell dropped: component name unknown until its wait expired");
+            } else {
+                let error = CallError::UnknownComponent(p.component.to_string());
+                self.end_waiting(p.call, error);
             }
         }
         self.stats.pending_expired += expired;
@@ -299,16 +330,12 @@ impl<K: Slots> Router<K> {
                 self.pending.push_back(p);
                 continue;
             }
-            match p.call {
-                Call::Ask(slot) => self.events.push_back(Event::Completed {
-                    slot,
-                    outcome: Err(CallError::PeerLost(node.to_owned())),
-                }),
-                Call::Tell => {
-                    self.stats.dropped += 1;
-                    tracing::warn!(node = %self.name(), peer = node, component = %p.component,
-                        "waiting tell dropped: its node is gone");
-                }
+            if let Call::Tell = p.call {
+                self.stats.dropped += 1;
+                tracing::warn!(node = %self.name(), peer = node, component = %p.component,
+                    "waiting tell dropped: its node is gone");
+            } else {
+                self.end_waiting(p.call, CallError::PeerLost(node.to_owned()));
             }
         }
     }

@@ -51,7 +51,7 @@ pub(crate) trait Slots {
     /// Where one of this node's asks ends.
     type Ask: AskSlot;
     /// The caller's buffer of a stream this node asked for.
-    type Stream: Clone;
+    type Stream: StreamSlot;
     /// The producer of a stream this node serves.
     type Source: Clone;
     /// An exported local component.
@@ -63,6 +63,14 @@ pub(crate) trait AskSlot {
     /// The ask left with session id `id`, to `peer`.
     fn sent(&self, id: u64);
     /// The caller gave up: a waiting request is not sent.
+    fn is_abandoned(&self) -> bool;
+}
+
+/// What the router needs of a stream's buffer.
+pub(crate) trait StreamSlot: Clone {
+    /// The stream request left with session id `id`.
+    fn opened(&self, id: u64);
+    /// The caller dropped the stream: a waiting request is not sent.
     fn is_abandoned(&self) -> bool;
 }
 
@@ -123,7 +131,7 @@ pub(crate) struct Router<K: Slots> {
     /// lives (its deadline is the session's).
     asks: calls::Asks<K::Ask>,
     /// Calls waiting for a component name or a connection, in call order.
-    pending: VecDeque<Pending<K::Ask>>,
+    pending: VecDeque<Pending<K>>,
     next_pick: u64,
     stats: NodeStats,
     /// Nodes membership saw die or leave: calls pinned to them fail at once.
@@ -320,12 +328,7 @@ impl<K: Slots> Router<K> {
         self.version += 1;
         self.announce_all(now, reach);
         for p in std::mem::take(&mut self.pending) {
-            if let calls::Call::Ask(slot) = p.call {
-                self.events.push_back(Event::Completed {
-                    slot,
-                    outcome: Err(CallError::Stopped),
-                });
-            }
+            self.end_waiting(p.call, CallError::Stopped);
         }
         let asks: Vec<_> = self.asks.drain().collect();
         for (id, sent) in asks {

@@ -8,11 +8,12 @@ use std::rc::Rc;
 
 use tern_proto::session::{Event as WireEvent, Failure, Nanos, Outgoing, Reply};
 
-use super::{Event, Reach, Router, Slots};
+use super::calls::Call;
+use super::{Event, Reach, Router, Slots, StreamSlot};
 use crate::remote::error::CallError;
 
 /// One stream this node asked for.
-pub(super) struct Call<S> {
+pub(super) struct Open<S> {
     stream: S,
     component: Rc<str>,
     peer: Rc<str>,
@@ -21,7 +22,7 @@ pub(super) struct Call<S> {
 /// The node's open streams.
 pub(super) struct Tables<K: Slots> {
     /// Streams this node asked for, by session id.
-    calls: BTreeMap<u64, Call<K::Stream>>,
+    calls: BTreeMap<u64, Open<K::Stream>>,
     /// Streams this node produces, by (caller node, request id).
     producing: BTreeMap<(String, u64), K::Source>,
 }
@@ -36,36 +37,61 @@ impl<K: Slots> Default for Tables<K> {
 }
 
 impl<K: Slots> Router<K> {
-    /// Opens a stream to the node hosting `component` (on `pin`, if given) now; its
-    /// items and end come back as events for `stream`. With no host yet (unknown
-    /// name, or its connection not up) it fails with
-    /// [`CallError::UnknownComponent`]: the caller retries within its wait.
-    #[allow(clippy::too_many_arguments)]
+    /// Opens a stream to the node hosting `component` (on `pin`, if given): now
+    /// (`Ok(Some(id))`), or once a node announces the name and its connection is up
+    /// (`Ok(None)`; waiting like a tell or an ask, until `wait_until`, then the stream
+    /// ends with [`CallError::UnknownComponent`]). `stream` learns its id when the
+    /// request leaves; its items and end come back as events.
+    #[allow(clippy::too_many_arguments)] // the inputs of one call, each needed once
     pub(crate) fn open_stream<R: Reach + ?Sized>(
         &mut self,
         now: Nanos,
         reach: &R,
         component: &Rc<str>,
-        pin: Option<&str>,
+        pin: Option<&Rc<str>>,
+        out: Outgoing,
+        window: u32,
+        timeout: Option<Nanos>,
+        wait_until: Nanos,
+        stream: K::Stream,
+    ) -> Result<Option<u64>, CallError> {
+        let Some(host) = self.target(now, reach, component, pin.map(|p| &**p))? else {
+            let deadline = timeout.map(|t| now.saturating_add(t));
+            let call = Call::Stream {
+                stream,
+                window,
+                deadline,
+            };
+            self.park(now, component, pin, out, call, wait_until)?;
+            return Ok(None);
+        };
+        let id = self.start_stream(now, host, component.clone(), out, window, timeout, stream);
+        Ok(Some(id))
+    }
+
+    #[allow(clippy::too_many_arguments)] // the inputs of one call, each needed once
+    pub(super) fn start_stream(
+        &mut self,
+        now: Nanos,
+        host: Rc<str>,
+        component: Rc<str>,
         out: Outgoing,
         window: u32,
         timeout: Option<Nanos>,
         stream: K::Stream,
-    ) -> Result<u64, CallError> {
-        let Some(host) = self.target(now, reach, component, pin)? else {
-            return Err(CallError::UnknownComponent(component.to_string()));
-        };
+    ) -> u64 {
         let id = self.session.ask_stream(now, &host, out, timeout, window);
+        stream.opened(id);
         self.streams.calls.insert(
             id,
-            Call {
+            Open {
                 stream,
-                component: component.clone(),
+                component,
                 peer: host,
             },
         );
         self.stats.asks_sent += 1;
-        Ok(id)
+        id
     }
 
     /// Grants the producer of stream `id` `n` more items.

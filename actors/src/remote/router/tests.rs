@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tern_proto::session::Outgoing;
 
-use super::{AskSlot, Event, ExportSlot, Reach, Router, Slots};
+use super::{AskSlot, Event, ExportSlot, Reach, Router, Slots, StreamSlot};
 use crate::remote::config::NodeConfig;
 use crate::remote::error::CallError;
 
@@ -29,6 +29,17 @@ impl AskSlot for Rc<Slot> {
 }
 
 #[derive(Clone)]
+struct NoStream;
+
+impl StreamSlot for NoStream {
+    fn opened(&self, _: u64) {}
+
+    fn is_abandoned(&self) -> bool {
+        false
+    }
+}
+
+#[derive(Clone)]
 struct Live;
 
 impl ExportSlot for Live {
@@ -41,7 +52,7 @@ struct T;
 
 impl Slots for T {
     type Ask = Rc<Slot>;
-    type Stream = ();
+    type Stream = NoStream;
     type Source = ();
     type Export = Live;
 }
@@ -148,4 +159,32 @@ fn waiting_calls_are_bounded() {
     assert_eq!(r.stats().tells_refused.pending_full, 1);
     r.handle_timeout(1_000 * MS, &up);
     assert_eq!((r.pending_len(), r.stats().pending_expired), (0, 2));
+}
+
+/// Tells, asks and stream requests wait for a name in one queue, and leave in call
+/// order when it is known.
+#[test]
+fn every_kind_of_call_waits_for_a_name_the_same_way() {
+    use tern_proto::v1::Kind;
+    let mut up = Up(BTreeSet::new());
+    let mut r = Router::<T>::new(NodeConfig::new("a"));
+    let name: Rc<str> = "echo".into();
+    assert_eq!(r.tell(0, &up, &name, None, out()), Ok(false));
+    let opened = r.open_stream(0, &up, &name, None, out(), 4, None, 500 * MS, NoStream);
+    assert_eq!(opened, Ok(None));
+    r.ask(0, &up, &name, None, out(), 500 * MS, Rc::default())
+        .expect("parked");
+    assert_eq!(r.pending_len(), 3);
+    assert!(r.poll_transmit().is_none());
+    up.0.insert("b");
+    r.peer_up(MS, &up, "b", 1, &["echo"]);
+    let kinds: Vec<(Kind, u32)> = std::iter::from_fn(|| r.poll_transmit())
+        .map(|t| {
+            let env = tern_proto::decode_envelope(&t.envelope, &tern_proto::Limits::default())
+                .expect("valid");
+            (Kind::try_from(env.kind).expect("known"), env.credit)
+        })
+        .collect();
+    assert_eq!(kinds, vec![(Kind::Tell, 0), (Kind::Ask, 4), (Kind::Ask, 0)]);
+    assert_eq!(r.pending_len(), 0);
 }
