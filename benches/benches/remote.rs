@@ -492,7 +492,7 @@ async fn tern_tell_round(
             match sink.try_tell(msg) {
                 Ok(()) => break,
                 Err(Undelivered {
-                    reason: CallError::Unreachable(_),
+                    reason: CallError::Unreachable(_) | CallError::Backpressure(_),
                     message,
                 }) => {
                     *retries += 1;
