@@ -12,6 +12,8 @@ use tern_executor::JoinHandle;
 use tern_executor::time;
 use tern_proto::session::{Nanos, Request};
 use tern_proto::v1::ErrorCode;
+#[cfg(doc)]
+use tern_transport::Incoming;
 use tern_transport::{Transport, TransportError};
 
 use super::config::{NodeConfig, NodeError, check_component_name};
