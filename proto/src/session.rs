@@ -341,7 +341,10 @@ impl Session {
         });
     }
 
-    fn envelope(&self, id: u64, kind: Kind, out: &Outgoing, peer: &str) -> Envelope {
+    /// The envelope of a request; takes `out`'s names rather than copying them (only
+    /// its payload and generation are read after).
+    fn envelope(&self, id: u64, kind: Kind, out: &mut Outgoing, peer: &str) -> Envelope {
+        let generation = out.generation.unwrap_or_else(|| self.peer_generation(peer));
         Envelope {
             version: PROTOCOL_VERSION,
             message_id: id,
@@ -353,30 +356,36 @@ impl Session {
             }),
             destination: Some(ComponentRef {
                 node: peer.to_owned(),
-                name: out.component.clone(),
-                generation: out.generation.unwrap_or_else(|| self.peer_generation(peer)),
+                name: std::mem::take(&mut out.component),
+                generation,
             }),
-            message_type: out.message_type.clone(),
-            content_type: out.content_type.clone(),
+            message_type: std::mem::take(&mut out.message_type),
+            content_type: std::mem::take(&mut out.content_type),
             ..Envelope::default()
         }
     }
 
     /// Queues a one-way message to `peer`; returns its message id.
-    pub fn tell(&mut self, now: Nanos, peer: &str, out: Outgoing) -> u64 {
+    pub fn tell(&mut self, now: Nanos, peer: &str, mut out: Outgoing) -> u64 {
         let _ = now;
         let id = self.take_id();
-        let env = self.envelope(id, Kind::Tell, &out, peer);
+        let env = self.envelope(id, Kind::Tell, &mut out, peer);
         self.push(peer, &env, out.payload);
         id
     }
 
     /// Queues a request to `peer`; its outcome arrives as [`Event::Reply`] with the
     /// returned id, by `now + timeout` if a timeout is given.
-    pub fn ask(&mut self, now: Nanos, peer: &str, out: Outgoing, timeout: Option<Nanos>) -> u64 {
+    pub fn ask(
+        &mut self,
+        now: Nanos,
+        peer: &str,
+        mut out: Outgoing,
+        timeout: Option<Nanos>,
+    ) -> u64 {
         let id = self.take_id();
         let deadline = timeout.map(|t| now.saturating_add(t));
-        let mut env = self.envelope(id, Kind::Ask, &out, peer);
+        let mut env = self.envelope(id, Kind::Ask, &mut out, peer);
         env.timeout_ms = millis_left(deadline, now);
         self.push(peer, &env, out.payload);
         if let Some(d) = deadline {
@@ -400,14 +409,40 @@ impl Session {
         req: &Request,
         result: Result<(Vec<u8>, String), (ErrorCode, String)>,
     ) {
-        let _ = now;
-        if !req.expects_reply {
-            return;
+        if req.expects_reply {
+            let (name, destination) = (req.component.clone(), req.source.clone());
+            self.answer_to(now, req.peer.clone(), req, name, destination, result);
         }
+    }
+
+    /// As [`Session::reply`], taking the request: its names move into the answer
+    /// instead of being copied.
+    pub fn reply_owned(
+        &mut self,
+        now: Nanos,
+        mut req: Request,
+        result: Result<(Vec<u8>, String), (ErrorCode, String)>,
+    ) {
+        if req.expects_reply {
+            let name = std::mem::take(&mut req.component);
+            let destination = req.source.take();
+            let peer = std::mem::take(&mut req.peer);
+            self.answer_to(now, peer, &req, name, destination, result);
+        }
+    }
+
+    fn answer_to(
+        &mut self,
+        now: Nanos,
+        peer: PeerId,
+        req: &Request,
+        name: String,
+        destination: Option<ComponentRef>,
+        result: Result<(Vec<u8>, String), (ErrorCode, String)>,
+    ) {
+        let _ = now;
         if req.credit > 0 {
-            self.streams
-                .inbound
-                .remove(&(req.peer.clone(), req.message_id));
+            self.streams.inbound.remove(&(peer.clone(), req.message_id));
         }
         let id = self.take_id();
         let mut env = Envelope {
@@ -416,10 +451,10 @@ impl Session {
             correlation_id: req.message_id,
             source: Some(ComponentRef {
                 node: self.node.clone(),
-                name: req.component.clone(),
+                name,
                 generation: 0,
             }),
-            destination: req.source.clone(),
+            destination,
             ..Envelope::default()
         };
         let payload = match result {
@@ -437,7 +472,11 @@ impl Session {
                 Vec::new()
             }
         };
-        self.push(&req.peer, &env, payload);
+        self.transmits.push_back(Transmit {
+            peer,
+            envelope: encode_envelope(&env),
+            payload,
+        });
     }
 
     /// Takes in one frame pair from `peer`.

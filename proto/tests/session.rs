@@ -233,3 +233,36 @@ fn a_request_for_another_generation_is_refused_not_handled() {
     assert_eq!(request(&mut b).payload, [5]);
     assert_eq!(b.stats().fenced, 2);
 }
+
+#[test]
+fn reply_owned_sends_the_same_answer_as_reply() {
+    let mut a = Session::new("a");
+    let mut b = Session::new("b");
+    let ids = [
+        a.ask(0, "b", out(1), Some(1_000_000_000)),
+        a.ask(0, "b", out(2), Some(1_000_000_000)),
+    ];
+    pump(&mut a, "a", &mut b, 1);
+    let (first, second) = (request(&mut b), request(&mut b));
+    let ok = || Ok((b"r".to_vec(), "application/json".to_owned()));
+    b.reply(2, &first, ok());
+    b.reply_owned(2, second, ok());
+    let (x, y) = (
+        b.poll_transmit().expect("reply"),
+        b.poll_transmit().expect("reply"),
+    );
+    assert_eq!((x.peer.as_str(), y.peer.as_str()), ("a", "a"));
+    let (ex, ey) = (
+        tern_proto::decode_envelope(&x.envelope, &tern_proto::Limits::default()).expect("valid"),
+        tern_proto::decode_envelope(&y.envelope, &tern_proto::Limits::default()).expect("valid"),
+    );
+    assert_eq!((ex.source, ex.destination), (ey.source, ey.destination));
+    assert_eq!((ex.correlation_id, ey.correlation_id), (ids[0], ids[1]));
+    a.handle_frame(3, "b", &x.envelope, x.payload);
+    a.handle_frame(3, "b", &y.envelope, y.payload);
+    for id in ids {
+        assert!(
+            matches!(a.poll_event(), Some(Event::Reply { id: got, result: Ok(_) }) if got == id)
+        );
+    }
+}

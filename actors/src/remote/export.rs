@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use super::codec::{Codec, RemoteMessage, With};
 use super::error::CallError;
+use super::node::Answer;
 use super::service::{ServedBy, local_entry};
 use super::stream::{Source, StreamDispatch};
 use crate::actor::{Actor, Handler};
@@ -20,10 +21,6 @@ use crate::reply::OnReply;
 
 /// An encoded reply and its content type.
 pub(crate) type Encoded = (Vec<u8>, &'static str);
-
-/// Where a remote ask's outcome goes: called once, when the handler has answered (or
-/// the ask failed), from the component's task; no task waits for it.
-pub(crate) type Answer = Box<dyn FnOnce(Result<Encoded, CallError>)>;
 
 /// What delivering a request did: it is in the mailbox, or the mailbox is full and the
 /// request stays with the caller (who waits for [`Exported::room`] and tries again).
@@ -128,7 +125,7 @@ where
         };
     };
     let mut on_reply: Option<OnReply<A::Reply>> = Some(Box::new(move |reply| {
-        answer(match reply {
+        answer.send(match reply {
             // The request was fine; the reply is what could not be encoded.
             Ok(reply) => With::<M::Codec, A::Reply>::encode(&reply)
                 .map(|bytes| (bytes, <M::Codec as Codec<A::Reply>>::CONTENT_TYPE))

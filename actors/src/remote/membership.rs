@@ -5,8 +5,9 @@
 
 use std::rc::{Rc, Weak};
 
+#[cfg(doc)]
 use super::error::CallError;
-use super::node::{Node, PeerView, PendingCall, Shared, now};
+use super::node::{Node, Shared, now};
 
 /// The fact listing a node's exported components, one name per line (the convention
 /// a membership feed uses to publish [`Node::watch_exports`] and read `components`).
@@ -46,18 +47,20 @@ impl Node {
 
     /// Gives the current exported names to the watcher, if any.
     pub(super) fn publish_components(&self) {
+        let watch = self.shared.exports_watch.borrow();
+        let Some(watch) = &*watch else {
+            return;
+        };
         let names: Vec<String> = {
-            let st = self.shared.state.borrow();
-            st.exports
-                .iter()
+            let router = self.shared.router.borrow();
+            router
+                .exports()
                 .filter(|(_, e)| !e.is_stopped())
                 .map(|(n, _)| n.clone())
                 .collect()
         };
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        if let Some(watch) = &*self.shared.exports_watch.borrow() {
-            watch(&names);
-        }
+        watch(&names);
     }
 
     /// Membership input: peer `name` is alive at `generation`, its transport listens
@@ -84,59 +87,25 @@ impl Node {
             return;
         }
         if let Some(endpoint) = endpoint
-            && let Err(e) = (self.shared.learn)(name, endpoint)
+            && let Err(e) = self.shared.link.learn(name, endpoint)
         {
             tracing::warn!(node = %self.name(), peer = name, error = %e, "peer unreachable at its endpoint");
         }
         let now = now();
-        let mut st = self.shared.state.borrow_mut();
-        let view = st.peers.entry(name.to_owned()).or_insert_with(|| PeerView {
-            gossip: true,
-            ..PeerView::default()
-        });
-        view.gossip = true;
-        let known = view.known.map(|(g, _)| g);
-        if known.is_some_and(|g| generation < g) {
-            tracing::debug!(node = %self.name(), peer = name, generation, "stale membership input ignored");
-            return;
-        }
-        let restarted = known.is_some_and(|g| generation > g);
-        view.known = Some((generation, 0));
-        let components: Vec<String> = components.iter().map(|c| (*c).to_owned()).collect();
-        let old = std::mem::replace(&mut view.components, components.clone());
-        st.down.remove(name);
-        st.session.set_peer_generation(name, generation);
-        if restarted {
-            // The old incarnation will never answer what it was asked, and the new
-            // one has a connection of its own.
-            st.session.peer_lost(name);
-            st.links_down.remove(name);
-            tracing::info!(node = %self.name(), peer = name, generation, "peer restarted (membership)");
-        }
-        if old != components || known.is_none() {
-            st.unhost(name, &old);
-            st.heard.extend(components.iter().cloned());
-            for c in &components {
-                st.gone.remove(c);
-                st.hosts
-                    .entry(c.clone())
-                    .or_default()
-                    .insert(name.to_owned());
-            }
-            st.stats.directory_updates += 1;
-            tracing::debug!(node = %self.name(), peer = name, generation,
-                components = components.len(), "directory from membership");
-        }
-        self.retry_pending(&mut st, now);
-        drop(st);
+        self.shared.router.borrow_mut().peer_up(
+            now,
+            &*self.shared.link,
+            name,
+            generation,
+            components,
+        );
         self.pump(now);
     }
 
     /// Membership input: peer `name` is gone, dead or (`left`) departed for good; its
     /// generation will not come back. Its outstanding asks fail with
-    /// [`CallError::PeerLost`] at once, calls pinned to it fail with
-    /// [`CallError::Unreachable`] and calls to a component only it hosted with
-    /// [`CallError::NotHosted`] until a host is up again, and its transport
+    /// [`CallError::PeerLost`] at once, calls pinned to it (or to a component only it
+    /// hosted) fail the same way until a host is up again, and its transport
     /// connection closes. A new generation of it comes back through
     /// [`Node::peer_up`].
     pub fn peer_down(&self, name: &str, left: bool) {
@@ -144,49 +113,11 @@ impl Node {
             return;
         }
         let now = now();
-        {
-            let mut st = self.shared.state.borrow_mut();
-            st.down.insert(name.to_owned());
-            st.links_down.remove(name);
-            if let Some(view) = st.peers.remove(name) {
-                st.unhost(name, &view.components);
-                for c in view.components {
-                    if !st.hosts.contains_key(&c) {
-                        st.gone.insert(c, name.to_owned());
-                    }
-                }
-            }
-            st.session.peer_lost(name);
-            // Calls waiting for that node, or for a name only it had, will never go.
-            let waiting = std::mem::take(&mut st.pending);
-            for p in waiting {
-                let hopeless = p.pin.as_deref() == Some(name)
-                    || (p.pin.is_none() && st.gone.get(&p.component).is_some_and(|n| n == name));
-                if hopeless {
-                    match p.call {
-                        // Never sent: the node is unreachable for good, or the name
-                        // has no host left.
-                        PendingCall::Ask { slot, .. } => {
-                            slot.complete(Err(if p.pin.is_some() {
-                                CallError::Unreachable(name.to_owned())
-                            } else {
-                                CallError::NotHosted {
-                                    name: p.component.clone(),
-                                }
-                            }));
-                        }
-                        PendingCall::Tell => {
-                            st.stats.dropped += 1;
-                            tracing::warn!(node = %self.name(), peer = name, component = %p.component,
-                                "waiting tell dropped: its node is gone");
-                        }
-                    }
-                } else {
-                    st.pending.push_back(p);
-                }
-            }
-        }
-        (self.shared.forget)(name);
+        self.shared
+            .router
+            .borrow_mut()
+            .peer_down(now, &*self.shared.link, name);
+        self.shared.link.forget(name);
         tracing::info!(node = %self.name(), peer = name, left, "peer gone (membership)");
         self.pump(now);
     }

@@ -1,7 +1,8 @@
-//! The node: binds the wire session, a transport and this container's components.
+//! The node: a sans-IO [`Router`] and the driver that binds it to a transport and to
+//! this container's components.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 use std::task::Waker;
@@ -9,98 +10,71 @@ use std::time::Duration;
 
 use tern_executor::JoinHandle;
 use tern_executor::time;
-use tern_proto::control::{DIRECTORY_COMPONENT, DIRECTORY_MESSAGE_TYPE, PROTOBUF_CONTENT_TYPE};
-use tern_proto::session::{Event, Nanos, Request, Session, Transmit};
+use tern_proto::session::{Nanos, Request};
 use tern_proto::v1::ErrorCode;
-use tern_transport::{Incoming, Transport, TransportError};
+#[cfg(doc)]
+use tern_transport::Incoming;
+use tern_transport::{Transport, TransportError};
 
 use super::config::{NodeConfig, NodeError, check_component_name};
 use super::error::CallError;
 use super::export::{Encoded, Export, ExportBuilder, Exported};
 use super::reference::Ref;
+use super::router::{Event, Router, Slots};
 use super::slot::CallSlot;
+use super::stream::{CallStream, Source};
 use crate::actor::Actor;
 use crate::addr::Addr;
 use crate::env::Environment;
 
 mod admission;
 mod calls;
-mod directory;
-mod stats;
+mod driver;
 mod streams;
 
-pub(in crate::remote) use calls::{Pending, PendingCall};
-pub(in crate::remote) use directory::PeerView;
-pub use stats::{NodeStats, TellRefusals};
+pub use super::router::{NodeStats, TellRefusals};
+pub(super) use admission::Answer;
+pub(super) use driver::Link;
 
-pub(super) struct State {
-    pub(super) session: Session,
-    pub(super) exports: BTreeMap<String, Rc<dyn Exported>>,
-    pub(super) version: u64,
-    pub(super) peers: BTreeMap<String, PeerView>,
-    /// Component name -> nodes that host it.
-    pub(super) hosts: BTreeMap<String, BTreeSet<String>>,
-    pub(super) waiters: BTreeMap<u64, Rc<CallSlot>>,
-    pub(super) pending: VecDeque<Pending>,
-    next_pick: u64,
-    pub(super) stats: NodeStats,
-    ticker: Option<Waker>,
-    /// Nodes membership saw die or leave: calls pinned to them fail at once.
-    pub(super) down: BTreeSet<String>,
-    /// Components whose every host died or left (component -> the last host): calls
-    /// fail at once until a host publishes the name again.
-    pub(super) gone: BTreeMap<String, String>,
-    /// Every component name this node exported or a peer announced: a call that finds
-    /// no host for one of these fails [`CallError::NotHosted`], for any other name
-    /// [`CallError::UnknownName`].
-    pub(super) heard: BTreeSet<String>,
-    /// Exports withdrawn by [`Node::shutdown`]: no longer announced or reachable from
-    /// other nodes, still called by local references while the container drains.
-    pub(super) retired: BTreeMap<String, Rc<dyn Exported>>,
-    /// Peers whose connection the transport reported lost, and when: calls to them
-    /// fail [`CallError::Unreachable`] at once until the connection is back
-    /// ([`Incoming::PeerUp`], a frame from the peer, a new generation) or
-    /// [`NodeConfig::relink_after`] has passed.
-    pub(super) links_down: BTreeMap<String, Nanos>,
-    /// Requests waiting for room in a full mailbox, per component, in arrival order.
-    pub(super) backlogs: BTreeMap<String, admission::Backlog>,
-    /// Bytes held in `backlogs` (bounded by [`NodeConfig::held_bytes_limit`]).
-    pub(super) held_bytes: usize,
-    streams: streams::Tables,
+/// The handles the router stores for this driver.
+pub(super) struct Handles;
+
+impl Slots for Handles {
+    type Ask = Rc<CallSlot>;
+    type Stream = Rc<CallStream>;
+    type Source = Rc<dyn Source>;
+    type Export = Rc<dyn Exported>;
 }
 
-type SendFn = Box<dyn Fn(&str, Vec<u8>, Vec<u8>) -> Result<(), TransportError>>;
-type LearnFn = Box<dyn Fn(&str, &str) -> Result<(), TransportError>>;
-type ForgetFn = Box<dyn Fn(&str)>;
-type ConnectedFn = Box<dyn Fn(&str) -> bool>;
 type ExportsWatch = Box<dyn Fn(&[&str])>;
 
 pub(super) struct Shared {
-    pub(super) config: NodeConfig,
-    send: SendFn,
-    pub(super) learn: LearnFn,
-    pub(super) forget: ForgetFn,
-    /// Whether the transport can queue a frame for a peer now (see
-    /// `Transport::connected`): a call to a host whose connection is not up yet waits
-    /// for it like a call to an unknown name.
-    pub(super) connected: ConnectedFn,
-    /// Answers to inbound asks, completed by components, waiting to be sent.
-    pub(super) answers: RefCell<VecDeque<(Request, Result<Encoded, CallError>)>>,
-    /// The task that sends answers completed while the state was borrowed.
-    pub(super) answers_waker: Cell<Option<Waker>>,
+    name: String,
+    default_timeout: Duration,
+    pub(super) router: RefCell<Router<Handles>>,
+    /// The transport's sending half (the driver task owns its receiving half).
+    pub(super) link: Rc<dyn Link>,
+    /// Answers to inbound asks, completed by components while the router was busy,
+    /// waiting for the driver to hand them over.
+    answers: RefCell<VecDeque<(Request, Result<Encoded, CallError>)>>,
+    /// Wakes the driver: answers are queued, or its timer must come earlier.
+    driver: Cell<Option<Waker>>,
+    /// When the driver's timer fires (`None`: not armed).
+    armed: Cell<Option<Nanos>>,
     /// Told the exported names after every change (see `Node::watch_exports`).
     pub(super) exports_watch: RefCell<Option<ExportsWatch>>,
-    pub(super) state: RefCell<State>,
-    tasks: RefCell<Vec<JoinHandle<()>>>,
+    task: RefCell<Option<JoinHandle<()>>>,
 }
 
 /// This container's presence on the network: it exports local components under names,
 /// learns which peer hosts which name, and carries [`Ref`] calls over a
 /// [`Transport`].
 ///
-/// One node runs per container. [`Node::start`] spawns its two tasks (the receive loop
-/// and a ticker for announcements and expiries) on the current runtime and makes it
-/// available to every component through [`Node::current`].
+/// One node runs per container. Its decisions are made by a sans-IO router (fed the
+/// time and what arrives, it says what to send and when to wake); [`Node::start`]
+/// spawns one driver task on the current runtime that feeds it frames from the
+/// transport and wakes it with a single timer, and makes the node available to every
+/// component through [`Node::current`].
 ///
 /// # Guarantees
 ///
@@ -114,7 +88,7 @@ pub(super) struct Shared {
 /// - **Admission per component.** A request for a component whose mailbox is full
 ///   waits in that component's backlog, in arrival order, until there is room or its
 ///   deadline (or [`NodeConfig::default_timeout`]) passes; only that component's
-///   requests wait. The receive loop never waits, so other components, replies to this
+///   requests wait. The driver never waits for a mailbox, so other components, replies to this
 ///   node's own asks, stream credits and control messages are read as they arrive.
 ///   Backlogs are bounded in bytes ([`NodeConfig::held_bytes_limit`]); past the bound,
 ///   or past its wait, an ask is refused with [`CallError::MailboxFull`] and a tell
@@ -191,17 +165,13 @@ pub struct Node {
 impl fmt::Debug for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Node")
-            .field("name", &self.shared.config.name)
+            .field("name", &self.shared.name)
             .finish_non_exhaustive()
     }
 }
 
 pub(super) fn now() -> Nanos {
     time::now().as_nanos()
-}
-
-fn nanos(d: Duration) -> Nanos {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn transport_error(e: TransportError) -> CallError {
@@ -219,9 +189,9 @@ fn transport_error(e: TransportError) -> CallError {
 }
 
 impl Node {
-    /// Starts this container's node on `transport`: spawns its tasks on the current
-    /// runtime, announces this node to the configured peers, and installs it in the
-    /// container's [`Environment`] (see [`Node::current`]).
+    /// Starts this container's node on `transport`: spawns its driver task on the
+    /// current runtime, announces this node to the configured peers, and installs it
+    /// in the container's [`Environment`] (see [`Node::current`]).
     ///
     /// # Errors
     ///
@@ -243,66 +213,29 @@ impl Node {
             });
         }
         let transport = Rc::new(transport);
-        let sender = transport.clone();
-        let learner = transport.clone();
-        let forgetter = transport.clone();
-        let connector = transport.clone();
-        let mut peers = BTreeMap::new();
-        for p in &config.peers {
-            peers.insert(p.clone(), PeerView::default());
-        }
-        let mut session = Session::with_limits(config.name.clone(), config.limits);
-        session.set_generation(config.generation);
-        let state = State {
-            session,
-            exports: BTreeMap::new(),
-            version: 1,
-            peers,
-            hosts: BTreeMap::new(),
-            waiters: BTreeMap::new(),
-            pending: VecDeque::new(),
-            next_pick: 0,
-            stats: NodeStats::default(),
-            ticker: None,
-            down: BTreeSet::new(),
-            gone: BTreeMap::new(),
-            heard: BTreeSet::new(),
-            retired: BTreeMap::new(),
-            links_down: BTreeMap::new(),
-            backlogs: BTreeMap::new(),
-            held_bytes: 0,
-            streams: streams::Tables::default(),
-        };
         let node = Self {
             shared: Rc::new(Shared {
-                config,
-                send: Box::new(move |to, env, payload| sender.send(to, env, payload)),
-                learn: Box::new(move |name, address| learner.learn_peer(name, address)),
-                forget: Box::new(move |name| forgetter.forget_peer(name)),
-                connected: Box::new(move |name| connector.connected(name)),
-                exports_watch: RefCell::new(None),
+                name: config.name.clone(),
+                default_timeout: config.default_timeout,
+                router: RefCell::new(Router::new(config)),
+                link: transport.clone(),
                 answers: RefCell::new(VecDeque::new()),
-                answers_waker: Cell::new(None),
-                state: RefCell::new(state),
-                tasks: RefCell::new(Vec::new()),
+                driver: Cell::new(None),
+                armed: Cell::new(None),
+                exports_watch: RefCell::new(None),
+                task: RefCell::new(None),
             }),
         };
-        let receiver = node.clone();
-        let ticker = node.clone();
-        let answerer = node.clone();
-        node.shared.tasks.borrow_mut().extend([
-            tern_executor::spawn(async move {
-                loop {
-                    // Nothing here waits for a mailbox: a full one holds only its own
-                    // requests (see `admission.rs`).
-                    let incoming = transport.recv().await;
-                    receiver.on_incoming(incoming);
-                }
-            }),
-            tern_executor::spawn(async move { ticker.tick_loop().await }),
-            tern_executor::spawn(async move { answerer.answer_loop().await }),
-        ]);
-        node.announce_all();
+        let driver = node.clone();
+        *node.shared.task.borrow_mut() = Some(tern_executor::spawn(async move {
+            driver.drive(&*transport).await
+        }));
+        let now = now();
+        node.shared
+            .router
+            .borrow_mut()
+            .announce(now, &*node.shared.link);
+        node.pump(now);
         Environment::current().insert(node.clone());
         tracing::debug!(node = %node.name(), "node started");
         Ok(node)
@@ -317,13 +250,13 @@ impl Node {
     /// This node's name.
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.shared.config.name
+        &self.shared.name
     }
 
     /// The deadline of remote asks that set none.
     #[must_use]
     pub fn default_timeout(&self) -> Duration {
-        self.shared.config.default_timeout
+        self.shared.default_timeout
     }
 
     /// Makes `addr` reachable from other nodes as `name`; chain
@@ -339,18 +272,20 @@ impl Node {
         name: &str,
         addr: &Addr<A>,
     ) -> Result<ExportBuilder<A>, NodeError> {
-        check_component_name(name, &self.shared.config.limits)?;
+        let limits = self.shared.router.borrow().config().limits;
+        check_component_name(name, &limits)?;
         let export = Rc::new(Export::new(addr.clone()));
-        {
-            let mut st = self.shared.state.borrow_mut();
-            if st.exports.get(name).is_some_and(|e| !e.is_stopped()) {
-                return Err(NodeError::NameTaken(name.to_owned()));
-            }
-            st.exports.insert(name.to_owned(), export.clone());
-            st.heard.insert(name.to_owned());
-            st.version += 1;
+        let now = now();
+        let added = self.shared.router.borrow_mut().add_export(
+            now,
+            &*self.shared.link,
+            name,
+            export.clone(),
+        );
+        if !added {
+            return Err(NodeError::NameTaken(name.to_owned()));
         }
-        self.announce_all();
+        self.pump(now);
         Ok(ExportBuilder {
             export,
             name: name.to_owned(),
@@ -359,17 +294,13 @@ impl Node {
 
     /// Withdraws the export `name`; returns whether there was one.
     pub fn unexport(&self, name: &str) -> bool {
-        let removed = {
-            let mut st = self.shared.state.borrow_mut();
-            let removed = st.exports.remove(name).is_some();
-            if removed {
-                st.version += 1;
-            }
-            removed
-        };
-        if removed {
-            self.announce_all();
-        }
+        let now = now();
+        let removed = self
+            .shared
+            .router
+            .borrow_mut()
+            .remove_export(now, &*self.shared.link, name);
+        self.pump(now);
         removed
     }
 
@@ -392,12 +323,10 @@ impl Node {
     /// The nodes known to host `component`, this one first if it does.
     #[must_use]
     pub fn hosts(&self, component: &str) -> Vec<String> {
-        let st = self.shared.state.borrow();
-        let here = st.exports.get(component).is_some_and(|e| !e.is_stopped());
+        let router = self.shared.router.borrow();
+        let here = router.export(component).is_some_and(|e| !e.is_stopped());
         let mut out: Vec<String> = here.then(|| self.name().to_owned()).into_iter().collect();
-        if let Some(h) = st.hosts.get(component) {
-            out.extend(h.iter().cloned());
-        }
+        out.extend(router.hosts_of(component).map(str::to_owned));
         out
     }
 
@@ -405,9 +334,9 @@ impl Node {
     /// restarts), by name.
     #[must_use]
     pub fn exports(&self) -> Vec<(String, crate::ComponentStats)> {
-        let st = self.shared.state.borrow();
-        st.exports
-            .iter()
+        let router = self.shared.router.borrow();
+        router
+            .exports()
             .map(|(name, e)| (name.clone(), e.stats()))
             .collect()
     }
@@ -415,136 +344,50 @@ impl Node {
     /// Counters of what this node did.
     #[must_use]
     pub fn stats(&self) -> NodeStats {
-        let st = self.shared.state.borrow();
-        NodeStats {
-            pending: st.pending.iter().filter(|p| !p.is_abandoned()).count(),
-            streams_open: st.session.streams_outstanding(),
-            streams_producing: st.session.streams_producing(),
-            session: st.session.stats(),
-            held_bytes: st.held_bytes,
-            ..st.stats
-        }
+        self.shared.router.borrow().stats()
     }
 
     /// Stops the node: withdraws every export (peers are told), fails waiting and
-    /// outstanding asks with [`CallError::Stopped`], and ends its tasks. Components keep
-    /// running; only their network presence ends: references on this node still
+    /// outstanding asks with [`CallError::Stopped`], and ends its task. Components
+    /// keep running; only their network presence ends: references on this node still
     /// reach them (without encoding), so local callers are not cut off while the
     /// container drains.
     pub fn shutdown(&self) {
-        let (waiting, slots) = {
-            let mut st = self.shared.state.borrow_mut();
-            st.retired = std::mem::take(&mut st.exports);
-            st.version += 1;
-            let waiting: Vec<Pending> = st.pending.drain(..).collect();
-            let slots: Vec<Rc<CallSlot>> = std::mem::take(&mut st.waiters).into_values().collect();
-            (waiting, slots)
-        };
-        self.announce_all();
-        for p in waiting {
-            if let PendingCall::Ask { slot, .. } = p.call {
-                slot.complete(Err(CallError::Stopped));
-            }
-        }
-        for slot in slots {
-            slot.complete(Err(CallError::Stopped));
-        }
-        self.shutdown_streams();
-        self.shutdown_backlogs();
-        for mut task in self.shared.tasks.borrow_mut().drain(..) {
+        let now = now();
+        self.shared
+            .router
+            .borrow_mut()
+            .shutdown(now, &*self.shared.link);
+        self.pump(now);
+        if let Some(mut task) = self.shared.task.borrow_mut().take() {
             task.abort();
         }
         tracing::debug!(node = %self.name(), "node shut down");
     }
 
-    // ----- inbound -----
-
-    fn on_incoming(&self, incoming: Incoming) {
-        let now = now();
-        {
-            let mut st = self.shared.state.borrow_mut();
-            match incoming {
-                Incoming::Frame {
-                    from,
-                    envelope,
-                    payload,
-                } => {
-                    // A frame proves a live connection.
-                    if st.links_down.remove(&from).is_some() {
-                        tracing::debug!(node = %self.name(), peer = %from, "connection back (a frame arrived)");
-                    }
-                    st.session.handle_frame(now, &from, &envelope, payload);
-                }
-                Incoming::PeerLost(peer) => {
-                    tracing::debug!(node = %self.name(), %peer, "connection lost");
-                    st.session.peer_lost(&peer);
-                    st.forget(&peer);
-                    st.stats.links_lost += 1;
-                    st.links_down.insert(peer, now);
-                    if let Some(w) = st.ticker.take() {
-                        w.wake();
-                    }
-                }
-                Incoming::PeerUp(peer) => {
-                    tracing::debug!(node = %self.name(), %peer, "connection back");
-                    st.links_down.remove(&peer);
-                    // A (re)connected peer hears this node's directory now, not at the
-                    // next tick: sends before the connection was up were refused.
-                    let unknown = st
-                        .peers
-                        .get(&peer)
-                        .filter(|v| !v.gossip)
-                        .map(|v| v.known.is_none());
-                    if let Some(unknown) = unknown {
-                        self.send_directory(&mut st, now, &peer, unknown);
-                    }
-                    // Calls that waited for this connection go now.
-                    self.retry_pending(&mut st, now);
-                }
-            }
-        }
-        self.pump(now)
-    }
-
-    /// Handles every session event, then sends what they produced.
+    /// Acts on every router event, then sends what the router produced.
     pub(super) fn pump(&self, now: Nanos) {
         loop {
-            let event = self.shared.state.borrow_mut().session.poll_event();
+            let event = self.shared.router.borrow_mut().poll_event();
+            let Some(event) = event else { break };
             match event {
-                None => break,
-                Some(Event::Reply { id, result }) => self.on_reply(id, result),
-                Some(Event::Request(req)) => self.on_request(now, req),
-                Some(stream_event) => self.on_stream_event(stream_event),
+                Event::Deliver(req) => self.deliver(now, req),
+                Event::DeliverStream(req) => self.on_stream_request(now, req),
+                Event::Completed { slot, outcome } => slot.complete(outcome),
+                Event::StreamItem { stream, item } => stream.push(item),
+                Event::StreamEnd { stream, result } => stream.finish(result),
+                Event::Credit { source, n } => source.grant(u64::from(n)),
+                Event::Cancel { source } => source.cancel(),
+                Event::ExportsChanged => self.publish_components(),
             }
         }
-        self.flush();
-    }
-
-    fn on_request(&self, now: Nanos, req: Request) {
-        if req.component == DIRECTORY_COMPONENT {
-            if req.expects_reply || req.content_type != PROTOBUF_CONTENT_TYPE {
-                let error = CallError::Remote {
-                    code: ErrorCode::UnknownMessageType,
-                    detail: format!(
-                        "{DIRECTORY_COMPONENT} takes only tells of {DIRECTORY_MESSAGE_TYPE} in {PROTOBUF_CONTENT_TYPE}"
-                    ),
-                };
-                self.refuse(&req, None, &error);
-            } else {
-                self.on_directory(now, &req);
-            }
-            return;
-        }
-        if req.credit > 0 {
-            self.on_stream_request(req);
-            return;
-        }
-        self.on_component_request(now, req);
+        let _ = self.flush();
+        self.rearm();
     }
 }
 
-impl State {
-    fn take_transmits(&mut self) -> Vec<Transmit> {
-        std::iter::from_fn(|| self.session.poll_transmit()).collect()
+impl super::router::ExportSlot for Rc<dyn Exported> {
+    fn is_stopped(&self) -> bool {
+        Exported::is_stopped(&**self)
     }
 }

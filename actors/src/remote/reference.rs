@@ -270,7 +270,7 @@ impl<T: 'static> Ref<T> {
             <M::Codec as Codec<M>>::CONTENT_TYPE,
             payload,
         );
-        node.tell(&self.name, self.pin.as_deref(), out)
+        node.tell(&self.name, self.pin.as_ref(), out)
             .map_err(|reason| Undelivered {
                 reason,
                 message: msg,
@@ -480,7 +480,7 @@ where
                 payload,
             );
             let reply = node
-                .ask(&target.name, target.pin.as_deref(), out, timeout)
+                .ask(&target.name, target.pin.as_ref(), out, timeout)
                 .await?;
             Ok(With::<M::Codec, T::Reply>::decode(
                 &reply.content_type,

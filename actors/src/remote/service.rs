@@ -340,10 +340,6 @@ impl super::Node {
     /// The live export called `name` on this node, if any: exported now, or withdrawn
     /// by `Node::shutdown` (still called locally while the container drains).
     pub(super) fn export_of(&self, name: &str) -> Option<Rc<dyn Exported>> {
-        let st = self.shared.state.borrow();
-        st.exports
-            .get(name)
-            .or_else(|| st.retired.get(name))
-            .cloned()
+        self.shared.router.borrow().export_or_retired(name).cloned()
     }
 }

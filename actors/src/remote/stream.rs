@@ -1,7 +1,7 @@
 //! Streamed replies across the network: the caller's [`RefStream`], the producer's
 //! side of an export ([`ExportBuilder::accept_stream`]).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -20,6 +20,7 @@ use super::error::CallError;
 use super::export::{Encoded, ExportBuilder};
 use super::node::Node;
 use super::reference::Ref;
+use super::router::StreamSlot;
 use crate::actor::{Actor, Handler};
 use crate::addr::Addr;
 use crate::error::SendError;
@@ -72,8 +73,8 @@ pub(crate) type StreamDispatch<A> =
 impl<A: Actor> ExportBuilder<A> {
     /// Lets other nodes ask `M` of this component with a streamed reply
     /// ([`Ref::ask_stream`]); its items travel in `M`'s codec. A request that finds
-    /// the mailbox full is refused with [`CallError::MailboxFull`] (it does not hold
-    /// the receive loop as a plain request does).
+    /// the mailbox full is refused with [`CallError::MailboxFull`] (it is not held in
+    /// the component's backlog as a plain request is).
     #[allow(clippy::return_self_not_must_use)]
     pub fn accept_stream<M>(self) -> Self
     where
@@ -100,24 +101,20 @@ impl<A: Actor> ExportBuilder<A> {
 
 /// The caller's buffer of one remote stream: items as they arrive (never more than
 /// the credit window), then the end.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct CallStream {
-    pub(crate) peer: String,
-    pub(crate) component: String,
+    /// The session's id once the request left (`None` while it waits for a name).
+    id: Cell<Option<u64>>,
+    /// The caller dropped it: a waiting request is not sent.
+    abandoned: Cell<bool>,
     queue: RefCell<VecDeque<Reply>>,
     end: RefCell<Option<Result<(), CallError>>>,
     waker: RefCell<Option<Waker>>,
 }
 
 impl CallStream {
-    pub(crate) fn new(peer: &str, component: &str) -> Self {
-        Self {
-            peer: peer.to_owned(),
-            component: component.to_owned(),
-            queue: RefCell::new(VecDeque::new()),
-            end: RefCell::new(None),
-            waker: RefCell::new(None),
-        }
+    pub(crate) fn new() -> Self {
+        Self::default()
     }
 
     fn wake(&self) {
@@ -145,6 +142,25 @@ impl CallStream {
     pub(crate) fn buffered(&self) -> usize {
         self.queue.borrow().len()
     }
+
+    /// Stops the stream from the caller's side: cancelled on the wire if it left,
+    /// never sent if it still waits for its name.
+    fn cancel(&self, node: &Node) {
+        match self.id.get() {
+            Some(id) => node.cancel_stream(id),
+            None => self.abandoned.set(true),
+        }
+    }
+}
+
+impl StreamSlot for Rc<CallStream> {
+    fn opened(&self, id: u64) {
+        self.id.set(Some(id));
+    }
+
+    fn is_abandoned(&self) -> bool {
+        self.abandoned.get()
+    }
 }
 
 type Decode<T> = fn(&str, &[u8]) -> Result<T, CodecError>;
@@ -157,7 +173,7 @@ enum State<T> {
         out: Outgoing,
     },
     Open {
-        id: u64,
+        name: Rc<str>,
         call: Rc<CallStream>,
     },
     Failed(CallError),
@@ -187,12 +203,7 @@ pub struct RefStream<T> {
     idle: Duration,
     deadline: Option<Sleep>,
     idle_sleep: Option<Sleep>,
-    started: bool,
-    retry: Option<Sleep>,
 }
-
-/// How often a stream request waiting for its component's name looks again.
-const NAME_RETRY: Duration = Duration::from_millis(10);
 
 impl<T> fmt::Debug for RefStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -253,24 +264,25 @@ impl<T: 'static> RefStream<T> {
     }
 
     fn end_with(&mut self, error: CallError) -> Poll<Option<Result<T, CallError>>> {
-        if let (State::Open { id, .. }, Some(node)) =
+        if let (State::Open { call, .. }, Some(node)) =
             (std::mem::replace(&mut self.state, State::Done), &self.node)
         {
-            node.cancel_stream(id);
+            call.cancel(node);
         }
         Poll::Ready(Some(Err(error)))
     }
 
     fn poll_open(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<Result<T, CallError>>> {
-        let State::Open { id, call } = &self.state else {
+        let State::Open { call, .. } = &self.state else {
             return Poll::Ready(None);
         };
-        let (id, call) = (*id, call.clone());
+        let call = call.clone();
         let next = call.queue.borrow_mut().pop_front();
         if let Some(item) = next {
             self.idle_sleep = None;
             self.unacked += 1;
             if self.unacked >= (self.window / 2).max(1)
+                && let Some(id) = call.id.get()
                 && let Some(node) = &self.node
             {
                 node.grant_stream(id, self.unacked);
@@ -319,44 +331,13 @@ impl<T: 'static> Stream for RefStream<T> {
                         name: name.to_string(),
                     })));
                 };
-                if !this.started {
-                    this.started = true;
-                    this.deadline = this.timeout.map(time::sleep);
-                }
-                // Waiting for a node to announce the name: try again when the retry
-                // timer fires, within the idle timeout (and the whole deadline).
-                let waiting = this
-                    .retry
-                    .as_mut()
-                    .is_some_and(|r| Pin::new(r).poll(cx).is_pending());
-                let opened = if waiting {
-                    Ok(None)
-                } else {
-                    let (window, timeout) = (this.window, this.timeout);
-                    node.open_stream(&name, pin.as_deref(), out.clone(), window, timeout)
-                };
-                match opened {
-                    Ok(Some((id, call))) => {
-                        this.retry = None;
-                        this.idle_sleep = None;
-                        this.state = State::Open { id, call };
-                    }
-                    Ok(None) => {
-                        if !waiting {
-                            let mut retry = time::sleep(NAME_RETRY);
-                            // Registers the waker.
-                            let _ = Pin::new(&mut retry).poll(cx);
-                            this.retry = Some(retry);
-                        }
-                        let idle = this.idle;
-                        this.idle_sleep.get_or_insert_with(|| time::sleep(idle));
-                        if fired(&mut this.deadline, cx) || fired(&mut this.idle_sleep, cx) {
-                            let error = node.shared.state.borrow().unhosted(&name);
-                            return Poll::Ready(Some(Err(error)));
-                        }
-                        this.state = State::Unsent { name, pin, out };
-                        return Poll::Pending;
-                    }
+                this.deadline = this.timeout.map(time::sleep);
+                // Goes out now, or waits for its name like a tell or an ask: within
+                // the idle timeout and the whole deadline.
+                let wait = this.timeout.map_or(this.idle, |t| t.min(this.idle));
+                let (window, timeout) = (this.window, this.timeout);
+                match node.open_stream(&name, pin.as_ref(), out, window, timeout, wait) {
+                    Ok(call) => this.state = State::Open { name, call },
                     Err(e) => return Poll::Ready(Some(Err(e))),
                 }
             }
@@ -364,6 +345,22 @@ impl<T: 'static> Stream for RefStream<T> {
         }
         if let Poll::Ready(r) = this.poll_open(cx) {
             return Poll::Ready(r);
+        }
+        if let State::Open { name, call } = &this.state
+            && call.id.get().is_none()
+        {
+            // Still waiting for its name.
+            let name = name.to_string();
+            let idle = this.idle;
+            this.idle_sleep.get_or_insert_with(|| time::sleep(idle));
+            if fired(&mut this.deadline, cx) || fired(&mut this.idle_sleep, cx) {
+                let error = this.node.as_ref().map_or(
+                    CallError::UnknownName { name: name.clone() },
+                    |node| node.unhosted(&name),
+                );
+                return this.end_with(error);
+            }
+            return Poll::Pending;
         }
         if fired(&mut this.deadline, cx) {
             return this.end_with(CallError::Timeout);
@@ -379,8 +376,8 @@ impl<T: 'static> Stream for RefStream<T> {
 
 impl<T> Drop for RefStream<T> {
     fn drop(&mut self) {
-        if let (State::Open { id, .. }, Some(node)) = (&self.state, &self.node) {
-            node.cancel_stream(*id);
+        if let (State::Open { call, .. }, Some(node)) = (&self.state, &self.node) {
+            call.cancel(node);
         }
     }
 }
@@ -389,7 +386,9 @@ impl<A: Actor> Ref<A> {
     /// Sends `msg` and returns its streamed reply, consumed at the caller's pace with
     /// credit-based flow control: on this node without encoding, on another node over
     /// the wire. The request goes out at the first poll, or as soon as a node announces
-    /// the name, waiting up to the idle timeout (then the stream fails with
+    /// the name, waiting in order with the tells and asks for it (bounded by
+    /// [`NodeConfig::pending_limit`](super::NodeConfig::pending_limit)) up to the idle
+    /// timeout or the stream's deadline (then the stream fails with
     /// [`CallError::UnknownName`], or [`CallError::NotHosted`] for a name that was
     /// hosted). See [`RefStream`] for credit and deadlines.
     pub fn ask_stream<M>(&self, msg: M) -> RefStream<M::Item>
@@ -429,8 +428,6 @@ impl<A: Actor> Ref<A> {
             idle,
             deadline: None,
             idle_sleep: None,
-            started: false,
-            retry: None,
         };
         stream.configure_local();
         stream

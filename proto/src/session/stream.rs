@@ -76,14 +76,14 @@ impl Session {
         &mut self,
         now: Nanos,
         peer: &str,
-        out: Outgoing,
+        mut out: Outgoing,
         timeout: Option<Nanos>,
         window: u32,
     ) -> u64 {
         let window = window.max(1);
         let id = self.take_id();
         let deadline = timeout.map(|t| now.saturating_add(t));
-        let mut env = self.envelope(id, Kind::Ask, &out, peer);
+        let mut env = self.envelope(id, Kind::Ask, &mut out, peer);
         env.timeout_ms = millis_left(deadline, now);
         env.credit = window;
         self.push(peer, &env, out.payload);

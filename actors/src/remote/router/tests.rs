@@ -1,0 +1,192 @@
+//! The router alone: its promises under a deterministic sweep of arbitrary inputs
+//! (the fuzz target's checks, in every `cargo test`), and the timing of its one
+//! deadline per call.
+
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tern_proto::session::Outgoing;
+
+use super::{AskSlot, Event, ExportSlot, Reach, Router, Slots, StreamSlot};
+use crate::remote::config::NodeConfig;
+use crate::remote::error::CallError;
+
+#[derive(Default)]
+struct Slot {
+    id: Cell<Option<u64>>,
+}
+
+impl AskSlot for Rc<Slot> {
+    fn sent(&self, id: u64) {
+        self.id.set(Some(id));
+    }
+
+    fn is_abandoned(&self) -> bool {
+        false
+    }
+}
+
+#[derive(Clone)]
+struct NoStream;
+
+impl StreamSlot for NoStream {
+    fn opened(&self, _: u64) {}
+
+    fn is_abandoned(&self) -> bool {
+        false
+    }
+}
+
+#[derive(Clone)]
+struct Live;
+
+impl ExportSlot for Live {
+    fn is_stopped(&self) -> bool {
+        false
+    }
+}
+
+struct T;
+
+impl Slots for T {
+    type Ask = Rc<Slot>;
+    type Stream = NoStream;
+    type Source = ();
+    type Export = Live;
+}
+
+struct Up(BTreeSet<&'static str>);
+
+impl Reach for Up {
+    fn connected(&self, peer: &str) -> bool {
+        self.0.contains(peer)
+    }
+}
+
+const MS: u64 = 1_000_000;
+
+fn out() -> Outgoing {
+    Outgoing::new("echo", "t.Ping", "application/json", b"1".to_vec())
+}
+
+fn completions(r: &mut Router<T>) -> Vec<Result<(), CallError>> {
+    let mut got = Vec::new();
+    while let Some(e) = r.poll_event() {
+        if let Event::Completed { outcome, .. } = e {
+            got.push(outcome.map(|_| ()));
+        }
+    }
+    got
+}
+
+/// The fuzz target's checks over pseudo-random inputs of every length up to 2 KiB.
+#[test]
+fn promises_hold_for_a_sweep_of_arbitrary_inputs() {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for case in 0..1_500u32 {
+        let len = usize::try_from(case * 7 % 2_048).unwrap_or(0);
+        let data: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()[3]
+            })
+            .collect();
+        crate::remote::fuzzing::router_ops(&data);
+    }
+}
+
+#[test]
+fn an_ask_for_an_unknown_name_ends_at_its_deadline() {
+    let up = Up(BTreeSet::new());
+    let mut r = Router::<T>::new(NodeConfig::new("a"));
+    let name: Rc<str> = "echo".into();
+    r.ask(0, &up, &name, None, out(), 250 * MS, Rc::default())
+        .expect("parked");
+    assert_eq!(r.pending_len(), 1);
+    // The driver's single timer is due at the ask's deadline.
+    assert_eq!(r.poll_timeout(), Some(250 * MS));
+    r.handle_timeout(250 * MS - 1, &up);
+    assert!(completions(&mut r).is_empty());
+    r.handle_timeout(250 * MS, &up);
+    assert_eq!(
+        completions(&mut r),
+        vec![Err(CallError::UnknownName {
+            name: "echo".into()
+        })]
+    );
+    assert_eq!(r.pending_len(), 0);
+}
+
+#[test]
+fn an_ask_on_the_wire_lives_in_one_map_and_times_out_once() {
+    let up = Up(BTreeSet::from(["b"]));
+    let mut r = Router::<T>::new(NodeConfig::new("a"));
+    r.peer_up(0, &up, "b", 1, &["echo"]);
+    let name: Rc<str> = "echo".into();
+    let slot = Rc::new(Slot::default());
+    r.ask(MS, &up, &name, None, out(), 100 * MS, slot.clone())
+        .expect("sent");
+    assert!(slot.id.get().is_some());
+    assert_eq!(r.asks_outstanding(), 1);
+    let sent = r.poll_transmit().expect("the request");
+    assert_eq!(sent.peer, "b");
+    assert_eq!(r.poll_timeout(), Some(100 * MS));
+    r.handle_timeout(100 * MS, &up);
+    assert_eq!(completions(&mut r), vec![Err(CallError::Timeout)]);
+    assert_eq!(r.asks_outstanding(), 0);
+    assert_eq!(r.stats().asks_timed_out, 1);
+    // Nothing is left to wake for.
+    assert_eq!(r.poll_timeout(), None);
+}
+
+#[test]
+fn waiting_calls_are_bounded() {
+    let up = Up(BTreeSet::new());
+    let mut r = Router::<T>::new(
+        NodeConfig::new("a")
+            .pending_limit(2)
+            .pending_ttl(Duration::from_secs(1)),
+    );
+    let name: Rc<str> = "echo".into();
+    assert_eq!(r.tell(0, &up, &name, None, out()), Ok(false));
+    assert_eq!(r.tell(0, &up, &name, None, out()), Ok(false));
+    assert_eq!(
+        r.tell(0, &up, &name, None, out()),
+        Err(CallError::PendingFull)
+    );
+    assert_eq!(r.stats().tells_refused.pending_full, 1);
+    r.handle_timeout(1_000 * MS, &up);
+    assert_eq!((r.pending_len(), r.stats().pending_expired), (0, 2));
+}
+
+/// Tells, asks and stream requests wait for a name in one queue, and leave in call
+/// order when it is known.
+#[test]
+fn every_kind_of_call_waits_for_a_name_the_same_way() {
+    use tern_proto::v1::Kind;
+    let mut up = Up(BTreeSet::new());
+    let mut r = Router::<T>::new(NodeConfig::new("a"));
+    let name: Rc<str> = "echo".into();
+    assert_eq!(r.tell(0, &up, &name, None, out()), Ok(false));
+    let opened = r.open_stream(0, &up, &name, None, out(), 4, None, 500 * MS, NoStream);
+    assert_eq!(opened, Ok(None));
+    r.ask(0, &up, &name, None, out(), 500 * MS, Rc::default())
+        .expect("parked");
+    assert_eq!(r.pending_len(), 3);
+    assert!(r.poll_transmit().is_none());
+    up.0.insert("b");
+    r.peer_up(MS, &up, "b", 1, &["echo"]);
+    let kinds: Vec<(Kind, u32)> = std::iter::from_fn(|| r.poll_transmit())
+        .map(|t| {
+            let env = tern_proto::decode_envelope(&t.envelope, &tern_proto::Limits::default())
+                .expect("valid");
+            (Kind::try_from(env.kind).expect("known"), env.credit)
+        })
+        .collect();
+    assert_eq!(kinds, vec![(Kind::Tell, 0), (Kind::Ask, 4), (Kind::Ask, 0)]);
+    assert_eq!(r.pending_len(), 0);
+}
