@@ -95,6 +95,18 @@ struct Inner {
 /// client that never listens (another language's `DEALER` socket, say) gets its replies.
 /// `docs/wire-protocol.md` specifies this for implementers.
 ///
+/// # Security
+///
+/// [`ZmqConfig::security`] must be chosen. With [`ZmqSecurity::Curve`] the `ROUTER` is a
+/// CURVE server whose ZAP handler (in this transport's poll loop) admits only keys on
+/// the [`AllowList`]; a frame is reported as coming from the name the list binds to the
+/// key that authenticated its connection, and a routing id claiming another name is
+/// refused ([`ZmqStats::impersonations`]); `DEALER`s accept only the server key the
+/// list gives their peer and connect without a routing id. The list can be replaced
+/// at run time ([`ZmqTransport::set_allow_list`], or by editing its file). With
+/// [`ZmqSecurity::Plaintext`] nothing is authenticated or encrypted, and the routing
+/// ids below are node names. `docs/security.md` has the threat model.
+///
 /// # Failure and limits
 ///
 /// - `ZMQ_IMMEDIATE` on every `DEALER`: a frame is queued only on an established
