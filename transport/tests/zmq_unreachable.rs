@@ -16,7 +16,8 @@ fn a_send_on_a_connection_just_lost_is_unreachable_not_backpressure() {
         b.set_linger(0).expect("linger");
         b.bind("tcp://127.0.0.1:0").expect("bind");
         let endpoint = b.get_last_endpoint().expect("endpoint").expect("utf-8");
-        let a = ZmqTransport::bind_in(&ctx, ZmqConfig::new("a").peer("b", endpoint)).expect("a");
+        let a = ZmqTransport::bind_in(&ctx, ZmqConfig::new("a").plaintext().peer("b", endpoint))
+            .expect("a");
         let up = time::timeout(Duration::from_secs(5), a.recv()).await;
         assert_eq!(up, Ok(Incoming::PeerUp("b".into())));
         // b goes away. This task does not yield from here on, so a's monitor cannot

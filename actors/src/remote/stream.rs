@@ -354,8 +354,8 @@ impl<T: 'static> Stream for RefStream<T> {
             let idle = this.idle;
             this.idle_sleep.get_or_insert_with(|| time::sleep(idle));
             if fired(&mut this.deadline, cx) || fired(&mut this.idle_sleep, cx) {
-                let error = this.node.as_ref().map_or(
-                    CallError::UnknownName { name: name.clone() },
+                let error = this.node.as_ref().map_or_else(
+                    || CallError::UnknownName { name: name.clone() },
                     |node| node.unhosted(&name),
                 );
                 return this.end_with(error);

@@ -397,7 +397,8 @@ impl<K: Slots> Router<K> {
         }
         if let Some(old) = old {
             self.unhost(name, &old);
-            self.heard.extend(components.iter().map(|c| (*c).to_owned()));
+            self.heard
+                .extend(components.iter().map(|c| (*c).to_owned()));
             let peer: Rc<str> = name.into();
             for c in components {
                 self.gone.remove(*c);
