@@ -9,8 +9,8 @@ impl World {
     /// Cuts both directions between `a` and `b`: messages sent, and datagrams in flight
     /// when they arrive, are dropped until healed. The pair's stream connection resets
     /// at once: its frames in flight both ways are lost, and each end that had used it
-    /// gets a [`SocketEvent::Reset`](super::SocketEvent::Reset) after
-    /// [`NetConfig::reset_detect`].
+    /// gets a [`SocketEvent::Reset`](crate::sim::SocketEvent::Reset) after
+    /// [`NetConfig::reset_detect`](crate::sim::NetConfig::reset_detect).
     pub fn partition(&mut self, a: NodeId, b: NodeId) {
         let now = self.clock.now();
         self.net.borrow_mut().partition(now, a, b, true);
