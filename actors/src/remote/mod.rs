@@ -73,7 +73,9 @@ pub use export::ExportBuilder;
 pub use membership::{COMPONENTS_FACT, ENDPOINT_FACT, WeakNode};
 pub use node::{Node, NodeStats, TellRefusals};
 pub use reference::{Ref, RefAsk, RefTell, Undelivered};
-pub use service::{Accepts, ServedBy};
+pub use service::{Accepts, AcceptsStream, ServedBy};
 #[doc(hidden)]
 pub use service::{Direct, Found};
+#[doc(hidden)]
+pub use stream::Opened;
 pub use stream::RefStream;
