@@ -4,7 +4,8 @@
 //! Everything in [`tern::prelude`](crate::prelude), plus the node and its references
 //! ([`Node`], [`NodeConfig`], [`Ref`], [`CallError`]), message types that cross nodes
 //! ([`RemoteMessage`] and the codecs), protocols ([`protocol!`], [`Accepts`],
-//! [`AcceptsStream`], [`ServedBy`]), the transports ([`ZmqTransport`],
+//! [`AcceptsStream`], [`ServedBy`]), the transports ([`ZmqTransport`] with its
+//! [`ZmqConfig`] and CURVE security ([`CurveSecurity`], [`KeyPair`], [`AllowList`]),
 //! [`SimTransport`]), the simulator ([`World`], [`NodeId`], [`sim_nodes`], its network
 //! [`NetConfig`], seeded randomness [`SeedTree`] and [`SimRng`], [`TraceHash`]) and
 //! container processes
@@ -64,6 +65,8 @@ pub use tern_actors::remote::{
 };
 pub use tern_executor::sim::{NetConfig, NodeId, SeedTree, SimRng, TraceHash, World};
 pub use tern_macros::RemoteMessage;
-pub use tern_transport::{SimTransport, ZmqConfig, ZmqTransport};
+pub use tern_transport::{
+    AllowList, CurveSecurity, KeyPair, SimTransport, ZmqConfig, ZmqTransport,
+};
 
 pub use super::sim_nodes;
