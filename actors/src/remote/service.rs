@@ -169,9 +169,31 @@ where
 }
 
 /// A protocol a component of type `A` serves in full: every message it lists, with
-/// the reply it lists, and every stream it lists. [`protocol!`](crate::protocol) implements it for every actor
-/// type that does, so [`ExportBuilder::serve`] checks at compile time that the server
-/// implements what its clients call.
+/// the reply it lists, and every stream it lists (as [`Handler<Streaming<M>>`]).
+/// [`protocol!`](crate::protocol) implements it for every actor type that does, so
+/// [`ExportBuilder::serve`] checks at compile time that the server implements what its
+/// clients call. A component that does not stream what the protocol lists is refused:
+///
+/// ```compile_fail
+/// use serde::{Deserialize, Serialize};
+/// use tern_actors::{Actor, StreamMessage};
+/// use tern_actors::remote::{ExportBuilder, Postcard, RemoteMessage};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Scan;
+/// impl RemoteMessage for Scan { const NAME: &'static str = "log.v1.Scan"; type Codec = Postcard; }
+/// impl StreamMessage for Scan { type Item = String; }
+/// tern_actors::protocol! {
+///     /// Past lines.
+///     pub History { Scan => stream String }
+/// }
+///
+/// struct Silent; // handles no `Streaming<Scan>`
+/// impl Actor for Silent {}
+/// fn export(b: ExportBuilder<Silent>) -> ExportBuilder<Silent> {
+///     b.serve::<History>()
+/// }
+/// ```
 pub trait ServedBy<A: Actor>: 'static {
     /// Lets other nodes send every message of the protocol to the export.
     fn accept_all(export: ExportBuilder<A>) -> ExportBuilder<A>;
