@@ -39,7 +39,6 @@ use tern::discovery::{
     Discovery, GossipConfig, Identity, Keyring, Membership, State as MemberState, UdpSocket,
 };
 use tern::remote::prelude::*;
-use tern::transport::{AllowList, CurveSecurity, KeyPair};
 
 /// Work for a worker: hash `rounds` times, answer with the digest and who did it.
 #[derive(Debug, Serialize, Deserialize, RemoteMessage)]

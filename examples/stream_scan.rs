@@ -50,6 +50,11 @@ struct Page {
     next: Option<u64>,
 }
 
+protocol! {
+    /// The table as its readers see it: all a reader's binary needs, not `Store`.
+    Table { Scan => stream Page }
+}
+
 impl Handler<Streaming<Scan>> for Store {
     type Reply = ();
     async fn handle(&mut self, req: Streaming<Scan>, _: &mut Context<Self>) {
@@ -118,7 +123,7 @@ fn main() -> anyhow::Result<()> {
                 rows: 100_000,
                 computed: seen,
             });
-            node.export("table", &table)?.accept_stream::<Scan>();
+            node.export("table", &table)?.serve::<Table>();
             anyhow::Ok(())
         })
         .detach();
@@ -129,7 +134,7 @@ fn main() -> anyhow::Result<()> {
             time::sleep(Duration::from_millis(5)).await;
         }
         let mut scan = node
-            .lookup::<Store>("table")
+            .lookup::<Table>("table")
             .ask_stream(Scan {
                 from: 0,
                 page_size: 500,

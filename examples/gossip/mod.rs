@@ -20,12 +20,11 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tern::Instant;
-use tern::sim::{NetConfig, NodeId, SimRng, World};
-use tern_discovery::{
+use tern::discovery::{
     Discovery, GossipConfig, Identity, Key, Keyring, MemberEvent, Membership, SimDatagrams, State,
     sim_addr,
 };
+use tern::remote::prelude::*;
 
 mod judge;
 mod targets;
@@ -89,7 +88,7 @@ fn index(name: &str) -> u32 {
 
 impl Recorder {
     fn record(&self, obs: usize, e: &MemberEvent) {
-        let t = tern::executor::time::now().as_nanos();
+        let t = time::now().as_nanos();
         let (name, kind, generation) = match e {
             MemberEvent::Up {
                 name, generation, ..

@@ -93,8 +93,17 @@ impl<A: Actor> Export<A> {
         }
     }
 
-    pub(crate) fn accept_stream(&self, name: &'static str, dispatch: StreamDispatch<A>) {
+    /// Streams the message type `name` to other nodes through `dispatch`, and to
+    /// local calls through a protocol-typed `Ref` through `local` (its key is the
+    /// `TypeId` of the `Streaming` request).
+    pub(crate) fn accept_stream(
+        &self,
+        name: &'static str,
+        dispatch: StreamDispatch<A>,
+        local: (TypeId, Rc<dyn Any>),
+    ) {
         self.streams.borrow_mut().insert(name, dispatch);
+        self.locals.borrow_mut().insert(local.0, local.1);
     }
 }
 

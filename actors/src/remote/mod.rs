@@ -5,8 +5,10 @@
 //! references by name ([`Node::lookup`]) whose `tell` and `ask` look the same whether
 //! the component is on this node or another. A reference is typed by the component's
 //! actor type, or by a protocol ([`protocol!`](crate::protocol)) when the caller has
-//! only the message types; [`Ref::local`] reaches a component in this process with no
-//! node at all.
+//! only the message types: the messages it may tell or ask and their replies
+//! ([`Accepts`]), and the requests it may ask with a streamed reply and their items
+//! ([`AcceptsStream`]), all checked at compile time. [`Ref::local`] and
+//! [`Ref::local_as`] reach a component in this process with no node at all.
 //!
 //! Message types that cross nodes implement [`RemoteMessage`]: a stable wire name and
 //! a [`Codec`] ([`Postcard`] or [`Json`] for serde types, [`Prost`] for protobuf
@@ -35,7 +37,9 @@
 //! - **Isolation**: a component with a full mailbox holds only its own inbound
 //!   requests (bounded in bytes); the rest of the node is not held up.
 //! - **Streams**: [`Ref::ask_stream`] gets a streamed reply ([`RefStream`]) from a
-//!   component exported with [`ExportBuilder::accept_stream`]. Items arrive in the order
+//!   component exported with [`ExportBuilder::accept_stream`] (or
+//!   [`ExportBuilder::serve`] for a protocol that lists the stream), through a
+//!   reference typed by the actor or by the protocol. Items arrive in the order
 //!   produced, each once (they carry sequence numbers; repeats are dropped, early ones
 //!   held within the credit window); the producer computes an item only when the
 //!   caller has granted credit for it, so a slow or stalled caller never makes anything
@@ -73,7 +77,9 @@ pub use export::ExportBuilder;
 pub use membership::{COMPONENTS_FACT, ENDPOINT_FACT, WeakNode};
 pub use node::{Node, NodeStats, TellRefusals};
 pub use reference::{Ref, RefAsk, RefTell, Undelivered};
-pub use service::{Accepts, ServedBy};
+pub use service::{Accepts, AcceptsStream, ServedBy};
 #[doc(hidden)]
 pub use service::{Direct, Found};
+#[doc(hidden)]
+pub use stream::Opened;
 pub use stream::RefStream;

@@ -40,13 +40,14 @@ impl<M> fmt::Debug for Undelivered<M> {
 }
 
 /// A typed reference to a component by name, on this node or another one: the same
-/// `tell` and `ask` as an [`Addr`](crate::Addr), with [`CallError`] for every way a
-/// call across the network can fail.
+/// `tell`, `ask` and `ask_stream` as an [`Addr`](crate::Addr), with [`CallError`] for
+/// every way a call across the network can fail.
 ///
 /// `T` is what the caller knows of the component: its actor type (`Ref<Store>`), or a
 /// protocol declared with [`protocol!`](crate::protocol) (`Ref<Kv>`) when the caller
 /// has only the message types. Either way a message `T` does not accept
-/// ([`Accepts`]) is a compile error.
+/// ([`Accepts`]), or a stream it does not list
+/// ([`AcceptsStream`](super::AcceptsStream)), is a compile error.
 ///
 /// The name is resolved at each call, so a reference stays valid while its component
 /// restarts, moves, or has not started yet. A component on this node is called

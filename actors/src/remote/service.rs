@@ -3,7 +3,8 @@
 //!
 //! [`protocol!`](crate::protocol) declares one. A [`Ref`](super::Ref) is typed either by
 //! the actor (`Ref<Store>`, when the caller has the type) or by a protocol (`Ref<Kv>`):
-//! both call with the same `tell` and `ask`, and both are checked at compile time.
+//! both call with the same `tell`, `ask` and `ask_stream`, and both are checked at
+//! compile time.
 
 use std::any::{Any, TypeId};
 use std::future::Future;
@@ -14,9 +15,11 @@ use std::time::Duration;
 use super::codec::RemoteMessage;
 use super::error::CallError;
 use super::export::{Export, ExportBuilder, Exported};
+use super::stream::{LocalStream, Open, Opened};
 use crate::actor::{Actor, Handler};
 use crate::addr::Addr;
 use crate::error::{AskError, SendError};
+use crate::stream::{StreamMessage, Streaming};
 
 /// `Self` accepts message `M` and answers it with [`Accepts::Reply`]: what a
 /// [`Ref<Self>`](super::Ref) needs to `tell` or `ask` an `M`.
@@ -91,24 +94,129 @@ where
     }
 }
 
+/// `Self` answers message `M` with a stream of `M::Item`s: what a
+/// [`Ref<Self>`](super::Ref) needs to [`ask_stream`](super::Ref::ask_stream) an `M`.
+///
+/// Every actor that handles [`Streaming<M>`] accepts it. A protocol declared with
+/// [`protocol!`](crate::protocol) accepts the streams it lists (`Scan => stream Row`),
+/// so a client can open a stream through `Ref<Protocol>` without the component's
+/// type. A stream the protocol does not list is a compile error:
+///
+/// ```compile_fail
+/// use serde::{Deserialize, Serialize};
+/// use tern_actors::StreamMessage;
+/// use tern_actors::remote::{Postcard, Ref, RemoteMessage};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Scan;
+/// impl RemoteMessage for Scan { const NAME: &'static str = "log.v1.Scan"; type Codec = Postcard; }
+/// impl StreamMessage for Scan { type Item = String; }
+/// #[derive(Serialize, Deserialize)]
+/// struct Follow;
+/// impl RemoteMessage for Follow { const NAME: &'static str = "log.v1.Follow"; type Codec = Postcard; }
+/// impl StreamMessage for Follow { type Item = String; }
+///
+/// tern_actors::protocol! {
+///     /// Past lines only.
+///     pub History { Scan => stream String }
+/// }
+///
+/// fn follow(log: &Ref<History>) {
+///     let _ = log.ask_stream(Follow); // History does not stream Follow
+/// }
+/// ```
+///
+/// The same code with a stream the protocol lists compiles:
+///
+/// ```
+/// # use serde::{Deserialize, Serialize};
+/// # use tern_actors::StreamMessage;
+/// # use tern_actors::remote::{Postcard, Ref, RemoteMessage};
+/// # #[derive(Serialize, Deserialize)]
+/// # struct Scan;
+/// # impl RemoteMessage for Scan { const NAME: &'static str = "log.v1.Scan"; type Codec = Postcard; }
+/// # impl StreamMessage for Scan { type Item = String; }
+/// # tern_actors::protocol! {
+/// #     /// Past lines only.
+/// #     pub History { Scan => stream String }
+/// # }
+/// fn scan(log: &Ref<History>) {
+///     let _ = log.ask_stream(Scan).credit(4);
+/// }
+/// ```
+pub trait AcceptsStream<M: RemoteMessage + StreamMessage>: 'static {
+    /// How a stream request `M` reaches a component on this node, without encoding.
+    /// Implemented by tern: an actor type opens it on its own `Addr`, a protocol
+    /// through the message's entry in the component's export (see
+    /// [`ExportBuilder::accept_stream`]).
+    #[doc(hidden)]
+    fn open_here(found: &Found, msg: M) -> Opened<M> {
+        found.streamed(msg)
+    }
+}
+
+impl<A, M> AcceptsStream<M> for A
+where
+    A: Handler<Streaming<M>>,
+    M: RemoteMessage + StreamMessage,
+{
+    fn open_here(found: &Found, msg: M) -> Opened<M> {
+        Opened(match found.addr::<A>() {
+            Some(addr) => Open::Here(addr.ask_stream(msg)),
+            None => Open::Remote(msg),
+        })
+    }
+}
+
 /// A protocol a component of type `A` serves in full: every message it lists, with
-/// the reply it lists. [`protocol!`](crate::protocol) implements it for every actor
-/// type that does, so [`ExportBuilder::serve`] checks at compile time that the server
-/// implements what its clients call.
+/// the reply it lists, and every stream it lists (as [`Handler<Streaming<M>>`]).
+/// [`protocol!`](crate::protocol) implements it for every actor type that does, so
+/// [`ExportBuilder::serve`] checks at compile time that the server implements what its
+/// clients call. A component that does not stream what the protocol lists is refused:
+///
+/// ```compile_fail
+/// use serde::{Deserialize, Serialize};
+/// use tern_actors::{Actor, StreamMessage};
+/// use tern_actors::remote::{ExportBuilder, Postcard, RemoteMessage};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Scan;
+/// impl RemoteMessage for Scan { const NAME: &'static str = "log.v1.Scan"; type Codec = Postcard; }
+/// impl StreamMessage for Scan { type Item = String; }
+/// tern_actors::protocol! {
+///     /// Past lines.
+///     pub History { Scan => stream String }
+/// }
+///
+/// struct Silent; // handles no `Streaming<Scan>`
+/// impl Actor for Silent {}
+/// fn export(b: ExportBuilder<Silent>) -> ExportBuilder<Silent> {
+///     b.serve::<History>()
+/// }
+/// ```
 pub trait ServedBy<A: Actor>: 'static {
     /// Lets other nodes send every message of the protocol to the export.
     fn accept_all(export: ExportBuilder<A>) -> ExportBuilder<A>;
 }
 
 /// Declares a protocol: a type that names the messages a component accepts and their
-/// replies, for clients that do not have the component's type (see [`Accepts`]).
+/// replies, for clients that do not have the component's type (see [`Accepts`] and
+/// [`AcceptsStream`]).
 ///
-/// It expands to an uninhabited `enum` with the given name, an [`Accepts`] impl per
-/// message, and a [`ServedBy`] impl for every actor that handles them all with these
-/// replies. Each message's codec must be able to carry its reply (checked here).
+/// Each entry is a message and what answers it: `Get => Option<String>` for a tell or
+/// an ask with that reply, `Scan => stream Row` for a request answered with a stream
+/// of `Row`s ([`Ref::ask_stream`](super::Ref::ask_stream); the message implements
+/// [`StreamMessage`] with `Item = Row`, checked here).
+///
+/// It expands to an uninhabited `enum` with the given name, an [`Accepts`] or
+/// [`AcceptsStream`] impl per entry, and a [`ServedBy`] impl for every actor that
+/// handles them all: each message with the reply listed, each stream as
+/// [`Streaming<M>`](crate::Streaming). Each message's codec must be able to carry its
+/// reply or its items (checked here).
 ///
 /// ```
 /// use serde::{Deserialize, Serialize};
+/// use tern_actors::StreamMessage;
 /// use tern_actors::remote::{Json, Postcard, RemoteMessage};
 ///
 /// #[derive(Serialize, Deserialize)]
@@ -117,12 +225,18 @@ pub trait ServedBy<A: Actor>: 'static {
 /// #[derive(Serialize, Deserialize)]
 /// pub struct Get { pub key: String }
 /// impl RemoteMessage for Get { const NAME: &'static str = "kv.v1.Get"; type Codec = Json; }
+/// /// Every pair whose key starts with `prefix`, in key order.
+/// #[derive(Serialize, Deserialize)]
+/// pub struct Scan { pub prefix: String }
+/// impl RemoteMessage for Scan { const NAME: &'static str = "kv.v1.Scan"; type Codec = Postcard; }
+/// impl StreamMessage for Scan { type Item = (String, String); }
 ///
 /// tern_actors::protocol! {
 ///     /// The key-value store, as its clients see it.
 ///     pub Kv {
 ///         Put => Option<String>,
 ///         Get => Option<String>,
+///         Scan => stream (String, String),
 ///     }
 /// }
 ///
@@ -131,11 +245,40 @@ pub trait ServedBy<A: Actor>: 'static {
 /// }
 /// assert_eq!(reply_of::<Kv, Get>(), std::any::type_name::<Option<String>>());
 /// ```
+///
+/// A stream listed with another item type than its message's is refused:
+///
+/// ```compile_fail
+/// # use serde::{Deserialize, Serialize};
+/// # use tern_actors::StreamMessage;
+/// # use tern_actors::remote::{Postcard, RemoteMessage};
+/// # #[derive(Serialize, Deserialize)]
+/// # pub struct Scan { pub prefix: String }
+/// # impl RemoteMessage for Scan { const NAME: &'static str = "kv.v1.Scan"; type Codec = Postcard; }
+/// impl StreamMessage for Scan { type Item = (String, String); }
+///
+/// tern_actors::protocol! {
+///     /// Keys only? Not what `Scan` yields.
+///     pub Keys { Scan => stream String }
+/// }
+/// ```
 #[macro_export]
 macro_rules! protocol {
-    (
-        $(#[$meta:meta])*
-        $vis:vis $name:ident { $($msg:ty => $reply:ty),+ $(,)? }
+    // Sorts the entries, one at a time: `M => stream Item` ...
+    (@entries $head:tt [$($asks:tt)*] [$($streams:tt)*]
+        $msg:ty => stream $item:ty $(, $($rest:tt)*)?
+    ) => {
+        $crate::protocol! { @entries $head [$($asks)*] [$($streams)* ($msg, $item)] $($($rest)*)? }
+    };
+    // ... and `M => Reply`.
+    (@entries $head:tt [$($asks:tt)*] [$($streams:tt)*]
+        $msg:ty => $reply:ty $(, $($rest:tt)*)?
+    ) => {
+        $crate::protocol! { @entries $head [$($asks)* ($msg, $reply)] [$($streams)*] $($($rest)*)? }
+    };
+    // Every entry sorted.
+    (@entries [$(#[$meta:meta])* $vis:vis $name:ident]
+        [$(($msg:ty, $reply:ty))*] [$(($smsg:ty, $item:ty))*]
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,16 +288,22 @@ macro_rules! protocol {
             impl $crate::remote::Accepts<$msg> for $name {
                 type Reply = $reply;
             }
-        )+
+        )*
+
+        $(
+            impl $crate::remote::AcceptsStream<$smsg> for $name {}
+        )*
 
         impl<A> $crate::remote::ServedBy<A> for $name
         where
-            A: $crate::Actor $(+ $crate::Handler<$msg, Reply = $reply>)+,
+            A: $crate::Actor
+                $(+ $crate::Handler<$msg, Reply = $reply>)*
+                $(+ $crate::Handler<$crate::Streaming<$smsg>>)*,
         {
             fn accept_all(
                 export: $crate::remote::ExportBuilder<A>,
             ) -> $crate::remote::ExportBuilder<A> {
-                export $(.accept::<$msg>())+
+                export $(.accept::<$msg>())* $(.accept_stream::<$smsg>())*
             }
         }
 
@@ -166,10 +315,24 @@ macro_rules! protocol {
                 M::Codec: $crate::remote::Codec<R>,
             {
             }
+            // Each stream yields the items listed, and its codec carries them.
+            fn streams<M, I>()
+            where
+                M: $crate::remote::RemoteMessage + $crate::StreamMessage<Item = I>,
+                M::Codec: $crate::remote::Codec<I>,
+            {
+            }
             fn check() {
-                $(carries::<$msg, $reply>();)+
+                $(carries::<$msg, $reply>();)*
+                $(streams::<$smsg, $item>();)*
             }
         };
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis $name:ident { $($entries:tt)+ }
+    ) => {
+        $crate::protocol! { @entries [$(#[$meta])* $vis $name] [] [] $($entries)+ }
     };
 }
 
@@ -250,6 +413,24 @@ impl Found {
                     self.name,
                     M::NAME
                 ),
+            }),
+        })
+    }
+
+    /// The export's stream entry for `M`: opened here without encoding, or refused
+    /// as a remote node would refuse it if the export does not stream `M`.
+    pub(crate) fn streamed<M: RemoteMessage + StreamMessage>(&self, msg: M) -> Opened<M> {
+        let Some(export) = &self.export else {
+            return Opened(Open::Remote(msg));
+        };
+        let entry = export
+            .local(TypeId::of::<Streaming<M>>())
+            .and_then(|e| e.downcast_ref::<Rc<dyn LocalStream<M>>>().cloned());
+        Opened(match entry {
+            Some(target) => Open::Here(target.ask_stream(msg)),
+            None => Open::Refused(CallError::Remote {
+                code: tern_proto::v1::ErrorCode::UnknownMessageType,
+                detail: format!("component {:?} does not stream {:?}", self.name, M::NAME),
             }),
         })
     }

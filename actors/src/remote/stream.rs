@@ -1,6 +1,8 @@
 //! Streamed replies across the network: the caller's [`RefStream`], the producer's
-//! side of an export ([`ExportBuilder::accept_stream`]).
+//! side of an export ([`ExportBuilder::accept_stream`]), and a stream opened on this
+//! node without encoding.
 
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
@@ -21,6 +23,7 @@ use super::export::{Encoded, ExportBuilder};
 use super::node::Node;
 use super::reference::Ref;
 use super::router::StreamSlot;
+use super::service::AcceptsStream;
 use crate::actor::{Actor, Handler};
 use crate::addr::Addr;
 use crate::error::SendError;
@@ -94,9 +97,54 @@ impl<A: Actor> ExportBuilder<A> {
                 Err(_) => Err(CallError::Stopped),
             }
         });
-        self.export.accept_stream(M::NAME, dispatch);
+        let local: Rc<dyn LocalStream<M>> = Rc::new(self.export.addr.clone());
+        let local: Rc<dyn Any> = Rc::new(local);
+        self.export
+            .accept_stream(M::NAME, dispatch, (TypeId::of::<Streaming<M>>(), local));
         self
     }
+}
+
+/// A component on this node that streams `M`, whatever its type: the entry of an
+/// export that a protocol-typed [`Ref::ask_stream`] opens without encoding.
+pub(crate) trait LocalStream<M: StreamMessage> {
+    fn ask_stream(&self, msg: M) -> ItemStream<M::Item>;
+}
+
+impl<A, M> LocalStream<M> for Addr<A>
+where
+    A: Handler<Streaming<M>>,
+    M: StreamMessage,
+{
+    fn ask_stream(&self, msg: M) -> ItemStream<M::Item> {
+        Self::ask_stream(self, msg)
+    }
+}
+
+/// How a stream request found its component on this node: opened here, refused here,
+/// or (with the message back) to be sent through the node. Internal to
+/// [`AcceptsStream::open_here`].
+#[doc(hidden)]
+pub struct Opened<M: StreamMessage>(pub(super) Open<M>);
+
+impl<M: StreamMessage> fmt::Debug for Opened<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let open = match &self.0 {
+            Open::Here(_) => "here",
+            Open::Refused(_) => "refused",
+            Open::Remote(_) => "remote",
+        };
+        f.debug_tuple("Opened").field(&open).finish()
+    }
+}
+
+pub(super) enum Open<M: StreamMessage> {
+    /// The component runs here: its stream, never encoded.
+    Here(ItemStream<M::Item>),
+    /// It runs here and does not stream `M`.
+    Refused(CallError),
+    /// Not here: through the node.
+    Remote(M),
 }
 
 /// The caller's buffer of one remote stream: items as they arrive (never more than
@@ -382,18 +430,24 @@ impl<T> Drop for RefStream<T> {
     }
 }
 
-impl<A: Actor> Ref<A> {
+impl<T: 'static> Ref<T> {
     /// Sends `msg` and returns its streamed reply, consumed at the caller's pace with
     /// credit-based flow control: on this node without encoding, on another node over
-    /// the wire. The request goes out at the first poll, or as soon as a node announces
-    /// the name, waiting in order with the tells and asks for it (bounded by
+    /// the wire. `T` is the component's actor type (it handles [`Streaming<M>`]) or a
+    /// protocol that lists the stream (`M => stream Item`, see
+    /// [`protocol!`](crate::protocol)); see [`AcceptsStream`].
+    ///
+    /// The request goes out at the first poll, or as soon as a node announces the
+    /// name, waiting in order with the tells and asks for it (bounded by
     /// [`NodeConfig::pending_limit`](super::NodeConfig::pending_limit)) up to the idle
     /// timeout or the stream's deadline (then the stream fails with
     /// [`CallError::UnknownName`], or [`CallError::NotHosted`] for a name that was
-    /// hosted). See [`RefStream`] for credit and deadlines.
+    /// hosted). A component on this node that does not stream `M` (a protocol-typed
+    /// reference finds it through its export) fails the stream at once, as a remote
+    /// node would. See [`RefStream`] for credit and deadlines.
     pub fn ask_stream<M>(&self, msg: M) -> RefStream<M::Item>
     where
-        A: Handler<Streaming<M>>,
+        T: AcceptsStream<M>,
         M: RemoteMessage + StreamMessage,
         M::Codec: Codec<M::Item>,
     {
@@ -401,10 +455,14 @@ impl<A: Actor> Ref<A> {
         let idle = node
             .as_ref()
             .map_or(crate::DEFAULT_TIMEOUT, Node::default_timeout);
-        let state = if let Some(addr) = self.found().addr::<A>() {
-            State::Local(addr.ask_stream(msg))
-        } else {
-            match With::<M::Codec, M>::encode(&msg) {
+        let state = match T::open_here(&self.found(), msg).0 {
+            Open::Here(local) => State::Local(local),
+            Open::Refused(e) => State::Failed(e),
+            // A reference to a component in this process never goes to a network.
+            Open::Remote(_) if node.is_none() => State::Failed(CallError::NotHosted {
+                name: self.name().to_owned(),
+            }),
+            Open::Remote(msg) => match With::<M::Codec, M>::encode(&msg) {
                 Ok(payload) => State::Unsent {
                     name: self.name().into(),
                     pin: self.pinned_to().map(Into::into),
@@ -416,7 +474,7 @@ impl<A: Actor> Ref<A> {
                     ),
                 },
                 Err(e) => State::Failed(e.into()),
-            }
+            },
         };
         let mut stream = RefStream {
             node,

@@ -4,8 +4,8 @@
 //!
 //! A container runs one [`Node`]. It exports local components under names
 //! ([`Node::export`]), tells its peers which names it hosts, and gives out typed
-//! references by name ([`Node::lookup`]) whose `tell` and `ask` look the same whether
-//! the component is on this node or another. The delivery guarantees are stated in
+//! references by name ([`Node::lookup`]) whose `tell`, `ask` and `ask_stream` look the
+//! same whether the component is on this node or another. The delivery guarantees are stated in
 //! [`tern_actors::remote`].
 //!
 //! # Message types
@@ -67,9 +67,11 @@
 //! # Protocols
 //!
 //! A client that has only the message types (not the server's actor type) names what
-//! it calls with a protocol, declared once in the crate both share. `Ref<Kv>` then
-//! has the same `tell` and `ask` as `Ref<Store>`, checked at compile time, and the
-//! server checks with [`ExportBuilder::serve`] that it handles all of it:
+//! it calls with a protocol, declared once in the crate both share: each message with
+//! its reply (`Get => Option<String>`), or with the items of its streamed reply
+//! (`Keys => stream String`). `Ref<Kv>` then has the same `tell`, `ask` and
+//! `ask_stream` as `Ref<Store>`, checked at compile time, and the server checks with
+//! [`ExportBuilder::serve`] that it handles all of it:
 //!
 //! ```
 //! use serde::{Deserialize, Serialize};
@@ -79,9 +81,13 @@
 //! #[derive(Serialize, Deserialize, RemoteMessage)]
 //! #[tern(name = "kv.v1.Get")]
 //! pub struct Get { pub key: String }
+//! /// Every key, in order, as a stream.
+//! #[derive(Serialize, Deserialize, RemoteMessage)]
+//! #[tern(name = "kv.v1.Keys", item = String)]
+//! pub struct Keys;
 //! protocol! {
 //!     /// The store, as clients see it.
-//!     pub Kv { Get => Option<String> }
+//!     pub Kv { Get => Option<String>, Keys => stream String }
 //! }
 //!
 //! // The server's binary.
@@ -93,6 +99,18 @@
 //!         (m.key == "greeting").then(|| "hello".to_owned())
 //!     }
 //! }
+//! impl Handler<Streaming<Keys>> for Store {
+//!     type Reply = ();
+//!     async fn handle(&mut self, req: Streaming<Keys>, _: &mut Context<Self>) {
+//!         let (_, mut out) = req.into_parts();
+//!         for key in ["farewell", "greeting"] {
+//!             if out.send(key.to_owned()).await.is_err() {
+//!                 return; // the caller dropped the stream
+//!             }
+//!         }
+//!         out.end();
+//!     }
+//! }
 //!
 //! let mut world = World::new(3).unwrap();
 //! let [(store, ts), (client, tc)] = sim_nodes(&mut world, ["store", "client"]).unwrap();
@@ -100,15 +118,18 @@
 //!     let node = Node::start(NodeConfig::new("store").peers(["client"]), ts).unwrap();
 //!     node.export("kv", &spawn(Store)).unwrap().serve::<Kv>();
 //! }).detach();
-//! // The client's binary: only `Get` and `Kv`.
+//! // The client's binary: only `Get`, `Keys` and `Kv`.
 //! let answer = world.spawn_on(client, async move {
 //!     let node = Node::start(NodeConfig::new("client").peers(["store"]), tc).unwrap();
 //!     let kv: Ref<Kv> = node.lookup("kv");
-//!     kv.ask(Get { key: "greeting".into() }).await
+//!     let value = kv.ask(Get { key: "greeting".into() }).await;
+//!     let keys: Vec<_> = kv.ask_stream(Keys).credit(8).collect().await;
+//!     (value, keys)
 //! });
 //! world.run_until(Instant::from_nanos(1_000_000_000));
-//! let answer = world.runtime(client).unwrap().block_on(answer).unwrap();
-//! assert_eq!(answer, Ok(Some("hello".to_owned())));
+//! let (value, keys) = world.runtime(client).unwrap().block_on(answer).unwrap();
+//! assert_eq!(value, Ok(Some("hello".to_owned())));
+//! assert_eq!(keys, vec![Ok("farewell".to_owned()), Ok("greeting".to_owned())]);
 //! ```
 //!
 //! A message the protocol does not list does not compile:
@@ -137,8 +158,9 @@ pub mod prelude;
 mod sim_nodes;
 
 pub use sim_nodes::sim_nodes;
-/// Declares a protocol: the messages a component accepts and their replies, so a
-/// client needs only the message types; see [Protocols](self#protocols).
+/// Declares a protocol: the messages a component accepts with their replies, and the
+/// streams it answers with their items, so a client needs only the message types; see
+/// [Protocols](self#protocols).
 pub use tern_actors::protocol;
 #[doc(inline)]
 pub use tern_actors::remote::*;

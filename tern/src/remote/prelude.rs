@@ -4,9 +4,11 @@
 //! Everything in [`tern::prelude`](crate::prelude), plus the node and its references
 //! ([`Node`], [`NodeConfig`], [`Ref`], [`CallError`]), message types that cross nodes
 //! ([`RemoteMessage`] and the codecs), protocols ([`protocol!`], [`Accepts`],
-//! [`ServedBy`]), the transports ([`ZmqTransport`],
-//! [`SimTransport`]), the simulator ([`World`], [`NodeId`], [`sim_nodes`], seeded
-//! randomness [`SeedTree`] and [`SimRng`], [`TraceHash`]) and container processes
+//! [`AcceptsStream`], [`ServedBy`]), the transports ([`ZmqTransport`] with its
+//! [`ZmqConfig`] and CURVE security ([`CurveSecurity`], [`KeyPair`], [`AllowList`]),
+//! [`SimTransport`]), the simulator ([`World`], [`NodeId`], [`sim_nodes`], its network
+//! [`NetConfig`], seeded randomness [`SeedTree`] and [`SimRng`], [`TraceHash`]) and
+//! container processes
 //! ([`App`], [`SimCluster`], their settings [`NodeSettings`] read from [`Layered`]
 //! configuration).
 //!
@@ -57,11 +59,14 @@ pub use crate::app::{App, SimCluster};
 pub use crate::prelude::*;
 pub use tern_actors::protocol;
 pub use tern_actors::remote::{
-    Accepts, CallError, Codec, ExportBuilder, Json, Node, NodeConfig, NodeError, NodeStats,
-    Postcard, Prost, Raw, RawBytes, Ref, RefStream, RemoteMessage, ServedBy, Undelivered,
+    Accepts, AcceptsStream, CallError, Codec, ExportBuilder, Json, Node, NodeConfig, NodeError,
+    NodeStats, Postcard, Prost, Raw, RawBytes, Ref, RefStream, RemoteMessage, ServedBy,
+    Undelivered,
 };
-pub use tern_executor::sim::{NodeId, SeedTree, SimRng, TraceHash, World};
+pub use tern_executor::sim::{NetConfig, NodeId, SeedTree, SimRng, TraceHash, World};
 pub use tern_macros::RemoteMessage;
-pub use tern_transport::{SimTransport, ZmqConfig, ZmqTransport};
+pub use tern_transport::{
+    AllowList, CurveSecurity, KeyPair, SimTransport, ZmqConfig, ZmqTransport,
+};
 
 pub use super::sim_nodes;
