@@ -8,6 +8,7 @@ pub enum Error {
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     /// A ZeroMQ error other than `EAGAIN`, which the wrappers absorb by waiting.
+    #[cfg(feature = "zmq")]
     #[error("zeromq error: {0}")]
     Zmq(#[from] zmq::Error),
 }

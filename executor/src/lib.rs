@@ -45,6 +45,13 @@
 //! needs_send(tern_executor::Runtime::new().unwrap()); // error: `Rc<..>` is not `Send`
 //! ```
 //!
+//! # Features
+//!
+//! - `zmq` (default): the reactor's I/O sources, [`ZmqSocket`] and [`Async`] (any raw
+//!   descriptor), polled together by `zmq::poll`. Without it the runtime runs tasks,
+//!   timers and cross-thread wakes only, and libzmq is not linked: the loom models and
+//!   the fuzz targets build that way. The `tern` facade always turns it on.
+//!
 //! # Non-goals
 //!
 //! - No multi-threaded scheduler and no work stealing: one container, one thread.
@@ -66,6 +73,7 @@ mod task;
 pub mod time;
 
 pub use error::Error;
+#[cfg(feature = "zmq")]
 pub use reactor::{Async, Interest, ZmqSocket};
 pub use runtime::{
     Builder, DEFAULT_POLL_BUDGET, Runtime, RuntimeStats, extension, next_id, spawn, stats,

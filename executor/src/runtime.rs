@@ -23,6 +23,11 @@ use crate::task::{self, JoinHandle};
 use crate::time::timers::Timers;
 use crate::time::{Clock, Instant};
 
+mod builder;
+mod turn;
+
+pub use builder::Builder;
+
 /// Tasks run per turn before timers and I/O are checked again.
 pub const DEFAULT_POLL_BUDGET: usize = 256;
 
@@ -198,135 +203,6 @@ impl Core {
         self.stats.set(s);
     }
 
-    /// One turn: take in cross-thread wakes, run up to `budget` tasks, fire due timers,
-    /// then look at I/O (without blocking if work is waiting, otherwise until the next
-    /// timer or wake).
-    fn turn(&self, main_ready: &AtomicBool) {
-        self.bump(|s| s.turns += 1);
-        self.remote
-            .injector
-            .drain_into(&mut self.local.borrow_mut());
-
-        let mut ran = 0;
-        while ran < self.budget {
-            let next = self.local.borrow_mut().pop_front();
-            let Some(runnable) = next else { break };
-            runnable.run();
-            ran += 1;
-        }
-        self.bump(|s| s.polls += ran as u64);
-
-        let busy = !self.local.borrow().is_empty()
-            || main_ready.load(Ordering::Acquire)
-            || self.remote.injector.maybe_nonempty();
-        // While work keeps coming, timers and I/O are looked at once per `budget` polls:
-        // often enough that neither starves, rarely enough that a ping-pong of short
-        // turns does not pay a clock read and a system call per message.
-        let since = self.polls_since_check.get() + ran;
-        if busy && since < self.budget {
-            self.polls_since_check.set(since);
-            return;
-        }
-        self.polls_since_check.set(0);
-        self.fire_due_timers();
-        if busy {
-            if self.reactor.borrow().has_sources() {
-                self.poll_io(Some(Duration::ZERO));
-            }
-            return;
-        }
-        let next = self.timers.borrow_mut().next_deadline();
-        match next {
-            Some(deadline) if self.clock.is_virtual() => {
-                if self.reactor.borrow().has_sources() {
-                    self.poll_io(Some(Duration::ZERO));
-                }
-                if self.local.borrow().is_empty() && !main_ready.load(Ordering::Acquire) {
-                    self.clock.advance_to(deadline);
-                    self.turn_now.set(None);
-                    self.fire_due_timers();
-                }
-            }
-            Some(deadline) => {
-                let wait = deadline - self.fresh_now();
-                self.park(Some(wait), main_ready);
-                self.fire_due_timers();
-            }
-            None => self.park(None, main_ready),
-        }
-    }
-
-    /// The next runnable in FIFO order, taking in cross-thread wakes first.
-    fn next_runnable(&self) -> Option<Runnable> {
-        self.remote
-            .injector
-            .drain_into(&mut self.local.borrow_mut());
-        self.local.borrow_mut().pop_front()
-    }
-
-    fn fire_due_timers(&self) {
-        let mut due = self.due.borrow_mut();
-        {
-            let mut timers = self.timers.borrow_mut();
-            if timers.len() == 0 {
-                return;
-            }
-            timers.take_due(self.fresh_now(), &mut due);
-        }
-        for w in due.drain(..) {
-            w.wake();
-        }
-    }
-
-    fn poll_io(&self, timeout: Option<Duration>) {
-        let woken = self.reactor.borrow_mut().poll(timeout);
-        for w in woken {
-            w.wake();
-        }
-    }
-
-    /// Makes sure other threads can interrupt a blocking poll. Returns the longest
-    /// the poll may block: unchanged, or 1 ms if no notify descriptor could be made
-    /// (then cross-thread wakes are noticed by polling).
-    fn ensure_notifier(&self, timeout: Option<Duration>) -> Option<Duration> {
-        let mut reactor = self.reactor.borrow_mut();
-        if reactor.has_notify() {
-            return timeout;
-        }
-        match Notifier::pair() {
-            Ok((notifier, reader)) => {
-                let _ = self.remote.notifier.set(notifier);
-                reactor.set_notify(reader);
-                timeout
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "no notify descriptor; polling for cross-thread wakes");
-                let tick = Duration::from_millis(1);
-                Some(timeout.map_or(tick, |t| t.min(tick)))
-            }
-        }
-    }
-
-    fn park(&self, timeout: Option<Duration>, main_ready: &AtomicBool) {
-        self.bump(|s| s.parks += 1);
-        let timeout = self.ensure_notifier(timeout);
-        let mut woken = Vec::new();
-        let notified = self.remote.park.park(|| {
-            // Re-check after announcing PARKED: a wake that raced with the decision to
-            // park either set NOTIFIED (and `park` returned early) or will signal the fd.
-            if main_ready.load(Ordering::Acquire) || self.remote.injector.maybe_nonempty() {
-                return;
-            }
-            woken = self.reactor.borrow_mut().poll(timeout);
-        });
-        if notified {
-            self.reactor.borrow_mut().drain_notify();
-        }
-        for w in woken {
-            w.wake();
-        }
-    }
-
     /// Per-runtime singleton of type `T`, created by `init` on first use.
     pub(crate) fn extension<T: 'static>(&self, init: impl FnOnce() -> T) -> Rc<T> {
         let id = TypeId::of::<T>();
@@ -377,92 +253,6 @@ impl Wake for MainWake {
         if !self.remote.is_current_thread() {
             self.remote.park.unpark(&self.remote.notifier);
         }
-    }
-}
-
-/// Configures a [`Runtime`].
-///
-/// # Examples
-///
-/// ```
-/// use tern_executor::Runtime;
-///
-/// let rt = Runtime::builder().virtual_time().poll_budget(64).build().unwrap();
-/// assert!(rt.clock().is_virtual());
-/// ```
-#[derive(Debug, Clone)]
-pub struct Builder {
-    clock: Option<Clock>,
-    virtual_time: bool,
-    budget: usize,
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Self {
-            clock: None,
-            virtual_time: false,
-            budget: DEFAULT_POLL_BUDGET,
-        }
-    }
-}
-
-impl Builder {
-    /// Uses a virtual clock starting at [`Instant::ZERO`]: time jumps to the next timer
-    /// whenever no task is ready.
-    pub fn virtual_time(&mut self) -> &mut Self {
-        self.virtual_time = true;
-        self
-    }
-
-    /// Uses this clock (real or virtual), for example one shared with a simulator.
-    pub fn clock(&mut self, clock: Clock) -> &mut Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    /// Tasks run per turn before timers and I/O are looked at again (default
-    /// [`DEFAULT_POLL_BUDGET`]). Values below 1 count as 1.
-    pub fn poll_budget(&mut self, budget: usize) -> &mut Self {
-        self.budget = budget.max(1);
-        self
-    }
-
-    /// Builds the runtime.
-    ///
-    /// # Errors
-    ///
-    /// None today (the notify descriptor is created lazily, the first time the runtime
-    /// blocks); the `Result` is kept for configurations that will need OS resources.
-    pub fn build(&self) -> Result<Runtime, Error> {
-        let clock = match (&self.clock, self.virtual_time) {
-            (Some(c), _) => c.clone(),
-            (None, true) => Clock::virtual_at(Instant::ZERO),
-            (None, false) => Clock::real(),
-        };
-        let remote = Arc::new(Remote {
-            id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
-            injector: Injector::new(),
-            park: ParkState::new(),
-            notifier: std::sync::OnceLock::new(),
-        });
-        let core = Rc::new(Core {
-            remote,
-            local: RefCell::new(VecDeque::with_capacity(1024)),
-            timers: RefCell::new(Timers::default()),
-            clock,
-            reactor: RefCell::new(Reactor::new()),
-            tasks: RefCell::new(Slab::new()),
-            extensions: RefCell::new(BTreeMap::new()),
-            budget: self.budget,
-            stats: Cell::new(RuntimeStats::default()),
-            due: RefCell::new(Vec::new()),
-            turn_now: Cell::new(None),
-            polls_since_check: Cell::new(0),
-            last_id: Cell::new(0),
-            wall_offset: Cell::new(0),
-        });
-        Ok(Runtime { core })
     }
 }
 

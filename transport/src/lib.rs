@@ -28,9 +28,11 @@
 //! - No encoding: frames are opaque bytes.
 
 mod sim;
+#[cfg(feature = "zmq")]
 mod zeromq;
 
 pub use sim::{DEFAULT_HWM, DEFAULT_MAX_FRAME, SimTransport};
+#[cfg(feature = "zmq")]
 pub use zeromq::{
     AllowList, CurveSecurity, KeyPair, SecurityError, ZmqConfig, ZmqSecurity, ZmqSetupError,
     ZmqStats, ZmqTransport,

@@ -4,7 +4,7 @@ use std::future::poll_fn;
 use std::io;
 use std::os::fd::AsRawFd;
 
-use super::{Direction, Registration, SourceKind};
+use super::sources::{Direction, Registration, SourceKind};
 
 /// An I/O object registered with the runtime's reactor through its raw descriptor
 /// (`zmq::PollItem::from_fd`).

@@ -1,8 +1,11 @@
-//! The notify descriptor: how another thread interrupts `zmq::poll`.
+//! The notify descriptor: how another thread interrupts the reactor's poll.
 
 use std::io::{self, Read, Write};
+#[cfg(feature = "zmq")]
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+#[cfg(not(feature = "zmq"))]
+use std::time::Duration;
 
 use crate::parker::Signal;
 
@@ -37,8 +40,27 @@ impl Signal for Notifier {
 }
 
 impl NotifyReader {
+    #[cfg(feature = "zmq")]
     pub(crate) fn fd(&self) -> RawFd {
         self.rx.as_raw_fd()
+    }
+
+    /// Blocks until a signal arrives or `timeout` passes (`None`: no limit); used by the
+    /// reactor without the `zmq` feature. Reading the signal is as good as draining it:
+    /// the park state, not the descriptor, records that a wake happened.
+    #[cfg(not(feature = "zmq"))]
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) {
+        if timeout == Some(Duration::ZERO) {
+            return;
+        }
+        let mut byte = [0u8; 1];
+        // Blocking with a timeout (zero is refused by `set_read_timeout`, hence the
+        // check above), then back to non-blocking for `drain`. Errors (the writer gone,
+        // a timeout) end the wait.
+        if self.rx.set_nonblocking(false).is_ok() && self.rx.set_read_timeout(timeout).is_ok() {
+            let _ = self.rx.read(&mut byte);
+        }
+        let _ = self.rx.set_nonblocking(true);
     }
 
     /// Empties the descriptor so the next poll blocks again.

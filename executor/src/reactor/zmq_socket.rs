@@ -2,7 +2,7 @@
 
 use std::future::poll_fn;
 
-use super::{Direction, Registration, SourceKind};
+use super::sources::{Direction, Registration, SourceKind};
 use crate::error::Error;
 
 /// A ZeroMQ socket whose sends and receives wait in the runtime's reactor instead of
