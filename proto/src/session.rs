@@ -116,6 +116,10 @@ pub struct Outgoing {
     /// before going out keeps the generation its caller addressed, so it is refused
     /// by a later incarnation instead of being handled there.
     pub generation: Option<u64>,
+    /// The flow name written in the envelope (empty: none).
+    pub flow: String,
+    /// The envelope's `horizon` field (0: not set).
+    pub horizon: u32,
 }
 
 impl Outgoing {
@@ -132,6 +136,8 @@ impl Outgoing {
             content_type: content_type.into(),
             payload,
             generation: None,
+            flow: String::new(),
+            horizon: 0,
         }
     }
 }
@@ -162,6 +168,10 @@ pub struct Request {
     /// caller accepts before it grants more); 0 for a plain ask or a tell. Answer it
     /// with [`Session::stream_item`] and [`Session::stream_end`].
     pub credit: u32,
+    /// The envelope's flow name (empty: none).
+    pub flow: String,
+    /// The envelope's `horizon` field (0: not set).
+    pub horizon: u32,
 }
 
 /// A successful reply.
@@ -361,6 +371,8 @@ impl Session {
             }),
             message_type: std::mem::take(&mut out.message_type),
             content_type: std::mem::take(&mut out.content_type),
+            flow: std::mem::take(&mut out.flow),
+            horizon: out.horizon,
             ..Envelope::default()
         }
     }
@@ -517,6 +529,8 @@ impl Session {
                     payload,
                     deadline: timeout.map(|t| now.saturating_add(t)),
                     credit,
+                    flow: env.flow,
+                    horizon: env.horizon,
                 }));
             }
             Ok(Kind::Reply) if self.streams.outbound.contains_key(&env.correlation_id) => {
