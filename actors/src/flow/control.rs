@@ -198,6 +198,12 @@ impl FlowControl {
         }
     }
 
+    /// The narrowest horizon a message from here to `peer` needs.
+    #[must_use]
+    pub fn needed(&self, peer: &str) -> Horizon {
+        Horizon::needed(&self.place, &self.place_of(peer))
+    }
+
     /// Whether `peer` is within `horizon` of here (not counted).
     #[must_use]
     pub fn within(&self, horizon: Horizon, peer: &str) -> bool {

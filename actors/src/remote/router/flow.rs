@@ -74,9 +74,14 @@ impl<K: Slots> Router<K> {
             match other {
                 Some(h) => host = h,
                 None => {
-                    let Err((horizon, needed)) = self.flow.check_outbound(horizon, &host) else {
-                        return Ok(Admitted::Send(host));
-                    };
+                    // The narrowest scope that has a host, as a diagnostic.
+                    let needed = self
+                        .hosts
+                        .get(component)
+                        .filter(|_| !pinned)
+                        .and_then(|hs| hs.iter().map(|h| self.flow.needed(h)).min())
+                        .unwrap_or_else(|| self.flow.needed(&host));
+                    self.flow.stats_mut().horizon_refused += 1;
                     return Err(CallError::OutsideHorizon { horizon, needed });
                 }
             }
