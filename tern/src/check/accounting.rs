@@ -230,9 +230,12 @@ mod tests {
         assert!(books.check(2).is_err());
     }
 
+    /// What the violation says, and the records that cause it.
+    type Case = (&'static str, fn(&Accounting));
+
     #[test]
     fn every_broken_record_is_caught() {
-        let cases: [(&str, fn(&Accounting)); 5] = [
+        let cases: [Case; 5] = [
             ("id reused", |b| {
                 b.sent(1);
                 b.sent(1);
