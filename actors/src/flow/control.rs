@@ -189,7 +189,7 @@ impl FlowControl {
         horizon: Horizon,
         peer: &str,
     ) -> Result<(), (Horizon, Horizon)> {
-        let needed = Horizon::needed(&self.place, &self.place_of(peer));
+        let needed = self.needed(peer);
         if needed <= horizon {
             Ok(())
         } else {
@@ -198,16 +198,26 @@ impl FlowControl {
         }
     }
 
-    /// The narrowest horizon a message from here to `peer` needs.
+    /// The narrowest horizon a message from here to `peer` needs (no allocation: it
+    /// is on every remote call's path).
     #[must_use]
     pub fn needed(&self, peer: &str) -> Horizon {
-        Horizon::needed(&self.place, &self.place_of(peer))
+        let (network, host) = self.peers.get(peer).map_or((DEFAULT_NETWORK, peer), |p| {
+            (p.network.as_str(), p.host.as_str())
+        });
+        if network != self.place.network {
+            Horizon::Global
+        } else if host != self.place.host {
+            Horizon::Network
+        } else {
+            Horizon::Node
+        }
     }
 
     /// Whether `peer` is within `horizon` of here (not counted).
     #[must_use]
     pub fn within(&self, horizon: Horizon, peer: &str) -> bool {
-        horizon.allows(&self.place, &self.place_of(peer))
+        self.needed(peer) <= horizon
     }
 
     /// The receiver's check of a request from `peer` to `component` carrying `flow`
@@ -227,14 +237,15 @@ impl FlowControl {
         flow: &str,
         wire: u32,
     ) -> Result<(), (Horizon, Horizon, bool)> {
-        let origin = self.place_of(peer);
-        let horizon = self.policy.horizons.resolve(
-            component,
-            flow,
-            &origin.network,
-            Horizon::from_wire(wire),
-        );
-        let needed = Horizon::needed(&origin, &self.place);
+        let network = self
+            .peers
+            .get(peer)
+            .map_or(DEFAULT_NETWORK, |p| p.network.as_str());
+        let horizon =
+            self.policy
+                .horizons
+                .resolve(component, flow, network, Horizon::from_wire(wire));
+        let needed = self.needed(peer);
         if needed <= horizon {
             return Ok(());
         }
@@ -276,17 +287,19 @@ impl FlowControl {
         to: &str,
     ) -> (Option<Limit>, Nanos, Option<Limit>, Nanos) {
         let (f, l) = self.limits(flow, to);
+        // Looked up before inserting: no allocation once the throttle exists.
         let wf = f.map_or(0, |f| {
-            self.flows
-                .entry(flow.to_owned())
-                .or_insert_with(|| Throttle::new(f.throttle))
-                .wait(now)
+            if !self.flows.contains_key(flow) {
+                self.flows
+                    .insert(flow.to_owned(), Throttle::new(f.throttle));
+            }
+            self.flows.get(flow).map_or(0, |t| t.wait(now))
         });
         let wl = l.map_or(0, |l| {
-            self.links
-                .entry(to.to_owned())
-                .or_insert_with(|| Throttle::new(l.throttle))
-                .wait(now)
+            if !self.links.contains_key(to) {
+                self.links.insert(to.to_owned(), Throttle::new(l.throttle));
+            }
+            self.links.get(to).map_or(0, |t| t.wait(now))
         });
         (f, wf, l, wl)
     }
