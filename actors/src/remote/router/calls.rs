@@ -285,7 +285,15 @@ impl<K: Slots> Router<K> {
             // FLOW HOOK 1, for calls that waited (streams are not limited).
             let mut out = p.out;
             let host = match &p.call {
-                Call::Stream { .. } => host,
+                Call::Stream { .. } => {
+                    match self.admit_horizon(reach, &p.component, p.pin.is_some(), host, &mut out) {
+                        Ok(host) => host,
+                        Err(e) => {
+                            self.end_waiting(p.call, e);
+                            continue;
+                        }
+                    }
+                }
                 Call::Tell | Call::Ask(_) => {
                     let deadline = matches!(p.call, Call::Ask(_)).then_some(p.expires);
                     let pinned = p.pin.is_some();

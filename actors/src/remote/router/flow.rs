@@ -6,13 +6,15 @@
 //! 1. a tell or ask that has a host ([`Router::admit_flow`], from `calls.rs`, also for
 //!    calls that waited for their name): the horizon (another host within it, or
 //!    [`CallError::OutsideHorizon`]), then the rate limits and their overflow policy;
+//!    a stream request: the horizon only ([`Router::admit_horizon`], from
+//!    `streams.rs` and `calls.rs`);
 //! 2. the clock ([`Router::release_shaped`], from `handle_timeout`): messages of the
 //!    shaping queue whose slot came go out, in order;
 //! 3. a request that arrives ([`Router::check_inbound_horizon`], from `on_request`):
 //!    the receiver checks the horizon again.
 //!
-//! Streams are not limited (their credit window bounds them); replies, credits and
-//! control messages never pass here.
+//! Stream requests are not rate limited (their credit window bounds them); replies,
+//! credits and control messages never pass here.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -21,7 +23,7 @@ use tern_proto::session::{Nanos, Outgoing, Request};
 
 use super::calls::Call;
 use super::{AskSlot, Event, Reach, Router, Slots, StreamSlot};
-use crate::flow::{FlowControl, Overflow, Secondary, Verdict};
+use crate::flow::{FlowControl, Horizon, Overflow, Secondary, Verdict};
 use crate::remote::error::CallError;
 
 /// Where a call that passed flow control goes.
@@ -63,29 +65,8 @@ impl<K: Slots> Router<K> {
         out: &mut Outgoing,
         ask_deadline: Option<Nanos>,
     ) -> Result<Admitted, CallError> {
-        let horizon = self.flow.horizon(component, &out.flow, out.horizon);
-        out.horizon = horizon.to_wire();
-        let mut host = host;
-        if !self.flow.within(horizon, &host) {
-            // Another host within the horizon, if there is one.
-            let other = (!pinned)
-                .then(|| self.hosts_where(component, reach, |r, h| r.flow.within(horizon, h)))
-                .flatten();
-            match other {
-                Some(h) => host = h,
-                None => {
-                    // The narrowest scope that has a host, as a diagnostic.
-                    let needed = self
-                        .hosts
-                        .get(component)
-                        .filter(|_| !pinned)
-                        .and_then(|hs| hs.iter().map(|h| self.flow.needed(h)).min())
-                        .unwrap_or_else(|| self.flow.needed(&host));
-                    self.flow.stats_mut().horizon_refused += 1;
-                    return Err(CallError::OutsideHorizon { horizon, needed });
-                }
-            }
-        }
+        let host = self.admit_horizon(reach, component, pinned, host, out)?;
+        let horizon = Horizon::from_wire(out.horizon).unwrap_or(Horizon::Global);
         if self.flow.is_queueing(&out.flow, &host) {
             // Behind what already waits in its shaping queue: no overtaking.
             return self.shape_or(now, host, out, ask_deadline, Overflow::LOCAL, 0);
@@ -119,6 +100,40 @@ impl<K: Slots> Router<K> {
                 self.shape_or(now, host, out, ask_deadline, overflow, retry_after)
             }
         }
+    }
+
+    /// FLOW HOOK 1a: the horizon alone (also for stream requests, which no rate limit
+    /// applies to): `host`, or another host of `component` within the horizon, or
+    /// [`CallError::OutsideHorizon`]. Writes the effective horizon into `out`.
+    pub(super) fn admit_horizon<R: Reach + ?Sized>(
+        &mut self,
+        reach: &R,
+        component: &str,
+        pinned: bool,
+        host: Rc<str>,
+        out: &mut Outgoing,
+    ) -> Result<Rc<str>, CallError> {
+        let horizon = self.flow.horizon(component, &out.flow, out.horizon);
+        out.horizon = horizon.to_wire();
+        if self.flow.within(horizon, &host) {
+            return Ok(host);
+        }
+        // Another host within the horizon, if there is one.
+        let other = (!pinned)
+            .then(|| self.hosts_where(component, reach, |r, h| r.flow.within(horizon, h)))
+            .flatten();
+        if let Some(h) = other {
+            return Ok(h);
+        }
+        // The narrowest scope that has a host, as a diagnostic.
+        let needed = self
+            .hosts
+            .get(component)
+            .filter(|_| !pinned)
+            .and_then(|hs| hs.iter().map(|h| self.flow.needed(h)).min())
+            .unwrap_or_else(|| self.flow.needed(&host));
+        self.flow.stats_mut().horizon_refused += 1;
+        Err(CallError::OutsideHorizon { horizon, needed })
     }
 
     /// Queues for shaping under `overflow` (`local`), or applies its secondary policy.

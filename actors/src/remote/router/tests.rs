@@ -269,3 +269,39 @@ fn the_receiver_checks_the_horizon_of_a_forged_envelope() {
     assert_eq!(stats.flow.horizon_refused_inbound, 2);
     assert_eq!(stats.refused, 2);
 }
+
+/// The sender's horizon applies to every kind of call: a tell, an ask and a stream
+/// request to a component hosted only in another network are refused at once and
+/// nothing is sent; once a host in this network appears, it gets them.
+#[test]
+fn the_sender_refuses_every_call_beyond_the_horizon() {
+    use crate::flow::{Horizon, Place};
+
+    let up = Up(["a2", "b1"].into_iter().collect());
+    let mut r = Router::<T>::new(NodeConfig::new("a1"));
+    r.flow_mut().set_place(Place::new("a", "ha1"));
+    r.flow_mut().set_peer_place("a2", Place::new("a", "ha2"));
+    r.flow_mut().set_peer_place("b1", Place::new("b", "hb1"));
+    r.peer_up(0, &up, "b1", 1, &["echo"]);
+    while r.poll_transmit().is_some() {}
+    let name: Rc<str> = "echo".into();
+    let refused = CallError::OutsideHorizon {
+        horizon: Horizon::Network,
+        needed: Horizon::Global,
+    };
+    assert_eq!(r.tell(MS, &up, &name, None, out()), Err(refused.clone()));
+    let ask = r.ask(MS, &up, &name, None, out(), 100 * MS, Rc::default());
+    assert_eq!(ask, Err(refused.clone()));
+    let stream = r.open_stream(MS, &up, &name, None, out(), 4, None, 100 * MS, NoStream);
+    assert_eq!(stream, Err(refused));
+    assert!(r.poll_transmit().is_none(), "nothing sent");
+    assert_eq!(r.stats().flow.horizon_refused, 3);
+
+    r.peer_up(2 * MS, &up, "a2", 1, &["echo"]);
+    while r.poll_transmit().is_some() {}
+    for _ in 0..4 {
+        assert_eq!(r.tell(3 * MS, &up, &name, None, out()), Ok(true));
+        let t = r.poll_transmit().expect("sent");
+        assert_eq!(t.peer, "a2");
+    }
+}
