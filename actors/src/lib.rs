@@ -91,6 +91,7 @@ mod ask;
 mod context;
 mod env;
 mod error;
+pub mod flow;
 mod mailbox;
 mod registry;
 pub mod remote;

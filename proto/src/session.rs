@@ -189,6 +189,8 @@ impl Session {
             }),
             message_type: std::mem::take(&mut out.message_type),
             content_type: std::mem::take(&mut out.content_type),
+            flow: std::mem::take(&mut out.flow),
+            horizon: out.horizon,
             ..Envelope::default()
         }
     }
@@ -345,6 +347,8 @@ impl Session {
                     payload,
                     deadline: timeout.map(|t| now.saturating_add(t)),
                     credit,
+                    flow: env.flow,
+                    horizon: env.horizon,
                 }));
             }
             Ok(Kind::Reply) if self.streams.outbound.contains_key(&env.correlation_id) => {

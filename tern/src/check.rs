@@ -12,6 +12,9 @@
 //! - **request/response correlation**: every answer belongs to the ask it answers, and
 //!   an ask is answered at most once.
 //!
+//! [`Accounting`] checks the books: `sent = delivered + refused(reason) +
+//! dropped(reason) + in flight`, every message accounted for by a named reason.
+//!
 //! In the simulator every node runs on one thread, so one `History` (in an `Rc`) sees
 //! the whole cluster. Register it as a world invariant to stop the run at the first
 //! violation:
@@ -36,6 +39,10 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+
+mod accounting;
+
+pub use accounting::{Accounting, Ledger, reason};
 
 /// What a [`History`] saw, once it passed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -89,6 +89,8 @@ pub mod remote;
 #[doc(inline)]
 pub use tern_actors as actors;
 #[doc(inline)]
+pub use tern_actors::flow;
+#[doc(inline)]
 pub use tern_discovery as discovery;
 #[doc(inline)]
 pub use tern_executor as executor;

@@ -7,6 +7,7 @@
 //! [`COMPONENTS_FACT`] fact and its transport endpoint as [`ENDPOINT_FACT`]; every
 //! member's facts become its directory entry.
 
+use tern_actors::flow::Place;
 use tern_actors::remote::{COMPONENTS_FACT, ENDPOINT_FACT, Node};
 use tern_discovery::{Discovery, MemberEvent, MemberInfo};
 
@@ -72,5 +73,9 @@ fn feed(node: &Node, m: &MemberInfo) {
         .split('\n')
         .filter(|c| !c.is_empty())
         .collect();
+    // Where it runs, for horizons and link rate limits: its `net` fact and the host
+    // of its gossip address.
+    let network = m.fact("net").unwrap_or(tern_actors::flow::DEFAULT_NETWORK);
+    node.set_peer_place(&m.name, Place::new(network, m.addr.ip().to_string()));
     node.peer_up(&m.name, m.generation, m.fact(ENDPOINT_FACT), &components);
 }

@@ -1,9 +1,12 @@
 //! Why a call through a [`Ref`](super::Ref) failed.
 
+use std::time::Duration;
+
 use tern_proto::v1::ErrorCode;
 
 use super::codec::CodecError;
 use crate::error::AskError;
+use crate::flow::Horizon;
 use crate::stream::StreamError;
 
 /// Why a [`Ref`](super::Ref) `tell` or `ask` failed. The same type covers a component
@@ -79,6 +82,33 @@ pub enum CallError {
         /// The receiver's explanation.
         detail: String,
     },
+    // ----- flow control (crate::flow): keep these last -----
+    /// An ask over its flow or link rate limit, under the `drop` overflow policy (or
+    /// `local` with `then = drop` and a full queue): not sent, counted in
+    /// [`FlowStats::rate_dropped`](crate::flow::FlowStats::rate_dropped). (A tell
+    /// dropped this way returns `Ok`.)
+    #[error("dropped: over the flow rate limit")]
+    Dropped,
+    /// Over its flow or link rate limit under the `bounce` overflow policy: not sent;
+    /// it would conform after `retry_after`. A tell's message comes back in
+    /// [`Undelivered`](super::Undelivered).
+    #[error("bounced: over the flow rate limit, retry after {retry_after:?}")]
+    Bounced {
+        /// When a message would conform, from now.
+        retry_after: Duration,
+    },
+    /// The message would cross its horizon: `needed` is the scope from the caller to
+    /// the component, wider than the effective `horizon`. Decided by the sender
+    /// (nothing sent; a tell's message comes back in
+    /// [`Undelivered`](super::Undelivered)) or, for a sender with other settings, by
+    /// the receiver (not delivered).
+    #[error("outside its horizon: {horizon} allowed, {needed} needed")]
+    OutsideHorizon {
+        /// The effective horizon of the message.
+        horizon: Horizon,
+        /// The scope between the caller and the component.
+        needed: Horizon,
+    },
 }
 
 impl From<AskError> for CallError {
@@ -119,6 +149,10 @@ impl CallError {
             ErrorCode::Timeout => Self::Timeout,
             ErrorCode::HandlerPanicked => Self::HandlerPanicked(detail),
             ErrorCode::StreamFailed => Self::StreamFailed(detail),
+            ErrorCode::OutsideHorizon => match parse_horizons(&detail) {
+                Some((horizon, needed)) => Self::OutsideHorizon { horizon, needed },
+                None => Self::Remote { code, detail },
+            },
             _ => Self::Remote { code, detail },
         }
     }
@@ -136,6 +170,8 @@ impl CallError {
             Self::Remote { code, .. } => *code,
             Self::Backpressure(_) => ErrorCode::MailboxFull,
             Self::Unreachable(_) | Self::PeerLost(_) => ErrorCode::Unspecified,
+            Self::Dropped | Self::Bounced { .. } => ErrorCode::Unspecified,
+            Self::OutsideHorizon { .. } => ErrorCode::OutsideHorizon,
         };
         let detail = match self {
             Self::HandlerPanicked(m) | Self::StreamFailed(m) | Self::Remote { detail: m, .. } => {
@@ -145,10 +181,21 @@ impl CallError {
             Self::UnknownName { name } | Self::NotHosted { name } => {
                 format!("no component named {name:?} is known")
             }
+            Self::OutsideHorizon { horizon, needed } => {
+                format!("horizon={horizon} needed={needed}")
+            }
             other => other.to_string(),
         };
         (code, detail)
     }
+}
+
+/// The horizons of an `OutsideHorizon` error's detail (`horizon=.. needed=..`).
+fn parse_horizons(detail: &str) -> Option<(Horizon, Horizon)> {
+    let (h, n) = detail.split_once(' ')?;
+    let horizon = Horizon::parse(h.strip_prefix("horizon=")?)?;
+    let needed = Horizon::parse(n.strip_prefix("needed=")?)?;
+    Some((horizon, needed))
 }
 
 impl CallError {
@@ -189,11 +236,14 @@ impl CallError {
             | Self::Unreachable(_)
             | Self::Backpressure(_)
             | Self::PeerLost(_)
-            | Self::IdleTimeout => true,
+            | Self::IdleTimeout
+            | Self::Dropped
+            | Self::Bounced { .. } => true,
             Self::HandlerPanicked(_)
             | Self::Codec(_)
             | Self::StreamFailed(_)
-            | Self::Remote { .. } => false,
+            | Self::Remote { .. }
+            | Self::OutsideHorizon { .. } => false,
         }
     }
 
@@ -234,7 +284,10 @@ impl CallError {
             | Self::Stopped
             | Self::Unreachable(_)
             | Self::Backpressure(_)
-            | Self::Remote { .. } => false,
+            | Self::Remote { .. }
+            | Self::Dropped
+            | Self::Bounced { .. }
+            | Self::OutsideHorizon { .. } => false,
         }
     }
 }
@@ -266,6 +319,14 @@ mod tests {
                 code: ErrorCode::UnknownMessageType,
                 detail: "no such type".into(),
             },
+            CallError::Dropped,
+            CallError::Bounced {
+                retry_after: Duration::from_millis(10),
+            },
+            CallError::OutsideHorizon {
+                horizon: Horizon::Network,
+                needed: Horizon::Global,
+            },
         ]
     }
 
@@ -290,7 +351,7 @@ mod tests {
             .into_iter()
             .filter(CallError::is_unavailable)
             .collect();
-        assert_eq!(unavailable.len(), 10, "{unavailable:?}");
+        assert_eq!(unavailable.len(), 12, "{unavailable:?}");
     }
 
     #[test]
@@ -355,6 +416,22 @@ mod tests {
                 CallError::NotHosted { name: "kv".into() }
             );
         }
+    }
+
+    #[test]
+    fn a_receivers_horizon_refusal_comes_back_typed() {
+        let e = CallError::OutsideHorizon {
+            horizon: Horizon::Node,
+            needed: Horizon::Global,
+        };
+        let (code, detail) = e.to_wire();
+        assert_eq!(code, ErrorCode::OutsideHorizon);
+        assert_eq!(CallError::from_wire(code, detail, "kv"), e);
+        // A detail this build cannot read stays a remote error, not a panic.
+        assert!(matches!(
+            CallError::from_wire(code, "garbage".into(), "kv"),
+            CallError::Remote { .. }
+        ));
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::env::Environment;
 mod admission;
 mod calls;
 mod driver;
+mod flow;
 mod streams;
 
 pub use super::router::{NodeStats, TellRefusals};

@@ -20,6 +20,7 @@ use super::service::{Accepts, Found, Route, ServedBy};
 use crate::actor::Actor;
 use crate::addr::Addr;
 use crate::error::SendError;
+use crate::flow::Horizon;
 
 /// A message a [`Ref::tell`] could not send, given back with the reason.
 #[derive(thiserror::Error)]
@@ -62,6 +63,10 @@ pub struct Ref<T> {
     via: Via,
     name: Rc<str>,
     pin: Option<Rc<str>>,
+    /// The flow its messages carry, and the horizon the caller asked for
+    /// ([`Ref::with_flow`], [`Ref::with_horizon`]).
+    flow: Option<Rc<str>>,
+    horizon: Option<Horizon>,
     _target: PhantomData<fn() -> T>,
 }
 
@@ -80,6 +85,8 @@ impl<T> Clone for Ref<T> {
             via: self.via.clone(),
             name: self.name.clone(),
             pin: self.pin.clone(),
+            flow: self.flow.clone(),
+            horizon: self.horizon,
             _target: PhantomData,
         }
     }
@@ -139,8 +146,57 @@ impl<T: 'static> Ref<T> {
             via: Via::Node(node),
             name: name.into(),
             pin: pin.map(Into::into),
+            flow: None,
+            horizon: None,
             _target: PhantomData,
         }
+    }
+
+    /// A reference whose messages carry flow `name`: the flow's horizon and rate
+    /// limits apply to them ([`crate::flow`]), and the receiver sees the name.
+    ///
+    /// ```
+    /// use tern_actors::flow::Horizon;
+    /// use tern_actors::remote::Ref;
+    /// # struct Cache;
+    /// # impl tern_actors::Actor for Cache {}
+    /// # tern_executor::Runtime::new().unwrap().block_on(async {
+    /// let cache = Ref::local(&tern_actors::spawn(Cache))
+    ///     .with_flow("thumbnails")
+    ///     .with_horizon(Horizon::Node);
+    /// assert_eq!(cache.flow(), Some("thumbnails"));
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn with_flow(&self, name: &str) -> Self {
+        let mut r = self.clone();
+        r.flow = (!name.is_empty()).then(|| name.into());
+        r
+    }
+
+    /// A reference whose messages may travel at most as far as `horizon`: it can only
+    /// narrow the horizon the settings give (see [`Horizons`](crate::flow::Horizons)).
+    #[must_use]
+    pub fn with_horizon(&self, horizon: Horizon) -> Self {
+        let mut r = self.clone();
+        r.horizon = Some(horizon);
+        r
+    }
+
+    /// The flow set with [`Ref::with_flow`].
+    #[must_use]
+    pub fn flow(&self) -> Option<&str> {
+        self.flow.as_deref()
+    }
+
+    /// The wire form of a message through this reference.
+    fn outgoing(&self, message_type: &str, content_type: &str, payload: Vec<u8>) -> Outgoing {
+        let mut out = Outgoing::new(&*self.name, message_type, content_type, payload);
+        if let Some(flow) = &self.flow {
+            out.flow = flow.to_string();
+        }
+        out.horizon = self.horizon.map_or(0, Horizon::to_wire);
+        out
     }
 
     fn here(export: Rc<dyn Exported>) -> Self {
@@ -152,6 +208,8 @@ impl<T: 'static> Ref<T> {
             via: Via::Here(export),
             name: path.rsplit("::").next().unwrap_or(path).into(),
             pin: None,
+            flow: None,
+            horizon: None,
             _target: PhantomData,
         }
     }
@@ -265,12 +323,7 @@ impl<T: 'static> Ref<T> {
                 });
             }
         };
-        let out = Outgoing::new(
-            &*self.name,
-            M::NAME,
-            <M::Codec as Codec<M>>::CONTENT_TYPE,
-            payload,
-        );
+        let out = self.outgoing(M::NAME, <M::Codec as Codec<M>>::CONTENT_TYPE, payload);
         node.tell(&self.name, self.pin.as_ref(), out)
             .map_err(|reason| Undelivered {
                 reason,
@@ -474,12 +527,7 @@ where
                 }
             };
             let payload = With::<M::Codec, M>::encode(&msg)?;
-            let out = Outgoing::new(
-                &*target.name,
-                M::NAME,
-                <M::Codec as Codec<M>>::CONTENT_TYPE,
-                payload,
-            );
+            let out = target.outgoing(M::NAME, <M::Codec as Codec<M>>::CONTENT_TYPE, payload);
             let reply = node
                 .ask(&target.name, target.pin.as_ref(), out, timeout)
                 .await?;

@@ -519,6 +519,8 @@ impl World {
                         payload: payload.clone(),
                         deadline,
                         credit,
+                        flow: env.flow,
+                        horizon: env.horizon,
                     };
                     s.requests.push(req.clone());
                     expected.push(Event::Request(req));

@@ -38,6 +38,10 @@ pub struct Outgoing {
     /// before going out keeps the generation its caller addressed, so it is refused
     /// by a later incarnation instead of being handled there.
     pub generation: Option<u64>,
+    /// The flow name written in the envelope (empty: none).
+    pub flow: String,
+    /// The envelope's `horizon` field (0: not set).
+    pub horizon: u32,
 }
 
 impl Outgoing {
@@ -54,6 +58,8 @@ impl Outgoing {
             content_type: content_type.into(),
             payload,
             generation: None,
+            flow: String::new(),
+            horizon: 0,
         }
     }
 }
@@ -84,6 +90,10 @@ pub struct Request {
     /// caller accepts before it grants more); 0 for a plain ask or a tell. Answer it
     /// with [`Session::stream_item`] and [`Session::stream_end`].
     pub credit: u32,
+    /// The envelope's flow name (empty: none).
+    pub flow: String,
+    /// The envelope's `horizon` field (0: not set).
+    pub horizon: u32,
 }
 
 /// A successful reply.

@@ -57,6 +57,10 @@ pub(super) fn start<D: Datagrams + 'static>(
     let core = Membership::new(GossipConfig::new(&g.cluster), keyring(g)?, me, seed)
         .map_err(|e| AppError::Gossip(e.to_string()))?;
     let discovery = Discovery::start(core, socket, &g.seeds);
+    node.set_place(tern_actors::flow::Place::new(
+        &g.network,
+        g.advertise.ip().to_string(),
+    ));
     if let Err(e) = discovery.set_fact("net", g.network.as_bytes()) {
         tracing::warn!(node = %settings.name, error = %e, "cannot publish the `net` fact");
     }

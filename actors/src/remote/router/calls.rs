@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use tern_proto::session::{Nanos, Outgoing};
 
+use super::flow::Admitted;
 use super::{AskSlot, Event, Reach, Router, Slots, StreamSlot, nanos};
 use crate::remote::error::CallError;
 
@@ -131,15 +132,25 @@ impl<K: Slots> Router<K> {
         reach: &R,
         component: &Rc<str>,
         pin: Option<&Rc<str>>,
-        out: Outgoing,
+        mut out: Outgoing,
     ) -> Result<bool, CallError> {
         let Some(host) = self.target(now, reach, component, pin.map(|p| &**p))? else {
             let expires = now.saturating_add(nanos(self.config.pending_ttl));
             self.park(now, component, pin, out, Call::Tell, expires)?;
             return Ok(false);
         };
-        self.session.tell(now, &host, out);
-        Ok(true)
+        // FLOW HOOK 1: horizon and rate limits.
+        match self.admit_flow(now, reach, component, pin.is_some(), host, &mut out, None)? {
+            Admitted::Send(host) => {
+                self.session.tell(now, &host, out);
+                Ok(true)
+            }
+            Admitted::Shape(host, at) => {
+                self.enqueue_shaped(at, host, component.clone(), out, Call::Tell, at);
+                Ok(false)
+            }
+            Admitted::Dropped => Ok(false),
+        }
     }
 
     /// An ask, ending by `deadline`: on the wire now, or parked until its name is
@@ -151,17 +162,34 @@ impl<K: Slots> Router<K> {
         reach: &R,
         component: &Rc<str>,
         pin: Option<&Rc<str>>,
-        out: Outgoing,
+        mut out: Outgoing,
         deadline: Nanos,
         slot: K::Ask,
     ) -> Result<(), CallError> {
-        match self.target(now, reach, component, pin.map(|p| &**p))? {
-            Some(host) => {
+        let Some(host) = self.target(now, reach, component, pin.map(|p| &**p))? else {
+            return self.park(now, component, pin, out, Call::Ask(slot), deadline);
+        };
+        // FLOW HOOK 1: horizon and rate limits.
+        let pinned = pin.is_some();
+        match self.admit_flow(
+            now,
+            reach,
+            component,
+            pinned,
+            host,
+            &mut out,
+            Some(deadline),
+        )? {
+            Admitted::Send(host) => {
                 self.start_ask(now, host, component.clone(), out, deadline, slot);
-                Ok(())
             }
-            None => self.park(now, component, pin, out, Call::Ask(slot), deadline),
+            Admitted::Shape(host, at) => {
+                self.enqueue_shaped(at, host, component.clone(), out, Call::Ask(slot), deadline);
+            }
+            // An ask is never dropped silently: `admit_flow` fails it with `Dropped`.
+            Admitted::Dropped => {}
         }
+        Ok(())
     }
 
     /// Forgets ask `id` (its caller gave up, or its frame could not be sent); returns
@@ -172,7 +200,7 @@ impl<K: Slots> Router<K> {
         Some(sent.slot)
     }
 
-    fn start_ask(
+    pub(super) fn start_ask(
         &mut self,
         now: Nanos,
         host: Rc<str>,
@@ -254,13 +282,53 @@ impl<K: Slots> Router<K> {
                 self.pending.push_back(p);
                 continue;
             };
+            // FLOW HOOK 1, for calls that waited (streams are not limited).
+            let mut out = p.out;
+            let host = match &p.call {
+                Call::Stream { .. } => {
+                    match self.admit_horizon(reach, &p.component, p.pin.is_some(), host, &mut out) {
+                        Ok(host) => host,
+                        Err(e) => {
+                            self.end_waiting(p.call, e);
+                            continue;
+                        }
+                    }
+                }
+                Call::Tell | Call::Ask(_) => {
+                    let deadline = matches!(p.call, Call::Ask(_)).then_some(p.expires);
+                    let pinned = p.pin.is_some();
+                    match self.admit_flow(
+                        now,
+                        reach,
+                        &p.component,
+                        pinned,
+                        host,
+                        &mut out,
+                        deadline,
+                    ) {
+                        Ok(Admitted::Send(host)) => host,
+                        Ok(Admitted::Shape(host, at)) => {
+                            self.enqueue_shaped(at, host, p.component, out, p.call, p.expires);
+                            continue;
+                        }
+                        Ok(Admitted::Dropped) => continue,
+                        Err(e) => {
+                            if let Call::Tell = p.call {
+                                self.stats.tells_refused.count(&e);
+                            }
+                            self.end_waiting(p.call, e);
+                            continue;
+                        }
+                    }
+                }
+            };
             match p.call {
                 Call::Tell => {
-                    self.session.tell(now, &host, p.out);
+                    self.session.tell(now, &host, out);
                     self.stats.tells_sent += 1;
                 }
                 Call::Ask(slot) => {
-                    self.start_ask(now, host, p.component, p.out, p.expires, slot);
+                    self.start_ask(now, host, p.component, out, p.expires, slot);
                 }
                 Call::Stream {
                     stream,
@@ -268,7 +336,7 @@ impl<K: Slots> Router<K> {
                     deadline,
                 } => {
                     let timeout = deadline.map(|d| d.saturating_sub(now).max(1));
-                    self.start_stream(now, host, p.component, p.out, window, timeout, stream);
+                    self.start_stream(now, host, p.component, out, window, timeout, stream);
                 }
             }
         }

@@ -35,10 +35,12 @@ use tern_proto::v1::ErrorCode;
 
 use super::config::NodeConfig;
 use super::error::CallError;
+use crate::flow::{DEFAULT_NETWORK, FlowControl, Place};
 
 mod admission;
 mod calls;
 mod directory;
+mod flow;
 mod stats;
 mod streams;
 
@@ -155,6 +157,11 @@ pub(crate) struct Router<K: Slots> {
     events: VecDeque<Event<K>>,
     /// When to retry directories and sweep waiting calls, while there is a need.
     next_tick: Option<Nanos>,
+    /// Horizons and flow rate limits (`flow.rs`).
+    flow: FlowControl,
+    /// The shaping queue of `local` overflow, by (when it goes, arrival order).
+    shaped: BTreeMap<(Nanos, u64), flow::Shaped<K>>,
+    shaped_seq: u64,
 }
 
 impl<K: Slots> Router<K> {
@@ -162,6 +169,7 @@ impl<K: Slots> Router<K> {
     pub(crate) fn new(config: NodeConfig) -> Self {
         let mut session = Session::with_limits(config.name.clone(), config.limits);
         session.set_generation(config.generation);
+        let flow = FlowControl::new(Place::new(DEFAULT_NETWORK, config.name.clone()));
         let peers = config
             .peers
             .iter()
@@ -188,6 +196,9 @@ impl<K: Slots> Router<K> {
             streams: streams::Tables::default(),
             events: VecDeque::new(),
             next_tick: None,
+            flow,
+            shaped: BTreeMap::new(),
+            shaped_seq: 0,
         }
     }
 
@@ -209,6 +220,7 @@ impl<K: Slots> Router<K> {
             streams_producing: self.session.streams_producing(),
             session: self.session.stats(),
             held_bytes: self.held_bytes,
+            flow: self.flow.stats(),
             ..self.stats
         }
     }
@@ -254,10 +266,15 @@ impl<K: Slots> Router<K> {
             .filter(|p| !p.is_abandoned())
             .map(|p| p.expires)
             .min();
-        [self.session.poll_timeout(), waiting, self.next_tick]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.session.poll_timeout(),
+            waiting,
+            self.next_tick,
+            self.next_shaped(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ----- inputs -----
@@ -322,6 +339,8 @@ impl<K: Slots> Router<K> {
         self.withdraw_stopped(now, reach);
         self.session.handle_timeout(now);
         self.expire_pending(now);
+        // FLOW HOOK 2: the shaping queue.
+        self.release_shaped(now);
         if self.next_tick.is_some_and(|t| t <= now) {
             self.next_tick = None;
             self.tick(now, reach);
@@ -349,6 +368,7 @@ impl<K: Slots> Router<K> {
         }
         self.shutdown_streams(now);
         self.shutdown_backlogs(now);
+        self.shutdown_shaped();
         self.next_tick = None;
     }
 
@@ -385,6 +405,10 @@ impl<K: Slots> Router<K> {
             } else {
                 self.on_directory(now, reach, &req);
             }
+            return;
+        }
+        // FLOW HOOK 3: the receiver checks the horizon again.
+        if !self.check_inbound_horizon(now, &req) {
             return;
         }
         match self.exports.get(&req.component) {

@@ -2,6 +2,7 @@
 
 use tern_proto::session::SessionStats;
 
+use crate::flow::FlowStats;
 use crate::remote::error::CallError;
 
 /// Counters of what a node sent, received, refused and dropped.
@@ -61,6 +62,9 @@ pub struct NodeStats {
     pub streams_expired: u64,
     /// The wire session's own counters.
     pub session: SessionStats,
+    /// Horizons and flow rate limits: refusals, drops, bounces, spills and the
+    /// shaping queue ([`crate::flow`]).
+    pub flow: FlowStats,
 }
 
 /// Tells refused at once, by reason; see [`NodeStats::tells_refused`].

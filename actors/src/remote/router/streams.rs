@@ -49,7 +49,7 @@ impl<K: Slots> Router<K> {
         reach: &R,
         component: &Rc<str>,
         pin: Option<&Rc<str>>,
-        out: Outgoing,
+        mut out: Outgoing,
         window: u32,
         timeout: Option<Nanos>,
         wait_until: Nanos,
@@ -65,6 +65,8 @@ impl<K: Slots> Router<K> {
             self.park(now, component, pin, out, call, wait_until)?;
             return Ok(None);
         };
+        // FLOW HOOK 1a: the horizon.
+        let host = self.admit_horizon(reach, component, pin.is_some(), host, &mut out)?;
         let id = self.start_stream(now, host, component.clone(), out, window, timeout, stream);
         Ok(Some(id))
     }

@@ -190,3 +190,118 @@ fn every_kind_of_call_waits_for_a_name_the_same_way() {
     assert_eq!(kinds, vec![(Kind::Tell, 0), (Kind::Ask, 4), (Kind::Ask, 0)]);
     assert_eq!(r.pending_len(), 0);
 }
+
+/// A forged envelope from another network that claims a `global` horizon: the
+/// receiver checks its own settings (the default, `network`) and refuses it; an
+/// envelope narrower than the receiver's settings (`node`, from another host) is
+/// refused too; one with no horizon from the same network is delivered.
+#[test]
+fn the_receiver_checks_the_horizon_of_a_forged_envelope() {
+    use tern_proto::v1::{ComponentRef, Envelope, ErrorCode, Kind};
+
+    use crate::flow::{Horizon, Place};
+
+    let up = Up(["a1", "b2"].into_iter().collect());
+    let mut r = Router::<T>::new(NodeConfig::new("b1"));
+    r.flow_mut().set_place(Place::new("b", "hb1"));
+    r.flow_mut().set_peer_place("a1", Place::new("a", "ha1"));
+    r.flow_mut().set_peer_place("b2", Place::new("b", "hb2"));
+    assert!(r.add_export(0, &up, "echo", Live));
+    while r.poll_transmit().is_some() {}
+    let forged = |id: u64, horizon: Horizon| {
+        tern_proto::encode_envelope(&Envelope {
+            version: tern_proto::PROTOCOL_VERSION,
+            message_id: id,
+            kind: Kind::Ask.into(),
+            destination: Some(ComponentRef {
+                node: "b1".into(),
+                name: "echo".into(),
+                generation: 0,
+            }),
+            message_type: "t.Ping".into(),
+            content_type: "application/json".into(),
+            horizon: horizon.to_wire(),
+            ..Envelope::default()
+        })
+    };
+    let refused = |r: &mut Router<T>| {
+        let mut codes = Vec::new();
+        while let Some(t) = r.poll_transmit() {
+            let env = tern_proto::decode_envelope(&t.envelope, &tern_proto::Limits::default())
+                .expect("valid");
+            if let Some(e) = env.error {
+                codes.push((ErrorCode::try_from(e.code).expect("known"), e.detail));
+            }
+        }
+        codes
+    };
+    let delivered = |r: &mut Router<T>| {
+        let mut n = 0;
+        while let Some(e) = r.poll_event() {
+            n += usize::from(matches!(e, Event::Deliver(_)));
+        }
+        n
+    };
+
+    r.handle_frame(MS, &up, "a1", &forged(7, Horizon::Global), b"1".to_vec());
+    assert_eq!(delivered(&mut r), 0);
+    let codes = refused(&mut r);
+    assert_eq!(
+        codes,
+        [(
+            ErrorCode::OutsideHorizon,
+            "horizon=network needed=global".to_owned()
+        )]
+    );
+    r.handle_frame(2 * MS, &up, "b2", &forged(8, Horizon::Node), b"1".to_vec());
+    assert_eq!(delivered(&mut r), 0);
+    assert_eq!(refused(&mut r).len(), 1);
+    let mut plain = forged(9, Horizon::Global);
+    plain = {
+        let mut env =
+            tern_proto::decode_envelope(&plain, &tern_proto::Limits::default()).expect("valid");
+        env.horizon = 0;
+        tern_proto::encode_envelope(&env)
+    };
+    r.handle_frame(3 * MS, &up, "b2", &plain, b"1".to_vec());
+    assert_eq!(delivered(&mut r), 1);
+    let stats = r.stats();
+    assert_eq!(stats.flow.horizon_refused_inbound, 2);
+    assert_eq!(stats.refused, 2);
+}
+
+/// The sender's horizon applies to every kind of call: a tell, an ask and a stream
+/// request to a component hosted only in another network are refused at once and
+/// nothing is sent; once a host in this network appears, it gets them.
+#[test]
+fn the_sender_refuses_every_call_beyond_the_horizon() {
+    use crate::flow::{Horizon, Place};
+
+    let up = Up(["a2", "b1"].into_iter().collect());
+    let mut r = Router::<T>::new(NodeConfig::new("a1"));
+    r.flow_mut().set_place(Place::new("a", "ha1"));
+    r.flow_mut().set_peer_place("a2", Place::new("a", "ha2"));
+    r.flow_mut().set_peer_place("b1", Place::new("b", "hb1"));
+    r.peer_up(0, &up, "b1", 1, &["echo"]);
+    while r.poll_transmit().is_some() {}
+    let name: Rc<str> = "echo".into();
+    let refused = CallError::OutsideHorizon {
+        horizon: Horizon::Network,
+        needed: Horizon::Global,
+    };
+    assert_eq!(r.tell(MS, &up, &name, None, out()), Err(refused.clone()));
+    let ask = r.ask(MS, &up, &name, None, out(), 100 * MS, Rc::default());
+    assert_eq!(ask, Err(refused.clone()));
+    let stream = r.open_stream(MS, &up, &name, None, out(), 4, None, 100 * MS, NoStream);
+    assert_eq!(stream, Err(refused));
+    assert!(r.poll_transmit().is_none(), "nothing sent");
+    assert_eq!(r.stats().flow.horizon_refused, 3);
+
+    r.peer_up(2 * MS, &up, "a2", 1, &["echo"]);
+    while r.poll_transmit().is_some() {}
+    for _ in 0..4 {
+        assert_eq!(r.tell(3 * MS, &up, &name, None, out()), Ok(true));
+        let t = r.poll_transmit().expect("sent");
+        assert_eq!(t.peer, "a2");
+    }
+}
