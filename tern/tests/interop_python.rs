@@ -37,7 +37,7 @@ const CONTROL_PROTO: &str = include_str!("../../proto/protos/tern/v1/control.pro
 /// The worked example: the ASK envelope `py-client` sends first, and the REPLY
 /// envelope `calc` answers with.
 const ASK_HEX: &str = "0801100120022a0b0a0970792d636c69656e74320d0a0463616c63120561646465723a0e696e7465726f702e76312e41646442106170706c69636174696f6e2f6a736f6e488827";
-const REPLY_HEX: &str = "08011001180120032a0d0a0463616c6312056164646572320b0a0970792d636c69656e7442106170706c69636174696f6e2f6a736f6e";
+const REPLY_HEX: &str = "080110dbf291bebfbbd8ed21180120032a0d0a0463616c6312056164646572320b0a0970792d636c69656e7442106170706c69636174696f6e2f6a736f6e";
 
 const NODE: &str = "calc";
 const COMPONENT: &str = "adder";
@@ -101,8 +101,9 @@ fn the_documented_example_bytes_come_from_the_real_encoder() {
     assert_eq!(hex(&ask_bytes), ASK_HEX);
     assert_eq!(decode_envelope(&ask_bytes, &Limits::default()), Ok(ask));
 
-    // The node's wire session answers it as a node does: its first message id, the
-    // ask's id as correlation, its own name and the component as source, the ask's
+    // The node's wire session answers it as a node does: its first message id (under
+    // the all-zero id key of a bare session; a node's key is secret), the ask's id as
+    // correlation, its own name and the component as source, the ask's
     // source as destination, the codec's content type.
     let mut calc = Session::new(NODE);
     calc.handle_frame(0, "py-client", &ask_bytes, br#"{"a":2,"b":3}"#.to_vec());

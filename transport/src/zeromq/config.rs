@@ -60,6 +60,11 @@ pub struct ZmqConfig {
     pub reconnect_ivl_max: Duration,
     /// Inbound messages read ahead of the node before the reader pauses (default 4,096).
     pub inbox_capacity: usize,
+    /// Inbound TCP connections open at once from one remote IP address (default 256):
+    /// one more is shut down as soon as it is accepted, before any handshake, counted
+    /// in [`ZmqStats::connections_refused`](super::ZmqStats::connections_refused) and
+    /// logged with the address (see the transport's `sources` module for how).
+    pub max_connections_per_address: usize,
     /// CURVE or plaintext; unset by default, and refused unset.
     pub security: ZmqSecurity,
 }
@@ -82,6 +87,7 @@ impl ZmqConfig {
             reconnect_ivl: Duration::from_millis(100),
             reconnect_ivl_max: Duration::from_secs(1),
             inbox_capacity: 4096,
+            max_connections_per_address: 256,
             security: ZmqSecurity::Unset,
         }
     }
@@ -149,6 +155,9 @@ impl ZmqConfig {
         }
         if self.inbox_capacity == 0 {
             return Err("inbox_capacity: must be at least 1".into());
+        }
+        if self.max_connections_per_address == 0 {
+            return Err("max_connections_per_address: must be at least 1".into());
         }
         match &self.security {
             ZmqSecurity::Unset => {

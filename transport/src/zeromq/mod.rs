@@ -7,6 +7,7 @@ mod keys;
 mod monitor;
 mod rotation;
 mod security;
+mod sources;
 mod stats;
 mod zap;
 
@@ -69,6 +70,8 @@ struct Inner {
     last_warning: Cell<Option<Instant>>,
     /// Refusals logged per remote address (flood control).
     flood: RefCell<inbound::Flood>,
+    /// Inbound connections open now per remote address (`sources.rs`).
+    sources: RefCell<sources::Sources>,
     /// CURVE: who may connect, by key (empty in plaintext).
     allow: RefCell<AllowList>,
     /// CURVE: the routing id each authenticated name last sent from on the `ROUTER`
@@ -267,6 +270,7 @@ impl ZmqTransport {
             tasks: RefCell::new(Vec::new()),
             last_warning: Cell::new(None),
             flood: RefCell::new(inbound::Flood::default()),
+            sources: RefCell::new(sources::Sources::default()),
             allow: RefCell::new(allow),
             routes: RefCell::new(BTreeMap::new()),
         });

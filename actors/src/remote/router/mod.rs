@@ -37,12 +37,15 @@ use super::config::NodeConfig;
 use super::error::CallError;
 
 mod admission;
+mod budget;
 mod calls;
 mod directory;
 mod stats;
 mod streams;
 
 pub(crate) use admission::Held;
+pub(crate) use budget::charge_of;
+pub use budget::InboundRefusals;
 pub(crate) use calls::Pending;
 pub use stats::{NodeStats, TellRefusals};
 
@@ -151,6 +154,10 @@ pub(crate) struct Router<K: Slots> {
     backlogs: BTreeMap<String, VecDeque<Held>>,
     /// Bytes held in `backlogs`.
     held_bytes: usize,
+    /// Bytes of inbound requests charged, per peer and in all.
+    budget: budget::Budget,
+    /// Flood control of refusal lines, per peer.
+    gate: budget::LogGate,
     streams: streams::Tables<K>,
     events: VecDeque<Event<K>>,
     /// When to retry directories and sweep waiting calls, while there is a need.
@@ -185,10 +192,17 @@ impl<K: Slots> Router<K> {
             links_down: BTreeMap::new(),
             backlogs: BTreeMap::new(),
             held_bytes: 0,
+            budget: budget::Budget::default(),
+            gate: budget::LogGate::default(),
             streams: streams::Tables::default(),
             events: VecDeque::new(),
             next_tick: None,
         }
+    }
+
+    /// Keys the permutation that makes this node's message ids (before any message).
+    pub(crate) fn set_id_key(&mut self, key: [u8; 16]) {
+        self.session.set_id_key(key);
     }
 
     /// The configuration.
@@ -209,6 +223,7 @@ impl<K: Slots> Router<K> {
             streams_producing: self.session.streams_producing(),
             session: self.session.stats(),
             held_bytes: self.held_bytes,
+            inbound_bytes: self.budget.total(),
             ..self.stats
         }
     }
@@ -307,7 +322,7 @@ impl<K: Slots> Router<K> {
             .get(peer)
             .filter(|v| !v.gossip)
             .map(|v| v.known.is_none());
-        if let Some(unknown) = unknown {
+        if let Some(unknown) = unknown.filter(|_| self.config.static_directories) {
             self.send_directory(now, peer, unknown);
         }
         // Calls that waited for this connection go now.
@@ -400,6 +415,9 @@ impl<K: Slots> Router<K> {
             }
             Some(_) if req.credit > 0 => self.events.push_back(Event::DeliverStream(req)),
             Some(_) => {
+                if !self.admit(now, &req) {
+                    return;
+                }
                 if self.backlogs.contains_key(&req.component) {
                     // Behind what already waits for this component, in order.
                     self.hold(now, req);
