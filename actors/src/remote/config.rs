@@ -247,7 +247,11 @@ impl NodeConfig {
         if self.peers.len() > self.max_peers {
             return bad(
                 "peers",
-                format!("{} peers, more than max_peers ({})", self.peers.len(), self.max_peers),
+                format!(
+                    "{} peers, more than max_peers ({})",
+                    self.peers.len(),
+                    self.max_peers
+                ),
             );
         }
         for (field, d) in [

@@ -101,7 +101,10 @@ mod tests {
         assert_eq!(distinct.len(), drawn.len());
         assert!(!distinct.contains(&0));
         // Neither small nor consecutive: about half the bits differ between neighbours.
-        let close = drawn.windows(2).filter(|w| w[0].abs_diff(w[1]) < 1 << 32).count();
+        let close = drawn
+            .windows(2)
+            .filter(|w| w[0].abs_diff(w[1]) < 1 << 32)
+            .count();
         assert!(close < 10, "{close} neighbouring ids within 2^32");
         assert!(drawn.iter().filter(|&&id| id < 1 << 40).count() < 10);
     }

@@ -57,7 +57,10 @@ mod tests {
         let real = NodeConfig::new("a");
         // Outside a runtime the clock is not virtual: the random source is read.
         let (k1, k2) = (for_node(&real), for_node(&real));
-        assert!(matches!((&k1, &k2), (Ok(a), Ok(b)) if a != b), "{k1:?} {k2:?}");
+        assert!(
+            matches!((&k1, &k2), (Ok(a), Ok(b)) if a != b),
+            "{k1:?} {k2:?}"
+        );
         assert_eq!(for_node(&real.seed(3)).ok(), Some(from_seed(3)));
     }
 }

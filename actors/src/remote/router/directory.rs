@@ -471,7 +471,9 @@ impl<K: Slots> Router<K> {
         if let Some(view) = self.peers.remove(name) {
             self.unhost(name, &view.components);
             for c in view.components {
-                if !self.hosts.contains_key(&c) {
+                // Bounded like the names heard of: past it, a call to the name waits
+                // for a host instead of failing at once.
+                if !self.hosts.contains_key(&c) && self.gone.len() < self.config.max_names {
                     self.gone.insert(c, name.to_owned());
                 }
             }

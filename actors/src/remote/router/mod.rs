@@ -44,8 +44,8 @@ mod stats;
 mod streams;
 
 pub(crate) use admission::Held;
-pub(crate) use budget::charge_of;
 pub use budget::InboundRefusals;
+pub(crate) use budget::charge_of;
 pub(crate) use calls::Pending;
 pub use stats::{NodeStats, TellRefusals};
 

@@ -206,7 +206,10 @@ fn a_reply_from_another_peer_is_refused_and_counted() {
         let slot = Rc::new(Slot::default());
         r.ask(MS, &up, &name, None, out(), 100 * MS, slot.clone())
             .expect("sent");
-        (slot.id.get().expect("an id"), r.poll_transmit().expect("a frame"))
+        (
+            slot.id.get().expect("an id"),
+            r.poll_transmit().expect("a frame"),
+        )
     };
     let (id, frame) = ask(&mut r);
     let (next, _) = ask(&mut r);
