@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tern::proto::session::{Event, Session};
+use tern::proto::session::{Event, Outgoing, Session};
 use tern::proto::v1::{ComponentRef, Envelope, Kind};
 use tern::proto::{Limits, PROTOCOL_VERSION, decode_envelope, encode_envelope};
 use tern::remote::prelude::*;
@@ -200,9 +200,28 @@ fn a_python_client_calls_a_component_over_zeromq() {
     );
     let status = status.unwrap_or_else(|| panic!("the client ran past 30 s: {context}"));
     assert!(status.success(), "the client failed ({status}): {context}");
+    // The node's reply is the documented one but for its message id, which is the
+    // node's own and unguessable (its id key is random): compare with the id set to
+    // the example's.
+    let reply_hex = out
+        .lines()
+        .find_map(|l| l.strip_prefix("reply-envelope-hex: "))
+        .unwrap_or_else(|| panic!("no reply envelope: {context}"));
+    let reply_bytes: Vec<u8> = (0..reply_hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&reply_hex[i..i + 2], 16).unwrap())
+        .collect();
+    let mut reply = decode_envelope(&reply_bytes, &Limits::default()).unwrap();
+    let mut example = Session::new(NODE);
+    let example_id = example.tell(0, "x", Outgoing::new("c", "t", "j", Vec::new()));
+    assert_ne!(
+        reply.message_id, example_id,
+        "the node's id key is not random"
+    );
+    reply.message_id = example_id;
+    assert_eq!(hex(&encode_envelope(&reply)), REPLY_HEX, "{context}");
     for line in [
         format!("ask-envelope-hex: {ASK_HEX}"),
-        format!("reply-envelope-hex: {REPLY_HEX}"),
         "reply-payload: 5".to_owned(),
         "got KIND_REPLY from calc/adder for #1".to_owned(),
         "unknown component: ERROR ERROR_CODE_UNKNOWN_COMPONENT".to_owned(),
