@@ -349,6 +349,9 @@ fn idle_and_stalled_connections_are_capped_per_address_while_asks_flow() {
         let front = setup.front();
         ready(&front).await;
         let before = counts(&front).await;
+        // The attacker is another machine: blocking sockets on a thread of its own,
+        // outside any container.
+        #[allow(clippy::disallowed_methods)]
         let attack = std::thread::spawn(move || {
             // Idle: connect and send nothing. Stalled: the first half of a ZMTP
             // greeting (its signature), then nothing.
@@ -471,6 +474,8 @@ fn a_flood_of_one_mebibyte_asks_stays_within_the_byte_budget() {
         let front = setup.front();
         ready(&front).await;
         let before = counts(&front).await;
+        // The attacker is another machine: a blocking socket on a thread of its own.
+        #[allow(clippy::disallowed_methods)]
         let attack = std::thread::spawn(move || flood(&endpoint, &mallory, &calc));
         let answered = legit_asks_until(&front, || attack.is_finished()).await;
         let (ok, full, other) = attack.join().unwrap();

@@ -49,6 +49,11 @@ impl Slots for Handles {
 
 type ExportsWatch = Box<dyn Fn(&[&str])>;
 
+/// An inbound ask done with: its request, the bytes it was charged against the
+/// inbound budget, and its outcome (`None`: dropped unanswered, only the charge goes
+/// back).
+type Finished = (Request, usize, Option<Result<Encoded, CallError>>);
+
 pub(super) struct Shared {
     name: String,
     default_timeout: Duration,
@@ -57,9 +62,7 @@ pub(super) struct Shared {
     pub(super) link: Rc<dyn Link>,
     /// Answers to inbound asks, completed by components while the router was busy,
     /// waiting for the driver to hand them over.
-    /// Each carries the bytes its request was charged (`None`: dropped unanswered,
-    /// only the charge goes back).
-    answers: RefCell<VecDeque<(Request, usize, Option<Result<Encoded, CallError>>)>>,
+    answers: RefCell<VecDeque<Finished>>,
     /// Wakes the driver: answers are queued, or its timer must come earlier.
     driver: Cell<Option<Waker>>,
     /// When the driver's timer fires (`None`: not armed).
