@@ -287,3 +287,36 @@ fn a_directory_is_refused_when_static_directories_are_off() {
         assert_eq!(r.poll_transmit().is_some(), on);
     }
 }
+
+/// Members past `max_peers` are refused and names past `max_names` not remembered,
+/// each counted; the peers and names already known keep working.
+#[test]
+fn peers_and_names_are_capped() {
+    let up = Up(BTreeSet::from(["p0", "p1", "p2"]));
+    let mut r = Router::<T>::new(NodeConfig::new("a").max_peers(2).max_names(3));
+    r.peer_up(0, &up, "p0", 1, &["c0", "c1"]);
+    r.peer_up(0, &up, "p1", 1, &["c2", "c3"]);
+    r.peer_up(0, &up, "p2", 1, &["c4"]);
+    assert_eq!(r.stats().peers_refused, 1);
+    assert_eq!(r.stats().names_dropped, 1);
+    let route = |r: &mut Router<T>, c: &str| {
+        let c: Rc<str> = c.into();
+        r.target(MS, &up, &c, None)
+            .ok()
+            .flatten()
+            .map(|h| h.to_string())
+    };
+    assert_eq!(route(&mut r, "c0").as_deref(), Some("p0"));
+    assert_eq!(route(&mut r, "c3").as_deref(), Some("p1"));
+    assert_eq!(route(&mut r, "c4"), None, "the refused member's component");
+    // A known member still updates; the dropped name still routes, it is only not
+    // remembered once its host is gone.
+    r.peer_up(2 * MS, &up, "p1", 2, &["c3"]);
+    assert_eq!(r.stats().peers_refused, 1);
+    assert_eq!(route(&mut r, "c3").as_deref(), Some("p1"));
+    assert_eq!(
+        r.unhosted("c3"),
+        CallError::UnknownName { name: "c3".into() }
+    );
+    assert_eq!(r.unhosted("c2"), CallError::NotHosted { name: "c2".into() });
+}
