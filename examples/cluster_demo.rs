@@ -383,8 +383,12 @@ fn demo() -> anyhow::Result<()> {
         let generation = time::wall_now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(1));
+        // Discovery is on: components are learnt from membership, not from
+        // directories on the data plane.
         let node = Node::start(
-            NodeConfig::new("front").generation(generation),
+            NodeConfig::new("front")
+                .generation(generation)
+                .static_directories(false),
             transport.clone(),
         )?;
         let gossip_addr: std::net::SocketAddr = format!("127.0.0.1:{}", gossip["front"]).parse()?;

@@ -76,6 +76,7 @@ use crate::limits::Limits;
 use crate::v1::{ComponentRef, Envelope, ErrorCode, ErrorInfo, Kind};
 
 mod fence;
+mod ids;
 mod stream;
 mod types;
 
@@ -104,7 +105,8 @@ pub struct Session {
     /// The generation each peer is believed to run, stamped on requests to it.
     peer_generations: BTreeMap<PeerId, u64>,
     limits: Limits,
-    next_id: u64,
+    /// Message ids: a keyed permutation of a counter (`ids.rs`).
+    ids: ids::Ids,
     outstanding: BTreeMap<u64, Outstanding>,
     deadlines: BTreeSet<(Nanos, u64)>,
     transmits: VecDeque<Transmit>,
@@ -133,7 +135,7 @@ impl Session {
             generation: 0,
             peer_generations: BTreeMap::new(),
             limits,
-            next_id: 1,
+            ids: ids::Ids::new([0; 16]),
             outstanding: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             transmits: VecDeque::new(),
@@ -155,10 +157,34 @@ impl Session {
         self.outstanding.len()
     }
 
+    /// Keys the permutation that makes message ids; call it before the first message.
+    ///
+    /// Ids are a counter enciphered under this key (Speck64/128): unique among the
+    /// 2^64 messages a session can send whatever the key, never 0, and, under a secret
+    /// key, not predictable from the ids a peer has seen. A session that is never
+    /// given a key uses the all-zero one: its ids are distinct but anyone can compute
+    /// them. Replies are matched to the peer an ask went to *and* its id, so a guessed
+    /// id is refused anyway; the key makes guessing it hopeless too.
+    ///
+    /// ```
+    /// use tern_proto::session::{Outgoing, Session};
+    ///
+    /// let out = || Outgoing::new("c", "t", "application/json", Vec::new());
+    /// let mut a = Session::new("a");
+    /// a.set_id_key([9; 16]);
+    /// let (first, second) = (a.tell(0, "b", out()), a.tell(0, "b", out()));
+    /// assert_ne!(first, second);
+    /// assert_ne!(second, first.wrapping_add(1)); // not a counter
+    /// let mut b = Session::new("b");
+    /// b.set_id_key([9; 16]);
+    /// assert_eq!(b.tell(0, "a", out()), first); // the key decides the sequence
+    /// ```
+    pub fn set_id_key(&mut self, key: [u8; 16]) {
+        self.ids = ids::Ids::new(key);
+    }
+
     fn take_id(&mut self) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
+        self.ids.next()
     }
 
     fn push(&mut self, peer: &str, env: &Envelope, payload: Vec<u8>) {

@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tern::proto::session::{Event, Session};
+use tern::proto::session::{Event, Outgoing, Session};
 use tern::proto::v1::{ComponentRef, Envelope, Kind};
 use tern::proto::{Limits, PROTOCOL_VERSION, decode_envelope, encode_envelope};
 use tern::remote::prelude::*;
@@ -37,7 +37,7 @@ const CONTROL_PROTO: &str = include_str!("../../proto/protos/tern/v1/control.pro
 /// The worked example: the ASK envelope `py-client` sends first, and the REPLY
 /// envelope `calc` answers with.
 const ASK_HEX: &str = "0801100120022a0b0a0970792d636c69656e74320d0a0463616c63120561646465723a0e696e7465726f702e76312e41646442106170706c69636174696f6e2f6a736f6e488827";
-const REPLY_HEX: &str = "08011001180120032a0d0a0463616c6312056164646572320b0a0970792d636c69656e7442106170706c69636174696f6e2f6a736f6e";
+const REPLY_HEX: &str = "080110dbf291bebfbbd8ed21180120032a0d0a0463616c6312056164646572320b0a0970792d636c69656e7442106170706c69636174696f6e2f6a736f6e";
 
 const NODE: &str = "calc";
 const COMPONENT: &str = "adder";
@@ -101,8 +101,9 @@ fn the_documented_example_bytes_come_from_the_real_encoder() {
     assert_eq!(hex(&ask_bytes), ASK_HEX);
     assert_eq!(decode_envelope(&ask_bytes, &Limits::default()), Ok(ask));
 
-    // The node's wire session answers it as a node does: its first message id, the
-    // ask's id as correlation, its own name and the component as source, the ask's
+    // The node's wire session answers it as a node does: its first message id (under
+    // the all-zero id key of a bare session; a node's key is secret), the ask's id as
+    // correlation, its own name and the component as source, the ask's
     // source as destination, the codec's content type.
     let mut calc = Session::new(NODE);
     calc.handle_frame(0, "py-client", &ask_bytes, br#"{"a":2,"b":3}"#.to_vec());
@@ -199,9 +200,28 @@ fn a_python_client_calls_a_component_over_zeromq() {
     );
     let status = status.unwrap_or_else(|| panic!("the client ran past 30 s: {context}"));
     assert!(status.success(), "the client failed ({status}): {context}");
+    // The node's reply is the documented one but for its message id, which is the
+    // node's own and unguessable (its id key is random): compare with the id set to
+    // the example's.
+    let reply_hex = out
+        .lines()
+        .find_map(|l| l.strip_prefix("reply-envelope-hex: "))
+        .unwrap_or_else(|| panic!("no reply envelope: {context}"));
+    let reply_bytes: Vec<u8> = (0..reply_hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&reply_hex[i..i + 2], 16).unwrap())
+        .collect();
+    let mut reply = decode_envelope(&reply_bytes, &Limits::default()).unwrap();
+    let mut example = Session::new(NODE);
+    let example_id = example.tell(0, "x", Outgoing::new("c", "t", "j", Vec::new()));
+    assert_ne!(
+        reply.message_id, example_id,
+        "the node's id key is not random"
+    );
+    reply.message_id = example_id;
+    assert_eq!(hex(&encode_envelope(&reply)), REPLY_HEX, "{context}");
     for line in [
         format!("ask-envelope-hex: {ASK_HEX}"),
-        format!("reply-envelope-hex: {REPLY_HEX}"),
         "reply-payload: 5".to_owned(),
         "got KIND_REPLY from calc/adder for #1".to_owned(),
         "unknown component: ERROR ERROR_CODE_UNKNOWN_COMPONENT".to_owned(),

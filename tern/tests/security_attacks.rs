@@ -257,9 +257,11 @@ fn forged_replies_from_another_member_are_not_taken_as_answers() {
         let handled = Rc::new(Cell::new(0));
         let (calc, front, _, front_endpoint) = cluster(&k, &handled);
         legit_calls(&front, 5).await;
-        // mallory answers every ask id front may use next, claiming a result of 666,
-        // with calc named as the source: the session takes answers only from the peer
-        // the ask went to, and the transport names mallory by its key.
+        // mallory answers every ask id front would use next if ids were a counter
+        // (they are a keyed permutation of one, docs/wire-protocol.md section 5),
+        // claiming a result of 666, with calc named as the source: the session takes
+        // answers only from the peer the ask went to, and the transport names mallory
+        // by its key. (router/tests.rs replays a real outstanding id from another peer.)
         let ctx = zmq::Context::new();
         let mallory = dealer(&ctx, &front_endpoint, |s| {
             curve_client(s, &k.mallory, &k.front)

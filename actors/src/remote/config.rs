@@ -53,8 +53,48 @@ pub struct NodeConfig {
     /// refused with [`CallError::MailboxFull`](super::CallError::MailboxFull) and tells
     /// dropped, counted and logged.
     pub held_bytes_limit: usize,
+    /// Most bytes of inbound requests this node holds for all peers together (default
+    /// 64 MiB): asks from their arrival until they are answered (in a mailbox, a
+    /// backlog, or being handled), tells until they are queued in their mailbox; each
+    /// is charged its payload and 128 bytes. Past it, asks are refused with
+    /// [`CallError::MailboxFull`](super::CallError::MailboxFull) and tells dropped,
+    /// counted in [`NodeStats::inbound_refused`](super::NodeStats::inbound_refused)
+    /// and logged (at most once a second per peer). Replies, stream items, credits
+    /// and control messages are never charged: they are always read.
+    pub inbound_bytes_limit: usize,
+    /// Most bytes of inbound requests held for one peer (default 16 MiB; at most
+    /// `inbound_bytes_limit`), charged as above: one greedy peer cannot take the
+    /// node's whole budget.
+    pub peer_inbound_bytes_limit: usize,
+    /// Most peers this node keeps a view of (default 1,024): configured ones and
+    /// members found by gossip. A new member past it is refused (counted in
+    /// [`NodeStats::peers_refused`](super::NodeStats::peers_refused), logged); so are
+    /// the names of nodes seen leave past it.
+    pub max_peers: usize,
+    /// Most component names this node remembers having heard of (default 16,384),
+    /// to tell a name that was hosted ([`CallError::NotHosted`](super::CallError::NotHosted))
+    /// from one never heard of ([`CallError::UnknownName`](super::CallError::UnknownName)).
+    /// Names past it are not remembered (counted in
+    /// [`NodeStats::names_dropped`](super::NodeStats::names_dropped)): calls to them
+    /// fail `UnknownName` when no node hosts them.
+    pub max_names: usize,
     /// Decoding limits for envelopes and control messages.
     pub limits: Limits,
+    /// Whether this node exchanges `tern.v1.Directory` messages with its peers
+    /// (default `true`): it announces its components to configured peers and takes
+    /// their announcements. With membership discovery on (components learnt from
+    /// gossip, [`Node::peer_up`](super::Node::peer_up)) set it to `false`: nothing is
+    /// announced on the data plane, and a directory that arrives there is refused,
+    /// counted in [`NodeStats::directories_refused`](super::NodeStats::directories_refused)
+    /// and logged, whoever sends it (a query for this node's directory is still
+    /// answered, so a client can find components).
+    pub static_directories: bool,
+    /// Seed of this node's message-id key (default `None`). Ids are a counter
+    /// enciphered under the key, so a peer cannot predict the ids of calls outstanding
+    /// to other peers. `None`: the key is drawn from the operating system's random
+    /// source at start, or, under the simulator's virtual clock, derived from the
+    /// name and generation so a run replays. Set it only for tests and simulations.
+    pub seed: Option<u64>,
 }
 
 impl NodeConfig {
@@ -71,8 +111,28 @@ impl NodeConfig {
             default_timeout: Duration::from_secs(5),
             relink_after: Duration::from_secs(1),
             held_bytes_limit: 16 << 20,
+            inbound_bytes_limit: 64 << 20,
+            peer_inbound_bytes_limit: 16 << 20,
+            max_peers: 1024,
+            max_names: 16_384,
             limits: Limits::default(),
+            seed: None,
+            static_directories: true,
         }
+    }
+
+    /// Sets [`NodeConfig::static_directories`].
+    #[must_use]
+    pub fn static_directories(mut self, on: bool) -> Self {
+        self.static_directories = on;
+        self
+    }
+
+    /// Sets [`NodeConfig::seed`]: message ids become a function of it.
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
     }
 
     /// Sets the peers.
@@ -117,11 +177,33 @@ impl NodeConfig {
         self
     }
 
-    /// Checks every value, naming the first bad one.
     /// Sets [`NodeConfig::held_bytes_limit`].
     #[must_use]
     pub fn held_bytes_limit(mut self, bytes: usize) -> Self {
         self.held_bytes_limit = bytes;
+        self
+    }
+
+    /// Sets the inbound byte budgets: [`NodeConfig::inbound_bytes_limit`] for the node,
+    /// [`NodeConfig::peer_inbound_bytes_limit`] per peer.
+    #[must_use]
+    pub fn inbound_bytes_limits(mut self, node: usize, per_peer: usize) -> Self {
+        self.inbound_bytes_limit = node;
+        self.peer_inbound_bytes_limit = per_peer;
+        self
+    }
+
+    /// Sets [`NodeConfig::max_peers`].
+    #[must_use]
+    pub fn max_peers(mut self, max: usize) -> Self {
+        self.max_peers = max;
+        self
+    }
+
+    /// Sets [`NodeConfig::max_names`].
+    #[must_use]
+    pub fn max_names(mut self, max: usize) -> Self {
+        self.max_names = max;
         self
     }
 
@@ -132,6 +214,7 @@ impl NodeConfig {
         self
     }
 
+    /// Checks every value, naming the first bad one.
     pub(crate) fn validate(&self) -> Result<(), NodeError> {
         let bad = |field: &'static str, why: String| Err(NodeError::Config { field, why });
         check_name(&self.name, &self.limits).or_else(|why| bad("name", why))?;
@@ -141,8 +224,35 @@ impl NodeConfig {
                 return bad("peers", format!("{p:?} is this node itself"));
             }
         }
-        if self.pending_limit == 0 {
-            return bad("pending_limit", "must be at least 1".into());
+        for (field, n) in [
+            ("pending_limit", self.pending_limit),
+            ("inbound_bytes_limit", self.inbound_bytes_limit),
+            ("peer_inbound_bytes_limit", self.peer_inbound_bytes_limit),
+            ("max_peers", self.max_peers),
+            ("max_names", self.max_names),
+        ] {
+            if n == 0 {
+                return bad(field, "must be at least 1".into());
+            }
+        }
+        if self.peer_inbound_bytes_limit > self.inbound_bytes_limit {
+            return bad(
+                "peer_inbound_bytes_limit",
+                format!(
+                    "{} is more than inbound_bytes_limit ({})",
+                    self.peer_inbound_bytes_limit, self.inbound_bytes_limit
+                ),
+            );
+        }
+        if self.peers.len() > self.max_peers {
+            return bad(
+                "peers",
+                format!(
+                    "{} peers, more than max_peers ({})",
+                    self.peers.len(),
+                    self.max_peers
+                ),
+            );
         }
         for (field, d) in [
             ("pending_ttl", self.pending_ttl),
@@ -210,6 +320,9 @@ pub enum NodeError {
     /// Another component is exported under this name on this node.
     #[error("a component is already exported as {0:?}")]
     NameTaken(String),
+    /// The operating system's random source could not be read for the message-id key.
+    #[error("no randomness for the message-id key: {0}")]
+    Entropy(String),
     /// The transport's node name differs from the configured one.
     #[error("the transport is node {transport:?}, the config says {config:?}")]
     NameMismatch {
@@ -231,6 +344,17 @@ mod tests {
             (NodeConfig::new("a").peers(["a"]), "peers"),
             (NodeConfig::new("a").peers([""]), "peers"),
             (NodeConfig::new("a").pending_limit(0), "pending_limit"),
+            (
+                NodeConfig::new("a").inbound_bytes_limits(0, 0),
+                "inbound_bytes_limit",
+            ),
+            (
+                NodeConfig::new("a").inbound_bytes_limits(10, 11),
+                "peer_inbound_bytes_limit",
+            ),
+            (NodeConfig::new("a").max_peers(0), "max_peers"),
+            (NodeConfig::new("a").max_peers(1).peers(["b", "c"]), "peers"),
+            (NodeConfig::new("a").max_names(0), "max_names"),
             (
                 NodeConfig::new("a").pending_ttl(Duration::ZERO),
                 "pending_ttl",

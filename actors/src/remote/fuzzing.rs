@@ -13,8 +13,10 @@
 //! - nothing panics, and the timer never asks to be woken in the past (no spin);
 //! - memory is bounded: calls waiting for a name never exceed
 //!   [`NodeConfig::pending_limit`], held inbound bytes never exceed
-//!   [`NodeConfig::held_bytes_limit`], and the asks on the wire are the callers' live
-//!   asks, nothing more;
+//!   [`NodeConfig::held_bytes_limit`], bytes charged to the inbound budget never
+//!   exceed [`NodeConfig::inbound_bytes_limit`] nor what is still held or unanswered
+//!   (nothing leaks), and the asks on the wire are the callers' live asks, nothing
+//!   more;
 //! - every ask ends exactly once, and by its deadline (an ask still open has a
 //!   deadline in the future); every stream ends at most once, with no item after its
 //!   end; frames never go to this node itself;
@@ -57,6 +59,7 @@ fn config() -> NodeConfig {
         .default_timeout(Duration::from_secs(2))
         .relink_after(Duration::from_millis(300))
         .held_bytes_limit(600)
+        .inbound_bytes_limits(1_000, 500)
 }
 
 /// An ask as its caller sees it.
@@ -131,8 +134,8 @@ struct World {
     asks: Vec<(Rc<AskProbe>, Nanos)>,
     /// Streams this node asked for.
     streams: Vec<Rc<StreamProbe>>,
-    /// Inbound asks delivered and not answered yet.
-    inbound: Vec<Request>,
+    /// Inbound asks delivered and not answered yet, with the bytes charged for each.
+    inbound: Vec<(Request, usize)>,
     exports: BTreeMap<&'static str, ExportProbe>,
     sources: usize,
     limits: NodeConfig,
@@ -272,20 +275,22 @@ impl World {
                     }
                     self.router.delivered();
                     if held.req.expects_reply {
-                        self.inbound.push(held.req);
+                        self.inbound.push((held.req, held.bytes));
+                    } else {
+                        self.router.release(&held.req.peer, held.bytes);
                     }
                 }
             }
             12 => {
                 if !self.inbound.is_empty() {
                     let i = u.choose_index(self.inbound.len())?;
-                    let req = self.inbound.swap_remove(i);
+                    let (req, charged) = self.inbound.swap_remove(i);
                     let outcome = if u.arbitrary()? {
                         Ok((b"ok".to_vec(), "application/json"))
                     } else {
                         Err(super::CallError::Timeout)
                     };
-                    self.router.answer(now, req, outcome);
+                    self.router.answer(now, req, charged, outcome);
                 }
             }
             13 => {
@@ -391,20 +396,27 @@ impl World {
     fn on_event(&mut self, event: Event<Probe>, choice: u8) {
         let now = self.now;
         match event {
-            Event::Deliver(req) => match choice {
-                0 => {
-                    self.router.delivered();
-                    if req.expects_reply {
-                        self.inbound.push(req);
+            Event::Deliver(req) => {
+                let charged = super::router::charge_of(&req);
+                match choice {
+                    0 => {
+                        self.router.delivered();
+                        if req.expects_reply {
+                            self.inbound.push((req, charged));
+                        } else {
+                            self.router.release(&req.peer, charged);
+                        }
+                    }
+                    1 => {
+                        self.router.hold(now, req);
+                    }
+                    _ => {
+                        self.router.release(&req.peer, charged);
+                        self.router
+                            .refuse(now, &req, &super::CallError::MailboxFull);
                     }
                 }
-                1 => {
-                    self.router.hold(now, req);
-                }
-                _ => self
-                    .router
-                    .refuse(now, &req, &super::CallError::MailboxFull),
-            },
+            }
             Event::DeliverStream(req) => {
                 self.sources += 1;
                 self.router
@@ -467,6 +479,13 @@ impl World {
             "{} bytes held, over the limit of {}",
             self.router.held_bytes(),
             self.limits.held_bytes_limit
+        );
+        let charged = self.router.stats().inbound_bytes;
+        let owed = self.router.held_bytes() + self.inbound.iter().map(|(_, b)| b).sum::<usize>();
+        assert!(
+            charged <= self.limits.inbound_bytes_limit && charged <= owed,
+            "{charged} inbound bytes charged: limit {}, held or unanswered {owed}",
+            self.limits.inbound_bytes_limit
         );
         let live = self
             .asks

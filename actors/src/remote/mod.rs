@@ -75,7 +75,7 @@ pub use config::{NodeConfig, NodeError};
 pub use error::CallError;
 pub use export::ExportBuilder;
 pub use membership::{COMPONENTS_FACT, ENDPOINT_FACT, WeakNode};
-pub use node::{Node, NodeStats, TellRefusals};
+pub use node::{InboundRefusals, Node, NodeStats, TellRefusals};
 pub use reference::{Ref, RefAsk, RefTell, Undelivered};
 pub use service::{Accepts, AcceptsStream, ServedBy};
 #[doc(hidden)]

@@ -31,9 +31,10 @@ mod admission;
 mod calls;
 mod driver;
 mod flow;
+mod id_key;
 mod streams;
 
-pub use super::router::{NodeStats, TellRefusals};
+pub use super::router::{InboundRefusals, NodeStats, TellRefusals};
 pub(super) use admission::Answer;
 pub(super) use driver::Link;
 
@@ -49,6 +50,11 @@ impl Slots for Handles {
 
 type ExportsWatch = Box<dyn Fn(&[&str])>;
 
+/// An inbound ask done with: its request, the bytes it was charged against the
+/// inbound budget, and its outcome (`None`: dropped unanswered, only the charge goes
+/// back).
+type Finished = (Request, usize, Option<Result<Encoded, CallError>>);
+
 pub(super) struct Shared {
     name: String,
     default_timeout: Duration,
@@ -57,7 +63,7 @@ pub(super) struct Shared {
     pub(super) link: Rc<dyn Link>,
     /// Answers to inbound asks, completed by components while the router was busy,
     /// waiting for the driver to hand them over.
-    answers: RefCell<VecDeque<(Request, Result<Encoded, CallError>)>>,
+    answers: RefCell<VecDeque<Finished>>,
     /// Wakes the driver: answers are queued, or its timer must come earlier.
     driver: Cell<Option<Waker>>,
     /// When the driver's timer fires (`None`: not armed).
@@ -213,12 +219,15 @@ impl Node {
                 config: config.name,
             });
         }
+        let key = id_key::for_node(&config)?;
+        let mut router = Router::new(config);
+        router.set_id_key(key);
         let transport = Rc::new(transport);
         let node = Self {
             shared: Rc::new(Shared {
-                name: config.name.clone(),
-                default_timeout: config.default_timeout,
-                router: RefCell::new(Router::new(config)),
+                name: router.name().to_owned(),
+                default_timeout: router.config().default_timeout,
+                router: RefCell::new(router),
                 link: transport.clone(),
                 answers: RefCell::new(VecDeque::new()),
                 driver: Cell::new(None),

@@ -44,8 +44,9 @@ struct Side {
     requests: Vec<Request>,
     /// Streams this side produces (a forged ask with credit opens one): (caller, id).
     producing: BTreeSet<(usize, u64)>,
-    /// Highest message id this side has sent: ids only grow, so frames leave in order.
-    last_sent: u64,
+    /// Every message id this side has sent: ids are never 0 and never repeat (they
+    /// are a keyed permutation of a counter, so not in any order).
+    sent_ids: BTreeSet<u64>,
     /// The latest time `handle_timeout` ran.
     handled: Option<Nanos>,
     /// `Failure::Timeout` events seen.
@@ -133,7 +134,7 @@ impl Side {
             issued: Vec::new(),
             requests: Vec::new(),
             producing: BTreeSet::new(),
-            last_sent: 0,
+            sent_ids: BTreeSet::new(),
             handled: None,
             timeouts: 0,
             malformed: 0,
@@ -182,7 +183,7 @@ fn node_index(name: &str) -> usize {
 }
 
 impl World {
-    /// Drains side `i`'s frames: each has a fresh, larger id; frames to `a` or `b` go
+    /// Drains side `i`'s frames: each has a fresh id; frames to `a` or `b` go
     /// on the wire.
     fn drain(&mut self, i: usize) -> Vec<Envelope> {
         let mut sent = Vec::new();
@@ -190,12 +191,10 @@ impl World {
             let env = parse_own(&t.envelope);
             let side = &mut self.sides[i];
             assert!(
-                env.message_id > side.last_sent,
-                "frame {} after frame {}",
-                env.message_id,
-                side.last_sent
+                env.message_id != 0 && side.sent_ids.insert(env.message_id),
+                "message id {} is 0 or was sent before",
+                env.message_id
             );
-            side.last_sent = env.message_id;
             let to = node_index(&t.peer);
             if to < 2 {
                 self.wire.push_back(Frame {

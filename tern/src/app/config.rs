@@ -328,6 +328,26 @@ impl Layered {
                 }),
             }
         };
+        let size = |key: &str| positive(key).map(|v| usize::try_from(v).unwrap_or(usize::MAX));
+        let (inbound_bytes_limit, peer_inbound_bytes_limit) = (
+            size("node.inbound_bytes_limit")?,
+            size("node.peer_inbound_bytes_limit")?,
+        );
+        if peer_inbound_bytes_limit > inbound_bytes_limit {
+            return Err(self.bad(
+                "node.peer_inbound_bytes_limit",
+                &format!("at most node.inbound_bytes_limit ({inbound_bytes_limit})"),
+                peer_inbound_bytes_limit.to_string(),
+            ));
+        }
+        let max_peers = size("node.max_peers")?;
+        if peers.len() > max_peers {
+            return Err(self.bad(
+                "node.max_peers",
+                &format!("at least the {} [peers] configured", peers.len()),
+                max_peers.to_string(),
+            ));
+        }
         let (gossip, mut warnings) = self.gossip(&listen)?;
         let admin = self.admin(&mut warnings)?;
         let security = self.security(&mut warnings)?;
@@ -350,6 +370,10 @@ impl Layered {
             heartbeat_timeout: Duration::from_millis(positive("transport.heartbeat_timeout_ms")?),
             handshake_ivl: Duration::from_millis(positive("transport.handshake_ivl_ms")?),
             send_hwm: i32::try_from(positive("transport.send_hwm")?).unwrap_or(i32::MAX),
+            max_connections_per_address: size("transport.max_connections_per_address")?,
+            inbound_bytes_limit,
+            peer_inbound_bytes_limit,
+            max_peers,
         })
     }
 }
@@ -564,6 +588,14 @@ pub struct NodeSettings {
     pub handshake_ivl: Duration,
     /// Send high-water mark.
     pub send_hwm: i32,
+    /// Inbound connections open at once per remote IP address.
+    pub max_connections_per_address: usize,
+    /// The node's inbound byte budget (all peers).
+    pub inbound_bytes_limit: usize,
+    /// The inbound byte budget of one peer.
+    pub peer_inbound_bytes_limit: usize,
+    /// Most peers kept.
+    pub max_peers: usize,
     /// Membership gossip, if `gossip.bind` is set.
     pub gossip: Option<GossipSettings>,
     /// The admin listener, if `admin.bind` is set.

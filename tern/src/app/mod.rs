@@ -228,7 +228,7 @@ impl App {
                 )),
                 None => None,
             };
-            let running = self.start(settings, transport.clone(), &endpoints, gossip)?;
+            let running = self.start(settings, transport.clone(), &endpoints, gossip, None)?;
             let _admin = match &settings.admin {
                 Some(a) => Some(admin::start(
                     a,
@@ -256,6 +256,8 @@ impl App {
     /// `endpoints`) and, with a `[gossip]` section, membership on the given datagram
     /// socket and seed: the node, the hosted components, then gossip. The same steps
     /// run in a process ([`App::serve`]) and on the simulator ([`SimCluster`]).
+    /// `id_seed` keys the node's message ids (the simulator's seed stream); `None`
+    /// draws the key from the operating system.
     ///
     /// The settings are put in the container's
     /// [`Environment`](crate::actors::Environment) before any component starts, so a
@@ -266,17 +268,26 @@ impl App {
         transport: T,
         endpoints: &[String],
         gossip: Option<(D, u64)>,
+        id_seed: Option<u64>,
     ) -> Result<Running, AppError>
     where
         T: Transport + 'static,
         D: Datagrams + 'static,
     {
         crate::actors::Environment::current().insert(settings.clone());
-        let config = NodeConfig::new(settings.name.clone())
+        let mut config = NodeConfig::new(settings.name.clone())
             .peers(settings.peers.keys().cloned())
             .generation(settings.generation)
             .default_timeout(settings.ask_timeout)
-            .pending_ttl(settings.pending_ttl);
+            .pending_ttl(settings.pending_ttl)
+            .inbound_bytes_limits(
+                settings.inbound_bytes_limit,
+                settings.peer_inbound_bytes_limit,
+            )
+            .max_peers(settings.max_peers);
+        config.seed = id_seed;
+        // With gossip, membership says who hosts what: no directories on the data plane.
+        config.static_directories = settings.gossip.is_none();
         let node = Node::start(config, transport)?;
         for w in &settings.warnings {
             tracing::warn!(name: "tern.app.config_warning", node = %settings.name,

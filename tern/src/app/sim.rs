@@ -159,6 +159,10 @@ impl SimCluster {
             }
             None => None,
         };
+        let id_seed = world
+            .seeds()
+            .stream(&format!("ids/{name}/{}", settings.generation))
+            .next_u64();
         let transport = SimTransport::new(name.clone(), world.socket(id), self.nodes.clone())
             .with_hwm(usize::try_from(settings.send_hwm).unwrap_or(0))
             .with_max_frame(settings.max_frame);
@@ -166,7 +170,7 @@ impl SimCluster {
         world
             .spawn_on(id, async move {
                 let listen = settings.listen.clone();
-                if let Err(e) = app.start(&settings, transport, &listen, gossip) {
+                if let Err(e) = app.start(&settings, transport, &listen, gossip, Some(id_seed)) {
                     tracing::error!(node = %name, error = %e, "container failed to start");
                     failures.borrow_mut().push(format!("{name}: {e}"));
                 }

@@ -60,6 +60,16 @@ pub struct ZmqConfig {
     pub reconnect_ivl_max: Duration,
     /// Inbound messages read ahead of the node before the reader pauses (default 4,096).
     pub inbox_capacity: usize,
+    /// Bytes of inbound frames read ahead of the node before the reader pauses
+    /// (default 16 MiB): large frames arriving faster than the node takes them wait
+    /// in libzmq's queues and then the sender's TCP window, not in this process's
+    /// read-ahead.
+    pub inbox_bytes: usize,
+    /// Inbound TCP connections open at once from one remote IP address (default 256):
+    /// one more is shut down as soon as it is accepted, before any handshake, counted
+    /// in [`ZmqStats::connections_refused`](super::ZmqStats::connections_refused) and
+    /// logged with the address (see the transport's `sources` module for how).
+    pub max_connections_per_address: usize,
     /// CURVE or plaintext; unset by default, and refused unset.
     pub security: ZmqSecurity,
 }
@@ -82,6 +92,8 @@ impl ZmqConfig {
             reconnect_ivl: Duration::from_millis(100),
             reconnect_ivl_max: Duration::from_secs(1),
             inbox_capacity: 4096,
+            inbox_bytes: 16 << 20,
+            max_connections_per_address: 256,
             security: ZmqSecurity::Unset,
         }
     }
@@ -147,8 +159,11 @@ impl ZmqConfig {
         if self.heartbeat_ivl.is_zero() || self.heartbeat_timeout <= self.heartbeat_ivl {
             return Err("heartbeat_timeout: must be longer than heartbeat_ivl > 0".into());
         }
-        if self.inbox_capacity == 0 {
-            return Err("inbox_capacity: must be at least 1".into());
+        if self.inbox_capacity == 0 || self.inbox_bytes == 0 {
+            return Err("inbox_capacity/inbox_bytes: must be at least 1".into());
+        }
+        if self.max_connections_per_address == 0 {
+            return Err("max_connections_per_address: must be at least 1".into());
         }
         match &self.security {
             ZmqSecurity::Unset => {

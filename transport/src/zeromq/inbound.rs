@@ -74,7 +74,8 @@ impl ZmqTransport {
     pub(super) async fn room(&self) {
         poll_fn(|cx| {
             let mut inbox = self.inner.inbox.borrow_mut();
-            if inbox.queue.len() < self.inner.config.inbox_capacity {
+            let config = &self.inner.config;
+            if inbox.queue.len() < config.inbox_capacity && inbox.bytes < config.inbox_bytes {
                 Poll::Ready(())
             } else {
                 inbox.blocked.push(cx.waker().clone());
@@ -86,6 +87,7 @@ impl ZmqTransport {
 
     pub(super) fn push(&self, incoming: Incoming) {
         let mut inbox = self.inner.inbox.borrow_mut();
+        inbox.bytes += super::frame_bytes(&incoming);
         inbox.queue.push_back(incoming);
         if let Some(w) = inbox.reader.take() {
             w.wake();

@@ -7,6 +7,7 @@ mod keys;
 mod monitor;
 mod rotation;
 mod security;
+mod sources;
 mod stats;
 mod zap;
 
@@ -34,6 +35,8 @@ use monitor::Link;
 #[derive(Default)]
 struct Inbox {
     queue: VecDeque<Incoming>,
+    /// Bytes of the frames in `queue` (bounded by `ZmqConfig::inbox_bytes`).
+    bytes: usize,
     reader: Option<Waker>,
     /// Socket readers waiting for room.
     blocked: Vec<Waker>,
@@ -69,6 +72,8 @@ struct Inner {
     last_warning: Cell<Option<Instant>>,
     /// Refusals logged per remote address (flood control).
     flood: RefCell<inbound::Flood>,
+    /// Inbound connections open now per remote address (`sources.rs`).
+    sources: RefCell<sources::Sources>,
     /// CURVE: who may connect, by key (empty in plaintext).
     allow: RefCell<AllowList>,
     /// CURVE: the routing id each authenticated name last sent from on the `ROUTER`
@@ -267,6 +272,7 @@ impl ZmqTransport {
             tasks: RefCell::new(Vec::new()),
             last_warning: Cell::new(None),
             flood: RefCell::new(inbound::Flood::default()),
+            sources: RefCell::new(sources::Sources::default()),
             allow: RefCell::new(allow),
             routes: RefCell::new(BTreeMap::new()),
         });
@@ -438,6 +444,16 @@ impl ZmqTransport {
     }
 }
 
+/// What a queued frame counts against the inbox's byte bound.
+fn frame_bytes(incoming: &Incoming) -> usize {
+    match incoming {
+        Incoming::Frame {
+            envelope, payload, ..
+        } => envelope.len() + payload.len(),
+        _ => 0,
+    }
+}
+
 fn apply_common(s: &zmq::Socket, c: &ZmqConfig) -> Result<(), ZmqSetupError> {
     let max = i64::try_from(c.max_frame).unwrap_or(i64::MAX);
     s.set_maxmsgsize(max).map_err(zmq_err("MAXMSGSIZE"))?;
@@ -570,6 +586,7 @@ impl Transport for ZmqTransport {
             let mut inbox = self.inner.inbox.borrow_mut();
             match inbox.queue.pop_front() {
                 Some(incoming) => {
+                    inbox.bytes -= frame_bytes(&incoming);
                     for w in inbox.blocked.drain(..) {
                         w.wake();
                     }

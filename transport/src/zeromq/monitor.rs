@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tern_executor::ZmqSocket;
 
 use super::stats::zmq_err;
-use super::{Inner, ZmqSetupError, ZmqTransport};
+use super::{Inner, ZmqSetupError, ZmqTransport, sources};
 use crate::{Incoming, NodeName};
 
 static MONITORS: AtomicU64 = AtomicU64::new(0);
@@ -54,17 +54,30 @@ pub(super) fn monitor(
     Ok(ZmqSocket::new(pair))
 }
 
-/// The next monitor event: its number and the endpoint it concerns; `None` once the
-/// monitored socket is destroyed (`MONITOR_STOPPED`) or the monitor fails. Malformed
-/// events (never produced by libzmq) are skipped.
-async fn next_event(monitor: &ZmqSocket) -> Option<(u16, String)> {
+/// One monitor event.
+struct Event {
+    /// Its number (`zmq::SocketEvent`).
+    event: u16,
+    /// Its value: the connection's file descriptor for `ACCEPTED` and `DISCONNECTED`,
+    /// an error number for handshake failures.
+    value: u32,
+    /// The endpoint it concerns (for a `ROUTER`, the bound one).
+    endpoint: String,
+}
+
+/// The next monitor event; `None` once the monitored socket is destroyed
+/// (`MONITOR_STOPPED`) or the monitor fails. Malformed events (never produced by
+/// libzmq) are skipped.
+async fn next_event(monitor: &ZmqSocket) -> Option<Event> {
     loop {
         let frames = monitor.recv_multipart().await.ok()?;
-        let event = frames
-            .first()
-            .and_then(|f| f.get(..2))
-            .map(|b| u16::from_le_bytes([b[0], b[1]]));
-        if let Some(event) = event {
+        let head = frames.first().and_then(|f| f.get(..6)).map(|b| {
+            (
+                u16::from_le_bytes([b[0], b[1]]),
+                u32::from_le_bytes([b[2], b[3], b[4], b[5]]),
+            )
+        });
+        if let Some((event, value)) = head {
             if event == zmq::SocketEvent::MONITOR_STOPPED.to_raw() {
                 return None;
             }
@@ -72,8 +85,29 @@ async fn next_event(monitor: &ZmqSocket) -> Option<(u16, String)> {
                 .get(1)
                 .map(|f| String::from_utf8_lossy(f).into_owned())
                 .unwrap_or_default();
-            return Some((event, endpoint));
+            return Some(Event {
+                event,
+                value,
+                endpoint,
+            });
         }
+    }
+}
+
+impl ZmqTransport {
+    /// Counts a connection accepted on `fd` against its remote address, and shuts it
+    /// down if that address is over its cap.
+    fn count_source(&self, fd: i32) {
+        let Some(addr) = sources::peer_address(fd) else {
+            return;
+        };
+        let cap = self.inner.config.max_connections_per_address;
+        if self.inner.sources.borrow_mut().accepted(fd, addr, cap) {
+            return;
+        }
+        sources::shut(fd);
+        self.bump(|s| s.connections_refused += 1);
+        self.refused("over the connections per address cap", &addr.to_string());
     }
 }
 
@@ -90,7 +124,7 @@ pub(super) async fn watch_peer(
     link: Rc<Link>,
     monitor: ZmqSocket,
 ) {
-    while let Some((event, _)) = next_event(&monitor).await {
+    while let Some(Event { event, .. }) = next_event(&monitor).await {
         if link.retired.get() {
             continue;
         }
@@ -156,14 +190,23 @@ fn is_handshake_failure(event: u16) -> bool {
 }
 
 /// Reads the `ROUTER`'s monitor until the socket is destroyed: inbound connections
-/// accepted, closed, or refused at the handshake.
+/// accepted (counted per remote address, and shut down past the cap: `sources.rs`),
+/// closed, or refused at the handshake.
 pub(super) async fn watch_inbound(inner: Weak<Inner>, monitor: ZmqSocket) {
-    while let Some((event, from)) = next_event(&monitor).await {
+    while let Some(Event {
+        event,
+        value,
+        endpoint: from,
+    }) = next_event(&monitor).await
+    {
         let Some(t) = upgrade(&inner) else { continue };
+        let fd = i32::try_from(value).unwrap_or(-1);
         if event == zmq::SocketEvent::ACCEPTED.to_raw() {
             t.bump(|s| s.accepted += 1);
+            t.count_source(fd);
         } else if event == zmq::SocketEvent::DISCONNECTED.to_raw() {
             t.bump(|s| s.inbound_closed += 1);
+            t.inner.sources.borrow_mut().closed(fd);
         } else {
             t.bump(|s| s.handshake_failures += 1);
             t.warn(

@@ -38,6 +38,11 @@ pub struct ZmqStats {
     /// Inbound connections closed: by the peer, by a heartbeat timeout, or by libzmq
     /// after a protocol error such as a frame over `max_frame`.
     pub inbound_closed: u64,
+    /// Inbound connections shut down as soon as they were accepted because their
+    /// remote address already had
+    /// [`ZmqConfig::max_connections_per_address`](super::ZmqConfig::max_connections_per_address)
+    /// open; each is logged with the address (at most once a second per address).
+    pub connections_refused: u64,
     /// Inbound connections whose handshake failed (not ZMTP 3, a bad greeting, a
     /// handshake deadline passed): garbage, foreign protocols, port scanners.
     pub handshake_failures: u64,

@@ -17,52 +17,79 @@ use tern_proto::session::{Nanos, Request};
 use super::{Node, Shared, now};
 use crate::remote::error::CallError;
 use crate::remote::export::{Delivered, Encoded, Exported, Incoming};
-use crate::remote::router::Held;
+use crate::remote::router::{Held, charge_of};
 
 /// Where a remote ask's outcome goes: back to its node's router as a reply, once,
 /// from whatever task completes it. It carries the request (without its body), so
-/// answering copies nothing.
+/// answering copies nothing, and the bytes the request was charged against the
+/// inbound budget, given back with the answer (or when it is dropped unanswered).
 pub(crate) struct Answer {
     node: Weak<Shared>,
-    req: Request,
+    req: Option<Request>,
+    charged: usize,
 }
 
 impl Answer {
     /// Sends the outcome (or drops it if the node is gone).
-    pub(crate) fn send(self, outcome: Result<Encoded, CallError>) {
-        if let Some(shared) = self.node.upgrade() {
-            shared.answers.borrow_mut().push_back((self.req, outcome));
+    pub(crate) fn send(mut self, outcome: Result<Encoded, CallError>) {
+        if let (Some(shared), Some(req)) = (self.node.upgrade(), self.req.take()) {
+            let answer = (req, self.charged, Some(outcome));
+            shared.answers.borrow_mut().push_back(answer);
             Node { shared }.flush_answers();
+        }
+    }
+
+    /// Takes the request back (it was not queued after all): nothing is sent, and its
+    /// charge is the caller's to give back.
+    fn take(mut self) -> Option<Request> {
+        self.req.take()
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        // Never answered (the component dropped it): its bytes are given back.
+        if let (Some(shared), Some(req)) = (self.node.upgrade(), self.req.take()) {
+            shared
+                .answers
+                .borrow_mut()
+                .push_back((req, self.charged, None));
+            Node { shared }.wake_driver();
         }
     }
 }
 
 /// What offering a request to a mailbox did.
 enum Offer {
-    Queued,
-    /// The mailbox is full: the request comes back.
+    /// Queued; a tell's charge (the peer and its bytes) is to be given back now (an
+    /// ask's goes back with its answer).
+    Queued(Option<(String, usize)>),
+    /// The mailbox is full: the request comes back, still charged.
     Full(Request),
-    /// Refused: the request comes back with why.
-    Refused(Request, CallError),
-    /// Refused, and its ask already answered with why.
+    /// Refused: the request comes back with why; its charge is to be given back.
+    Refused(Request, CallError, usize),
+    /// Refused, and its ask already answered with why (its charge went back with it).
     Answered(CallError),
 }
 
 impl Node {
-    /// A request for a local component (not a stream, not control): queue it, or
-    /// hold it in the component's backlog.
+    /// A request for a local component (not a stream, not control), charged to the
+    /// inbound budget: queue it, or hold it in the component's backlog.
     pub(super) fn deliver(&self, now: Nanos, req: Request) {
+        let charged = charge_of(&req);
         let export = self.shared.router.borrow().export(&req.component).cloned();
         let Some(export) = export else {
             let error = CallError::NotHosted {
                 name: req.component.clone(),
             };
-            return self.shared.router.borrow_mut().refuse(now, &req, &error);
+            let mut router = self.shared.router.borrow_mut();
+            router.release(&req.peer, charged);
+            return router.refuse(now, &req, &error);
         };
         let req = if self.shared.router.borrow().is_holding(&req.component) {
             req
         } else {
-            match self.offer(&*export, req) {
+            match self.offer(&*export, req, charged) {
                 Offer::Full(req) => req,
                 other => return self.settle(now, other),
             }
@@ -76,8 +103,9 @@ impl Node {
         }
     }
 
-    /// Queues `req` in the component's mailbox if there is room.
-    fn offer(&self, export: &dyn Exported, mut req: Request) -> Offer {
+    /// Queues `req` (charged `charged` bytes) in the component's mailbox if there is
+    /// room.
+    fn offer(&self, export: &dyn Exported, mut req: Request, charged: usize) -> Offer {
         let payload = mem::take(&mut req.payload);
         let message_type = mem::take(&mut req.message_type);
         let content_type = mem::take(&mut req.content_type);
@@ -90,15 +118,16 @@ impl Node {
         };
         let (mut answer, tell) = if req.expects_reply {
             let node = Rc::downgrade(&self.shared);
-            (Some(Answer { node, req }), None)
+            let req = Some(req);
+            (Some(Answer { node, req, charged }), None)
         } else {
             (None, Some(req))
         };
         let result = export.deliver(&incoming, &mut answer);
         if result == Ok(Delivered::Queued) {
-            return Offer::Queued;
+            return Offer::Queued(tell.map(|t| (t.peer, charged)));
         }
-        let Some(mut req) = answer.map(|a| a.req).or(tell) else {
+        let Some(mut req) = answer.and_then(Answer::take).or(tell) else {
             // The component answered the ask already (it stopped meanwhile).
             return Offer::Answered(result.err().unwrap_or(CallError::Stopped));
         };
@@ -106,7 +135,7 @@ impl Node {
         req.message_type = message_type;
         req.content_type = content_type;
         match result {
-            Err(error) => Offer::Refused(req, error),
+            Err(error) => Offer::Refused(req, error, charged),
             Ok(_) => Offer::Full(req),
         }
     }
@@ -115,9 +144,20 @@ impl Node {
     fn settle(&self, now: Nanos, offer: Offer) {
         let mut router = self.shared.router.borrow_mut();
         match offer {
-            Offer::Queued => router.delivered(),
-            Offer::Full(req) => router.refuse(now, &req, &CallError::MailboxFull),
-            Offer::Refused(req, error) => router.refuse(now, &req, &error),
+            Offer::Queued(tell) => {
+                router.delivered();
+                if let Some((peer, charged)) = tell {
+                    router.release(&peer, charged);
+                }
+            }
+            Offer::Full(req) => {
+                router.release(&req.peer, charge_of(&req));
+                router.refuse(now, &req, &CallError::MailboxFull);
+            }
+            Offer::Refused(req, error, charged) => {
+                router.release(&req.peer, charged);
+                router.refuse(now, &req, &error);
+            }
             Offer::Answered(error) => {
                 router.stats_mut().refused += 1;
                 tracing::warn!(node = %self.name(), %error, "inbound ask refused by its component");
@@ -142,13 +182,12 @@ impl Node {
                     break;
                 };
                 if !has_room && until <= now {
-                    self.shared
-                        .router
-                        .borrow_mut()
-                        .refuse(now, &req, &CallError::MailboxFull);
+                    let mut router = self.shared.router.borrow_mut();
+                    router.release(&req.peer, bytes);
+                    router.refuse(now, &req, &CallError::MailboxFull);
                     continue;
                 }
-                match self.offer(export, req) {
+                match self.offer(export, req, bytes) {
                     Offer::Full(req) => {
                         let held = Held { req, until, bytes };
                         self.shared.router.borrow_mut().unpop_held(held);
@@ -173,10 +212,13 @@ impl Node {
             // One at a time, so the queue keeps its buffer (no allocation per answer).
             loop {
                 let next = self.shared.answers.borrow_mut().pop_front();
-                let Some((req, outcome)) = next else {
+                let Some((req, charged, outcome)) = next else {
                     break;
                 };
-                router.answer(now, req, outcome);
+                match outcome {
+                    Some(outcome) => router.answer(now, req, charged, outcome),
+                    None => router.release(&req.peer, charged),
+                }
             }
         }
         let _ = self.flush();

@@ -8,16 +8,21 @@
 //! ([`NodeConfig::held_bytes_limit`](crate::remote::NodeConfig::held_bytes_limit));
 //! past the bound, or past its wait, a request is refused: an ask is answered with
 //! [`CallError::MailboxFull`], a tell dropped, counted and logged.
+//!
+//! Before any of that, a request is charged to the inbound byte budgets of its peer
+//! and of the node (`budget.rs`); one over either is refused the same way. The
+//! driver gives the charge back with [`Router::release`] when it is done with the
+//! request, or passes it to [`Router::answer`].
 
 use std::collections::VecDeque;
 
 use tern_proto::session::{Nanos, Request};
 
+use tern_proto::v1::ErrorCode;
+
+use super::budget::{OverBudget, charge_of};
 use super::{Router, Slots, nanos};
 use crate::remote::error::CallError;
-
-/// Bytes a held request is charged beyond its payload (its names, the entry).
-const HELD_OVERHEAD: usize = 128;
 
 /// A request waiting in a component's backlog.
 pub(crate) struct Held {
@@ -39,11 +44,12 @@ impl<K: Slots> Router<K> {
     /// whether the backlog is new (the driver starts waiting for room); a request past
     /// the node's bound is refused instead (and `false` returned).
     pub(crate) fn hold(&mut self, now: Nanos, req: Request) -> bool {
-        let bytes = req.payload.len() + HELD_OVERHEAD;
+        let bytes = charge_of(&req);
         let limit = self.config.held_bytes_limit;
         if self.held_bytes.saturating_add(bytes) > limit {
-            tracing::debug!(node = %self.name(), held = self.held_bytes, limit, "inbound backlog bound reached");
-            self.refuse(now, &req, &CallError::MailboxFull);
+            self.stats.inbound_refused.backlog += 1;
+            self.release(&req.peer, bytes);
+            self.refuse_gated(now, &req, "the backlog bound (held_bytes_limit)");
             return false;
         }
         let wait = nanos(self.config.default_timeout);
@@ -89,9 +95,63 @@ impl<K: Slots> Router<K> {
             .push_front(held);
     }
 
+    /// Charges an inbound request to its peer's and the node's byte budgets; refuses
+    /// it (counted by reason, logged at most once a second per peer) and returns
+    /// `false` if either is exceeded.
+    pub(super) fn admit(&mut self, now: Nanos, req: &Request) -> bool {
+        let bytes = charge_of(req);
+        let (peer_limit, node_limit) = (
+            self.config.peer_inbound_bytes_limit,
+            self.config.inbound_bytes_limit,
+        );
+        match self.budget.charge(&req.peer, bytes, peer_limit, node_limit) {
+            Ok(()) => true,
+            Err(OverBudget::Peer) => {
+                self.stats.inbound_refused.peer_budget += 1;
+                self.refuse_gated(now, req, "the peer's inbound byte budget");
+                false
+            }
+            Err(OverBudget::Node) => {
+                self.stats.inbound_refused.node_budget += 1;
+                self.refuse_gated(now, req, "the node's inbound byte budget");
+                false
+            }
+        }
+    }
+
+    /// Gives back `bytes` charged to `peer` by [`Router::admit`].
+    pub(crate) fn release(&mut self, peer: &str, bytes: usize) {
+        self.budget.release(peer, bytes);
+    }
+
+    /// Refuses a request over a budget: an ask is answered `MailboxFull` (saying which
+    /// budget), a tell dropped; both counted; one line a second per peer at most.
+    fn refuse_gated(&mut self, now: Nanos, req: &Request, budget: &str) {
+        if let Some(skipped) = self.gate.admit(&req.peer, now) {
+            tracing::warn!(name: "tern.node.inbound_refused", node = %self.name(),
+                remote = %req.peer, component = %req.component, budget,
+                peer_bytes = self.budget.of(&req.peer), node_bytes = self.budget.total(),
+                skipped, "inbound request refused: over a byte budget");
+        }
+        if !req.expects_reply {
+            self.stats.dropped += 1;
+            return;
+        }
+        self.stats.refused += 1;
+        if req.deadline.is_some_and(|d| d <= now) {
+            return;
+        }
+        let error = CallError::Remote {
+            code: ErrorCode::MailboxFull,
+            detail: format!("refused: over {budget}"),
+        };
+        self.session.reply(now, req, Err(error.to_wire()));
+    }
+
     /// Refuses every held request: the node is shutting down.
     pub(super) fn shutdown_backlogs(&mut self, now: Nanos) {
         self.held_bytes = 0;
+        self.budget.clear();
         for held in std::mem::take(&mut self.backlogs).into_values().flatten() {
             self.refuse(now, &held.req, &CallError::Stopped);
         }
@@ -125,15 +185,18 @@ impl<K: Slots> Router<K> {
         self.session.reply(now, req, Err(error.to_wire()));
     }
 
-    /// Answers an inbound ask with its component's outcome. An ask whose deadline
-    /// passed is not answered (its caller gave up); if it expired in the mailbox
-    /// (`Timeout`) it is counted in `requests_expired`.
+    /// Answers an inbound ask with its component's outcome, and gives back the
+    /// `charged` bytes of its budget. An ask whose deadline passed is not answered
+    /// (its caller gave up); if it expired in the mailbox (`Timeout`) it is counted in
+    /// `requests_expired`.
     pub(crate) fn answer(
         &mut self,
         now: Nanos,
         req: Request,
+        charged: usize,
         outcome: Result<(Vec<u8>, &'static str), CallError>,
     ) {
+        self.release(&req.peer, charged);
         if req.deadline.is_some_and(|d| d <= now) {
             if outcome == Err(CallError::Timeout) {
                 self.stats.requests_expired += 1;

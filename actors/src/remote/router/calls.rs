@@ -1,7 +1,7 @@
 //! Outbound calls: tells and asks, the asks on the wire, and the calls waiting for
 //! their component name or a connection.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use tern_proto::session::{Nanos, Outgoing};
@@ -17,39 +17,32 @@ pub(crate) struct Sent<S> {
     pub(super) peer: Rc<str>,
 }
 
-/// This node's asks on the wire, by session id: a map kept as a deque sorted by id
-/// (ids only grow, so an insert is a push; replies mostly come in order, so a removal
-/// is near the front), which keeps its buffer: no allocation per ask.
-pub(crate) struct Asks<S>(VecDeque<(u64, Sent<S>)>);
+/// This node's asks on the wire, by session id. Ids are a keyed permutation of a
+/// counter (unguessable, so in no useful order): an ordered map, so draining it at
+/// shutdown goes in a fixed order.
+pub(crate) struct Asks<S>(BTreeMap<u64, Sent<S>>);
 
 impl<S> Default for Asks<S> {
     fn default() -> Self {
-        Self(VecDeque::new())
+        Self(BTreeMap::new())
     }
 }
 
 impl<S> Asks<S> {
     pub(super) fn insert(&mut self, id: u64, sent: Sent<S>) {
-        match self.0.back() {
-            Some((last, _)) if *last > id => {
-                let at = self.0.partition_point(|(i, _)| *i < id);
-                self.0.insert(at, (id, sent));
-            }
-            _ => self.0.push_back((id, sent)),
-        }
+        self.0.insert(id, sent);
     }
 
     pub(super) fn remove(&mut self, id: u64) -> Option<Sent<S>> {
-        let at = self.0.binary_search_by_key(&id, |(i, _)| *i).ok()?;
-        self.0.remove(at).map(|(_, sent)| sent)
+        self.0.remove(&id)
     }
 
     pub(super) fn len(&self) -> usize {
         self.0.len()
     }
 
-    pub(super) fn drain(&mut self) -> impl Iterator<Item = (u64, Sent<S>)> + '_ {
-        self.0.drain(..)
+    pub(super) fn drain(&mut self) -> impl Iterator<Item = (u64, Sent<S>)> + use<S> {
+        std::mem::take(&mut self.0).into_iter()
     }
 }
 

@@ -57,7 +57,7 @@ impl<K: Slots> Router<K> {
             return false;
         }
         self.exports.insert(name.to_owned(), export);
-        self.heard.insert(name.to_owned());
+        self.remember([name]);
         self.exports_changed(now, reach);
         true
     }
@@ -130,6 +130,10 @@ impl<K: Slots> Router<K> {
     /// theirs where unknown); a peer not connected yet hears it on `PeerUp`. Tells the
     /// driver the exported names changed.
     pub(super) fn announce_all<R: Reach + ?Sized>(&mut self, now: Nanos, reach: &R) {
+        if !self.config.static_directories {
+            self.events.push_back(Event::ExportsChanged);
+            return;
+        }
         let peers: Vec<(String, bool)> = self
             .peers
             .iter()
@@ -154,6 +158,17 @@ impl<K: Slots> Router<K> {
                 return;
             }
         };
+        if !self.config.static_directories {
+            // Discovery is on: membership says who hosts what, and a directory on the
+            // data plane would let its sender draw calls.
+            self.stats.directories_refused += 1;
+            tracing::warn!(node = %self.name(), peer = %req.peer,
+                "directory refused: static directories are off (discovery is on)");
+            if dir.reply_wanted {
+                self.send_directory(now, &req.peer, false);
+            }
+            return;
+        }
         let Some(view) = self.peers.get_mut(&req.peer) else {
             // Only a peer (configured, or a member found by gossip) may tell this node
             // where components are: anyone else would draw its calls. It still gets
@@ -175,7 +190,7 @@ impl<K: Slots> Router<K> {
             let old = std::mem::replace(&mut view.components, dir.components.clone());
             self.unhost(&req.peer, &old);
             self.session.set_peer_generation(&req.peer, dir.generation);
-            self.heard.extend(dir.components.iter().cloned());
+            self.remember(dir.components.iter().map(String::as_str));
             let peer: Rc<str> = req.peer.as_str().into();
             for c in &dir.components {
                 self.hosts
@@ -201,10 +216,11 @@ impl<K: Slots> Router<K> {
 
     /// The periodic work: ask silent configured peers for their directory.
     pub(super) fn tick<R: Reach + ?Sized>(&mut self, now: Nanos, reach: &R) {
+        let on = self.config.static_directories;
         let silent: Vec<String> = self
             .peers
             .iter()
-            .filter(|(name, v)| v.known.is_none() && !v.gossip && reach.connected(name))
+            .filter(|(name, v)| on && v.known.is_none() && !v.gossip && reach.connected(name))
             .map(|(name, _)| name.clone())
             .collect();
         for peer in silent {
@@ -215,7 +231,9 @@ impl<K: Slots> Router<K> {
     }
 
     pub(super) fn needs_tick(&self) -> bool {
-        !self.pending.is_empty() || self.peers.values().any(|v| v.known.is_none() && !v.gossip)
+        !self.pending.is_empty()
+            || (self.config.static_directories
+                && self.peers.values().any(|v| v.known.is_none() && !v.gossip))
     }
 
     // ----- routing -----
@@ -323,6 +341,21 @@ impl<K: Slots> Router<K> {
         }
     }
 
+    /// Remembers component names as heard of, up to
+    /// [`NodeConfig::max_names`](crate::remote::NodeConfig::max_names).
+    fn remember<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        for name in names {
+            if self.heard.contains(name) {
+                continue;
+            }
+            if self.heard.len() >= self.config.max_names {
+                self.stats.names_dropped += 1;
+                continue;
+            }
+            self.heard.insert(name.to_owned());
+        }
+    }
+
     fn unhost(&mut self, peer: &str, components: &[String]) {
         for c in components {
             if let Some(h) = self.hosts.get_mut(c) {
@@ -363,6 +396,14 @@ impl<K: Slots> Router<K> {
         if name == self.name() {
             return;
         }
+        if !self.peers.contains_key(name) && self.peers.len() >= self.config.max_peers {
+            self.stats.peers_refused += 1;
+            if let Some(skipped) = self.gate.admit(name, now) {
+                tracing::warn!(name: "tern.node.peer_refused", node = %self.name(), remote = name,
+                    max_peers = self.config.max_peers, skipped, "member refused: max_peers reached");
+            }
+            return;
+        }
         let view = self
             .peers
             .entry(name.to_owned())
@@ -397,8 +438,7 @@ impl<K: Slots> Router<K> {
         }
         if let Some(old) = old {
             self.unhost(name, &old);
-            self.heard
-                .extend(components.iter().map(|c| (*c).to_owned()));
+            self.remember(components.iter().copied());
             let peer: Rc<str> = name.into();
             for c in components {
                 self.gone.remove(*c);
@@ -421,12 +461,19 @@ impl<K: Slots> Router<K> {
         if name == self.name() {
             return;
         }
+        if self.down.len() >= self.config.max_peers {
+            // Bounded: the oldest name by order is forgotten (a call pinned to it
+            // then waits for the name instead of failing at once).
+            self.down.pop_first();
+        }
         self.down.insert(name.to_owned());
         self.links_down.remove(name);
         if let Some(view) = self.peers.remove(name) {
             self.unhost(name, &view.components);
             for c in view.components {
-                if !self.hosts.contains_key(&c) {
+                // Bounded like the names heard of: past it, a call to the name waits
+                // for a host instead of failing at once.
+                if !self.hosts.contains_key(&c) && self.gone.len() < self.config.max_names {
                     self.gone.insert(c, name.to_owned());
                 }
             }

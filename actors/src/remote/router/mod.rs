@@ -38,6 +38,7 @@ use super::error::CallError;
 use crate::flow::{DEFAULT_NETWORK, FlowControl, Place};
 
 mod admission;
+mod budget;
 mod calls;
 mod directory;
 mod flow;
@@ -45,6 +46,8 @@ mod stats;
 mod streams;
 
 pub(crate) use admission::Held;
+pub use budget::InboundRefusals;
+pub(crate) use budget::charge_of;
 pub(crate) use calls::Pending;
 pub use stats::{NodeStats, TellRefusals};
 
@@ -153,6 +156,10 @@ pub(crate) struct Router<K: Slots> {
     backlogs: BTreeMap<String, VecDeque<Held>>,
     /// Bytes held in `backlogs`.
     held_bytes: usize,
+    /// Bytes of inbound requests charged, per peer and in all.
+    budget: budget::Budget,
+    /// Flood control of refusal lines, per peer.
+    gate: budget::LogGate,
     streams: streams::Tables<K>,
     events: VecDeque<Event<K>>,
     /// When to retry directories and sweep waiting calls, while there is a need.
@@ -193,6 +200,8 @@ impl<K: Slots> Router<K> {
             links_down: BTreeMap::new(),
             backlogs: BTreeMap::new(),
             held_bytes: 0,
+            budget: budget::Budget::default(),
+            gate: budget::LogGate::default(),
             streams: streams::Tables::default(),
             events: VecDeque::new(),
             next_tick: None,
@@ -200,6 +209,11 @@ impl<K: Slots> Router<K> {
             shaped: BTreeMap::new(),
             shaped_seq: 0,
         }
+    }
+
+    /// Keys the permutation that makes this node's message ids (before any message).
+    pub(crate) fn set_id_key(&mut self, key: [u8; 16]) {
+        self.session.set_id_key(key);
     }
 
     /// The configuration.
@@ -221,6 +235,7 @@ impl<K: Slots> Router<K> {
             session: self.session.stats(),
             held_bytes: self.held_bytes,
             flow: self.flow.stats(),
+            inbound_bytes: self.budget.total(),
             ..self.stats
         }
     }
@@ -324,7 +339,7 @@ impl<K: Slots> Router<K> {
             .get(peer)
             .filter(|v| !v.gossip)
             .map(|v| v.known.is_none());
-        if let Some(unknown) = unknown {
+        if let Some(unknown) = unknown.filter(|_| self.config.static_directories) {
             self.send_directory(now, peer, unknown);
         }
         // Calls that waited for this connection go now.
@@ -424,6 +439,9 @@ impl<K: Slots> Router<K> {
             }
             Some(_) if req.credit > 0 => self.events.push_back(Event::DeliverStream(req)),
             Some(_) => {
+                if !self.admit(now, &req) {
+                    return;
+                }
                 if self.backlogs.contains_key(&req.component) {
                     // Behind what already waits for this component, in order.
                     self.hold(now, req);

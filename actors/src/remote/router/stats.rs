@@ -2,6 +2,7 @@
 
 use tern_proto::session::SessionStats;
 
+use super::budget::InboundRefusals;
 use crate::flow::FlowStats;
 use crate::remote::error::CallError;
 
@@ -37,6 +38,19 @@ pub struct NodeStats {
     /// Bytes of inbound requests waiting in backlogs now
     /// (bounded by [`NodeConfig::held_bytes_limit`](crate::remote::NodeConfig::held_bytes_limit)).
     pub held_bytes: usize,
+    /// Bytes of inbound requests charged to the node's budget now (see
+    /// [`NodeConfig::inbound_bytes_limit`](crate::remote::NodeConfig::inbound_bytes_limit)).
+    pub inbound_bytes: usize,
+    /// Inbound requests refused by a byte budget or a backlog bound, by reason (each
+    /// also counted in `refused` or `dropped`).
+    pub inbound_refused: InboundRefusals,
+    /// Members refused because this node already had
+    /// [`NodeConfig::max_peers`](crate::remote::NodeConfig::max_peers) peers; each is
+    /// logged (at most once a second per name).
+    pub peers_refused: u64,
+    /// Component names not remembered because this node already remembered
+    /// [`NodeConfig::max_names`](crate::remote::NodeConfig::max_names).
+    pub names_dropped: u64,
     /// Inbound asks whose deadline passed while they waited in the mailbox: not
     /// handled, not answered (the caller has given up).
     pub requests_expired: u64,
@@ -51,7 +65,9 @@ pub struct NodeStats {
     /// Control messages that failed to decode.
     pub bad_control: u64,
     /// Directories refused because their sender is not a peer of this node (neither
-    /// configured nor a member found by gossip); each is logged.
+    /// configured nor a member found by gossip), or because static directories are
+    /// off ([`NodeConfig::static_directories`](crate::remote::NodeConfig::static_directories),
+    /// discovery on); each is logged.
     pub directories_refused: u64,
     /// Streams this node asked for that are still open.
     pub streams_open: usize,

@@ -305,3 +305,133 @@ fn the_sender_refuses_every_call_beyond_the_horizon() {
         assert_eq!(t.peer, "a2");
     }
 }
+
+/// Replies are matched to (the peer the ask went to, its id): the same answer from
+/// another authenticated peer is refused and counted, and ids are keyed, not a
+/// counter another peer could extrapolate.
+#[test]
+fn a_reply_from_another_peer_is_refused_and_counted() {
+    use tern_proto::session::{Event as WireEvent, Session};
+    let up = Up(BTreeSet::from(["b", "c"]));
+    let mut r = Router::<T>::new(NodeConfig::new("a"));
+    r.set_id_key([3; 16]);
+    r.peer_up(0, &up, "b", 1, &["echo"]);
+    let name: Rc<str> = "echo".into();
+    let ask = |r: &mut Router<T>| {
+        let slot = Rc::new(Slot::default());
+        r.ask(MS, &up, &name, None, out(), 100 * MS, slot.clone())
+            .expect("sent");
+        (
+            slot.id.get().expect("an id"),
+            r.poll_transmit().expect("a frame"),
+        )
+    };
+    let (id, frame) = ask(&mut r);
+    let (next, _) = ask(&mut r);
+    assert!(id.abs_diff(next) > 1 << 32, "{id:#x} then {next:#x}");
+    // b answers; c replays b's answer (same id) as its own, first.
+    let mut b = Session::new("b");
+    b.set_generation(1);
+    b.handle_frame(2 * MS, "a", &frame.envelope, frame.payload);
+    let Some(WireEvent::Request(req)) = b.poll_event() else {
+        panic!("no request")
+    };
+    b.reply(3 * MS, &req, Ok((b"7".to_vec(), "application/json".into())));
+    let answer = b.poll_transmit().expect("the answer");
+    r.handle_frame(4 * MS, &up, "c", &answer.envelope, answer.payload.clone());
+    assert!(completions(&mut r).is_empty());
+    assert_eq!(r.stats().session.unmatched_replies, 1);
+    assert_eq!(r.asks_outstanding(), 2);
+    r.handle_frame(5 * MS, &up, "b", &answer.envelope, answer.payload);
+    assert_eq!(completions(&mut r), vec![Ok(())]);
+    assert_eq!(r.asks_outstanding(), 1);
+    // Another key, other ids.
+    let mut other = Router::<T>::new(NodeConfig::new("a"));
+    other.set_id_key([4; 16]);
+    other.peer_up(0, &up, "b", 1, &["echo"]);
+    assert_ne!(ask(&mut other).0, id);
+}
+
+/// With discovery on, a directory on the data plane is refused and counted, even from
+/// a member, and nothing is announced there.
+#[test]
+fn a_directory_is_refused_when_static_directories_are_off() {
+    use tern_proto::control::{
+        DIRECTORY_COMPONENT, DIRECTORY_MESSAGE_TYPE, PROTOBUF_CONTENT_TYPE, encode_directory,
+    };
+    use tern_proto::session::Session;
+    use tern_proto::v1::Directory;
+    let up = Up(BTreeSet::from(["b"]));
+    let directory = |claims: &str| {
+        let dir = Directory {
+            node: "b".into(),
+            generation: 1,
+            version: 9,
+            components: vec![claims.into()],
+            reply_wanted: false,
+        };
+        let mut b = Session::new("b");
+        let out = Outgoing::new(
+            DIRECTORY_COMPONENT,
+            DIRECTORY_MESSAGE_TYPE,
+            PROTOBUF_CONTENT_TYPE,
+            encode_directory(&dir),
+        );
+        b.tell(0, "a", out);
+        b.poll_transmit().expect("a frame")
+    };
+    let name: Rc<str> = "echo".into();
+    for on in [true, false] {
+        let mut r = Router::<T>::new(NodeConfig::new("a").static_directories(on));
+        r.peer_up(0, &up, "b", 1, &["other"]);
+        let frame = directory("echo");
+        r.handle_frame(MS, &up, "b", &frame.envelope, frame.payload);
+        let routed = r.target(2 * MS, &up, &name, None).ok().flatten();
+        if on {
+            assert_eq!(routed.as_deref(), Some("b"));
+            assert_eq!(r.stats().directories_refused, 0);
+        } else {
+            assert_eq!(routed, None, "the directory drew the call");
+            assert_eq!(r.stats().directories_refused, 1);
+        }
+        // A configured peer hears this node's directory only with them on.
+        let mut r = Router::<T>::new(NodeConfig::new("a").peers(["b"]).static_directories(on));
+        r.add_export(0, &up, "mine", Live);
+        r.handle_peer_up(MS, &up, "b");
+        r.handle_timeout(10_000 * MS, &up);
+        assert_eq!(r.poll_transmit().is_some(), on);
+    }
+}
+
+/// Members past `max_peers` are refused and names past `max_names` not remembered,
+/// each counted; the peers and names already known keep working.
+#[test]
+fn peers_and_names_are_capped() {
+    let up = Up(BTreeSet::from(["p0", "p1", "p2"]));
+    let mut r = Router::<T>::new(NodeConfig::new("a").max_peers(2).max_names(3));
+    r.peer_up(0, &up, "p0", 1, &["c0", "c1"]);
+    r.peer_up(0, &up, "p1", 1, &["c2", "c3"]);
+    r.peer_up(0, &up, "p2", 1, &["c4"]);
+    assert_eq!(r.stats().peers_refused, 1);
+    assert_eq!(r.stats().names_dropped, 1);
+    let route = |r: &mut Router<T>, c: &str| {
+        let c: Rc<str> = c.into();
+        r.target(MS, &up, &c, None)
+            .ok()
+            .flatten()
+            .map(|h| h.to_string())
+    };
+    assert_eq!(route(&mut r, "c0").as_deref(), Some("p0"));
+    assert_eq!(route(&mut r, "c3").as_deref(), Some("p1"));
+    assert_eq!(route(&mut r, "c4"), None, "the refused member's component");
+    // A known member still updates; the dropped name still routes, it is only not
+    // remembered once its host is gone.
+    r.peer_up(2 * MS, &up, "p1", 2, &["c3"]);
+    assert_eq!(r.stats().peers_refused, 1);
+    assert_eq!(route(&mut r, "c3").as_deref(), Some("p1"));
+    assert_eq!(
+        r.unhosted("c3"),
+        CallError::UnknownName { name: "c3".into() }
+    );
+    assert_eq!(r.unhosted("c2"), CallError::NotHosted { name: "c2".into() });
+}

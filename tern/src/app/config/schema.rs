@@ -49,6 +49,24 @@ pub(super) const SCHEMA: &[(&str, &str, Kind, &str)] = &[
         "endpoints to bind, e.g. [\"tcp://127.0.0.1:7101\"]",
     ),
     (
+        "node",
+        "inbound_bytes_limit",
+        Kind::Int,
+        "most bytes of inbound requests held for all peers (unanswered asks, queued or held requests)",
+    ),
+    (
+        "node",
+        "peer_inbound_bytes_limit",
+        Kind::Int,
+        "most bytes of inbound requests held for one peer; at most inbound_bytes_limit",
+    ),
+    (
+        "node",
+        "max_peers",
+        Kind::Int,
+        "most peers (configured and found by gossip) this node keeps",
+    ),
+    (
         "components",
         "host",
         Kind::StrList,
@@ -101,6 +119,12 @@ pub(super) const SCHEMA: &[(&str, &str, Kind, &str)] = &[
         "send_hwm",
         Kind::Int,
         "messages queued per connection before backpressure",
+    ),
+    (
+        "transport",
+        "max_connections_per_address",
+        Kind::Int,
+        "inbound connections open at once from one IP address; more are closed at once",
     ),
     (
         "gossip",
@@ -226,6 +250,9 @@ pub(super) const SCHEMA: &[(&str, &str, Kind, &str)] = &[
 
 pub(super) fn defaults() -> Vec<(&'static str, Value)> {
     vec![
+        ("node.inbound_bytes_limit", Value::Integer(64 << 20)),
+        ("node.peer_inbound_bytes_limit", Value::Integer(16 << 20)),
+        ("node.max_peers", Value::Integer(1024)),
         ("components.host", Value::Array(Vec::new())),
         ("timeouts.ask_ms", Value::Integer(5000)),
         ("timeouts.pending_ttl_ms", Value::Integer(5000)),
@@ -235,6 +262,7 @@ pub(super) fn defaults() -> Vec<(&'static str, Value)> {
         ("transport.heartbeat_timeout_ms", Value::Integer(1500)),
         ("transport.handshake_ivl_ms", Value::Integer(5000)),
         ("transport.send_hwm", Value::Integer(10_000)),
+        ("transport.max_connections_per_address", Value::Integer(256)),
         ("gossip.seeds", Value::Array(Vec::new())),
         ("gossip.cluster", Value::String("tern".into())),
         ("gossip.keys", Value::Array(Vec::new())),

@@ -157,6 +157,7 @@ impl super::NodeSettings {
         z.heartbeat_timeout = self.heartbeat_timeout;
         z.handshake_ivl = self.handshake_ivl;
         z.send_hwm = self.send_hwm;
+        z.max_connections_per_address = self.max_connections_per_address;
         z.security = self.security.load()?;
         Ok(z)
     }

@@ -208,3 +208,54 @@ fn gossip_settings_are_checked_with_clear_errors_and_warnings() {
     assert!(off.gossip.is_none());
     assert!(off.warnings.iter().any(|w| w.contains("gossip is off")));
 }
+
+#[test]
+fn bounds_have_defaults_and_bad_values_are_typed_errors() {
+    let f = file(GOOD);
+    let node = Layered::load(Some(&f.0), Vec::new())
+        .unwrap()
+        .node(1)
+        .unwrap();
+    assert_eq!(
+        (
+            node.inbound_bytes_limit,
+            node.peer_inbound_bytes_limit,
+            node.max_peers,
+            node.max_connections_per_address
+        ),
+        (64 << 20, 16 << 20, 1024, 256)
+    );
+    let env = [
+        ("TERN_SECURITY__MODE", "plaintext"),
+        ("TERN_TRANSPORT__MAX_CONNECTIONS_PER_ADDRESS", "8"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    let z = Layered::load(Some(&f.0), env.to_vec())
+        .and_then(|l| l.node(1))
+        .and_then(|n| n.zmq())
+        .unwrap();
+    assert_eq!(z.max_connections_per_address, 8);
+    let bad = |var: &str, value: &str, key: &str| {
+        let env = vec![(var.to_owned(), value.to_owned())];
+        match Layered::load(Some(&f.0), env).and_then(|l| l.node(1)) {
+            Err(ConfigError::BadValue { key: k, .. }) => assert_eq!(k, key, "{var}={value}"),
+            other => panic!("{var}={value}: {other:?}"),
+        }
+    };
+    bad(
+        "TERN_NODE__INBOUND_BYTES_LIMIT",
+        "0",
+        "node.inbound_bytes_limit",
+    );
+    bad(
+        "TERN_NODE__PEER_INBOUND_BYTES_LIMIT",
+        "134217728",
+        "node.peer_inbound_bytes_limit",
+    );
+    bad("TERN_NODE__MAX_PEERS", "0", "node.max_peers");
+    bad(
+        "TERN_TRANSPORT__MAX_CONNECTIONS_PER_ADDRESS",
+        "0",
+        "transport.max_connections_per_address",
+    );
+}
