@@ -73,7 +73,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::envelope::{PROTOCOL_VERSION, decode_envelope, encode_envelope, scan_ids};
 use crate::error::DecodeError;
 use crate::limits::Limits;
-use crate::v1::{ComponentRef, Envelope, ErrorCode, ErrorInfo, Kind};
+use crate::v1::{ComponentRef, Envelope, ErrorCode, ErrorInfo, Kind, TraceContext};
 
 mod fence;
 mod stream;
@@ -116,6 +116,9 @@ pub struct Outgoing {
     /// before going out keeps the generation its caller addressed, so it is refused
     /// by a later incarnation instead of being handled there.
     pub generation: Option<u64>,
+    /// W3C trace context to carry in the envelope's `trace` field (ids of 16 and 8
+    /// bytes; see [`TraceContext`]), `None` for an untraced message.
+    pub trace: Option<TraceContext>,
 }
 
 impl Outgoing {
@@ -132,6 +135,7 @@ impl Outgoing {
             content_type: content_type.into(),
             payload,
             generation: None,
+            trace: None,
         }
     }
 }
@@ -162,6 +166,9 @@ pub struct Request {
     /// caller accepts before it grants more); 0 for a plain ask or a tell. Answer it
     /// with [`Session::stream_item`] and [`Session::stream_end`].
     pub credit: u32,
+    /// The caller's W3C trace context, if the request carried one (its ids were
+    /// checked by the decoder: 16 and 8 bytes); boxed, as most requests carry none.
+    pub trace: Option<Box<TraceContext>>,
 }
 
 /// A successful reply.
@@ -361,6 +368,7 @@ impl Session {
             }),
             message_type: std::mem::take(&mut out.message_type),
             content_type: std::mem::take(&mut out.content_type),
+            trace: out.trace.take(),
             ..Envelope::default()
         }
     }
@@ -517,6 +525,7 @@ impl Session {
                     payload,
                     deadline: timeout.map(|t| now.saturating_add(t)),
                     credit,
+                    trace: env.trace.map(Box::new),
                 }));
             }
             Ok(Kind::Reply) if self.streams.outbound.contains_key(&env.correlation_id) => {

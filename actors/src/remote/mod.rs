@@ -62,6 +62,7 @@ mod config;
 mod error;
 mod export;
 pub mod fuzzing;
+mod latency;
 mod membership;
 mod node;
 mod reference;
@@ -74,6 +75,7 @@ pub use codec::{Codec, CodecError, Json, Postcard, Prost, Raw, RawBytes, RemoteM
 pub use config::{NodeConfig, NodeError};
 pub use error::CallError;
 pub use export::ExportBuilder;
+pub use latency::{ASK_LATENCY_BOUNDS, AskLatency};
 pub use membership::{COMPONENTS_FACT, ENDPOINT_FACT, WeakNode};
 pub use node::{Node, NodeStats, TellRefusals};
 pub use reference::{Ref, RefAsk, RefTell, Undelivered};

@@ -19,6 +19,7 @@ use tern_transport::{Transport, TransportError};
 use super::config::{NodeConfig, NodeError, check_component_name};
 use super::error::CallError;
 use super::export::{Encoded, Export, ExportBuilder, Exported};
+use super::latency::AskLatency;
 use super::reference::Ref;
 use super::router::{Event, Router, Slots};
 use super::slot::CallSlot;
@@ -57,6 +58,8 @@ pub(super) struct Shared {
     /// Answers to inbound asks, completed by components while the router was busy,
     /// waiting for the driver to hand them over.
     answers: RefCell<VecDeque<(Request, Result<Encoded, CallError>)>>,
+    /// How long this node's remote asks took.
+    latency: RefCell<AskLatency>,
     /// Wakes the driver: answers are queued, or its timer must come earlier.
     driver: Cell<Option<Waker>>,
     /// When the driver's timer fires (`None`: not armed).
@@ -220,6 +223,7 @@ impl Node {
                 router: RefCell::new(Router::new(config)),
                 link: transport.clone(),
                 answers: RefCell::new(VecDeque::new()),
+                latency: RefCell::new(AskLatency::default()),
                 driver: Cell::new(None),
                 armed: Cell::new(None),
                 exports_watch: RefCell::new(None),
@@ -251,6 +255,13 @@ impl Node {
     #[must_use]
     pub fn name(&self) -> &str {
         &self.shared.name
+    }
+
+    /// How long this node's remote asks took, from the call to the outcome (every
+    /// ask that ended, whatever the outcome).
+    #[must_use]
+    pub fn ask_latency(&self) -> AskLatency {
+        *self.shared.latency.borrow()
     }
 
     /// The deadline of remote asks that set none.

@@ -519,6 +519,7 @@ impl World {
                         payload: payload.clone(),
                         deadline,
                         credit,
+                        trace: env.trace.map(Box::new),
                     };
                     s.requests.push(req.clone());
                     expected.push(Event::Request(req));

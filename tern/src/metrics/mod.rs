@@ -38,9 +38,10 @@
 //! | `tern_gossip_datagrams_total`, `tern_gossip_bytes_total` | counter | `direction` = `in`, `out` | gossip traffic |
 //! | `tern_gossip_datagrams_rejected_total` | counter | `reason` | gossip datagrams refused |
 //!
-//! Not yet exported, because no counter exists today: the ask latency histogram and
-//! inbound refusals by finer reason (unknown component, full mailbox) wait for the
-//! rebuilt remote layer; bytes and frames in and out per peer and connection counts
+//! | `tern_ask_latency_seconds` | histogram | | this node's remote asks, from the call to the outcome (100 µs doubling to 6.5 s) |
+//!
+//! Not yet exported, because no counter exists today: inbound refusals by finer
+//! reason (unknown component, full mailbox) wait for the rebuilt remote layer; bytes and frames in and out per peer and connection counts
 //! (the ZeroMQ transport counts them in `ZmqStats`, which the node does not yet hand
 //! to the admin listener); the busy fraction of the container thread waits
 //! for the executor to account the time it spends parked.
@@ -62,7 +63,7 @@ use tern_discovery::{Discovery, GossipStats};
 use tern_executor::RuntimeStats;
 
 use crate::ComponentStats;
-use crate::remote::{Node, NodeStats};
+use crate::remote::{ASK_LATENCY_BOUNDS, AskLatency, Node, NodeStats};
 
 pub use sampler::{Rate, Sampler};
 pub use status::status_table;
@@ -89,6 +90,8 @@ pub struct Snapshot {
     pub components: Vec<(String, ComponentStats)>,
     /// The node's remote counters.
     pub remote: NodeStats,
+    /// How long the node's remote asks took.
+    pub ask_latency: AskLatency,
     /// The executor's counters.
     pub runtime: RuntimeStats,
     /// Membership, when gossip runs.
@@ -128,6 +131,7 @@ impl Snapshot {
             generation,
             components: node.map(Node::exports).unwrap_or_default(),
             remote: node.map(Node::stats).unwrap_or_default(),
+            ask_latency: node.map(Node::ask_latency).unwrap_or_default(),
             runtime: tern_executor::stats(),
             gossip,
             peers,
@@ -142,6 +146,7 @@ impl Snapshot {
             Registry::with_labels([("node".into(), self.node.clone().into())].into_iter());
         registry.register_collector(Box::new(Families(catalogue::families(self))));
         registry.register_collector(Box::new(Lag(self.sampler.lag_histogram())));
+        registry.register_collector(Box::new(AskLatencyFamily(self.ask_latency)));
         let mut out = String::new();
         // Writing to a String cannot fail; an encoder error would be a bug in a
         // family's name, and the partial text is still the best answer.
@@ -191,5 +196,31 @@ impl Collector for Lag {
             MetricType::Histogram,
         )?;
         self.0.encode(m)
+    }
+}
+
+#[derive(Debug)]
+struct AskLatencyFamily(AskLatency);
+
+impl Collector for AskLatencyFamily {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let mut m = encoder.encode_descriptor(
+            "tern_ask_latency_seconds",
+            "How long this node's remote asks took, from the call to the outcome.",
+            None,
+            MetricType::Histogram,
+        )?;
+        let buckets: Vec<(f64, u64)> = ASK_LATENCY_BOUNDS
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .zip(self.0.buckets().iter().copied())
+            .collect();
+        m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            self.0.sum().as_secs_f64(),
+            self.0.count(),
+            &buckets,
+            None,
+        )
     }
 }
