@@ -34,6 +34,7 @@
 //! ```
 
 mod context;
+pub mod debug;
 mod envelope;
 mod scope;
 mod span;

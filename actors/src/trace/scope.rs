@@ -4,16 +4,22 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context as TaskContext, Poll};
 
 use tern_executor::Instant;
 
 use super::context::SpanContext;
+use super::debug;
 use super::span::{Recorder, SpanKind, SpanRecord};
 
-/// Whether remote calls carry trace context and spans are timed (process-wide).
-static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Remote calls carry trace context and spans are timed.
+const TRACING: u8 = 1;
+/// A debug switch is on somewhere in the process (see [`debug`]).
+const DEBUG: u8 = 2;
+
+/// [`TRACING`] and [`DEBUG`], process-wide: zero is "off", one load to check.
+static FLAGS: AtomicU8 = AtomicU8::new(0);
 
 struct State {
     /// The span of the handler being polled on this thread.
@@ -33,17 +39,30 @@ thread_local! {
     };
 }
 
-/// Whether tracing is on: one relaxed atomic load, the whole cost of tracing when it
-/// is off.
+/// Whether tracing or a debug switch is on: one relaxed atomic load, the whole cost
+/// of tracing on the message path when both are off.
 #[inline]
 #[must_use]
 pub fn is_enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    FLAGS.load(Ordering::Relaxed) != 0
 }
 
 /// Turns trace propagation on or off for the whole process. [`install`] turns it on.
 pub fn enable(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
+    set(TRACING, on);
+}
+
+/// Sets the debug bit (while a switch is on).
+pub(super) fn set_debug(on: bool) {
+    set(DEBUG, on);
+}
+
+fn set(bit: u8, on: bool) {
+    if on {
+        FLAGS.fetch_or(bit, Ordering::Relaxed);
+    } else {
+        FLAGS.fetch_and(!bit, Ordering::Relaxed);
+    }
 }
 
 /// Sends this thread's finished spans to `recorder`, makes span ids from `seed`
@@ -111,6 +130,9 @@ pub(crate) struct Open {
     component: String,
     message_type: String,
     start: Instant,
+    /// In a debug flow: recorded even when not sampled, and the handler's debug
+    /// events pass the log filter.
+    debug: bool,
 }
 
 impl Open {
@@ -122,36 +144,41 @@ impl Open {
         component: &str,
         message_type: &str,
     ) -> Option<Self> {
-        if !is_enabled() {
+        let flags = FLAGS.load(Ordering::Relaxed);
+        if flags == 0 {
             return None;
         }
-        Some(Self::child_of(
-            current(),
-            kind,
-            node,
-            component,
-            message_type,
-        ))
+        let flow = flags & DEBUG != 0 && debug::in_flow();
+        if flags & TRACING == 0 && !flow {
+            return None;
+        }
+        let mut open = Self::child_of(current(), kind, node, component, message_type);
+        if flow {
+            open.debug = true;
+            debug::log_call(node, component, message_type, open.ctx);
+        }
+        Some(open)
     }
 
     /// A handler for a request that carried `parent` (or none: a new trace): `None`
-    /// when tracing is off.
+    /// when tracing is off and no debug switch takes the request.
     pub(crate) fn serve(
         parent: Option<SpanContext>,
         node: &str,
         component: &str,
         message_type: &str,
     ) -> Option<Self> {
-        if !is_enabled() {
+        let flags = FLAGS.load(Ordering::Relaxed);
+        if flags == 0 {
             return None;
         }
-        Some(Self::child_of(
-            parent,
-            SpanKind::Server,
-            node,
-            component,
-            message_type,
-        ))
+        let flow = flags & DEBUG != 0 && debug::take(node, component, message_type, parent);
+        if flags & TRACING == 0 && !flow {
+            return None;
+        }
+        let mut open = Self::child_of(parent, SpanKind::Server, node, component, message_type);
+        open.debug = flow;
+        Some(open)
     }
 
     fn child_of(
@@ -173,6 +200,7 @@ impl Open {
             component: component.to_owned(),
             message_type: message_type.to_owned(),
             start: now(),
+            debug: false,
         }
     }
 
@@ -183,7 +211,7 @@ impl Open {
 
     /// Ends the span, failed with `error` or not.
     pub(crate) fn finish(self, error: Option<String>) {
-        if !self.ctx.sampled {
+        if !self.ctx.sampled && !self.debug {
             return;
         }
         let recorder = STATE.with(|s| s.recorder.borrow().clone());
@@ -203,13 +231,14 @@ impl Open {
     }
 }
 
-/// Makes `ctx` current until dropped, then puts back what was current before (also
-/// when the polled future panics).
-struct Entered(Option<SpanContext>);
+/// Makes a span current (and its debug flow, if any) until dropped, then puts back
+/// what was current before (also when the polled future panics).
+struct Entered(Option<SpanContext>, bool);
 
 impl Entered {
-    fn enter(ctx: SpanContext) -> Self {
-        Self(STATE.with(|s| s.current.replace(Some(ctx))))
+    fn enter(span: &Open) -> Self {
+        let previous = STATE.with(|s| s.current.replace(Some(span.ctx)));
+        Self(previous, debug::set_in_flow(span.debug))
     }
 }
 
@@ -217,6 +246,7 @@ impl Drop for Entered {
     fn drop(&mut self) {
         let previous = self.0;
         STATE.with(|s| s.current.set(previous));
+        debug::set_in_flow(self.1);
     }
 }
 
@@ -243,7 +273,7 @@ impl<F: Future + Unpin> Future for InSpan<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        let _entered = this.span.as_ref().map(|s| Entered::enter(s.context()));
+        let _entered = this.span.as_ref().map(Entered::enter);
         let out = Pin::new(&mut this.inner).poll(cx);
         if out.is_ready()
             && let Some(span) = this.span.take()

@@ -10,6 +10,7 @@
 mod ring;
 
 pub use ring::{DEFAULT_SPANS, SpanRing};
+pub use tern_actors::trace::debug;
 pub use tern_actors::trace::{
     Recorder, SpanContext, SpanKind, SpanRecord, current, enable, install, is_enabled, uninstall,
 };
