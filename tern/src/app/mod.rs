@@ -55,12 +55,15 @@
 //! ```
 
 mod admin;
+mod admin_actions;
 mod cli;
+mod cli_ops;
 pub mod config;
 mod debug_flow;
 mod gossip;
 mod signals;
 mod sim;
+mod status_page;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -243,6 +246,7 @@ impl App {
                         generation: settings.generation,
                         discovery: running.discovery().cloned(),
                         peers: settings.peers.keys().cloned().collect(),
+                        running: Some(running.clone()),
                     },
                 )?),
                 None => None,

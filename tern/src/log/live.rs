@@ -14,6 +14,9 @@ use tracing_subscriber::reload;
 use super::LogError;
 use tern_actors::trace::debug;
 
+/// The module whose events say what the debug switches do.
+const DEBUG_TARGET: &str = "tern_actors::trace::debug";
+
 /// Lets every event through while the handler being polled is in a debug flow. With
 /// no debug switch on in the process, it tells `tracing` that no callsite is
 /// interested (and its level hint is `OFF`), so a `debug!` the main filter turned off
@@ -22,8 +25,9 @@ use tern_actors::trace::debug;
 pub(crate) struct FlowFilter;
 
 impl<S: Subscriber> Filter<S> for FlowFilter {
-    fn enabled(&self, _meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
-        debug::in_flow()
+    fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
+        // The switches' own events (`tern.debug.message`, on, off) pass at any level.
+        debug::in_flow() || meta.target() == DEBUG_TARGET
     }
 
     fn callsite_enabled(&self, _meta: &'static Metadata<'static>) -> Interest {

@@ -49,6 +49,7 @@
 //! The mapping from counters to metrics is in one file, `metrics/catalogue.rs`.
 
 mod catalogue;
+mod cluster;
 mod sampler;
 mod status;
 
@@ -65,6 +66,7 @@ use tern_executor::RuntimeStats;
 use crate::ComponentStats;
 use crate::remote::{ASK_LATENCY_BOUNDS, AskLatency, Node, NodeStats};
 
+pub use cluster::{components, components_table};
 pub use sampler::{Rate, Sampler};
 pub use status::status_table;
 
