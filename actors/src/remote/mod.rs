@@ -70,6 +70,7 @@ mod router;
 mod service;
 mod slot;
 mod stream;
+mod traffic;
 
 pub use codec::{Codec, CodecError, Json, Postcard, Prost, Raw, RawBytes, RemoteMessage};
 pub use config::{NodeConfig, NodeError};
@@ -85,3 +86,4 @@ pub use service::{Direct, Found};
 #[doc(hidden)]
 pub use stream::Opened;
 pub use stream::RefStream;
+pub use traffic::{MAX_COUNTED_PEERS, OTHER_PEERS, PeerTraffic};

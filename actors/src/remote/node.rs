@@ -24,6 +24,7 @@ use super::reference::Ref;
 use super::router::{Event, Router, Slots};
 use super::slot::CallSlot;
 use super::stream::{CallStream, Source};
+use super::traffic::{PeerTraffic, Traffic};
 use crate::actor::Actor;
 use crate::addr::Addr;
 use crate::env::Environment;
@@ -60,6 +61,8 @@ pub(super) struct Shared {
     answers: RefCell<VecDeque<(Request, Result<Encoded, CallError>)>>,
     /// How long this node's remote asks took.
     latency: RefCell<AskLatency>,
+    /// Frames and bytes to and from each peer.
+    pub(super) traffic: RefCell<Traffic>,
     /// Wakes the driver: answers are queued, or its timer must come earlier.
     driver: Cell<Option<Waker>>,
     /// When the driver's timer fires (`None`: not armed).
@@ -224,6 +227,7 @@ impl Node {
                 link: transport.clone(),
                 answers: RefCell::new(VecDeque::new()),
                 latency: RefCell::new(AskLatency::default()),
+                traffic: RefCell::new(Traffic::default()),
                 driver: Cell::new(None),
                 armed: Cell::new(None),
                 exports_watch: RefCell::new(None),
@@ -262,6 +266,14 @@ impl Node {
     #[must_use]
     pub fn ask_latency(&self) -> AskLatency {
         *self.shared.latency.borrow()
+    }
+
+    /// Frames and bytes exchanged with each peer since the node started (peers past
+    /// [`MAX_COUNTED_PEERS`](super::MAX_COUNTED_PEERS) are added up under
+    /// [`OTHER_PEERS`](super::OTHER_PEERS)).
+    #[must_use]
+    pub fn traffic(&self) -> Vec<(String, PeerTraffic)> {
+        self.shared.traffic.borrow().snapshot()
     }
 
     /// The deadline of remote asks that set none.

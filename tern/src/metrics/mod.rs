@@ -39,12 +39,13 @@
 //! | `tern_gossip_datagrams_rejected_total` | counter | `reason` | gossip datagrams refused |
 //!
 //! | `tern_ask_latency_seconds` | histogram | | this node's remote asks, from the call to the outcome (100 µs doubling to 6.5 s) |
+//! | `tern_peer_frames_total`, `tern_peer_bytes_total` | counter | `peer`, `direction` = `in`, `out` | frames and bytes to and from each peer (at most 1024 peers, the rest as `(other)`) |
+//! | `tern_runtime_busy_ratio` | gauge | | fraction of the last ten seconds the container thread was not parked |
 //!
 //! Not yet exported, because no counter exists today: inbound refusals by finer
-//! reason (unknown component, full mailbox) wait for the rebuilt remote layer; bytes and frames in and out per peer and connection counts
-//! (the ZeroMQ transport counts them in `ZmqStats`, which the node does not yet hand
-//! to the admin listener); the busy fraction of the container thread waits
-//! for the executor to account the time it spends parked.
+//! reason (unknown component, full mailbox) wait for the rebuilt remote layer;
+//! connection counts (the ZeroMQ transport counts them in `ZmqStats`, which the node
+//! does not hand to the admin listener).
 //!
 //! The mapping from counters to metrics is in one file, `metrics/catalogue.rs`.
 
@@ -94,6 +95,8 @@ pub struct Snapshot {
     pub remote: NodeStats,
     /// How long the node's remote asks took.
     pub ask_latency: AskLatency,
+    /// Frames and bytes to and from each peer.
+    pub traffic: Vec<(String, crate::remote::PeerTraffic)>,
     /// The executor's counters.
     pub runtime: RuntimeStats,
     /// Membership, when gossip runs.
@@ -134,6 +137,7 @@ impl Snapshot {
             components: node.map(Node::exports).unwrap_or_default(),
             remote: node.map(Node::stats).unwrap_or_default(),
             ask_latency: node.map(Node::ask_latency).unwrap_or_default(),
+            traffic: node.map(Node::traffic).unwrap_or_default(),
             runtime: tern_executor::stats(),
             gossip,
             peers,
@@ -149,6 +153,7 @@ impl Snapshot {
         registry.register_collector(Box::new(Families(catalogue::families(self))));
         registry.register_collector(Box::new(Lag(self.sampler.lag_histogram())));
         registry.register_collector(Box::new(AskLatencyFamily(self.ask_latency)));
+        registry.register_collector(Box::new(Busy(self.sampler.busy())));
         let mut out = String::new();
         // Writing to a String cannot fail; an encoder error would be a bug in a
         // family's name, and the partial text is still the best answer.
@@ -224,5 +229,23 @@ impl Collector for AskLatencyFamily {
             &buckets,
             None,
         )
+    }
+}
+
+#[derive(Debug)]
+struct Busy(Option<f64>);
+
+impl Collector for Busy {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let Some(busy) = self.0 else {
+            return Ok(());
+        };
+        let m = encoder.encode_descriptor(
+            "tern_runtime_busy_ratio",
+            "Fraction of the last ten seconds the container thread ran (was not parked).",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(busy).encode(m)
     }
 }

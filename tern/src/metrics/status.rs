@@ -67,6 +67,12 @@ pub(super) fn status(snap: &Snapshot) -> Value {
             "last": last.as_secs_f64() * 1e3,
             "max": max.as_secs_f64() * 1e3,
         },
+        "busy": snap.sampler.busy(),
+        "traffic": snap.traffic.iter().map(|(peer, t)| json!({
+            "peer": peer,
+            "frames_in": t.frames_in, "bytes_in": t.bytes_in,
+            "frames_out": t.frames_out, "bytes_out": t.bytes_out,
+        })).collect::<Vec<_>>(),
         "ask_latency_ms": {
             "count": snap.ask_latency.count(),
             "p50": quantile(0.5),
