@@ -10,6 +10,7 @@ use crate::ask::{AskRequest, Tell};
 use crate::error::SendError;
 use crate::mailbox::{AskEnvelope, ComponentStats, Envelope, Interrupt, Mailbox, TellEnvelope};
 use crate::reply::{OnReply, ReplySlot, Responder};
+use crate::trace::{Open, Traced};
 
 /// A tell envelope for `msg`, reusing a spent one when the pool has one.
 #[inline]
@@ -143,6 +144,7 @@ impl<A: Actor> Addr<A> {
         msg: M,
         deadline: Option<tern_executor::Instant>,
         on_reply: &mut Option<OnReply<A::Reply>>,
+        span: Option<Open>,
     ) -> Result<(), SendError<M>>
     where
         A: Handler<M>,
@@ -159,10 +161,38 @@ impl<A: Actor> Addr<A> {
             return Err(SendError::Full(msg));
         };
         let slot = Rc::new(ReplySlot::with_callback(f, deadline));
-        mb.push(Box::new(AskEnvelope {
+        let env = AskEnvelope {
             msg: Some(msg),
             reply: Some(Responder { slot }),
-        }));
+        };
+        match span {
+            None => mb.push(Box::new(env)),
+            Some(span) => mb.push(Box::new(Traced::new(span, env))),
+        }
+        Ok(())
+    }
+
+    /// As [`Addr::try_tell`], the handler running inside `span` if there is one (a
+    /// request from another node, traced).
+    pub(crate) fn try_tell_in<M: 'static>(
+        &self,
+        msg: M,
+        span: Option<Open>,
+    ) -> Result<(), SendError<M>>
+    where
+        A: Handler<M>,
+    {
+        let Some(span) = span else {
+            return self.try_tell(msg);
+        };
+        let mb = &self.inner.mailbox;
+        if mb.is_stopped() {
+            return Err(SendError::Stopped(msg));
+        }
+        if mb.is_full() {
+            return Err(SendError::Full(msg));
+        }
+        mb.push(Box::new(Traced::new(span, TellEnvelope(Some(msg)))));
         Ok(())
     }
 

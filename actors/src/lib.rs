@@ -100,6 +100,7 @@ mod reply;
 mod spawn;
 pub mod stream;
 pub(crate) mod supervision;
+pub mod trace;
 
 pub use actor::{Actor, Handler};
 pub use addr::{Addr, WeakAddr};

@@ -475,6 +475,7 @@ impl Handler<Done> for Waiter {
 fn tern_server(curve: bool) {
     let client = std::env::var(PEER).unwrap();
     Runtime::new().unwrap().block_on(async move {
+        tern_benches::tern_peer::tracing_on();
         let t = ZmqTransport::bind(secured(
             ZmqConfig::new("server")
                 .listen("tcp://127.0.0.1:0")
@@ -567,6 +568,7 @@ fn tern_all(results: &mut Results, curve: bool) {
         ("tern", "tern-1024")
     };
     Runtime::new().unwrap().block_on(async {
+        tern_benches::tern_peer::tracing_on();
         let t = ZmqTransport::bind(secured(
             ZmqConfig::new("client").listen("tcp://127.0.0.1:0"),
             curve,

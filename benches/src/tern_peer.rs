@@ -37,6 +37,17 @@ fn metrics_on() -> Option<Box<dyn std::any::Any>> {
     ))
 }
 
+/// With `TERN_BENCH_TRACING=1`, tracing on as in a container run by `App`: a span
+/// ring installed on the thread, the process-wide flag set (BENCHMARKS.md, "Cost of
+/// tracing"). Local calls never look at it; remote calls carry trace context and
+/// record spans. Call inside the runtime.
+pub fn tracing_on() {
+    if std::env::var("TERN_BENCH_TRACING").is_ok_and(|v| v == "1") {
+        let ring = std::rc::Rc::new(tern::trace::SpanRing::new(tern::trace::DEFAULT_SPANS));
+        tern::trace::install(ring, 1);
+    }
+}
+
 struct Counter {
     n: u64,
 }
@@ -147,6 +158,7 @@ impl Tern {
     pub fn tell_batched_try(&self, iters: u64, n: u64) -> Duration {
         runtime().block_on(async {
             let _metrics = metrics_on();
+            tracing_on();
             let addr = counter();
             addr.ask(Get).await.unwrap();
             let start = Instant::now();
@@ -171,6 +183,7 @@ impl Peer for Tern {
     fn tell_batched(&self, iters: u64, n: u64) -> Duration {
         runtime().block_on(async {
             let _metrics = metrics_on();
+            tracing_on();
             let addr = counter();
             addr.ask(Get).await.unwrap();
             let start = Instant::now();
@@ -189,6 +202,7 @@ impl Peer for Tern {
     fn tell_pingpong(&self, iters: u64, n: u64) -> Duration {
         runtime().block_on(async {
             let _metrics = metrics_on();
+            tracing_on();
             let ping = spawn(Ping {
                 pong: None,
                 done: None,
@@ -212,6 +226,7 @@ impl Peer for Tern {
     fn ask(&self, iters: u64) -> Duration {
         runtime().block_on(async {
             let _metrics = metrics_on();
+            tracing_on();
             let addr = counter();
             addr.ask(Get).await.unwrap();
             let start = Instant::now();

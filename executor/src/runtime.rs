@@ -98,6 +98,10 @@ pub struct RuntimeStats {
     pub turns: u64,
     /// Times the loop blocked waiting for I/O, a timer or a wake.
     pub parks: u64,
+    /// Nanoseconds the loop spent blocked in those parks, on the runtime's clock
+    /// (under virtual time a park takes no time); with the time since start, the
+    /// thread's busy fraction.
+    pub parked_nanos: u64,
 }
 
 /// The state of one runtime, owned by its thread.

@@ -217,6 +217,7 @@ impl Session {
             content_type: std::mem::take(&mut out.content_type),
             flow: std::mem::take(&mut out.flow),
             horizon: out.horizon,
+            trace: out.trace.take(),
             ..Envelope::default()
         }
     }
@@ -375,6 +376,7 @@ impl Session {
                     credit,
                     flow: env.flow,
                     horizon: env.horizon,
+                    trace: env.trace.map(Box::new),
                 }));
             }
             Ok(Kind::Reply) if self.streams.outbound.contains_key(&env.correlation_id) => {

@@ -85,6 +85,7 @@ pub mod membership;
 pub mod metrics;
 pub mod prelude;
 pub mod remote;
+pub mod trace;
 
 #[doc(inline)]
 pub use tern_actors as actors;

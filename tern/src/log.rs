@@ -68,18 +68,22 @@ mod capture;
 mod fields;
 mod flood;
 mod layer;
+mod live;
 
 use std::fmt;
 use std::time::Duration;
 
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::FilterExt as _;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::layer::SubscriberExt;
 
 pub use capture::Capture;
+pub use live::set_filter;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -210,6 +214,23 @@ pub fn subscriber<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    Ok(live_subscriber(settings, writer)?.0)
+}
+
+/// [`subscriber`] and the handle that changes its filter.
+fn live_subscriber<W>(
+    settings: &LogSettings,
+    writer: W,
+) -> Result<
+    (
+        impl Subscriber + Send + Sync + 'static,
+        tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>,
+    ),
+    LogError,
+>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::builder()
         .parse(&settings.filter)
         .map_err(|e| LogError::Filter {
@@ -221,9 +242,11 @@ where
         window: settings.flood_window,
         max_keys: FLOOD_KEYS,
     };
-    Ok(tracing_subscriber::registry()
-        .with(filter)
-        .with(layer::LineLayer::new(settings.format, flood, writer)))
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    // What the filter lets through, and every event of a handler in a debug flow.
+    let filter = filter.or(live::FlowFilter);
+    let lines = layer::LineLayer::new(settings.format, flood, writer).with_filter(filter);
+    Ok((tracing_subscriber::registry().with(lines), handle))
 }
 
 /// Installs tern's subscriber for `settings`, writing to stderr. Does nothing if a
@@ -233,8 +256,10 @@ where
 ///
 /// [`LogError::Filter`] if the filter does not parse.
 pub fn init_with(settings: &LogSettings) -> Result<(), LogError> {
-    let s = subscriber(settings, std::io::stderr)?;
-    let _ = tracing::subscriber::set_global_default(s);
+    let (s, handle) = live_subscriber(settings, std::io::stderr)?;
+    if tracing::subscriber::set_global_default(s).is_ok() {
+        live::keep(handle);
+    }
     Ok(())
 }
 

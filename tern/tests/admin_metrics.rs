@@ -1,6 +1,9 @@
 //! A real container process with `[admin]` on: `/metrics` and `/status` agree with an
-//! end-to-end count of what a client sent and the component handled, `app status`
-//! answers, and the listener's bounds hold (request size, connections, time).
+//! end-to-end count of what a client sent, what the component handled, what the node
+//! refused (a message type the component does not accept) and what was lost (asks
+//! that expired in the mailbox behind a slow one), per-peer traffic and the busy
+//! fraction are there, `app status` answers, and the listener's bounds hold (request
+//! size, connections, time).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,11 +15,32 @@ use tern::remote::{Node, NodeConfig};
 use tern::transport::{ZmqConfig, ZmqTransport};
 
 mod echo;
-use echo::{Echo, Ping, Reaper, free_port};
+use echo::{Echo, Nap, Ping, Reaper, free_port};
+use serde::{Deserialize, Serialize};
+use tern::remote::{CallError, Json, RemoteMessage};
+use tern::{Actor, Context, Handler};
 
 fn app() -> App {
     echo::app("admin-test")
 }
+
+/// What the client believes "echo" is: a component that also takes [`Unknown`],
+/// which the real one does not accept, so the node refuses it.
+struct Impostor;
+impl Actor for Impostor {}
+#[derive(Debug, Serialize, Deserialize)]
+struct Unknown;
+impl RemoteMessage for Unknown {
+    const NAME: &'static str = "test.v1.Unknown";
+    type Codec = Json;
+}
+impl Handler<Unknown> for Impostor {
+    type Reply = ();
+    async fn handle(&mut self, _: Unknown, _: &mut Context<Self>) {}
+}
+
+const REFUSED: u32 = 7;
+const NAPS: u32 = 5;
 
 /// A raw exchange with the admin listener: sends `request`, returns everything read
 /// until the server closes (or an empty string if it closed at once).
@@ -124,6 +148,27 @@ fn metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled() {
             for t in tasks {
                 asks_ok += t.await.expect("asker");
             }
+            // Refused by the node: a message type "echo" does not accept.
+            let impostor = node.lookup::<Impostor>("echo");
+            for _ in 0..REFUSED {
+                let r = impostor.ask(Unknown).timeout(Duration::from_secs(10)).await;
+                assert!(matches!(r, Err(CallError::Remote { .. })), "{r:?}");
+            }
+            // Lost: naps of 400 ms asked at once with a 100 ms deadline; the first
+            // runs, the others expire in the mailbox behind it. All time out here.
+            let naps: Vec<_> = (0..NAPS)
+                .map(|_| {
+                    let echo = echo.clone();
+                    tern::spawn_task(async move {
+                        echo.ask(Nap(400)).timeout(Duration::from_millis(100)).await
+                    })
+                })
+                .collect();
+            for n in naps {
+                assert_eq!(n.await.expect("napper"), Err(CallError::Timeout));
+            }
+            // The naps that ran finish before the node is read.
+            tern::time::sleep(Duration::from_millis(1500)).await;
             let stats = node.stats();
             node.shutdown();
             (tells_ok, asks_ok, stats)
@@ -134,7 +179,8 @@ fn metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled() {
         client_stats.tells_sent,
         u64::try_from(tells_ok).expect("count")
     );
-    assert_eq!(client_stats.asks_sent, u64::from(asks_ok));
+    assert_eq!(client_stats.asks_sent, u64::from(asks_ok + REFUSED + NAPS));
+    assert_eq!(client_stats.asks_timed_out, u64::from(NAPS));
 
     // Every tell was queued before the asks (one sender, per-sender order), so once
     // the last ask is answered every message has been handled.
@@ -145,9 +191,17 @@ fn metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled() {
     );
     let node_label = "node=\"n1\"";
     let echo = "component=\"echo\"";
+    let reason = |r: &str| {
+        let label = format!("reason=\"{r}\"");
+        sample(&text, "tern_remote_requests_failed_total", &[&label])
+    };
+    // Every nap was delivered; each either ran or expired in the mailbox.
+    let expired = reason("expired_in_mailbox").expect("expired_in_mailbox");
+    assert!((1..u64::from(NAPS)).contains(&expired), "{text}");
+    let naps_run = u64::from(NAPS) - expired;
     assert_eq!(
         sample(&text, "tern_component_handled_total", &[echo, node_label]),
-        Some(sent),
+        Some(sent + naps_run),
         "{text}"
     );
     assert_eq!(
@@ -156,15 +210,39 @@ fn metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled() {
             "tern_remote_messages_total",
             &["kind=\"requests_delivered\""]
         ),
-        Some(sent),
+        Some(sent + u64::from(NAPS)),
         "{text}"
     );
+    assert_eq!(
+        reason("refused_inbound"),
+        Some(u64::from(REFUSED)),
+        "{text}"
+    );
+    // Per-peer traffic: at least one frame in per request, one out per answer.
+    let peer = |metric: &str, dir: &str| {
+        let d = format!("direction=\"{dir}\"");
+        sample(&text, metric, &["peer=\"client\"", &d]).unwrap_or(0)
+    };
+    let requests = sent + u64::from(REFUSED + NAPS);
+    assert!(peer("tern_peer_frames_total", "in") >= requests, "{text}");
+    assert!(
+        peer("tern_peer_frames_total", "out") >= u64::from(asks_ok + REFUSED),
+        "{text}"
+    );
+    assert!(
+        peer("tern_peer_bytes_total", "in") > peer("tern_peer_frames_total", "in"),
+        "{text}"
+    );
+    let busy = text
+        .lines()
+        .find(|l| l.starts_with("tern_runtime_busy_ratio{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(busy.is_some_and(|b| (0.0..=1.0).contains(&b)), "{text}");
     for reason in [
-        "refused_inbound",
         "dropped_inbound",
         "pending_expired",
         "send_failed",
-        "expired_in_mailbox",
         "fenced_generation",
         "ask_lost_with_connection",
     ] {
@@ -187,8 +265,11 @@ fn metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled() {
         serde_json::from_str(&get(admin, "/status")).expect("JSON status");
     assert_eq!(status["node"], "n1");
     assert_eq!(status["components"][0]["name"], "echo");
-    assert_eq!(status["components"][0]["handled"], sent);
-    assert_eq!(status["remote"]["requests_delivered"], sent);
+    assert_eq!(status["components"][0]["handled"], sent + naps_run);
+    assert_eq!(
+        status["remote"]["requests_delivered"],
+        sent + u64::from(NAPS)
+    );
     assert_eq!(status["peers"][0]["name"], "client");
 
     let code = app().main_from([

@@ -18,6 +18,7 @@ use crate::addr::Addr;
 use crate::error::SendError;
 use crate::mailbox::ComponentStats;
 use crate::reply::OnReply;
+use crate::trace::{Open, SpanContext};
 
 /// An encoded reply and its content type.
 pub(crate) type Encoded = (Vec<u8>, &'static str);
@@ -41,6 +42,18 @@ pub(crate) struct Incoming<'a> {
     pub(crate) payload: &'a [u8],
     pub(crate) expects_reply: bool,
     pub(crate) deadline: Option<tern_executor::Instant>,
+    /// The caller's span, if the request carried trace context.
+    pub(crate) trace: Option<SpanContext>,
+    /// This node's name and the component's, for the handler's span.
+    pub(crate) node: &'a str,
+    pub(crate) component: &'a str,
+}
+
+impl Incoming<'_> {
+    /// The handler's span: a child of the caller's, `None` when tracing is off.
+    fn span(&self) -> Option<Open> {
+        Open::serve(self.trace, self.node, self.component, self.message_type)
+    }
 }
 
 /// One exported component, type-erased for the node's table.
@@ -114,6 +127,7 @@ fn deliver_now<A, M>(
     msg: M,
     deadline: Option<tern_executor::Instant>,
     answer: &mut Option<Answer>,
+    span: Option<Open>,
 ) -> Result<Delivered, CallError>
 where
     A: Handler<M>,
@@ -127,7 +141,7 @@ where
         return Ok(Delivered::Full);
     }
     let Some(answer) = answer.take() else {
-        return match addr.try_tell(msg) {
+        return match addr.try_tell_in(msg, span) {
             Ok(()) => Ok(Delivered::Queued),
             Err(SendError::Full(_)) => Ok(Delivered::Full),
             Err(e) => Err(refused(e)),
@@ -145,7 +159,7 @@ where
             Err(e) => Err(e.into()),
         });
     }));
-    let queued = addr.try_ask_then(msg, deadline, &mut on_reply);
+    let queued = addr.try_ask_then(msg, deadline, &mut on_reply, span);
     if let Some(f) = on_reply {
         // Not queued after all (checked just above, so this does not happen): the
         // caller still gets an answer.
@@ -290,7 +304,7 @@ impl<A: Actor> ExportBuilder<A> {
                 return Ok(Delivered::Full);
             }
             let msg = With::<M::Codec, M>::decode(req.content_type, req.payload)?;
-            deliver_now::<A, M>(addr, msg, req.deadline, answer)
+            deliver_now::<A, M>(addr, msg, req.deadline, answer, req.span())
         });
         self.export.handlers.borrow_mut().insert(M::NAME, dispatch);
         self.export

@@ -62,6 +62,7 @@ mod config;
 mod error;
 mod export;
 pub mod fuzzing;
+mod latency;
 mod membership;
 mod node;
 mod reference;
@@ -69,11 +70,13 @@ mod router;
 mod service;
 mod slot;
 mod stream;
+mod traffic;
 
 pub use codec::{Codec, CodecError, Json, Postcard, Prost, Raw, RawBytes, RemoteMessage};
 pub use config::{NodeConfig, NodeError};
 pub use error::CallError;
 pub use export::ExportBuilder;
+pub use latency::{ASK_LATENCY_BOUNDS, AskLatency};
 pub use membership::{COMPONENTS_FACT, ENDPOINT_FACT, WeakNode};
 pub use node::{InboundRefusals, Node, NodeStats, TellRefusals};
 pub use reference::{Ref, RefAsk, RefTell, Undelivered};
@@ -83,3 +86,4 @@ pub use service::{Direct, Found};
 #[doc(hidden)]
 pub use stream::Opened;
 pub use stream::RefStream;
+pub use traffic::{MAX_COUNTED_PEERS, OTHER_PEERS, PeerTraffic};

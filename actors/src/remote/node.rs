@@ -19,10 +19,12 @@ use tern_transport::{Transport, TransportError};
 use super::config::{NodeConfig, NodeError, check_component_name};
 use super::error::CallError;
 use super::export::{Encoded, Export, ExportBuilder, Exported};
+use super::latency::AskLatency;
 use super::reference::Ref;
 use super::router::{Event, Router, Slots};
 use super::slot::CallSlot;
 use super::stream::{CallStream, Source};
+use super::traffic::{PeerTraffic, Traffic};
 use crate::actor::Actor;
 use crate::addr::Addr;
 use crate::env::Environment;
@@ -64,6 +66,10 @@ pub(super) struct Shared {
     /// Answers to inbound asks, completed by components while the router was busy,
     /// waiting for the driver to hand them over.
     answers: RefCell<VecDeque<Finished>>,
+    /// How long this node's remote asks took.
+    latency: RefCell<AskLatency>,
+    /// Frames and bytes to and from each peer.
+    pub(super) traffic: RefCell<Traffic>,
     /// Wakes the driver: answers are queued, or its timer must come earlier.
     driver: Cell<Option<Waker>>,
     /// When the driver's timer fires (`None`: not armed).
@@ -230,6 +236,8 @@ impl Node {
                 router: RefCell::new(router),
                 link: transport.clone(),
                 answers: RefCell::new(VecDeque::new()),
+                latency: RefCell::new(AskLatency::default()),
+                traffic: RefCell::new(Traffic::default()),
                 driver: Cell::new(None),
                 armed: Cell::new(None),
                 exports_watch: RefCell::new(None),
@@ -261,6 +269,21 @@ impl Node {
     #[must_use]
     pub fn name(&self) -> &str {
         &self.shared.name
+    }
+
+    /// How long this node's remote asks took, from the call to the outcome (every
+    /// ask that ended, whatever the outcome).
+    #[must_use]
+    pub fn ask_latency(&self) -> AskLatency {
+        *self.shared.latency.borrow()
+    }
+
+    /// Frames and bytes exchanged with each peer since the node started (peers past
+    /// [`MAX_COUNTED_PEERS`](super::MAX_COUNTED_PEERS) are added up under
+    /// [`OTHER_PEERS`](super::OTHER_PEERS)).
+    #[must_use]
+    pub fn traffic(&self) -> Vec<(String, PeerTraffic)> {
+        self.shared.traffic.borrow().snapshot()
     }
 
     /// The deadline of remote asks that set none.

@@ -21,6 +21,7 @@ use crate::actor::Actor;
 use crate::addr::Addr;
 use crate::error::SendError;
 use crate::flow::Horizon;
+use crate::trace::{Open, SpanKind};
 
 /// A message a [`Ref::tell`] could not send, given back with the reason.
 #[derive(thiserror::Error)]
@@ -323,12 +324,17 @@ impl<T: 'static> Ref<T> {
                 });
             }
         };
-        let out = self.outgoing(M::NAME, <M::Codec as Codec<M>>::CONTENT_TYPE, payload);
-        node.tell(&self.name, self.pin.as_ref(), out)
-            .map_err(|reason| Undelivered {
-                reason,
-                message: msg,
-            })
+        let mut out = self.outgoing(M::NAME, <M::Codec as Codec<M>>::CONTENT_TYPE, payload);
+        let span = Open::call(SpanKind::Producer, node.name(), &self.name, M::NAME);
+        out.trace = span.as_ref().map(|s| s.context().to_wire());
+        let sent = node.tell(&self.name, self.pin.as_ref(), out);
+        if let Some(span) = span {
+            span.finish(sent.as_ref().err().map(ToString::to_string));
+        }
+        sent.map_err(|reason| Undelivered {
+            reason,
+            message: msg,
+        })
     }
 
     /// Sends `msg` without waiting for an answer, but waiting for room, like
@@ -527,10 +533,16 @@ where
                 }
             };
             let payload = With::<M::Codec, M>::encode(&msg)?;
-            let out = target.outgoing(M::NAME, <M::Codec as Codec<M>>::CONTENT_TYPE, payload);
+            let mut out = target.outgoing(M::NAME, <M::Codec as Codec<M>>::CONTENT_TYPE, payload);
+            let span = Open::call(SpanKind::Client, node.name(), &target.name, M::NAME);
+            out.trace = span.as_ref().map(|s| s.context().to_wire());
             let reply = node
                 .ask(&target.name, target.pin.as_ref(), out, timeout)
-                .await?;
+                .await;
+            if let Some(span) = span {
+                span.finish(reply.as_ref().err().map(ToString::to_string));
+            }
+            let reply = reply?;
             Ok(With::<M::Codec, T::Reply>::decode(
                 &reply.content_type,
                 &reply.payload,

@@ -120,7 +120,17 @@ impl Core {
     }
 
     fn park(&self, timeout: Option<Duration>, main_ready: &AtomicBool) {
-        self.bump(|s| s.parks += 1);
+        let start = self.clock.now();
+        self.park_inner(timeout, main_ready);
+        let parked = self.clock.now().saturating_duration_since(start);
+        let nanos = u64::try_from(parked.as_nanos()).unwrap_or(u64::MAX);
+        self.bump(|s| {
+            s.parks += 1;
+            s.parked_nanos = s.parked_nanos.saturating_add(nanos);
+        });
+    }
+
+    fn park_inner(&self, timeout: Option<Duration>, main_ready: &AtomicBool) {
         let timeout = self.ensure_notifier(timeout);
         let mut woken = Vec::new();
         let notified = self.remote.park.park(|| {

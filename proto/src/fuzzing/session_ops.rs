@@ -520,6 +520,7 @@ impl World {
                         credit,
                         flow: env.flow,
                         horizon: env.horizon,
+                        trace: env.trace.map(Box::new),
                     };
                     s.requests.push(req.clone());
                     expected.push(Event::Request(req));

@@ -6,7 +6,7 @@ use super::Session;
 use super::{Nanos, PeerId};
 #[cfg(doc)]
 use crate::v1::Envelope;
-use crate::v1::{ComponentRef, ErrorCode};
+use crate::v1::{ComponentRef, ErrorCode, TraceContext};
 
 /// A frame for the driver to send: the encoded envelope, then the payload as its own
 /// frame.
@@ -42,6 +42,9 @@ pub struct Outgoing {
     pub flow: String,
     /// The envelope's `horizon` field (0: not set).
     pub horizon: u32,
+    /// W3C trace context to carry in the envelope's `trace` field (ids of 16 and 8
+    /// bytes; see [`TraceContext`]), `None` for an untraced message.
+    pub trace: Option<TraceContext>,
 }
 
 impl Outgoing {
@@ -60,6 +63,7 @@ impl Outgoing {
             generation: None,
             flow: String::new(),
             horizon: 0,
+            trace: None,
         }
     }
 }
@@ -94,6 +98,9 @@ pub struct Request {
     pub flow: String,
     /// The envelope's `horizon` field (0: not set).
     pub horizon: u32,
+    /// The caller's W3C trace context, if the request carried one (its ids were
+    /// checked by the decoder: 16 and 8 bytes); boxed, as most requests carry none.
+    pub trace: Option<Box<TraceContext>>,
 }
 
 /// A successful reply.

@@ -1,13 +1,19 @@
 //! The admin listener: a small HTTP/1.1 server inside the container's own poll loop
 //! (a non-blocking `TcpListener` registered with the executor's reactor, like the
-//! gossip socket; no thread), serving `/metrics` (OpenMetrics text) and `/status`
-//! (JSON) for `app status`.
+//! gossip socket; no thread), serving `/metrics` (OpenMetrics text), `/status` (JSON,
+//! for `app status` and `app top`), `/components` (the cluster's components, for
+//! `app components`), `/spans` (the last spans), `/debug` (the debug switches on) and
+//! `/` (the status page, plain HTML and JavaScript reading those). `POST /debug` turns
+//! a debug switch on (`app trace-flow`) and `POST /log` changes the log filter
+//! (`app logs --level`); see `admin_actions.rs`.
 //!
 //! Bounded: at most `max_connections` at once (more are closed unanswered), a request
 //! head of at most `max_request_bytes` (else `431`), `request_timeout` for the request
 //! and the answer together (else the connection is closed), one request per
-//! connection. Only `GET` and `HEAD`. Off unless `[admin] bind` is set; a bind address
-//! that is not loopback is warned about by the configuration.
+//! connection; a request body is not read (`POST` takes its arguments in the query).
+//! Only `GET`, `HEAD` and `POST`. Off unless `[admin] bind` is set; a bind address
+//! that is not loopback is warned about by the configuration (anyone who reaches it
+//! can switch debug tracing on and change the log filter).
 
 use std::cell::Cell;
 use std::io::{Read, Write};
@@ -19,6 +25,7 @@ use tern_discovery::Discovery;
 use tern_executor::{Async, JoinHandle, time};
 
 use super::AppError;
+use super::admin_actions as actions;
 use super::config::AdminSettings;
 use crate::metrics::{Sampler, Snapshot};
 use crate::remote::Node;
@@ -31,6 +38,8 @@ pub(super) struct Sources {
     pub(super) generation: u64,
     pub(super) discovery: Option<Discovery>,
     pub(super) peers: Vec<String>,
+    /// The container, for debug switches and spans (none for a bare listener).
+    pub(super) running: Option<super::Running>,
 }
 
 /// A running admin listener: HTTP/1.1 in the current runtime's poll loop, serving
@@ -82,6 +91,7 @@ impl AdminListener {
                 generation: 0,
                 discovery: None,
                 peers: Vec::new(),
+                running: None,
             },
         )
     }
@@ -95,15 +105,15 @@ impl AdminListener {
 
 /// An answer: status code, reason, content type, body.
 #[derive(Debug, PartialEq, Eq)]
-struct Response {
-    code: u16,
-    reason: &'static str,
-    content_type: &'static str,
-    body: String,
+pub(super) struct Response {
+    pub(super) code: u16,
+    pub(super) reason: &'static str,
+    pub(super) content_type: &'static str,
+    pub(super) body: String,
 }
 
 impl Response {
-    fn text(code: u16, reason: &'static str, body: &str) -> Self {
+    pub(super) fn text(code: u16, reason: &'static str, body: &str) -> Self {
         Self {
             code,
             reason,
@@ -128,9 +138,17 @@ impl Response {
     }
 }
 
-/// The request line of a complete request head: `(head_only, path)`, or the error
-/// answer.
-fn parse(head: &[u8]) -> Result<(bool, &str), Response> {
+/// A request's method: `GET` and `HEAD` read, `POST` changes something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Head,
+    Post,
+}
+
+/// The request line of a complete request head: `(method, path, query)`, or the
+/// error answer.
+fn parse(head: &[u8]) -> Result<(Method, &str, &str), Response> {
     let bad = || Response::text(400, "Bad Request", "bad request");
     let line = head.split(|b| *b == b'\r').next().ok_or_else(bad)?;
     let line = std::str::from_utf8(line).map_err(|_| bad())?;
@@ -143,23 +161,24 @@ fn parse(head: &[u8]) -> Result<(bool, &str), Response> {
     if !version.starts_with("HTTP/1.") {
         return Err(bad());
     }
-    let head_only = match method {
-        "GET" => false,
-        "HEAD" => true,
+    let method = match method {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
         _ => {
             return Err(Response::text(
                 405,
                 "Method Not Allowed",
-                "only GET and HEAD",
+                "only GET, HEAD and POST",
             ));
         }
     };
-    let path = target.split('?').next().unwrap_or(target);
-    Ok((head_only, path))
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    Ok((method, path, query))
 }
 
-/// The answer to `path`; `snapshot` is read only for the paths that need it.
-fn route(path: &str, snapshot: impl FnOnce() -> Snapshot) -> Response {
+/// The answer to a read of `path`; `snapshot` is read only for the paths that need it.
+fn route(path: &str, sources: &Sources, snapshot: impl FnOnce() -> Snapshot) -> Response {
     match path {
         "/metrics" => Response {
             code: 200,
@@ -173,8 +192,20 @@ fn route(path: &str, snapshot: impl FnOnce() -> Snapshot) -> Response {
             content_type: "application/json",
             body: snapshot().status().to_string(),
         },
-        "/" => Response::text(200, "OK", "tern admin: /metrics /status"),
-        _ => Response::text(404, "Not Found", "not found; try /metrics or /status"),
+        "/components" => actions::components(sources),
+        "/spans" => actions::spans(sources),
+        "/debug" => actions::switches(sources),
+        "/" => Response {
+            code: 200,
+            reason: "OK",
+            content_type: "text/html; charset=utf-8",
+            body: super::status_page::PAGE.to_owned(),
+        },
+        _ => Response::text(
+            404,
+            "Not Found",
+            "not found; try / /metrics /status /components /spans /debug",
+        ),
     }
 }
 
@@ -192,6 +223,7 @@ enum Closed {
 async fn serve(
     io: Async<TcpStream>,
     max_request: usize,
+    sources: &Sources,
     snapshot: impl FnOnce() -> Snapshot,
 ) -> Result<u16, Closed> {
     let mut buf = Vec::with_capacity(512);
@@ -207,7 +239,8 @@ async fn serve(
         buf.extend_from_slice(&chunk[..n]);
         if let Some(end) = find_end(&buf) {
             break match parse(&buf[..end]) {
-                Ok((head_only, path)) => (head_only, route(path, snapshot)),
+                Ok((Method::Post, path, query)) => (false, actions::post(path, query, sources)),
+                Ok((method, path, _)) => (method == Method::Head, route(path, sources, snapshot)),
                 Err(r) => (false, r),
             };
         }
@@ -285,7 +318,7 @@ pub(super) fn start(settings: &AdminSettings, sources: Sources) -> Result<AdminL
                 let io = Async::new(stream);
                 let served = time::timeout(
                     limits.request_timeout,
-                    serve(io, limits.max_request_bytes, snapshot),
+                    serve(io, limits.max_request_bytes, &sources, snapshot),
                 )
                 .await;
                 match served {
@@ -315,6 +348,17 @@ pub(super) fn start(settings: &AdminSettings, sources: Sources) -> Result<AdminL
 /// `GET path` from the admin listener at `addr`, blocking, bounded by `timeout`
 /// (for the `status` command, which runs outside any container).
 pub(super) fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<String, AppError> {
+    request(addr, "GET", path, timeout)
+}
+
+/// `method path` to the admin listener at `addr`, blocking, bounded by `timeout`; the
+/// body of a `200` answer, the answer's text otherwise.
+pub(super) fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<String, AppError> {
     let fail = |why: String| AppError::AdminQuery { addr, why };
     let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| fail(e.to_string()))?;
     s.set_read_timeout(Some(timeout))
@@ -322,7 +366,7 @@ pub(super) fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Str
         .map_err(|e| fail(e.to_string()))?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .map_err(|e| fail(e.to_string()))?;
     let mut raw = Vec::new();
@@ -333,7 +377,8 @@ pub(super) fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Str
     let head = String::from_utf8_lossy(&raw[..end]);
     let status = head.lines().next().unwrap_or_default();
     if status.split(' ').nth(1) != Some("200") {
-        return Err(fail(format!("answered {status:?}")));
+        let body = String::from_utf8_lossy(&raw[end + 4..]);
+        return Err(fail(format!("answered {status:?}: {}", body.trim())));
     }
     Ok(String::from_utf8_lossy(&raw[end + 4..]).into_owned())
 }
@@ -346,14 +391,18 @@ mod tests {
     fn requests_are_parsed_strictly() {
         assert_eq!(
             parse(b"GET /metrics?x=1 HTTP/1.1\r\nHost: a").ok(),
-            Some((false, "/metrics"))
+            Some((Method::Get, "/metrics", "x=1"))
         );
         assert_eq!(
             parse(b"HEAD /status HTTP/1.0").ok(),
-            Some((true, "/status"))
+            Some((Method::Head, "/status", ""))
         );
         assert_eq!(
-            parse(b"POST /status HTTP/1.1").err().map(|r| r.code),
+            parse(b"POST /log?filter=debug HTTP/1.1").ok(),
+            Some((Method::Post, "/log", "filter=debug"))
+        );
+        assert_eq!(
+            parse(b"PUT /status HTTP/1.1").err().map(|r| r.code),
             Some(405)
         );
         for bad in [
@@ -368,7 +417,15 @@ mod tests {
 
     #[test]
     fn unknown_paths_are_404_without_reading_counters() {
-        let r = route("/nope", || unreachable!("no snapshot for a 404"));
+        let sources = Sources {
+            name: "n".into(),
+            node: None,
+            generation: 0,
+            discovery: None,
+            peers: Vec::new(),
+            running: None,
+        };
+        let r = route("/nope", &sources, || unreachable!("no snapshot for a 404"));
         assert_eq!(r.code, 404);
         let bytes = String::from_utf8(r.bytes(false)).unwrap();
         assert!(bytes.starts_with("HTTP/1.1 404 Not Found\r\n"), "{bytes}");

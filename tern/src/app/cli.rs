@@ -1,5 +1,6 @@
 //! The application's command line: its subcommands, parsing, and what each one runs.
 
+use super::cli_ops as ops;
 use super::*;
 
 #[derive(Debug, Parser)]
@@ -72,6 +73,53 @@ enum Command {
         /// Prints the `/status` JSON document instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Prints where each component of the cluster is hosted and how loaded each host
+    /// is, as this node's membership sees it (asked of its admin listener).
+    Components {
+        /// The node's configuration (its `[admin]` section is used).
+        #[arg(long, env = "TERN_CONFIG")]
+        config: PathBuf,
+        /// How long to wait for an answer, in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
+    },
+    /// `status`, refreshed: clears the terminal and prints it again every `--every`.
+    Top {
+        /// The node's configuration (its `[admin]` section is used).
+        #[arg(long, env = "TERN_CONFIG")]
+        config: PathBuf,
+        /// Time between refreshes, such as `2s` or `500ms`.
+        #[arg(long, default_value = "2s", value_parser = ops::duration)]
+        every: Duration,
+        /// Stops after this many refreshes (default: until interrupted).
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Turns on debug tracing of a component, a message type or a trace id in every
+    /// container of the cluster, for a while: each message of that flow is logged
+    /// (`tern.debug.message`) and its handlers' debug events pass the log filter.
+    TraceFlow {
+        /// A component name, a message type (`kv.v1.Get`) or a 32-digit trace id.
+        name: String,
+        /// How long, such as `60s`, `500ms` or `5m` (at most 1 h).
+        #[arg(long = "for", default_value = "60s", value_parser = ops::duration)]
+        duration: Duration,
+        /// Messages recorded per container, at most.
+        #[arg(long, default_value_t = 1000)]
+        budget: u32,
+        /// The configuration of the node to ask (its `[admin]` section is used).
+        #[arg(long, env = "TERN_CONFIG")]
+        config: PathBuf,
+    },
+    /// Changes the log filter of a running node at once.
+    Logs {
+        /// The new filter, `RUST_LOG`-style: `debug`, `info,tern::remote=debug`.
+        #[arg(long)]
+        level: String,
+        /// The node's configuration (its `[admin]` section is used).
+        #[arg(long, env = "TERN_CONFIG")]
+        config: PathBuf,
     },
 }
 
@@ -169,9 +217,12 @@ impl App {
         let env = std::env::vars();
         let layered = match &command {
             Command::Run { config } => Some(Layered::load(config.as_deref(), std::env::vars())?),
-            Command::Node { config } | Command::Status { config, .. } => {
-                Some(Layered::load(Some(config), std::env::vars())?)
-            }
+            Command::Node { config }
+            | Command::Status { config, .. }
+            | Command::Components { config, .. }
+            | Command::Top { config, .. }
+            | Command::TraceFlow { config, .. }
+            | Command::Logs { config, .. } => Some(Layered::load(Some(config), std::env::vars())?),
             _ => None,
         };
         Self::init_log(layered.as_ref(), level)?;
@@ -256,6 +307,21 @@ impl App {
                 }
                 Ok(())
             }
+            Command::Components { config, timeout_ms } => {
+                ops::components(&config, env, Duration::from_millis(timeout_ms))
+            }
+            Command::Top {
+                config,
+                every,
+                count,
+            } => ops::top(&config, env, every, count),
+            Command::TraceFlow {
+                name,
+                duration,
+                budget,
+                config,
+            } => ops::trace_flow(&config, env, &name, duration, budget),
+            Command::Logs { level, config } => ops::logs(&config, env, &level),
             Command::Node { config } => {
                 let settings = Layered::load(Some(&config), env)?.node(wall_ms())?;
                 self.check_hosted(&settings)?;

@@ -55,11 +55,15 @@
 //! ```
 
 mod admin;
+mod admin_actions;
 mod cli;
+mod cli_ops;
 pub mod config;
+mod debug_flow;
 mod gossip;
 mod signals;
 mod sim;
+mod status_page;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -75,6 +79,7 @@ use config::{ConfigError, Layered, NodeSettings};
 pub use sim::SimCluster;
 
 pub use admin::AdminListener;
+pub use debug_flow::{DEBUG_FACT, MAX_DEBUG_FOR};
 
 /// Starts one component on a node: spawn it, export it, wire it up.
 pub type Starter = Box<dyn Fn(&Node) -> Result<(), NodeError>>;
@@ -133,6 +138,9 @@ pub enum AppError {
     /// The logging settings are invalid.
     #[error("log: {0}")]
     Log(#[from] crate::log::LogError),
+    /// A debug switch that cannot be turned on.
+    #[error("debug tracing: {0}")]
+    Debug(String),
 }
 
 /// An application: its name and its components; see the [module docs](self).
@@ -238,6 +246,7 @@ impl App {
                         generation: settings.generation,
                         discovery: running.discovery().cloned(),
                         peers: settings.peers.keys().cloned().collect(),
+                        running: Some(running.clone()),
                     },
                 )?),
                 None => None,
@@ -298,12 +307,26 @@ impl App {
                 start(&node)?;
             }
         }
+        let mut trace_seed = gossip::seed_of(&settings.name, settings.generation);
         let discovery = match (&settings.gossip, gossip) {
             (Some(g), Some((socket, seed))) => {
+                trace_seed ^= seed.rotate_left(17);
                 Some(gossip::start(settings, g, &node, endpoints, socket, seed)?)
             }
             _ => None,
         };
+        // Tracing is on in a container: remote calls carry W3C trace context, and the
+        // container keeps its last spans (the simulator's containers share a thread,
+        // so the last one started records them all).
+        let spans = std::rc::Rc::new(crate::trace::SpanRing::new(crate::trace::DEFAULT_SPANS));
+        crate::trace::install(spans.clone(), trace_seed);
+        let flows = std::rc::Rc::default();
+        debug_flow::start(
+            settings.name.clone(),
+            discovery.clone(),
+            std::rc::Rc::clone(&flows),
+        )
+        .detach();
         tracing::info!(
             name: "tern.app.node_ready",
             node = %settings.name,
@@ -316,6 +339,8 @@ impl App {
             node,
             discovery,
             grace: settings.shutdown_grace,
+            spans,
+            flows,
         };
         crate::actors::Environment::current().insert(running.clone());
         Ok(running)
@@ -328,6 +353,9 @@ pub struct Running {
     node: Node,
     discovery: Option<Discovery>,
     grace: Duration,
+    spans: std::rc::Rc<crate::trace::SpanRing>,
+    /// Debug switches this container started and publishes.
+    flows: std::rc::Rc<std::cell::RefCell<Vec<debug_flow::Published>>>,
 }
 
 impl Running {
@@ -347,6 +375,12 @@ impl Running {
     #[must_use]
     pub const fn node(&self) -> &Node {
         &self.node
+    }
+
+    /// The container's last spans (see [`crate::trace`]).
+    #[must_use]
+    pub fn spans(&self) -> &crate::trace::SpanRing {
+        &self.spans
     }
 
     /// The container's membership, with a `[gossip]` section.

@@ -259,5 +259,42 @@ pub(super) fn families(snap: &Snapshot) -> Vec<Family> {
             ),
         ]);
     }
+    out.extend(per_peer(snap));
     out
+}
+
+/// Frames and bytes per peer and direction.
+fn per_peer(snap: &Snapshot) -> [Family; 2] {
+    let rows = |f: &dyn Fn(&crate::remote::PeerTraffic) -> (u64, u64)| {
+        snap.traffic
+            .iter()
+            .flat_map(|(peer, t)| {
+                let (i, o) = f(t);
+                [
+                    (
+                        vec![("peer", peer.clone()), ("direction", "in".to_owned())],
+                        i,
+                    ),
+                    (
+                        vec![("peer", peer.clone()), ("direction", "out".to_owned())],
+                        o,
+                    ),
+                ]
+            })
+            .collect()
+    };
+    [
+        Family {
+            name: "tern_peer_frames",
+            help: "Frames to and from each peer (out: handed to the transport).",
+            kind: Kind::Counter,
+            samples: rows(&|t| (t.frames_in, t.frames_out)),
+        },
+        Family {
+            name: "tern_peer_bytes",
+            help: "Bytes (envelope and payload) to and from each peer.",
+            kind: Kind::Counter,
+            samples: rows(&|t| (t.bytes_in, t.bytes_out)),
+        },
+    ]
 }

@@ -41,6 +41,8 @@ pub struct Rate {
 #[derive(Debug)]
 struct State {
     samples: VecDeque<(Instant, Vec<Counts>)>,
+    /// The runtime's parked time at each sample, for the busy fraction.
+    parked: VecDeque<(Instant, u64)>,
     last_lag: Duration,
     max_lag: Duration,
 }
@@ -65,6 +67,7 @@ impl Sampler {
         let me = Self {
             state: Rc::new(RefCell::new(State {
                 samples: VecDeque::new(),
+                parked: VecDeque::new(),
                 last_lag: Duration::ZERO,
                 max_lag: Duration::ZERO,
             })),
@@ -117,6 +120,11 @@ impl Sampler {
         while st.samples.len() > RATE_SAMPLES {
             st.samples.pop_front();
         }
+        st.parked
+            .push_back((now, tern_executor::stats().parked_nanos));
+        while st.parked.len() > RATE_SAMPLES {
+            st.parked.pop_front();
+        }
     }
 
     /// The lag histogram (seconds a wake-up came later than asked).
@@ -138,6 +146,18 @@ impl Sampler {
         time::now().saturating_duration_since(self.started)
     }
 
+    /// The fraction of the time between the oldest and the newest sample (the last
+    /// ten seconds) the container thread was not parked; `None` until two samples
+    /// exist.
+    #[must_use]
+    pub fn busy(&self) -> Option<f64> {
+        let st = self.state.borrow();
+        let (Some((t0, p0)), Some((t1, p1))) = (st.parked.front(), st.parked.back()) else {
+            return None;
+        };
+        busy(t1.saturating_duration_since(*t0), p1.saturating_sub(*p0))
+    }
+
     /// Per-component rates between the oldest and the newest sample; empty until two
     /// samples exist.
     #[must_use]
@@ -148,6 +168,17 @@ impl Sampler {
         };
         rates(first, last, t1.saturating_duration_since(*t0))
     }
+}
+
+/// `1 - parked / dt`, within 0 and 1; `None` for an empty interval.
+fn busy(dt: Duration, parked_nanos: u64) -> Option<f64> {
+    let total = dt.as_nanos();
+    if total == 0 {
+        return None;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let parked = parked_nanos as f64 / total as f64;
+    Some((1.0 - parked).clamp(0.0, 1.0))
 }
 
 fn rates(first: &[Counts], last: &[Counts], dt: Duration) -> Vec<Rate> {
@@ -194,6 +225,14 @@ mod tests {
         assert!((r[0].handled - 100.0).abs() < 1e-9 && (r[0].failures - 2.0).abs() < 1e-9);
         assert!((r[1].handled - 20.0).abs() < 1e-9);
         assert!(rates(&first, &last, Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn busy_is_the_time_not_parked() {
+        let b = busy(Duration::from_secs(10), 7_500_000_000);
+        assert!(b.is_some_and(|b| (b - 0.25).abs() < 1e-9), "{b:?}");
+        assert_eq!(busy(Duration::from_secs(1), 2_000_000_000), Some(0.0));
+        assert_eq!(busy(Duration::ZERO, 0), None);
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub(super) fn status(snap: &Snapshot) -> Value {
             .collect(),
     };
     let (last, max) = snap.sampler.lag();
+    let quantile = |q| snap.ask_latency.quantile(q).map(|d| d.as_secs_f64() * 1e3);
     json!({
         "node": snap.node,
         "generation": snap.generation,
@@ -65,6 +66,18 @@ pub(super) fn status(snap: &Snapshot) -> Value {
         "poll_lag_ms": {
             "last": last.as_secs_f64() * 1e3,
             "max": max.as_secs_f64() * 1e3,
+        },
+        "busy": snap.sampler.busy(),
+        "traffic": snap.traffic.iter().map(|(peer, t)| json!({
+            "peer": peer,
+            "frames_in": t.frames_in, "bytes_in": t.bytes_in,
+            "frames_out": t.frames_out, "bytes_out": t.bytes_out,
+        })).collect::<Vec<_>>(),
+        "ask_latency_ms": {
+            "count": snap.ask_latency.count(),
+            "p50": quantile(0.5),
+            "p90": quantile(0.9),
+            "p99": quantile(0.99),
         },
     })
 }

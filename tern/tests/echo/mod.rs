@@ -26,10 +26,29 @@ impl Handler<Ping> for Echo {
     }
 }
 
-/// An application named `name` with one component, `echo`, exported as "echo".
+/// Sleeps this many milliseconds, then answers with it: asks that wait behind it
+/// past their deadline expire in the mailbox.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Nap(pub(crate) u64);
+impl RemoteMessage for Nap {
+    const NAME: &'static str = "test.v1.Nap";
+    type Codec = Json;
+}
+impl Handler<Nap> for Echo {
+    type Reply = u64;
+    async fn handle(&mut self, n: Nap, _: &mut Context<Self>) -> u64 {
+        tern::time::sleep(std::time::Duration::from_millis(n.0)).await;
+        n.0
+    }
+}
+
+/// An application named `name` with one component, `echo`, exported as "echo"
+/// (accepting [`Ping`] and [`Nap`]).
 pub(crate) fn app(name: &'static str) -> App {
     App::new(name).component("echo", |node: &Node| {
-        node.export("echo", &tern::spawn(Echo))?.accept::<Ping>();
+        node.export("echo", &tern::spawn(Echo))?
+            .accept::<Ping>()
+            .accept::<Nap>();
         Ok(())
     })
 }

@@ -18,6 +18,7 @@ use super::{Node, Shared, now};
 use crate::remote::error::CallError;
 use crate::remote::export::{Delivered, Encoded, Exported, Incoming};
 use crate::remote::router::{Held, charge_of};
+use crate::trace::SpanContext;
 
 /// Where a remote ask's outcome goes: back to its node's router as a reply, once,
 /// from whatever task completes it. It carries the request (without its body), so
@@ -109,12 +110,21 @@ impl Node {
         let payload = mem::take(&mut req.payload);
         let message_type = mem::take(&mut req.message_type);
         let content_type = mem::take(&mut req.content_type);
+        // Named in the handler's span, so copied only while tracing is on.
+        let component = if crate::trace::is_enabled() {
+            req.component.clone()
+        } else {
+            String::new()
+        };
         let incoming = Incoming {
             message_type: &message_type,
             content_type: &content_type,
             payload: &payload,
             expects_reply: req.expects_reply,
             deadline: req.deadline.map(Instant::from_nanos),
+            trace: req.trace.as_deref().and_then(SpanContext::from_wire),
+            node: &self.shared.name,
+            component: &component,
         };
         let (mut answer, tell) = if req.expects_reply {
             let node = Rc::downgrade(&self.shared);

@@ -80,7 +80,10 @@ impl Node {
             slot.complete(Err(transport_error(e)));
         }
         self.rearm();
-        slot.wait().await
+        let outcome = slot.wait().await;
+        let took = Duration::from_nanos(super::now().saturating_sub(now));
+        self.shared.latency.borrow_mut().observe(took);
+        outcome
     }
 }
 

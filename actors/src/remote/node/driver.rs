@@ -150,7 +150,11 @@ impl Node {
                     from,
                     envelope,
                     payload,
-                } => router.handle_frame(now, link, &from, &envelope, payload),
+                } => {
+                    let bytes = envelope.len() + payload.len();
+                    self.shared.traffic.borrow_mut().received(&from, bytes);
+                    router.handle_frame(now, link, &from, &envelope, payload);
+                }
                 Incoming::PeerLost(peer) => router.handle_peer_lost(now, link, &peer),
                 Incoming::PeerUp(peer) => router.handle_peer_up(now, link, &peer),
             }
@@ -171,6 +175,9 @@ impl Node {
                 return first;
             };
             drop(router);
+            // Counted as handed over; a refusal is counted in `send_failures` too.
+            let bytes = t.envelope.len() + t.payload.len();
+            self.shared.traffic.borrow_mut().sent(&t.peer, bytes);
             if let Err(e) = self.shared.link.send(t) {
                 self.shared.router.borrow_mut().stats_mut().send_failures += 1;
                 tracing::debug!(node = %self.name(), error = %e, "frame not sent");

@@ -1,0 +1,130 @@
+//! The built-in span store: the last spans of this container, bounded.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+
+use tern_actors::trace::{Recorder, SpanRecord};
+
+/// Spans kept by default: about 300 bytes each, so well under a megabyte.
+pub const DEFAULT_SPANS: usize = 2048;
+
+/// A bounded ring of finished spans: when full, the oldest span makes room for the
+/// newest and is counted in [`SpanRing::overwritten`]. Install it on the container's
+/// thread with [`tern_actors::trace::install`]; the status page and tests read it.
+///
+/// ```
+/// use std::rc::Rc;
+/// use tern::trace::SpanRing;
+///
+/// let ring = Rc::new(SpanRing::new(4));
+/// tern::actors::trace::install(ring.clone(), 1);
+/// assert!(ring.spans().is_empty());
+/// # tern::actors::trace::uninstall();
+/// # tern::actors::trace::enable(false);
+/// ```
+#[derive(Debug)]
+pub struct SpanRing {
+    capacity: usize,
+    inner: RefCell<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    spans: VecDeque<SpanRecord>,
+    overwritten: u64,
+    recorded: u64,
+}
+
+impl SpanRing {
+    /// A ring of at most `capacity` spans (at least 1).
+    #[must_use]
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            inner: RefCell::new(Inner::default()),
+        }
+    }
+
+    /// The spans held, oldest first.
+    #[must_use]
+    pub fn spans(&self) -> Vec<SpanRecord> {
+        self.inner.borrow().spans.iter().cloned().collect()
+    }
+
+    /// The spans of one trace (by its 16-byte id), oldest first.
+    #[must_use]
+    pub fn trace(&self, trace_id: &[u8; 16]) -> Vec<SpanRecord> {
+        self.inner
+            .borrow()
+            .spans
+            .iter()
+            .filter(|s| &s.context.trace_id == trace_id)
+            .cloned()
+            .collect()
+    }
+
+    /// Spans recorded since the ring was made.
+    #[must_use]
+    pub fn recorded(&self) -> u64 {
+        self.inner.borrow().recorded
+    }
+
+    /// Spans pushed out by newer ones.
+    #[must_use]
+    pub fn overwritten(&self) -> u64 {
+        self.inner.borrow().overwritten
+    }
+
+    /// Takes every span out (for an exporter's batch).
+    pub fn drain(&self) -> Vec<SpanRecord> {
+        self.inner.borrow_mut().spans.drain(..).collect()
+    }
+}
+
+impl Recorder for SpanRing {
+    fn record(&self, span: SpanRecord) {
+        let mut inner = self.inner.borrow_mut();
+        if inner.spans.len() == self.capacity {
+            inner.spans.pop_front();
+            inner.overwritten += 1;
+        }
+        inner.spans.push_back(span);
+        inner.recorded += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tern_actors::trace::{SpanContext, SpanKind};
+    use tern_executor::Instant;
+
+    use super::*;
+
+    fn span(n: u8) -> SpanRecord {
+        SpanRecord {
+            context: SpanContext::new([n; 16], [n; 8], true),
+            parent: None,
+            kind: SpanKind::Server,
+            node: "a".into(),
+            component: "c".into(),
+            message_type: "t".into(),
+            start: Instant::from_nanos(0),
+            end: Instant::from_nanos(u64::from(n)),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn full_ring_drops_the_oldest_and_counts_it() {
+        let ring = SpanRing::new(2);
+        for n in 1..=3 {
+            ring.record(span(n));
+        }
+        let kept: Vec<u8> = ring.spans().iter().map(|s| s.context.span_id[0]).collect();
+        assert_eq!(kept, [2, 3]);
+        assert_eq!((ring.recorded(), ring.overwritten()), (3, 1));
+        assert_eq!(ring.trace(&[3; 16]).len(), 1);
+        assert_eq!(ring.drain().len(), 2);
+        assert!(ring.spans().is_empty());
+    }
+}

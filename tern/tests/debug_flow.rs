@@ -1,0 +1,214 @@
+//! Debug tracing switched on in production, on the simulator: one container turns on
+//! a switch for the component `echo`; gossip spreads it to every container; while it
+//! is on, each message of the flow is logged (`tern.debug.message`) and the handler's
+//! own `debug` events pass an `info` filter; when its time is up it ends by itself
+//! everywhere and the flow is quiet again. Over a few seeds.
+
+// Helpers of this test: a setup step that fails should fail the test loudly.
+#![allow(clippy::unwrap_used)]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tern::app::config::{Layered, NodeSettings};
+use tern::app::{App, Running, SimCluster};
+use tern::log::{Capture, LogFormat, LogSettings};
+use tern::remote::{Node, Postcard, RemoteMessage};
+use tern::sim::World;
+use tern::trace::debug::{self, Target};
+use tern::{Actor, Context, Handler, Instant};
+
+struct Echo;
+impl Actor for Echo {}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Ping(u32);
+impl RemoteMessage for Ping {
+    const NAME: &'static str = "test.v1.Ping";
+    type Codec = Postcard;
+}
+
+impl Handler<Ping> for Echo {
+    type Reply = u32;
+    async fn handle(&mut self, m: Ping, _: &mut Context<Self>) -> u32 {
+        // Filtered out at `info`, unless this message is in a debug flow.
+        tracing::debug!(name: "test.echo.handling", n = m.0, "echo handling");
+        m.0
+    }
+}
+
+fn app() -> App {
+    App::new("debug-flow").component("echo", |node: &Node| {
+        drop(node.export("echo", &tern::spawn(Echo))?.accept::<Ping>());
+        Ok(())
+    })
+}
+
+fn settings(name: &str, port: u16, host: &str) -> NodeSettings {
+    let text = format!(
+        r#"
+[node]
+name = "{name}"
+generation = 1
+listen = ["tcp://127.0.0.1:{port}"]
+[components]
+host = [{host}]
+[gossip]
+bind = "127.0.0.1:{port}"
+seeds = ["127.0.0.1:7001"]
+cluster = "debug-flow"
+keys = ["3:{}"]
+"#,
+        "0f".repeat(32)
+    );
+    Layered::from_toml(&text, &format!("{name}.toml"))
+        .unwrap()
+        .node(1)
+        .unwrap()
+}
+
+fn at(ms: u64) -> Instant {
+    Instant::ZERO + Duration::from_millis(ms)
+}
+
+const NAMES: [&str; 3] = ["front", "w1", "w2"];
+
+/// Asks `echo` `n` times from the front, numbered from `first`.
+fn ask_echo(world: &World, cluster: &SimCluster, first: u32, n: u32) {
+    world
+        .spawn_on(cluster.node("front").unwrap(), async move {
+            let node = Running::current().unwrap().node().clone();
+            for i in first..first + n {
+                let _ = node
+                    .lookup::<Echo>("echo")
+                    .ask(Ping(i))
+                    .timeout(Duration::from_secs(1))
+                    .await;
+            }
+        })
+        .detach();
+}
+
+/// How many switches each container has on now.
+fn switches(world: &World, cluster: &SimCluster) -> Rc<RefCell<Vec<usize>>> {
+    let seen: Rc<RefCell<Vec<usize>>> = Rc::default();
+    for name in NAMES {
+        let seen = seen.clone();
+        world
+            .spawn_on(cluster.node(name).unwrap(), async move {
+                seen.borrow_mut().push(debug::switches(name).len());
+            })
+            .detach();
+    }
+    seen
+}
+
+/// The JSON lines named `name`.
+fn named(capture: &Capture, name: &str) -> Vec<serde_json::Value> {
+    capture
+        .lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["name"] == name)
+        .collect()
+}
+
+fn run(seed: u64) {
+    let capture = Capture::default();
+    let log = LogSettings {
+        format: LogFormat::Json,
+        filter: "info".into(),
+        ..LogSettings::default()
+    };
+    let _log =
+        tracing::subscriber::set_default(tern::log::subscriber(&log, capture.clone()).unwrap());
+    let mut world = World::new(seed).unwrap();
+    let cluster = SimCluster::new(&mut world, app(), &NAMES).unwrap();
+    for (i, (name, host)) in [("front", ""), ("w1", "\"echo\""), ("w2", "\"echo\"")]
+        .into_iter()
+        .enumerate()
+    {
+        let port = 7001 + u16::try_from(i).unwrap();
+        cluster.start(&world, &settings(name, port, host)).unwrap();
+    }
+    world.run_until(at(3_000));
+    // Before: the handler's debug events are filtered out.
+    ask_echo(&world, &cluster, 0, 2);
+    world.run_until(at(3_500));
+    assert!(
+        named(&capture, "test.echo.handling").is_empty(),
+        "seed {seed}"
+    );
+
+    // The operator switches on `echo` at the front for 5 s.
+    world
+        .spawn_on(cluster.node("front").unwrap(), async move {
+            let running = Running::current().unwrap();
+            let target: Target = "echo".parse().unwrap();
+            running
+                .trace_flow(target, Duration::from_secs(5), 1000)
+                .unwrap();
+        })
+        .detach();
+    world.run_until(at(6_000));
+    let on = switches(&world, &cluster);
+    world.run_until(at(6_010));
+    assert_eq!(
+        *on.borrow(),
+        [1, 1, 1],
+        "seed {seed}: spread to every container"
+    );
+
+    ask_echo(&world, &cluster, 10, 4);
+    world.run_until(at(7_000));
+    let handled = named(&capture, "tern.debug.message");
+    assert_eq!(handled.len(), 4, "seed {seed}: {handled:#?}");
+    assert!(
+        handled.iter().all(|l| l["component"] == "echo"
+            && l["direction"] == "in"
+            && l["message_type"] == "test.v1.Ping"),
+        "seed {seed}: {handled:#?}"
+    );
+    let raised: Vec<_> = named(&capture, "test.echo.handling")
+        .iter()
+        .map(|l| l["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        raised,
+        [10, 11, 12, 13],
+        "seed {seed}: the flow's debug events pass"
+    );
+
+    // Time is up at 8.5 s: off by itself everywhere, and quiet again.
+    world.run_until(at(10_000));
+    let off = switches(&world, &cluster);
+    world.run_until(at(10_010));
+    assert_eq!(*off.borrow(), [0, 0, 0], "seed {seed}: ended everywhere");
+    assert!(!debug::any_on(), "seed {seed}");
+    ask_echo(&world, &cluster, 20, 3);
+    world.run_until(at(11_000));
+    assert_eq!(
+        named(&capture, "tern.debug.message").len(),
+        4,
+        "seed {seed}"
+    );
+    assert_eq!(
+        named(&capture, "test.echo.handling").len(),
+        4,
+        "seed {seed}"
+    );
+    assert!(
+        !named(&capture, "tern.debug.switched_off").is_empty(),
+        "seed {seed}: the end is logged"
+    );
+    assert!(world.violation().is_none(), "seed {seed}");
+}
+
+#[test]
+fn a_debug_switch_spreads_records_the_flow_and_ends_by_itself() {
+    for seed in 0..3 {
+        run(seed);
+    }
+}
