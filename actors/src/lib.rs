@@ -92,6 +92,7 @@ mod context;
 mod env;
 mod error;
 mod mailbox;
+pub mod ops;
 mod registry;
 pub mod remote;
 mod remote_handle;

@@ -5,6 +5,8 @@ use std::time::Duration;
 use tern_proto::Limits;
 use tern_proto::control::RESERVED_PREFIX;
 
+use crate::ops::{BreakerConfig, EjectionConfig, IngressConfig, OpsError};
+
 /// How a [`Node`](super::Node) behaves. Build one with [`NodeConfig::new`] and the
 /// chained setters; [`Node::start`](super::Node::start) checks it.
 ///
@@ -55,6 +57,17 @@ pub struct NodeConfig {
     pub held_bytes_limit: usize,
     /// Decoding limits for envelopes and control messages.
     pub limits: Limits,
+    /// The circuit breaker of each component this node calls (see
+    /// [`crate::ops::Breaker`]; default on: 5 failures in a row or 50 % of 20 calls).
+    pub breaker: BreakerConfig,
+    /// Outlier ejection of the hosts of a component (default on: 5 failures in a
+    /// row eject a host for 30 s, at most half the hosts).
+    pub ejection: EjectionConfig,
+    /// The adaptive limit on inbound asks (default off; see
+    /// [`crate::ops::IngressLimit`]).
+    pub ingress: IngressConfig,
+    /// Seed of the breakers' jitter (default: from the node's name and generation).
+    pub seed: u64,
 }
 
 impl NodeConfig {
@@ -72,7 +85,39 @@ impl NodeConfig {
             relink_after: Duration::from_secs(1),
             held_bytes_limit: 16 << 20,
             limits: Limits::default(),
+            breaker: BreakerConfig::default(),
+            ejection: EjectionConfig::default(),
+            ingress: IngressConfig::default(),
+            seed: 0,
         }
+    }
+
+    /// Sets [`NodeConfig::breaker`].
+    #[must_use]
+    pub fn breaker(mut self, breaker: BreakerConfig) -> Self {
+        self.breaker = breaker;
+        self
+    }
+
+    /// Sets [`NodeConfig::ejection`].
+    #[must_use]
+    pub fn ejection(mut self, ejection: EjectionConfig) -> Self {
+        self.ejection = ejection;
+        self
+    }
+
+    /// Sets [`NodeConfig::ingress`].
+    #[must_use]
+    pub fn ingress(mut self, ingress: IngressConfig) -> Self {
+        self.ingress = ingress;
+        self
+    }
+
+    /// Sets [`NodeConfig::seed`].
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
     }
 
     /// Sets the peers.
@@ -154,6 +199,15 @@ impl NodeConfig {
                 return bad(field, "must be longer than zero".into());
             }
         }
+        let ops = |e: OpsError| match e {
+            OpsError::Invalid { key, why } => NodeError::Config { field: key, why },
+            other => NodeError::Config {
+                field: "ops",
+                why: other.to_string(),
+            },
+        };
+        self.breaker.validate().map_err(ops)?;
+        self.ingress.validate().map_err(ops)?;
         Ok(())
     }
 }

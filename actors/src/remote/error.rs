@@ -1,5 +1,7 @@
 //! Why a call through a [`Ref`](super::Ref) failed.
 
+use std::time::Duration;
+
 use tern_proto::v1::ErrorCode;
 
 use super::codec::CodecError;
@@ -79,6 +81,22 @@ pub enum CallError {
         /// The receiver's explanation.
         detail: String,
     },
+    /// This container's circuit breaker for the component is open (it failed
+    /// repeatedly): the call failed at once, nothing was sent. Calls go through again
+    /// (a probe first) after `retry_after`; a tell's message comes back in
+    /// [`Undelivered`](super::Undelivered).
+    #[error("circuit open: the component failed repeatedly; retry after {retry_after:?}")]
+    CircuitOpen {
+        /// How long until the breaker lets a probe through (zero while one is out).
+        retry_after: Duration,
+    },
+    /// A capacity limit of this container refused the call (see
+    /// [`LimitSet`](crate::ops::LimitSet)); nothing was sent.
+    #[error("limit {limit} reached")]
+    LimitReached {
+        /// The limit's key, e.g. `in_flight.kv`.
+        limit: String,
+    },
 }
 
 impl From<AskError> for CallError {
@@ -134,7 +152,9 @@ impl CallError {
             Self::HandlerPanicked(_) => ErrorCode::HandlerPanicked,
             Self::Codec(_) => ErrorCode::DecodeFailed,
             Self::Remote { code, .. } => *code,
-            Self::Backpressure(_) => ErrorCode::MailboxFull,
+            Self::Backpressure(_) | Self::LimitReached { .. } | Self::CircuitOpen { .. } => {
+                ErrorCode::MailboxFull
+            }
             Self::Unreachable(_) | Self::PeerLost(_) => ErrorCode::Unspecified,
         };
         let detail = match self {
@@ -159,7 +179,8 @@ impl CallError {
     /// [`PeerLost`](Self::PeerLost)), no answer in time ([`Timeout`](Self::Timeout),
     /// [`IdleTimeout`](Self::IdleTimeout)), stopped ([`Stopped`](Self::Stopped)), or
     /// overloaded ([`MailboxFull`](Self::MailboxFull), [`PendingFull`](Self::PendingFull),
-    /// [`Backpressure`](Self::Backpressure)). A later call, or one to another
+    /// [`Backpressure`](Self::Backpressure), [`CircuitOpen`](Self::CircuitOpen),
+    /// [`LimitReached`](Self::LimitReached)). A later call, or one to another
     /// component, may succeed; the same fault gives `true` whichever of these variants
     /// it shows up as (it differs with timing: in flight, after the connection is
     /// seen lost, after membership declares the node dead).
@@ -189,7 +210,9 @@ impl CallError {
             | Self::Unreachable(_)
             | Self::Backpressure(_)
             | Self::PeerLost(_)
-            | Self::IdleTimeout => true,
+            | Self::IdleTimeout
+            | Self::CircuitOpen { .. }
+            | Self::LimitReached { .. } => true,
             Self::HandlerPanicked(_)
             | Self::Codec(_)
             | Self::StreamFailed(_)
@@ -234,7 +257,9 @@ impl CallError {
             | Self::Stopped
             | Self::Unreachable(_)
             | Self::Backpressure(_)
-            | Self::Remote { .. } => false,
+            | Self::Remote { .. }
+            | Self::CircuitOpen { .. }
+            | Self::LimitReached { .. } => false,
         }
     }
 }
@@ -266,6 +291,12 @@ mod tests {
                 code: ErrorCode::UnknownMessageType,
                 detail: "no such type".into(),
             },
+            CallError::CircuitOpen {
+                retry_after: Duration::from_secs(1),
+            },
+            CallError::LimitReached {
+                limit: "in_flight.kv".into(),
+            },
         ]
     }
 
@@ -290,7 +321,7 @@ mod tests {
             .into_iter()
             .filter(CallError::is_unavailable)
             .collect();
-        assert_eq!(unavailable.len(), 10, "{unavailable:?}");
+        assert_eq!(unavailable.len(), 12, "{unavailable:?}");
     }
 
     #[test]

@@ -105,6 +105,7 @@ impl<K: Slots> Router<K> {
     /// An inbound request that cannot be delivered: an ask is answered with `error`,
     /// a tell counted in `dropped`; both logged.
     pub(crate) fn refuse(&mut self, now: Nanos, req: &Request, error: &CallError) {
+        self.ingress.done(now, req);
         tracing::warn!(
             node = %self.name(),
             peer = %req.peer,
@@ -134,6 +135,7 @@ impl<K: Slots> Router<K> {
         req: Request,
         outcome: Result<(Vec<u8>, &'static str), CallError>,
     ) {
+        self.ingress.done(now, &req);
         if req.deadline.is_some_and(|d| d <= now) {
             if outcome == Err(CallError::Timeout) {
                 self.stats.requests_expired += 1;

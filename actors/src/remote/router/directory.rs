@@ -257,7 +257,12 @@ impl<K: Slots> Router<K> {
     /// Where to send a message for `component` (on `pin`, if given) now, if anywhere.
     /// Messages already waiting for the same target go first, so a later one waits
     /// behind them.
-    pub(super) fn route(&mut self, component: &str, pin: Option<&str>) -> Option<Rc<str>> {
+    pub(super) fn route(
+        &mut self,
+        now: Nanos,
+        component: &str,
+        pin: Option<&str>,
+    ) -> Option<Rc<str>> {
         if self
             .pending
             .iter()
@@ -265,10 +270,10 @@ impl<K: Slots> Router<K> {
         {
             return None;
         }
-        self.route_now(component, pin)
+        self.route_now(now, component, pin)
     }
 
-    fn route_now(&mut self, component: &str, pin: Option<&str>) -> Option<Rc<str>> {
+    fn route_now(&mut self, now: Nanos, component: &str, pin: Option<&str>) -> Option<Rc<str>> {
         if let Some(node) = pin {
             let view = self.peers.get(node)?;
             view.known?;
@@ -279,11 +284,17 @@ impl<K: Slots> Router<K> {
                 .then(|| node.into());
         }
         let hosts = self.hosts.get(component)?;
-        let live = || {
+        let connected = || {
             hosts
                 .iter()
                 .filter(|h| !self.links_down.contains_key(&***h))
         };
+        // Hosts this node ejected (outlier ejection) get no calls, unless every
+        // connected host is ejected.
+        let gate = &self.gate;
+        let kept = || connected().filter(|h| !gate.is_ejected(now, component, h));
+        let all_ejected = kept().next().is_none();
+        let live = || connected().filter(|h| all_ejected || !gate.is_ejected(now, component, h));
         let n = live().count() as u64;
         if n == 0 {
             return None;

@@ -35,6 +35,8 @@ use tern_proto::v1::ErrorCode;
 
 use super::config::NodeConfig;
 use super::error::CallError;
+use crate::ops::admission::{CallerGate, IngressGate};
+use crate::ops::{AdmissionCounts, BreakerState, LimitChange, LimitSet, OpsError, classify};
 
 mod admission;
 mod calls;
@@ -155,6 +157,10 @@ pub(crate) struct Router<K: Slots> {
     events: VecDeque<Event<K>>,
     /// When to retry directories and sweep waiting calls, while there is a need.
     next_tick: Option<Nanos>,
+    /// The caller's admission chain: breakers, ejection, the limits.
+    gate: CallerGate,
+    /// The receiver's adaptive limit on inbound asks.
+    ingress: IngressGate,
 }
 
 impl<K: Slots> Router<K> {
@@ -162,6 +168,14 @@ impl<K: Slots> Router<K> {
     pub(crate) fn new(config: NodeConfig) -> Self {
         let mut session = Session::with_limits(config.name.clone(), config.limits);
         session.set_generation(config.generation);
+        // Each node's breakers draw their own jitter: the configured seed, the name
+        // and the generation.
+        let seed = config.name.bytes().fold(
+            config.seed ^ config.generation.rotate_left(32),
+            |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3),
+        );
+        let gate = CallerGate::new(config.breaker, config.ejection, seed);
+        let ingress = IngressGate::new(config.ingress);
         let peers = config
             .peers
             .iter()
@@ -188,7 +202,38 @@ impl<K: Slots> Router<K> {
             streams: streams::Tables::default(),
             events: VecDeque::new(),
             next_tick: None,
+            gate,
+            ingress,
         }
+    }
+
+    /// The limits now.
+    pub(crate) fn limits(&self) -> &LimitSet {
+        self.gate.limits()
+    }
+
+    /// Applies a change set to the limits (see [`LimitSet::apply`]); the ingress cap
+    /// follows at once.
+    pub(crate) fn set_limits(
+        &mut self,
+        changes: &[LimitChange],
+        expected: Option<u64>,
+    ) -> Result<u64, OpsError> {
+        let version = self.gate.limits_mut().apply(changes, expected)?;
+        let cap = self.gate.limits().ingress_max();
+        self.ingress.set_cap(cap);
+        Ok(version)
+    }
+
+    /// The breaker state for calls to `component` at `now`.
+    pub(crate) fn breaker_state(&self, now: Nanos, component: &str) -> BreakerState {
+        self.gate.breaker_state(now, component)
+    }
+
+    /// The adaptive ingress limit now, if enabled.
+    pub(crate) fn ingress_limit(&self) -> Option<u32> {
+        let l = self.ingress.limit();
+        l.is_enabled().then(|| l.limit())
     }
 
     /// The configuration.
@@ -209,6 +254,10 @@ impl<K: Slots> Router<K> {
             streams_producing: self.session.streams_producing(),
             session: self.session.stats(),
             held_bytes: self.held_bytes,
+            admission: AdmissionCounts {
+                ingress_shed: self.ingress.limit().counts().shed,
+                ..self.gate.counts()
+            },
             ..self.stats
         }
     }
@@ -341,6 +390,7 @@ impl<K: Slots> Router<K> {
         }
         let asks: Vec<_> = self.asks.drain().collect();
         for (id, sent) in asks {
+            self.gate.ask_ended(&sent.component);
             self.session.cancel(id);
             self.events.push_back(Event::Completed {
                 slot: sent.slot,
@@ -363,7 +413,7 @@ impl<K: Slots> Router<K> {
         while let Some(event) = self.session.poll_event() {
             match event {
                 WireEvent::Request(req) => self.on_request(now, reach, req),
-                WireEvent::Reply { id, result } => self.on_reply(id, result),
+                WireEvent::Reply { id, result } => self.on_reply(now, id, result),
                 other => self.on_stream_event(other),
             }
         }
@@ -400,6 +450,21 @@ impl<K: Slots> Router<K> {
             }
             Some(_) if req.credit > 0 => self.events.push_back(Event::DeliverStream(req)),
             Some(_) => {
+                let expiry = req
+                    .deadline
+                    .unwrap_or_else(|| now.saturating_add(nanos(self.config.default_timeout)));
+                if let Err(retry_after) = self.ingress.admit(now, &req, expiry) {
+                    // A capacity signal for the caller (never a breaker failure).
+                    let error = CallError::Remote {
+                        code: ErrorCode::MailboxFull,
+                        detail: format!(
+                            "ingress limit reached; retry after {} ms",
+                            retry_after.as_millis()
+                        ),
+                    };
+                    self.refuse(now, &req, &error);
+                    return;
+                }
                 if self.backlogs.contains_key(&req.component) {
                     // Behind what already waits for this component, in order.
                     self.hold(now, req);
@@ -410,7 +475,7 @@ impl<K: Slots> Router<K> {
         }
     }
 
-    fn on_reply(&mut self, id: u64, result: Result<Reply, Failure>) {
+    fn on_reply(&mut self, now: Nanos, id: u64, result: Result<Reply, Failure>) {
         let Some(sent) = self.asks.remove(id) else {
             return;
         };
@@ -424,6 +489,7 @@ impl<K: Slots> Router<K> {
             Err(CallError::PeerLost(_)) => self.stats.asks_lost += 1,
             _ => {}
         }
+        self.ask_over(now, &sent, classify(&outcome));
         self.events.push_back(Event::Completed {
             slot: sent.slot,
             outcome,

@@ -2,6 +2,7 @@
 
 use tern_proto::session::SessionStats;
 
+use crate::ops::AdmissionCounts;
 use crate::remote::error::CallError;
 
 /// Counters of what a node sent, received, refused and dropped.
@@ -61,6 +62,9 @@ pub struct NodeStats {
     pub streams_expired: u64,
     /// The wire session's own counters.
     pub session: SessionStats,
+    /// The admission chains' counters: breaker refusals and transitions, in-flight
+    /// cap refusals, ejections, inbound asks shed by the ingress limit.
+    pub admission: AdmissionCounts,
 }
 
 /// Tells refused at once, by reason; see [`NodeStats::tells_refused`].
@@ -77,6 +81,8 @@ pub struct TellRefusals {
     pub backpressure: u64,
     /// Too many messages already wait for unknown names ([`CallError::PendingFull`]).
     pub pending_full: u64,
+    /// The component's circuit breaker is open ([`CallError::CircuitOpen`]).
+    pub circuit_open: u64,
     /// Anything else (too large, ...).
     pub other: u64,
 }
@@ -88,6 +94,7 @@ impl TellRefusals {
             CallError::Unreachable(_) => &mut self.unreachable,
             CallError::Backpressure(_) => &mut self.backpressure,
             CallError::PendingFull => &mut self.pending_full,
+            CallError::CircuitOpen { .. } => &mut self.circuit_open,
             _ => &mut self.other,
         };
         *n += 1;
@@ -96,6 +103,11 @@ impl TellRefusals {
     /// All refusals.
     #[must_use]
     pub fn total(&self) -> u64 {
-        self.peer_lost + self.unreachable + self.backpressure + self.pending_full + self.other
+        self.peer_lost
+            + self.unreachable
+            + self.backpressure
+            + self.pending_full
+            + self.circuit_open
+            + self.other
     }
 }
