@@ -93,6 +93,8 @@ pub use tern_discovery as discovery;
 #[doc(inline)]
 pub use tern_executor as executor;
 #[doc(inline)]
+pub use tern_actors::ops;
+#[doc(inline)]
 pub use tern_executor::sim;
 #[doc(inline)]
 pub use tern_proto as proto;

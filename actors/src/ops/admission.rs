@@ -247,6 +247,11 @@ impl CallerGate {
         }
     }
 
+    /// `host` restarted: what ejection held against its old incarnation is dropped.
+    pub(crate) fn host_restarted(&mut self, host: &str) {
+        self.ejection.forget_host(host);
+    }
+
     /// Whether this container sends no calls for `component` to `host` now.
     pub(crate) fn is_ejected(&self, now: Nanos, component: &str, host: &str) -> bool {
         self.ejection.is_ejected(now, component, host)

@@ -101,6 +101,15 @@ impl Ejection {
         self.ejections
     }
 
+    /// Forgets what was held against `host`: it restarted (a new generation is a new
+    /// instance, with a clean record).
+    pub fn forget_host(&mut self, host: &str) {
+        for hosts in self.hosts.values_mut() {
+            hosts.remove(host);
+        }
+        self.hosts.retain(|_, hosts| !hosts.is_empty());
+    }
+
     /// Whether `host` gets no calls for `component` from this container at `now`.
     #[must_use]
     pub fn is_ejected(&self, now: Nanos, component: &str, host: &str) -> bool {
@@ -190,6 +199,11 @@ mod tests {
         fail(&mut e, 30 * S, "w1", 5, 10);
         assert!(e.is_ejected(89 * S, "kv", "w1"));
         assert!(!e.is_ejected(90 * S, "kv", "w1"));
+        // A restarted host starts clean.
+        fail(&mut e, 90 * S, "w1", 5, 10);
+        assert!(e.is_ejected(91 * S, "kv", "w1"));
+        e.forget_host("w1");
+        assert!(!e.is_ejected(91 * S, "kv", "w1"));
     }
 
     #[test]

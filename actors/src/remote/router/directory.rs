@@ -190,6 +190,7 @@ impl<K: Slots> Router<K> {
         if restarted {
             // The old incarnation will never answer what it was asked.
             self.session.peer_lost(&req.peer);
+            self.gate.host_restarted(&req.peer);
         }
         if dir.reply_wanted || first || restarted {
             self.send_directory(now, &req.peer, false);
@@ -404,6 +405,7 @@ impl<K: Slots> Router<K> {
             // one has a connection of its own.
             self.session.peer_lost(name);
             self.links_down.remove(name);
+            self.gate.host_restarted(name);
             tracing::info!(node = %self.name(), peer = name, generation, "peer restarted (membership)");
         }
         if let Some(old) = old {
