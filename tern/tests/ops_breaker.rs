@@ -158,7 +158,10 @@ fn a_breaker_opens_half_opens_and_closes_under_loss_for_every_seed() {
         let calls = &log.calls;
         // Healthy at first: the losses alone never open it.
         assert!(
-            calls.iter().filter(|c| c.0 < 5.0).all(|c| c.1 != Seen::Open),
+            calls
+                .iter()
+                .filter(|c| c.0 < 5.0)
+                .all(|c| c.1 != Seen::Open),
             "{repro}: opened before the dependency broke"
         );
         // It opened on the failing dependency, and the calls then failed at once.
@@ -166,7 +169,11 @@ fn a_breaker_opens_half_opens_and_closes_under_loss_for_every_seed() {
             .iter()
             .position(|c| c.1 == Seen::Open)
             .unwrap_or_else(|| panic!("{repro}: never opened"));
-        assert!(calls[first_open].0 < 8.0, "{repro}: opened late, at {}", calls[first_open].0);
+        assert!(
+            calls[first_open].0 < 8.0,
+            "{repro}: opened late, at {}",
+            calls[first_open].0
+        );
         let open_calls = calls.iter().filter(|c| c.1 == Seen::Open).count();
         let timeouts_while_broken = calls
             .iter()
@@ -190,9 +197,16 @@ fn a_breaker_opens_half_opens_and_closes_under_loss_for_every_seed() {
             .collect();
         assert!(log.closed >= 1, "{repro}: never closed; probes {probes:?}");
         let tail: Vec<_> = calls.iter().filter(|c| c.0 >= 70.0).collect();
-        assert!(tail.iter().all(|c| c.2 != BreakerState::Open), "{repro}: still open at the end");
+        assert!(
+            tail.iter().all(|c| c.2 != BreakerState::Open),
+            "{repro}: still open at the end"
+        );
         let ok = tail.iter().filter(|c| c.1 == Seen::Ok).count();
-        assert!(ok * 10 >= tail.len() * 8, "{repro}: {ok} of {} answered at the end", tail.len());
+        assert!(
+            ok * 10 >= tail.len() * 8,
+            "{repro}: {ok} of {} answered at the end",
+            tail.len()
+        );
         // Never stuck half-open: no stretch of half-open samples longer than the probe
         // deadline (2 s) plus one call.
         let mut since = None;
@@ -200,7 +214,11 @@ fn a_breaker_opens_half_opens_and_closes_under_loss_for_every_seed() {
             match (c.2, since) {
                 (BreakerState::HalfOpen, None) => since = Some(c.0),
                 (BreakerState::HalfOpen, Some(s)) => {
-                    assert!(c.0 - s <= 2.0 + 0.4, "{repro}: half-open from {s} to {}", c.0);
+                    assert!(
+                        c.0 - s <= 2.0 + 0.4,
+                        "{repro}: half-open from {s} to {}",
+                        c.0
+                    );
                 }
                 _ => since = None,
             }
@@ -252,7 +270,9 @@ fn overload_refusals_never_open_the_breaker() {
                 // 16 asks at once, each in its own task.
                 let asks: Vec<_> = (0..16)
                     .map(|i| {
-                        let ask = dep.ask(Work(round * 16 + i)).timeout(Duration::from_secs(2));
+                        let ask = dep
+                            .ask(Work(round * 16 + i))
+                            .timeout(Duration::from_secs(2));
                         tern::executor::spawn(ask.into_future())
                     })
                     .collect();
@@ -272,8 +292,14 @@ fn overload_refusals_never_open_the_breaker() {
         world.run_until(at(120.0));
         let shed = world.runtime(c).unwrap().block_on(client).unwrap();
         let (ok, full, other) = *seen.borrow();
-        assert!(ok > 0 && full > 0, "seed {seed}: ok {ok}, full {full}, other {other}");
+        assert!(
+            ok > 0 && full > 0,
+            "seed {seed}: ok {ok}, full {full}, other {other}"
+        );
         assert_eq!(shed, 0, "the client's own ingress shed nothing");
-        assert!(closed.get(), "seed {seed}: the breaker left Closed on overload");
+        assert!(
+            closed.get(),
+            "seed {seed}: the breaker left Closed on overload"
+        );
     }
 }

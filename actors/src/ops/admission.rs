@@ -139,7 +139,12 @@ impl CallerGate {
     }
 
     /// Runs the chain for a call to `component` (an ask if `ask`).
-    pub(crate) fn admit(&mut self, now: Nanos, component: &Rc<str>, ask: bool) -> Result<Pass, CallError> {
+    pub(crate) fn admit(
+        &mut self,
+        now: Nanos,
+        component: &Rc<str>,
+        ask: bool,
+    ) -> Result<Pass, CallError> {
         // 1. horizon: the flow layer's check goes here.
         let ticket = self.breaker(now, component, ask)?;
         // 3. flow throttle: the flow layer's check goes here.
@@ -149,7 +154,12 @@ impl CallerGate {
         Ok(Pass { ticket })
     }
 
-    fn breaker(&mut self, now: Nanos, component: &Rc<str>, ask: bool) -> Result<Option<Ticket>, CallError> {
+    fn breaker(
+        &mut self,
+        now: Nanos,
+        component: &Rc<str>,
+        ask: bool,
+    ) -> Result<Option<Ticket>, CallError> {
         if !self.config.enabled {
             return Ok(None);
         }
@@ -286,7 +296,12 @@ impl IngressGate {
     /// Admits an inbound ask (tells are not counted: they have no end to observe),
     /// or says how long its caller should wait. `expiry` is when it is forgotten if it
     /// is never answered.
-    pub(crate) fn admit(&mut self, now: Nanos, req: &Request, expiry: Nanos) -> Result<(), std::time::Duration> {
+    pub(crate) fn admit(
+        &mut self,
+        now: Nanos,
+        req: &Request,
+        expiry: Nanos,
+    ) -> Result<(), std::time::Duration> {
         if !req.expects_reply {
             return Ok(());
         }
@@ -318,7 +333,10 @@ impl IngressGate {
         if self.held.is_empty() || !req.expects_reply {
             return;
         }
-        if let Some((at, _)) = self.held.remove(&(Rc::from(req.peer.as_str()), req.message_id)) {
+        if let Some((at, _)) = self
+            .held
+            .remove(&(Rc::from(req.peer.as_str()), req.message_id))
+        {
             self.limit.release(now, now.saturating_sub(at));
         }
     }
@@ -365,7 +383,10 @@ mod tests {
                 retry_after: Duration::from_nanos(5_000_000_000 - 1_000)
             })
         );
-        assert!(matches!(gate.admit(1_000, &kv, false), Err(CallError::CircuitOpen { .. })));
+        assert!(matches!(
+            gate.admit(1_000, &kv, false),
+            Err(CallError::CircuitOpen { .. })
+        ));
         assert_eq!(gate.counts().circuit_open, 2);
         assert_eq!(gate.counts().breaker_opened, 1);
     }

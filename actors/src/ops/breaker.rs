@@ -250,8 +250,14 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Inner {
     Closed,
-    Open { until: Nanos },
-    HalfOpen { admitted: u32, passed: u32, deadline: Nanos },
+    Open {
+        until: Nanos,
+    },
+    HalfOpen {
+        admitted: u32,
+        passed: u32,
+        deadline: Nanos,
+    },
 }
 
 /// Counts of a breaker's transitions.
@@ -479,8 +485,7 @@ impl Breaker {
         }
         self.window.push_back(failed);
         self.failures_in_window += u32::from(failed);
-        if self.window.len() > self.config.window as usize
-            && self.window.pop_front() == Some(true)
+        if self.window.len() > self.config.window as usize && self.window.pop_front() == Some(true)
         {
             self.failures_in_window -= 1;
         }
@@ -504,9 +509,7 @@ impl Breaker {
         }
         let base = nanos(self.config.open_for);
         let cap = nanos(self.config.max_open_for);
-        let period = base
-            .saturating_mul(1u64 << self.reopens.min(32))
-            .min(cap);
+        let period = base.saturating_mul(1u64 << self.reopens.min(32)).min(cap);
         let jitter = u64::from(self.config.jitter_percent);
         // period × (1 + U(-j, +j)), in integer arithmetic: U over 0..=2j percent.
         let factor = 100 - jitter + self.rng.below(2 * jitter + 1);
@@ -542,7 +545,9 @@ mod tests {
     fn go(b: &mut Breaker, now: Nanos) -> Ticket {
         match b.admit(now) {
             Admit::Go(t) => t,
-            Admit::Refuse { retry_after } => panic!("refused at {now}, retry after {retry_after:?}"),
+            Admit::Refuse { retry_after } => {
+                panic!("refused at {now}, retry after {retry_after:?}")
+            }
         }
     }
 
@@ -577,7 +582,10 @@ mod tests {
         fail_n(&mut b, 0, 5);
         let probe = go(&mut b, 5 * S);
         assert_eq!(b.state(5 * S), BreakerState::HalfOpen);
-        assert!(matches!(b.admit(5 * S), Admit::Refuse { .. }), "one probe only");
+        assert!(
+            matches!(b.admit(5 * S), Admit::Refuse { .. }),
+            "one probe only"
+        );
         b.record(5 * S + 1, probe, Outcome::Failure);
         assert_eq!(b.state(5 * S + 1), BreakerState::Open);
         // Re-opened for 10 s.
@@ -618,7 +626,15 @@ mod tests {
         for i in 0..20u32 {
             let t = go(&mut b, 0);
             let failed = i % 5 < 3;
-            b.record(0, t, if failed { Outcome::Failure } else { Outcome::Success });
+            b.record(
+                0,
+                t,
+                if failed {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                },
+            );
             if b.state(0) == BreakerState::Open {
                 opened_at = Some(i + 1);
                 break;
@@ -630,7 +646,15 @@ mod tests {
         for i in 0..1000u32 {
             let t = go(&mut b, 0);
             let failed = i % 5 == 0 || i % 5 == 2;
-            b.record(0, t, if failed { Outcome::Failure } else { Outcome::Success });
+            b.record(
+                0,
+                t,
+                if failed {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                },
+            );
         }
         assert_eq!(b.state(0), BreakerState::Closed);
     }
@@ -722,13 +746,22 @@ mod tests {
     fn bad_settings_name_their_key() {
         let cases = [
             (BreakerConfig::default().probes(11), "breaker.probes"),
-            (BreakerConfig::default().rate(50, 5, 10), "breaker.min_calls"),
+            (
+                BreakerConfig::default().rate(50, 5, 10),
+                "breaker.min_calls",
+            ),
             (
                 BreakerConfig::default().probe_deadline(Duration::MAX),
                 "breaker.probe_deadline",
             ),
-            (BreakerConfig::default().open_for(Duration::ZERO), "breaker.open_for"),
-            (BreakerConfig::default().consecutive(0), "breaker.consecutive"),
+            (
+                BreakerConfig::default().open_for(Duration::ZERO),
+                "breaker.open_for",
+            ),
+            (
+                BreakerConfig::default().consecutive(0),
+                "breaker.consecutive",
+            ),
         ];
         for (cfg, key) in cases {
             let err = cfg.validate().expect_err(key);

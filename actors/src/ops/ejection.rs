@@ -49,6 +49,15 @@ impl Default for EjectionConfig {
     }
 }
 
+impl EjectionConfig {
+    /// Turns ejection off (every host gets calls whatever its record).
+    #[must_use]
+    pub const fn disabled(mut self) -> Self {
+        self.enabled = false;
+        self
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Health {
     consecutive: u32,
@@ -130,7 +139,14 @@ impl Ejection {
     }
 
     /// The outcome of a call to `component` on `host`, which has `hosts` hosts now.
-    pub fn record(&mut self, now: Nanos, component: &Rc<str>, host: &Rc<str>, outcome: Outcome, hosts: usize) {
+    pub fn record(
+        &mut self,
+        now: Nanos,
+        component: &Rc<str>,
+        host: &Rc<str>,
+        outcome: Outcome,
+        hosts: usize,
+    ) {
         if !self.config.enabled || outcome == Outcome::Ignored {
             return;
         }
@@ -212,7 +228,9 @@ mod tests {
         for i in 0..6 {
             fail(&mut e, 0, &format!("w{i}"), 5, 10);
         }
-        let ejected = (0..10).filter(|i| e.is_ejected(1, "kv", &format!("w{i}"))).count();
+        let ejected = (0..10)
+            .filter(|i| e.is_ejected(1, "kv", &format!("w{i}")))
+            .count();
         assert_eq!(ejected, 5);
     }
 

@@ -128,7 +128,10 @@ impl IngressConfig {
             return bad("ingress.initial", "must be in ingress.min..=ingress.max");
         }
         if self.window.is_zero() || self.target_delay.is_zero() {
-            return bad("ingress.window", "the window and the delay target must be above zero");
+            return bad(
+                "ingress.window",
+                "the window and the delay target must be above zero",
+            );
         }
         if self.decrease_percent == 0 || self.decrease_percent >= 100 {
             return bad("ingress.decrease_percent", "must be in 1..100");
@@ -228,11 +231,16 @@ impl IngressLimit {
     /// it (requests held stay), and never grows past it.
     pub fn set_cap(&mut self, cap: Option<u32>) {
         self.cap = cap;
-        self.limit = self.limit.min(self.ceiling()).max(self.config.min.min(self.ceiling()));
+        self.limit = self
+            .limit
+            .min(self.ceiling())
+            .max(self.config.min.min(self.ceiling()));
     }
 
     fn ceiling(&self) -> u32 {
-        self.cap.map_or(self.config.max, |c| c.min(self.config.max)).max(1)
+        self.cap
+            .map_or(self.config.max, |c| c.min(self.config.max))
+            .max(1)
     }
 
     /// Admits one request, or refuses it with how long to wait (one window).

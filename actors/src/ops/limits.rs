@@ -134,7 +134,9 @@ impl LimitChange {
         let value = match value {
             "none" => None,
             v => match v.parse::<u64>() {
-                Ok(0) | Err(_) => return Err(bad("the value must be a positive integer or `none`")),
+                Ok(0) | Err(_) => {
+                    return Err(bad("the value must be a positive integer or `none`"));
+                }
                 Ok(n) => Some(n),
             },
         };
@@ -198,14 +200,23 @@ impl LimitSet {
         let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         for (name, l) in &self.components {
             if let Some(m) = l.mailbox {
-                out.push(LimitChange::new(LimitKey::Mailbox(name.clone()), Some(as_u64(m))));
+                out.push(LimitChange::new(
+                    LimitKey::Mailbox(name.clone()),
+                    Some(as_u64(m)),
+                ));
             }
             if let Some(m) = l.in_flight {
-                out.push(LimitChange::new(LimitKey::InFlight(name.clone()), Some(as_u64(m))));
+                out.push(LimitChange::new(
+                    LimitKey::InFlight(name.clone()),
+                    Some(as_u64(m)),
+                ));
             }
         }
         if let Some(m) = self.container_in_flight {
-            out.push(LimitChange::new(LimitKey::ContainerInFlight, Some(as_u64(m))));
+            out.push(LimitChange::new(
+                LimitKey::ContainerInFlight,
+                Some(as_u64(m)),
+            ));
         }
         if let Some(m) = self.ingress_max {
             out.push(LimitChange::new(LimitKey::IngressMax, Some(u64::from(m))));
@@ -220,7 +231,11 @@ impl LimitSet {
     ///
     /// [`OpsError::StaleVersion`] if the set moved on; [`OpsError::BadLimit`] for a
     /// value out of range. Nothing is applied then.
-    pub fn apply(&mut self, changes: &[LimitChange], expected: Option<u64>) -> Result<u64, OpsError> {
+    pub fn apply(
+        &mut self,
+        changes: &[LimitChange],
+        expected: Option<u64>,
+    ) -> Result<u64, OpsError> {
         if let Some(expected) = expected
             && expected != self.version
         {
@@ -235,10 +250,18 @@ impl LimitSet {
                 text: change.to_string(),
                 why: "the value is too large".to_owned(),
             };
-            let size = change.value.map(usize::try_from).transpose().map_err(|_| too_big())?;
+            let size = change
+                .value
+                .map(usize::try_from)
+                .transpose()
+                .map_err(|_| too_big())?;
             match &change.key {
-                LimitKey::Mailbox(c) => next.components.entry(c.clone()).or_default().mailbox = size,
-                LimitKey::InFlight(c) => next.components.entry(c.clone()).or_default().in_flight = size,
+                LimitKey::Mailbox(c) => {
+                    next.components.entry(c.clone()).or_default().mailbox = size
+                }
+                LimitKey::InFlight(c) => {
+                    next.components.entry(c.clone()).or_default().in_flight = size
+                }
                 LimitKey::ContainerInFlight => next.container_in_flight = size,
                 LimitKey::IngressMax => {
                     next.ingress_max = change
@@ -249,7 +272,8 @@ impl LimitSet {
                 }
             }
         }
-        next.components.retain(|_, l| *l != ComponentLimits::default());
+        next.components
+            .retain(|_, l| *l != ComponentLimits::default());
         next.version = self.version + 1;
         *self = next;
         tracing::info!(name: "tern.limits.changed", version = self.version,
@@ -304,9 +328,18 @@ mod tests {
         assert_eq!(l.version(), 1);
         assert!(matches!(
             l.apply(&[change("mailbox.a=9")], Some(0)),
-            Err(OpsError::StaleVersion { expected: 0, actual: 1 })
+            Err(OpsError::StaleVersion {
+                expected: 0,
+                actual: 1
+            })
         ));
-        assert_eq!(l.apply(&[change("mailbox.a=none"), change("in_flight.a=none")], Some(1)), Ok(2));
+        assert_eq!(
+            l.apply(
+                &[change("mailbox.a=none"), change("in_flight.a=none")],
+                Some(1)
+            ),
+            Ok(2)
+        );
         assert!(l.entries().is_empty(), "{:?}", l.entries());
     }
 }

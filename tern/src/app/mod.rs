@@ -58,6 +58,7 @@ mod admin;
 mod cli;
 pub mod config;
 mod gossip;
+mod reload;
 mod signals;
 mod sim;
 
@@ -75,6 +76,7 @@ use config::{ConfigError, Layered, NodeSettings};
 pub use sim::SimCluster;
 
 pub use admin::AdminListener;
+pub use reload::{Hangup, ReloadError, apply_limits_file, limits_from_text};
 
 /// Starts one component on a node: spawn it, export it, wire it up.
 pub type Starter = Box<dyn Fn(&Node) -> Result<(), NodeError>>;

@@ -94,10 +94,7 @@ impl Node {
     /// (closed if it was never asked).
     #[must_use]
     pub fn breaker_state(&self, component: &str) -> BreakerState {
-        self.shared
-            .router
-            .borrow()
-            .breaker_state(now(), component)
+        self.shared.router.borrow().breaker_state(now(), component)
     }
 
     /// The adaptive ingress limit now, if it is enabled

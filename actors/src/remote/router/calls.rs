@@ -110,7 +110,9 @@ impl<K: Slots> Router<K> {
         if let Some(node) = self.unreachable(component, pin, now) {
             return Err(CallError::Unreachable(node));
         }
-        Ok(self.route(now, component, pin).filter(|h| reach.connected(h)))
+        Ok(self
+            .route(now, component, pin)
+            .filter(|h| reach.connected(h)))
     }
 
     /// A tell: queued for its host now (counted in `tells_sent` by the driver once the
@@ -188,8 +190,14 @@ impl<K: Slots> Router<K> {
     pub(super) fn ask_over(&mut self, now: Nanos, sent: &Sent<K::Ask>, outcome: Outcome) {
         self.gate.ask_ended(&sent.component);
         let hosts = self.hosts_count(&sent.component);
-        self.gate
-            .record(now, &sent.component, Some(&sent.peer), sent.pass, outcome, hosts);
+        self.gate.record(
+            now,
+            &sent.component,
+            Some(&sent.peer),
+            sent.pass,
+            outcome,
+            hosts,
+        );
     }
 
     /// Forgets ask `id` (its caller gave up, or its frame could not be sent); returns

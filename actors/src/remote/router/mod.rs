@@ -170,10 +170,12 @@ impl<K: Slots> Router<K> {
         session.set_generation(config.generation);
         // Each node's breakers draw their own jitter: the configured seed, the name
         // and the generation.
-        let seed = config.name.bytes().fold(
-            config.seed ^ config.generation.rotate_left(32),
-            |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3),
-        );
+        let seed = config
+            .name
+            .bytes()
+            .fold(config.seed ^ config.generation.rotate_left(32), |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
         let gate = CallerGate::new(config.breaker, config.ejection, seed);
         let ingress = IngressGate::new(config.ingress);
         let peers = config
