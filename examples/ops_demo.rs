@@ -137,7 +137,7 @@ fn worker(listen: &str, front: &str, limits: &Path) -> anyhow::Result<()> {
         while !quit.get() {
             time::sleep(Duration::from_millis(20)).await;
             ticks += 1;
-            if ticks % 25 == 0 {
+            if ticks.is_multiple_of(25) {
                 // Twice a second, into the worker's log.
                 eprintln!(
                     "worker ingress limit {:?}, shed {}",

@@ -112,11 +112,12 @@ fn run(seed: u64, broken: (f64, f64), until: f64, lossy: bool) -> Log {
                 Err(_) => Seen::Other,
             };
             let a = node.stats().admission;
-            let mut l = l.borrow_mut();
-            l.calls.push((now, seen, state));
-            (l.opened, l.half_opened, l.closed) =
-                (a.breaker_opened, a.breaker_half_opened, a.breaker_closed);
-            drop(l);
+            {
+                let mut l = l.borrow_mut();
+                l.calls.push((now, seen, state));
+                (l.opened, l.half_opened, l.closed) =
+                    (a.breaker_opened, a.breaker_half_opened, a.breaker_closed);
+            }
             i += 1;
             time::sleep(Duration::from_millis(50)).await;
         }
@@ -278,11 +279,13 @@ fn overload_refusals_never_open_the_breaker() {
                     .collect();
                 for a in asks {
                     let r = a.await.unwrap();
-                    let mut s = s2.borrow_mut();
-                    match r {
-                        Ok(_) => s.0 += 1,
-                        Err(CallError::MailboxFull) => s.1 += 1,
-                        Err(_) => s.2 += 1,
+                    {
+                        let mut s = s2.borrow_mut();
+                        match r {
+                            Ok(_) => s.0 += 1,
+                            Err(CallError::MailboxFull) => s.1 += 1,
+                            Err(_) => s.2 += 1,
+                        }
                     }
                 }
                 cl.set(cl.get() && node.breaker_state("dep") == BreakerState::Closed);

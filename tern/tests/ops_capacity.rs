@@ -129,11 +129,12 @@ fn lowering_a_mailbox_under_load_refuses_the_excess_and_loses_nothing_accepted()
                         }
                     }
                 }
-                let mut phases = ph.borrow_mut();
-                let s = &mut phases[phase];
-                s.burst = s.burst.max(tick);
-                s.deepest = s.deepest.max(slow.stats().queued);
-                drop(phases);
+                {
+                    let mut phases = ph.borrow_mut();
+                    let s = &mut phases[phase];
+                    s.burst = s.burst.max(tick);
+                    s.deepest = s.deepest.max(slow.stats().queued);
+                }
                 time::sleep(Duration::from_millis(1)).await;
             }
             // Let the mailbox drain.
@@ -191,9 +192,10 @@ fn an_in_flight_cap_lowered_and_raised_under_load_refuses_typed_and_loses_nothin
                 loop {
                     let i = p.get();
                     let q = slow.stats().queued;
-                    let mut d = d.borrow_mut();
-                    d[i] = d[i].max(q);
-                    drop(d);
+                    {
+                        let mut d = d.borrow_mut();
+                        d[i] = d[i].max(q);
+                    }
                     time::sleep(Duration::from_millis(1)).await;
                 }
             })
@@ -213,24 +215,25 @@ fn an_in_flight_cap_lowered_and_raised_under_load_refuses_typed_and_loses_nothin
                         h.sent(&caller(seq), "slow", seq);
                         let ask = target.ask(Job(seq)).timeout(Duration::from_secs(30));
                         let r = ask.into_future().await;
-                        let mut k = k.borrow_mut();
                         // Back off 20 ms after a refusal.
-                        let pause = match r {
-                            Ok(n) if n == seq => {
-                                k.0 += 1;
-                                2
-                            }
-                            Err(CallError::LimitReached { limit }) => {
-                                assert_eq!(limit, "in_flight.slow");
-                                k.1 += 1;
-                                20
-                            }
-                            _ => {
-                                k.2 += 1;
-                                2
+                        let pause = {
+                            let mut k = k.borrow_mut();
+                            match r {
+                                Ok(n) if n == seq => {
+                                    k.0 += 1;
+                                    2
+                                }
+                                Err(CallError::LimitReached { limit }) => {
+                                    assert_eq!(limit, "in_flight.slow");
+                                    k.1 += 1;
+                                    20
+                                }
+                                _ => {
+                                    k.2 += 1;
+                                    2
+                                }
                             }
                         };
-                        drop(k);
                         time::sleep(Duration::from_millis(pause)).await;
                     }
                 }));
