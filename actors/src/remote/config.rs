@@ -293,6 +293,14 @@ mod tests {
                 NodeConfig::new("a").default_timeout(Duration::ZERO),
                 "default_timeout",
             ),
+            (
+                NodeConfig::new("a").breaker(BreakerConfig::default().probes(50)),
+                "breaker.probes",
+            ),
+            (
+                NodeConfig::new("a").ingress(IngressConfig::enabled(0)),
+                "ingress.initial",
+            ),
         ];
         for (config, field) in cases {
             match config.validate() {
