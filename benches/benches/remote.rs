@@ -561,14 +561,14 @@ async fn tern_tell_round(
 }
 
 /// tern in plaintext (`sys` "tern") or with CURVE ("tern-curve").
-/// tern's remote layer, in plaintext or with CURVE; `stack: false` turns the caller's
-/// admission stack off (breakers and outlier ejection; the in-flight caps are unset
-/// either way), to measure what it costs.
+/// tern's remote layer, in plaintext or with CURVE; `stack: true` turns the caller's
+/// admission stack on (breakers and outlier ejection, off by default; the in-flight
+/// caps are unset either way), to measure what it costs.
 fn tern_all(results: &mut Results, curve: bool, stack: bool) {
     let (sys, sys_1024) = match (curve, stack) {
         (true, _) => ("tern-curve", "tern-curve-1024"),
-        (false, true) => ("tern", "tern-1024"),
-        (false, false) => ("tern-nostack", "tern-nostack-1024"),
+        (false, false) => ("tern", "tern-1024"),
+        (false, true) => ("tern-ops", "tern-ops-1024"),
     };
     Runtime::new().unwrap().block_on(async {
         let t = ZmqTransport::bind(secured(
@@ -580,10 +580,10 @@ fn tern_all(results: &mut Results, curve: bool, stack: bool) {
         let srv = server(sys, Some(&t.endpoints()[0]));
         t.connect("server", &srv.addr).unwrap();
         let mut config = NodeConfig::new("client").peers(["server"]);
-        if !stack {
+        if stack {
             config = config
-                .breaker(BreakerConfig::default().disabled())
-                .ejection(EjectionConfig::default().disabled());
+                .breaker(BreakerConfig::default())
+                .ejection(EjectionConfig::default());
         }
         let node = Node::start(config, t).unwrap();
         let waiter = tern::spawn(Waiter { tx: None });
@@ -992,7 +992,7 @@ fn summary(results: &Results) {
     println!("|---|---|---|---|---|");
     for size in sizes() {
         for w in [Workload::Tell, Workload::Ask1, Workload::Ask16] {
-            let (Some(off), Some(on)) = (get(size, w, "tern-nostack"), get(size, w, "tern")) else {
+            let (Some(off), Some(on)) = (get(size, w, "tern"), get(size, w, "tern-ops")) else {
                 continue;
             };
             let unit = if w == Workload::Tell {
@@ -1046,13 +1046,13 @@ fn main() {
         }
     }
     if wanted("tern") {
-        tern_all(&mut results, false, true);
-    }
-    if wanted("tern-nostack") {
         tern_all(&mut results, false, false);
     }
+    if wanted("tern-ops") {
+        tern_all(&mut results, false, true);
+    }
     if wanted("tern-curve") {
-        tern_all(&mut results, true, true);
+        tern_all(&mut results, true, false);
     }
     if wanted("tonic-mt") {
         tonic_all(&mut results, true);

@@ -265,7 +265,10 @@ fn overload_refusals_never_open_the_breaker() {
         let (s2, closed) = (seen.clone(), Rc::new(Cell::new(true)));
         let cl = closed.clone();
         let client = world.spawn_on(c, async move {
-            let node = Node::start(NodeConfig::new("client").peers(["server"]), tc).unwrap();
+            let config = NodeConfig::new("client")
+                .peers(["server"])
+                .breaker(BreakerConfig::default());
+            let node = Node::start(config, tc).unwrap();
             let dep = node.lookup::<Dependency>("dep");
             for round in 0..100u64 {
                 // 16 asks at once, each in its own task.

@@ -23,10 +23,13 @@ use super::ingress::{IngressConfig, IngressLimit};
 use super::limits::LimitSet;
 use crate::remote::CallError;
 
-/// How a call's end counts for the breaker and for outlier ejection: capacity
-/// signals (full mailbox, backpressure, limits, an open circuit) and errors of the
-/// caller's own making (codec, a refusal by the receiver's rules, an unknown name) are
-/// not a verdict on the target's health.
+/// How a call's end counts for the breaker and for outlier ejection: what cost the
+/// caller its deadline or shows a broken instance (timeout, lost or unreachable peer,
+/// handler panic, failed stream) is a failure. Capacity signals (full mailbox,
+/// backpressure, limits, an open circuit), errors of the caller's own making (codec, a
+/// refusal by the receiver's rules, an unknown name) and definite answers that already
+/// come at once (no host for the name, the component stopped for good) are not: an
+/// open breaker would only hide them behind `CircuitOpen`.
 #[must_use]
 pub fn classify<T>(result: &Result<T, CallError>) -> Outcome {
     match result {
@@ -36,8 +39,6 @@ pub fn classify<T>(result: &Result<T, CallError>) -> Outcome {
             | CallError::PeerLost(_)
             | CallError::Unreachable(_)
             | CallError::HandlerPanicked(_)
-            | CallError::Stopped
-            | CallError::NotHosted { .. }
             | CallError::IdleTimeout
             | CallError::StreamFailed(_) => Outcome::Failure,
             _ => Outcome::Ignored,
@@ -360,6 +361,8 @@ mod tests {
             CallError::LimitReached {
                 limit: "in_flight.kv".into(),
             },
+            CallError::NotHosted { name: "kv".into() },
+            CallError::Stopped,
         ] {
             assert_eq!(classify::<()>(&Err(e)), Outcome::Ignored);
         }

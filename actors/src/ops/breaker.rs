@@ -240,7 +240,7 @@ impl Ticket {
 pub enum Outcome {
     /// A reply (an application error in the reply is a reply).
     Success,
-    /// A counted failure: timeout, lost or unreachable peer, handler panic, stopped.
+    /// A counted failure: timeout, lost or unreachable peer, handler panic.
     Failure,
     /// Not a verdict on the target's health: a full mailbox, backpressure, a codec
     /// error, a refusal by the caller's own limits.

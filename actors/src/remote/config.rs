@@ -58,10 +58,14 @@ pub struct NodeConfig {
     /// Decoding limits for envelopes and control messages.
     pub limits: Limits,
     /// The circuit breaker of each component this node calls (see
-    /// [`crate::ops::Breaker`]; default on: 5 failures in a row or 50 % of 20 calls).
+    /// [`crate::ops::Breaker`]). Off by default, because it changes the error callers
+    /// see during an outage (`CircuitOpen` instead of `Unreachable` or `Timeout`);
+    /// `.breaker(BreakerConfig::default())` turns it on with 5 failures in a row or
+    /// 50 % of 20 calls.
     pub breaker: BreakerConfig,
-    /// Outlier ejection of the hosts of a component (default on: 5 failures in a
-    /// row eject a host for 30 s, at most half the hosts).
+    /// Outlier ejection of the hosts of a component (off by default, like the
+    /// breaker; `EjectionConfig::default()` ejects a host after 5 failures in a row
+    /// for 30 s, at most half the hosts).
     pub ejection: EjectionConfig,
     /// The adaptive limit on inbound asks (default off; see
     /// [`crate::ops::IngressLimit`]).
@@ -85,8 +89,8 @@ impl NodeConfig {
             relink_after: Duration::from_secs(1),
             held_bytes_limit: 16 << 20,
             limits: Limits::default(),
-            breaker: BreakerConfig::default(),
-            ejection: EjectionConfig::default(),
+            breaker: BreakerConfig::default().disabled(),
+            ejection: EjectionConfig::default().disabled(),
             ingress: IngressConfig::default(),
             seed: 0,
         }

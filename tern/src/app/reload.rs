@@ -165,3 +165,49 @@ impl Drop for Hangup {
         signal_hook::low_level::unregister(self.id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::{NodeConfig, sim_nodes};
+    use tern_executor::sim::World;
+
+    #[test]
+    fn a_bad_line_is_named_and_nothing_changes() {
+        let err = limits_from_text("mailbox.kv=4\nspeed=9\n", &LimitSet::default())
+            .expect_err("line 2 is bad");
+        assert_eq!(err.0, 2);
+    }
+
+    #[test]
+    fn a_file_is_applied_whole_and_a_bad_one_refused_whole() {
+        let dir = std::env::temp_dir().join(format!("tern-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("limits.txt");
+        let mut world = World::new(1).expect("world");
+        let [(a, t)] = sim_nodes(&mut world, ["a"]).expect("node");
+        let p = path.clone();
+        let done = world.spawn_on(a, async move {
+            let node = Node::start(NodeConfig::new("a"), t).expect("node");
+            std::fs::write(&p, "in_flight.kv = 3\ningress.max=9 # cap\n").expect("write");
+            let v1 = apply_limits_file(&node, &p).expect("valid file");
+            std::fs::write(&p, "in_flight.kv=0\n").expect("write");
+            let bad = apply_limits_file(&node, &p).is_err();
+            std::fs::write(&p, "ingress.max=9\n").expect("write");
+            let v2 = apply_limits_file(&node, &p).expect("valid file");
+            let missing = apply_limits_file(&node, &p.with_extension("none")).is_err();
+            (v1, bad, v2, missing, node.limits())
+        });
+        world.run_until(tern_executor::Instant::from_nanos(1_000_000));
+        let (v1, bad, v2, missing, limits) = world
+            .runtime(a)
+            .expect("runtime")
+            .block_on(done)
+            .expect("task");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!((v1, bad, v2, missing), (1, true, 2, true));
+        // The key the file no longer lists was lifted.
+        assert_eq!(limits.component("kv").in_flight, None);
+        assert_eq!(limits.ingress_max(), Some(9));
+    }
+}
