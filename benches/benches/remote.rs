@@ -222,7 +222,7 @@ fn serve(role: &str) {
         "zmq-pull" => zmq_pull_server(),
         "zmq-rep" => zmq_echo_server(zmq::REP),
         "zmq-router" => zmq_echo_server(zmq::ROUTER),
-        "tern" => tern_server(false),
+        "tern" | "tern-ops" => tern_server(false),
         "tern-curve" => tern_server(true),
         "tonic-mt" => tonic_server(true),
         "tonic-ct" => tonic_server(false),
