@@ -93,6 +93,7 @@ mod env;
 mod error;
 pub mod flow;
 mod mailbox;
+pub mod ops;
 mod registry;
 pub mod remote;
 mod remote_handle;

@@ -48,6 +48,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tern::ops::{BreakerConfig, EjectionConfig};
 use tern::remote::{
     CallError, Node, NodeConfig, Postcard, Raw, RawBytes, Ref, RemoteMessage, Undelivered,
 };
@@ -221,7 +222,7 @@ fn serve(role: &str) {
         "zmq-pull" => zmq_pull_server(),
         "zmq-rep" => zmq_echo_server(zmq::REP),
         "zmq-router" => zmq_echo_server(zmq::ROUTER),
-        "tern" => tern_server(false),
+        "tern" | "tern-ops" => tern_server(false),
         "tern-curve" => tern_server(true),
         "tonic-mt" => tonic_server(true),
         "tonic-ct" => tonic_server(false),
@@ -561,11 +562,14 @@ async fn tern_tell_round(
 }
 
 /// tern in plaintext (`sys` "tern") or with CURVE ("tern-curve").
-fn tern_all(results: &mut Results, curve: bool) {
-    let (sys, sys_1024) = if curve {
-        ("tern-curve", "tern-curve-1024")
-    } else {
-        ("tern", "tern-1024")
+/// tern's remote layer, in plaintext or with CURVE; `stack: true` turns the caller's
+/// admission stack on (breakers and outlier ejection, off by default; the in-flight
+/// caps are unset either way), to measure what it costs.
+fn tern_all(results: &mut Results, curve: bool, stack: bool) {
+    let (sys, sys_1024) = match (curve, stack) {
+        (true, _) => ("tern-curve", "tern-curve-1024"),
+        (false, false) => ("tern", "tern-1024"),
+        (false, true) => ("tern-ops", "tern-ops-1024"),
     };
     Runtime::new().unwrap().block_on(async {
         tern_benches::tern_peer::tracing_on();
@@ -577,7 +581,13 @@ fn tern_all(results: &mut Results, curve: bool) {
         .unwrap();
         let srv = server(sys, Some(&t.endpoints()[0]));
         t.connect("server", &srv.addr).unwrap();
-        let node = Node::start(NodeConfig::new("client").peers(["server"]), t).unwrap();
+        let mut config = NodeConfig::new("client").peers(["server"]);
+        if stack {
+            config = config
+                .breaker(BreakerConfig::default())
+                .ejection(EjectionConfig::default());
+        }
+        let node = Node::start(config, t).unwrap();
         let waiter = tern::spawn(Waiter { tx: None });
         node.export("done", &waiter).unwrap().accept::<Done>();
         let default_sink = node.lookup::<Sink>("sink");
@@ -927,7 +937,14 @@ fn summary(results: &Results) {
         println!("|---|---|---|---|---|---|---|---|");
         for size in sizes() {
             let t = get(size, w, "tern");
-            for s in ["zmq", "tern", "tern-curve", "tonic-mt", "tonic-ct"] {
+            for s in [
+                "zmq",
+                "tern",
+                "tern-nostack",
+                "tern-curve",
+                "tonic-mt",
+                "tonic-ct",
+            ] {
                 let Some(o) = get(size, w, s) else { continue };
                 let (tp50, tp99, trate) = t.map_or((f64::NAN, f64::NAN, f64::NAN), |t| {
                     (t.pct(0.5), t.pct(0.99), t.rate())
@@ -971,6 +988,31 @@ fn summary(results: &Results) {
         }
     }
     println!();
+    println!("## the cost of the admission stack (tern, breakers and ejection on / off)");
+    println!();
+    println!("| payload | workload | off | on | on / off |");
+    println!("|---|---|---|---|---|");
+    for size in sizes() {
+        for w in [Workload::Tell, Workload::Ask1, Workload::Ask16] {
+            let (Some(off), Some(on)) = (get(size, w, "tern"), get(size, w, "tern-ops")) else {
+                continue;
+            };
+            let unit = if w == Workload::Tell {
+                "msgs/s"
+            } else {
+                "calls/s"
+            };
+            println!(
+                "| {size} B | {w:?} | {:.0} {unit} (p50 {:.1} us) | {:.0} {unit} (p50 {:.1} us) | {} |",
+                off.rate(),
+                off.pct(0.5),
+                on.rate(),
+                on.pct(0.5),
+                ratio(on.rate(), off.rate())
+            );
+        }
+    }
+    println!();
     println!(
         "targets: ask p50 at most 1.2x raw REQ/REP (tern p50 / zmq <= 1.2) and at most 0.7x tonic (tern p50 / tonic <= 0.7)"
     );
@@ -1006,10 +1048,13 @@ fn main() {
         }
     }
     if wanted("tern") {
-        tern_all(&mut results, false);
+        tern_all(&mut results, false, false);
+    }
+    if wanted("tern-ops") {
+        tern_all(&mut results, false, true);
     }
     if wanted("tern-curve") {
-        tern_all(&mut results, true);
+        tern_all(&mut results, true, false);
     }
     if wanted("tonic-mt") {
         tonic_all(&mut results, true);

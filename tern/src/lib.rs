@@ -91,10 +91,16 @@ pub mod trace;
 pub use tern_actors as actors;
 #[doc(inline)]
 pub use tern_actors::flow;
+pub use tern_actors::ops;
 #[doc(inline)]
 pub use tern_discovery as discovery;
 #[doc(inline)]
 pub use tern_executor as executor;
+
+/// The Rust examples of `docs/operations.md`, compiled and run as doc tests.
+#[doc = include_str!("../../docs/operations.md")]
+#[cfg(doctest)]
+pub struct OperationsDoc;
 #[doc(inline)]
 pub use tern_executor::sim;
 #[doc(inline)]

@@ -5,6 +5,8 @@ use std::time::Duration;
 use tern_proto::Limits;
 use tern_proto::control::RESERVED_PREFIX;
 
+use crate::ops::{BreakerConfig, EjectionConfig, IngressConfig, OpsError};
+
 /// How a [`Node`](super::Node) behaves. Build one with [`NodeConfig::new`] and the
 /// chained setters; [`Node::start`](super::Node::start) checks it.
 ///
@@ -89,12 +91,25 @@ pub struct NodeConfig {
     /// and logged, whoever sends it (a query for this node's directory is still
     /// answered, so a client can find components).
     pub static_directories: bool,
-    /// Seed of this node's message-id key (default `None`). Ids are a counter
+    /// Seed of this node's message-id key and of its breakers' jitter (default `None`). Ids are a counter
     /// enciphered under the key, so a peer cannot predict the ids of calls outstanding
     /// to other peers. `None`: the key is drawn from the operating system's random
     /// source at start, or, under the simulator's virtual clock, derived from the
     /// name and generation so a run replays. Set it only for tests and simulations.
     pub seed: Option<u64>,
+    /// The circuit breaker of each component this node calls (see
+    /// [`crate::ops::Breaker`]). Off by default, because it changes the error callers
+    /// see during an outage (`CircuitOpen` instead of `Unreachable` or `Timeout`);
+    /// `.breaker(BreakerConfig::default())` turns it on with 5 failures in a row or
+    /// 50 % of 20 calls.
+    pub breaker: BreakerConfig,
+    /// Outlier ejection of the hosts of a component (off by default, like the
+    /// breaker; `EjectionConfig::default()` ejects a host after 5 failures in a row
+    /// for 30 s, at most half the hosts).
+    pub ejection: EjectionConfig,
+    /// The adaptive limit on inbound asks (default off; see
+    /// [`crate::ops::IngressLimit`]).
+    pub ingress: IngressConfig,
 }
 
 impl NodeConfig {
@@ -116,9 +131,33 @@ impl NodeConfig {
             max_peers: 1024,
             max_names: 16_384,
             limits: Limits::default(),
+            breaker: BreakerConfig::default().disabled(),
+            ejection: EjectionConfig::default().disabled(),
+            ingress: IngressConfig::default(),
             seed: None,
             static_directories: true,
         }
+    }
+
+    /// Sets [`NodeConfig::breaker`].
+    #[must_use]
+    pub fn breaker(mut self, breaker: BreakerConfig) -> Self {
+        self.breaker = breaker;
+        self
+    }
+
+    /// Sets [`NodeConfig::ejection`].
+    #[must_use]
+    pub fn ejection(mut self, ejection: EjectionConfig) -> Self {
+        self.ejection = ejection;
+        self
+    }
+
+    /// Sets [`NodeConfig::ingress`].
+    #[must_use]
+    pub fn ingress(mut self, ingress: IngressConfig) -> Self {
+        self.ingress = ingress;
+        self
     }
 
     /// Sets [`NodeConfig::static_directories`].
@@ -128,7 +167,7 @@ impl NodeConfig {
         self
     }
 
-    /// Sets [`NodeConfig::seed`]: message ids become a function of it.
+    /// Sets [`NodeConfig::seed`]: message ids and breaker jitter become a function of it.
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -264,6 +303,15 @@ impl NodeConfig {
                 return bad(field, "must be longer than zero".into());
             }
         }
+        let ops = |e: OpsError| match e {
+            OpsError::Invalid { key, why } => NodeError::Config { field: key, why },
+            other => NodeError::Config {
+                field: "ops",
+                why: other.to_string(),
+            },
+        };
+        self.breaker.validate().map_err(ops)?;
+        self.ingress.validate().map_err(ops)?;
         Ok(())
     }
 }
@@ -362,6 +410,14 @@ mod tests {
             (
                 NodeConfig::new("a").default_timeout(Duration::ZERO),
                 "default_timeout",
+            ),
+            (
+                NodeConfig::new("a").breaker(BreakerConfig::default().probes(50)),
+                "breaker.probes",
+            ),
+            (
+                NodeConfig::new("a").ingress(IngressConfig::enabled(0)),
+                "ingress.initial",
             ),
         ];
         for (config, field) in cases {

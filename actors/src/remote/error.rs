@@ -109,6 +109,23 @@ pub enum CallError {
         /// The scope between the caller and the component.
         needed: Horizon,
     },
+    // ----- circuit breakers and capacity (crate::ops) -----
+    /// This container's circuit breaker for the component is open (it failed
+    /// repeatedly): the call failed at once, nothing was sent. Calls go through again
+    /// (a probe first) after `retry_after`; a tell's message comes back in
+    /// [`Undelivered`](super::Undelivered).
+    #[error("circuit open: the component failed repeatedly; retry after {retry_after:?}")]
+    CircuitOpen {
+        /// How long until the breaker lets a probe through (zero while one is out).
+        retry_after: Duration,
+    },
+    /// A capacity limit of this container refused the call (see
+    /// [`LimitSet`](crate::ops::LimitSet)); nothing was sent.
+    #[error("limit {limit} reached")]
+    LimitReached {
+        /// The limit's key, e.g. `in_flight.kv`.
+        limit: String,
+    },
 }
 
 impl From<AskError> for CallError {
@@ -168,7 +185,9 @@ impl CallError {
             Self::HandlerPanicked(_) => ErrorCode::HandlerPanicked,
             Self::Codec(_) => ErrorCode::DecodeFailed,
             Self::Remote { code, .. } => *code,
-            Self::Backpressure(_) => ErrorCode::MailboxFull,
+            Self::Backpressure(_) | Self::LimitReached { .. } | Self::CircuitOpen { .. } => {
+                ErrorCode::MailboxFull
+            }
             Self::Unreachable(_) | Self::PeerLost(_) => ErrorCode::Unspecified,
             Self::Dropped | Self::Bounced { .. } => ErrorCode::Unspecified,
             Self::OutsideHorizon { .. } => ErrorCode::OutsideHorizon,
@@ -206,7 +225,8 @@ impl CallError {
     /// [`PeerLost`](Self::PeerLost)), no answer in time ([`Timeout`](Self::Timeout),
     /// [`IdleTimeout`](Self::IdleTimeout)), stopped ([`Stopped`](Self::Stopped)), or
     /// overloaded ([`MailboxFull`](Self::MailboxFull), [`PendingFull`](Self::PendingFull),
-    /// [`Backpressure`](Self::Backpressure)). A later call, or one to another
+    /// [`Backpressure`](Self::Backpressure), [`CircuitOpen`](Self::CircuitOpen),
+    /// [`LimitReached`](Self::LimitReached)). A later call, or one to another
     /// component, may succeed; the same fault gives `true` whichever of these variants
     /// it shows up as (it differs with timing: in flight, after the connection is
     /// seen lost, after membership declares the node dead).
@@ -238,7 +258,9 @@ impl CallError {
             | Self::PeerLost(_)
             | Self::IdleTimeout
             | Self::Dropped
-            | Self::Bounced { .. } => true,
+            | Self::Bounced { .. }
+            | Self::CircuitOpen { .. }
+            | Self::LimitReached { .. } => true,
             Self::HandlerPanicked(_)
             | Self::Codec(_)
             | Self::StreamFailed(_)
@@ -287,7 +309,9 @@ impl CallError {
             | Self::Remote { .. }
             | Self::Dropped
             | Self::Bounced { .. }
-            | Self::OutsideHorizon { .. } => false,
+            | Self::OutsideHorizon { .. }
+            | Self::CircuitOpen { .. }
+            | Self::LimitReached { .. } => false,
         }
     }
 }
@@ -326,6 +350,12 @@ mod tests {
             CallError::OutsideHorizon {
                 horizon: Horizon::Network,
                 needed: Horizon::Global,
+            },
+            CallError::CircuitOpen {
+                retry_after: Duration::from_secs(1),
+            },
+            CallError::LimitReached {
+                limit: "in_flight.kv".into(),
             },
         ]
     }

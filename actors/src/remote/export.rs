@@ -66,6 +66,8 @@ pub(crate) trait Exported {
     fn into_any(self: Rc<Self>) -> Rc<dyn Any>;
     /// The component's counters (mailbox depth, handled, ...).
     fn stats(&self) -> ComponentStats;
+    /// Changes the mailbox capacity at run time; queued messages stay.
+    fn set_mailbox_capacity(&self, capacity: usize);
     /// Decodes a request and queues it in the component's mailbox if there is room.
     /// An ask's `answer` is taken only when queued.
     fn deliver(
@@ -190,6 +192,10 @@ impl<A: Actor> Exported for Export<A> {
 
     fn stats(&self) -> ComponentStats {
         self.addr.stats()
+    }
+
+    fn set_mailbox_capacity(&self, capacity: usize) {
+        self.addr.set_mailbox_capacity(capacity);
     }
 
     fn deliver(

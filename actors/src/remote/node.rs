@@ -34,6 +34,7 @@ mod calls;
 mod driver;
 mod flow;
 mod id_key;
+mod limits;
 mod streams;
 
 pub use super::router::{InboundRefusals, NodeStats, TellRefusals};
@@ -77,6 +78,8 @@ pub(super) struct Shared {
     /// Told the exported names after every change (see `Node::watch_exports`).
     pub(super) exports_watch: RefCell<Option<ExportsWatch>>,
     task: RefCell<Option<JoinHandle<()>>>,
+    /// Mailbox capacities of components from before a limit changed them.
+    mailbox_defaults: RefCell<std::collections::BTreeMap<String, usize>>,
 }
 
 /// This container's presence on the network: it exports local components under names,
@@ -242,6 +245,7 @@ impl Node {
                 armed: Cell::new(None),
                 exports_watch: RefCell::new(None),
                 task: RefCell::new(None),
+                mailbox_defaults: RefCell::new(std::collections::BTreeMap::new()),
             }),
         };
         let driver = node.clone();
@@ -318,6 +322,7 @@ impl Node {
         if !added {
             return Err(NodeError::NameTaken(name.to_owned()));
         }
+        self.apply_mailbox(name);
         self.pump(now);
         Ok(ExportBuilder {
             export,

@@ -61,6 +61,7 @@ mod cli_ops;
 pub mod config;
 mod debug_flow;
 mod gossip;
+mod reload;
 mod signals;
 mod sim;
 mod status_page;
@@ -80,6 +81,7 @@ pub use sim::SimCluster;
 
 pub use admin::AdminListener;
 pub use debug_flow::{DEBUG_FACT, MAX_DEBUG_FOR};
+pub use reload::{Hangup, ReloadError, apply_limits_file, limits_from_text};
 
 /// Starts one component on a node: spawn it, export it, wire it up.
 pub type Starter = Box<dyn Fn(&Node) -> Result<(), NodeError>>;

@@ -127,7 +127,7 @@ impl<K: Slots> Router<K> {
     /// Refuses a request over a budget: an ask is answered `MailboxFull` (saying which
     /// budget), a tell dropped; both counted; one line a second per peer at most.
     fn refuse_gated(&mut self, now: Nanos, req: &Request, budget: &str) {
-        if let Some(skipped) = self.gate.admit(&req.peer, now) {
+        if let Some(skipped) = self.log_gate.admit(&req.peer, now) {
             tracing::warn!(name: "tern.node.inbound_refused", node = %self.name(),
                 remote = %req.peer, component = %req.component, budget,
                 peer_bytes = self.budget.of(&req.peer), node_bytes = self.budget.total(),
@@ -165,6 +165,7 @@ impl<K: Slots> Router<K> {
     /// An inbound request that cannot be delivered: an ask is answered with `error`,
     /// a tell counted in `dropped`; both logged.
     pub(crate) fn refuse(&mut self, now: Nanos, req: &Request, error: &CallError) {
+        self.ingress.done(now, req);
         tracing::warn!(
             node = %self.name(),
             peer = %req.peer,
@@ -197,6 +198,7 @@ impl<K: Slots> Router<K> {
         outcome: Result<(Vec<u8>, &'static str), CallError>,
     ) {
         self.release(&req.peer, charged);
+        self.ingress.done(now, &req);
         if req.deadline.is_some_and(|d| d <= now) {
             if outcome == Err(CallError::Timeout) {
                 self.stats.requests_expired += 1;

@@ -8,6 +8,8 @@ use tern_proto::session::{Nanos, Outgoing};
 
 use super::flow::Admitted;
 use super::{AskSlot, Event, Reach, Router, Slots, StreamSlot, nanos};
+use crate::ops::admission::Pass;
+use crate::ops::{Outcome, classify};
 use crate::remote::error::CallError;
 
 /// One of this node's asks on the wire.
@@ -15,6 +17,8 @@ pub(crate) struct Sent<S> {
     pub(super) slot: S,
     pub(super) component: Rc<str>,
     pub(super) peer: Rc<str>,
+    /// What the caller's admission chain let through (the breaker's ticket).
+    pub(super) pass: Pass,
 }
 
 /// This node's asks on the wire, by session id. Ids are a keyed permutation of a
@@ -67,6 +71,8 @@ pub(crate) struct Pending<K: Slots> {
     pub(super) call: Call<K>,
     /// When it stops waiting: an ask's deadline, a stream's wait, a tell's TTL.
     pub(super) expires: Nanos,
+    /// What the caller's admission chain let through.
+    pub(super) pass: Pass,
 }
 
 impl<K: Slots> Pending<K> {
@@ -98,7 +104,9 @@ impl<K: Slots> Router<K> {
         if let Some(node) = self.unreachable(component, pin, now) {
             return Err(CallError::Unreachable(node));
         }
-        Ok(self.route(component, pin).filter(|h| reach.connected(h)))
+        Ok(self
+            .route(now, component, pin)
+            .filter(|h| reach.connected(h)))
     }
 
     /// A tell: queued for its host now (counted in `tells_sent` by the driver once the
@@ -127,9 +135,10 @@ impl<K: Slots> Router<K> {
         pin: Option<&Rc<str>>,
         mut out: Outgoing,
     ) -> Result<bool, CallError> {
+        let pass = self.gate.admit(now, component, false)?;
         let Some(host) = self.target(now, reach, component, pin.map(|p| &**p))? else {
             let expires = now.saturating_add(nanos(self.config.pending_ttl));
-            self.park(now, component, pin, out, Call::Tell, expires)?;
+            self.park(now, component, pin, out, Call::Tell, expires, pass)?;
             return Ok(false);
         };
         // FLOW HOOK 1: horizon and rate limits.
@@ -139,7 +148,7 @@ impl<K: Slots> Router<K> {
                 Ok(true)
             }
             Admitted::Shape(host, at) => {
-                self.enqueue_shaped(at, host, component.clone(), out, Call::Tell, at);
+                self.enqueue_shaped(at, host, component.clone(), out, Call::Tell, at, pass);
                 Ok(false)
             }
             Admitted::Dropped => Ok(false),
@@ -159,8 +168,18 @@ impl<K: Slots> Router<K> {
         deadline: Nanos,
         slot: K::Ask,
     ) -> Result<(), CallError> {
-        let Some(host) = self.target(now, reach, component, pin.map(|p| &**p))? else {
-            return self.park(now, component, pin, out, Call::Ask(slot), deadline);
+        let pass = self.gate.admit(now, component, true)?;
+        let host = match self.target(now, reach, component, pin.map(|p| &**p)) {
+            Ok(Some(host)) => host,
+            Ok(None) => {
+                return self.park(now, component, pin, out, Call::Ask(slot), deadline, pass);
+            }
+            Err(e) => {
+                let hosts = self.hosts_count(component);
+                let outcome = classify::<()>(&Err(e.clone()));
+                self.gate.record(now, component, None, pass, outcome, hosts);
+                return Err(e);
+            }
         };
         // FLOW HOOK 1: horizon and rate limits.
         let pinned = pin.is_some();
@@ -174,10 +193,11 @@ impl<K: Slots> Router<K> {
             Some(deadline),
         )? {
             Admitted::Send(host) => {
-                self.start_ask(now, host, component.clone(), out, deadline, slot);
+                self.start_ask(now, host, component.clone(), out, deadline, slot, pass);
             }
             Admitted::Shape(host, at) => {
-                self.enqueue_shaped(at, host, component.clone(), out, Call::Ask(slot), deadline);
+                let call = Call::Ask(slot);
+                self.enqueue_shaped(at, host, component.clone(), out, call, deadline, pass);
             }
             // An ask is never dropped silently: `admit_flow` fails it with `Dropped`.
             Admitted::Dropped => {}
@@ -185,14 +205,37 @@ impl<K: Slots> Router<K> {
         Ok(())
     }
 
+    /// How many nodes host `component` now (for outlier ejection's cap).
+    fn hosts_count(&self, component: &str) -> usize {
+        self.hosts.get(component).map_or(0, BTreeSet::len)
+    }
+
+    /// How an ask that left the wire ended, for the breaker and ejection; its
+    /// in-flight count drops.
+    pub(super) fn ask_over(&mut self, now: Nanos, sent: &Sent<K::Ask>, outcome: Outcome) {
+        self.gate.ask_ended(&sent.component);
+        let hosts = self.hosts_count(&sent.component);
+        self.gate.record(
+            now,
+            &sent.component,
+            Some(&sent.peer),
+            sent.pass,
+            outcome,
+            hosts,
+        );
+    }
+
     /// Forgets ask `id` (its caller gave up, or its frame could not be sent); returns
     /// its slot if it was outstanding.
     pub(crate) fn cancel_ask(&mut self, id: u64) -> Option<K::Ask> {
         let sent = self.asks.remove(id)?;
+        // No outcome: a probe given up counts as failed at its deadline.
+        self.gate.ask_ended(&sent.component);
         self.session.cancel(id);
         Some(sent.slot)
     }
 
+    #[allow(clippy::too_many_arguments)] // the inputs of one call, each needed once
     pub(super) fn start_ask(
         &mut self,
         now: Nanos,
@@ -201,7 +244,11 @@ impl<K: Slots> Router<K> {
         out: Outgoing,
         deadline: Nanos,
         slot: K::Ask,
+        pass: Pass,
     ) {
+        // A probe never waits longer than its own deadline.
+        let deadline = pass.probe_deadline().map_or(deadline, |d| d.min(deadline));
+        self.gate.ask_started(&component);
         let id = self
             .session
             .ask(now, &host, out, Some(deadline.saturating_sub(now)));
@@ -212,11 +259,13 @@ impl<K: Slots> Router<K> {
                 slot,
                 component,
                 peer: host,
+                pass,
             },
         );
         self.stats.asks_sent += 1;
     }
 
+    #[allow(clippy::too_many_arguments)] // the inputs of one call, each needed once
     pub(super) fn park(
         &mut self,
         now: Nanos,
@@ -225,6 +274,7 @@ impl<K: Slots> Router<K> {
         mut out: Outgoing,
         call: Call<K>,
         expires: Nanos,
+        pass: Pass,
     ) -> Result<(), CallError> {
         if self.pending.len() >= self.config.pending_limit {
             self.pending.retain(|p| !p.is_abandoned());
@@ -246,6 +296,7 @@ impl<K: Slots> Router<K> {
             out,
             call,
             expires,
+            pass,
         });
         self.want_tick(now);
         Ok(())
@@ -268,7 +319,7 @@ impl<K: Slots> Router<K> {
                 continue;
             }
             let host = self
-                .route(&p.component, p.pin.as_deref())
+                .route(now, &p.component, p.pin.as_deref())
                 .filter(|h| reach.connected(h));
             let Some(host) = host else {
                 blocked.insert(key);
@@ -301,7 +352,15 @@ impl<K: Slots> Router<K> {
                     ) {
                         Ok(Admitted::Send(host)) => host,
                         Ok(Admitted::Shape(host, at)) => {
-                            self.enqueue_shaped(at, host, p.component, out, p.call, p.expires);
+                            self.enqueue_shaped(
+                                at,
+                                host,
+                                p.component,
+                                out,
+                                p.call,
+                                p.expires,
+                                p.pass,
+                            );
                             continue;
                         }
                         Ok(Admitted::Dropped) => continue,
@@ -321,7 +380,7 @@ impl<K: Slots> Router<K> {
                     self.stats.tells_sent += 1;
                 }
                 Call::Ask(slot) => {
-                    self.start_ask(now, host, p.component, out, p.expires, slot);
+                    self.start_ask(now, host, p.component, out, p.expires, slot, p.pass);
                 }
                 Call::Stream {
                     stream,

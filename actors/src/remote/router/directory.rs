@@ -205,6 +205,7 @@ impl<K: Slots> Router<K> {
         if restarted {
             // The old incarnation will never answer what it was asked.
             self.session.peer_lost(&req.peer);
+            self.gate.host_restarted(&req.peer);
         }
         if dir.reply_wanted || first || restarted {
             self.send_directory(now, &req.peer, false);
@@ -275,7 +276,12 @@ impl<K: Slots> Router<K> {
     /// Where to send a message for `component` (on `pin`, if given) now, if anywhere.
     /// Messages already waiting for the same target go first, so a later one waits
     /// behind them.
-    pub(super) fn route(&mut self, component: &str, pin: Option<&str>) -> Option<Rc<str>> {
+    pub(super) fn route(
+        &mut self,
+        now: Nanos,
+        component: &str,
+        pin: Option<&str>,
+    ) -> Option<Rc<str>> {
         if self
             .pending
             .iter()
@@ -283,10 +289,10 @@ impl<K: Slots> Router<K> {
         {
             return None;
         }
-        self.route_now(component, pin)
+        self.route_now(now, component, pin)
     }
 
-    fn route_now(&mut self, component: &str, pin: Option<&str>) -> Option<Rc<str>> {
+    fn route_now(&mut self, now: Nanos, component: &str, pin: Option<&str>) -> Option<Rc<str>> {
         if let Some(node) = pin {
             let view = self.peers.get(node)?;
             view.known?;
@@ -297,11 +303,17 @@ impl<K: Slots> Router<K> {
                 .then(|| node.into());
         }
         let hosts = self.hosts.get(component)?;
-        let live = || {
+        let connected = || {
             hosts
                 .iter()
                 .filter(|h| !self.links_down.contains_key(&***h))
         };
+        // Hosts this node ejected (outlier ejection) get no calls, unless every
+        // connected host is ejected.
+        let gate = &self.gate;
+        let kept = || connected().filter(|h| !gate.is_ejected(now, component, h));
+        let all_ejected = kept().next().is_none();
+        let live = || connected().filter(|h| all_ejected || !gate.is_ejected(now, component, h));
         let n = live().count() as u64;
         if n == 0 {
             return None;
@@ -398,7 +410,7 @@ impl<K: Slots> Router<K> {
         }
         if !self.peers.contains_key(name) && self.peers.len() >= self.config.max_peers {
             self.stats.peers_refused += 1;
-            if let Some(skipped) = self.gate.admit(name, now) {
+            if let Some(skipped) = self.log_gate.admit(name, now) {
                 tracing::warn!(name: "tern.node.peer_refused", node = %self.name(), remote = name,
                     max_peers = self.config.max_peers, skipped, "member refused: max_peers reached");
             }
@@ -434,6 +446,7 @@ impl<K: Slots> Router<K> {
             // one has a connection of its own.
             self.session.peer_lost(name);
             self.links_down.remove(name);
+            self.gate.host_restarted(name);
             tracing::info!(node = %self.name(), peer = name, generation, "peer restarted (membership)");
         }
         if let Some(old) = old {

@@ -24,6 +24,7 @@ use tern_proto::session::{Nanos, Outgoing, Request};
 use super::calls::Call;
 use super::{AskSlot, Event, Reach, Router, Slots, StreamSlot};
 use crate::flow::{FlowControl, Horizon, Overflow, Secondary, Verdict};
+use crate::ops::admission::Pass;
 use crate::remote::error::CallError;
 
 /// Where a call that passed flow control goes.
@@ -44,6 +45,8 @@ pub(crate) struct Shaped<K: Slots> {
     call: Call<K>,
     /// The ask's deadline (unused for tells).
     expires: Nanos,
+    /// What the caller's admission chain let through (the breaker's ticket).
+    pass: Pass,
 }
 
 impl<K: Slots> Router<K> {
@@ -203,6 +206,7 @@ impl<K: Slots> Router<K> {
     }
 
     /// Puts a message in the shaping queue, to go to `host` at `at`.
+    #[allow(clippy::too_many_arguments)] // the inputs of one call, each needed once
     pub(super) fn enqueue_shaped(
         &mut self,
         at: Nanos,
@@ -211,6 +215,7 @@ impl<K: Slots> Router<K> {
         out: Outgoing,
         call: Call<K>,
         expires: Nanos,
+        pass: Pass,
     ) {
         self.shaped_seq += 1;
         self.shaped.insert(
@@ -221,6 +226,7 @@ impl<K: Slots> Router<K> {
                 out,
                 call,
                 expires,
+                pass,
             },
         );
     }
@@ -244,7 +250,7 @@ impl<K: Slots> Router<K> {
                     self.stats.tells_sent += 1;
                 }
                 Call::Ask(slot) if !slot.is_abandoned() => {
-                    self.start_ask(now, s.host, s.component, s.out, s.expires, slot);
+                    self.start_ask(now, s.host, s.component, s.out, s.expires, slot, s.pass);
                 }
                 Call::Ask(_) => self.flow.stats_mut().shaping_abandoned += 1,
                 Call::Stream { stream, .. } => {

@@ -36,6 +36,8 @@ use tern_proto::v1::ErrorCode;
 use super::config::NodeConfig;
 use super::error::CallError;
 use crate::flow::{DEFAULT_NETWORK, FlowControl, Place};
+use crate::ops::admission::{CallerGate, IngressGate};
+use crate::ops::{AdmissionCounts, BreakerState, LimitChange, LimitSet, OpsError, classify};
 
 mod admission;
 mod budget;
@@ -159,7 +161,7 @@ pub(crate) struct Router<K: Slots> {
     /// Bytes of inbound requests charged, per peer and in all.
     budget: budget::Budget,
     /// Flood control of refusal lines, per peer.
-    gate: budget::LogGate,
+    log_gate: budget::LogGate,
     streams: streams::Tables<K>,
     events: VecDeque<Event<K>>,
     /// When to retry directories and sweep waiting calls, while there is a need.
@@ -169,6 +171,10 @@ pub(crate) struct Router<K: Slots> {
     /// The shaping queue of `local` overflow, by (when it goes, arrival order).
     shaped: BTreeMap<(Nanos, u64), flow::Shaped<K>>,
     shaped_seq: u64,
+    /// The caller's admission chain: breakers, ejection, the limits.
+    gate: CallerGate,
+    /// The receiver's adaptive limit on inbound asks.
+    ingress: IngressGate,
 }
 
 impl<K: Slots> Router<K> {
@@ -177,6 +183,14 @@ impl<K: Slots> Router<K> {
         let mut session = Session::with_limits(config.name.clone(), config.limits);
         session.set_generation(config.generation);
         let flow = FlowControl::new(Place::new(DEFAULT_NETWORK, config.name.clone()));
+        // Each node's breakers draw their own jitter: the configured seed, the name
+        // and the generation.
+        let seed = config.name.bytes().fold(
+            config.seed.unwrap_or(0) ^ config.generation.rotate_left(32),
+            |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3),
+        );
+        let gate = CallerGate::new(config.breaker, config.ejection, seed);
+        let ingress = IngressGate::new(config.ingress);
         let peers = config
             .peers
             .iter()
@@ -201,19 +215,50 @@ impl<K: Slots> Router<K> {
             backlogs: BTreeMap::new(),
             held_bytes: 0,
             budget: budget::Budget::default(),
-            gate: budget::LogGate::default(),
+            log_gate: budget::LogGate::default(),
             streams: streams::Tables::default(),
             events: VecDeque::new(),
             next_tick: None,
             flow,
             shaped: BTreeMap::new(),
             shaped_seq: 0,
+            gate,
+            ingress,
         }
     }
 
     /// Keys the permutation that makes this node's message ids (before any message).
     pub(crate) fn set_id_key(&mut self, key: [u8; 16]) {
         self.session.set_id_key(key);
+    }
+
+    /// The limits now.
+    pub(crate) fn limits(&self) -> &LimitSet {
+        self.gate.limits()
+    }
+
+    /// Applies a change set to the limits (see [`LimitSet::apply`]); the ingress cap
+    /// follows at once.
+    pub(crate) fn set_limits(
+        &mut self,
+        changes: &[LimitChange],
+        expected: Option<u64>,
+    ) -> Result<u64, OpsError> {
+        let version = self.gate.limits_mut().apply(changes, expected)?;
+        let cap = self.gate.limits().ingress_max();
+        self.ingress.set_cap(cap);
+        Ok(version)
+    }
+
+    /// The breaker state for calls to `component` at `now`.
+    pub(crate) fn breaker_state(&self, now: Nanos, component: &str) -> BreakerState {
+        self.gate.breaker_state(now, component)
+    }
+
+    /// The adaptive ingress limit now, if enabled.
+    pub(crate) fn ingress_limit(&self) -> Option<u32> {
+        let l = self.ingress.limit();
+        l.is_enabled().then(|| l.limit())
     }
 
     /// The configuration.
@@ -236,6 +281,10 @@ impl<K: Slots> Router<K> {
             held_bytes: self.held_bytes,
             flow: self.flow.stats(),
             inbound_bytes: self.budget.total(),
+            admission: AdmissionCounts {
+                ingress_shed: self.ingress.limit().counts().shed,
+                ..self.gate.counts()
+            },
             ..self.stats
         }
     }
@@ -375,6 +424,7 @@ impl<K: Slots> Router<K> {
         }
         let asks: Vec<_> = self.asks.drain().collect();
         for (id, sent) in asks {
+            self.gate.ask_ended(&sent.component);
             self.session.cancel(id);
             self.events.push_back(Event::Completed {
                 slot: sent.slot,
@@ -398,7 +448,7 @@ impl<K: Slots> Router<K> {
         while let Some(event) = self.session.poll_event() {
             match event {
                 WireEvent::Request(req) => self.on_request(now, reach, req),
-                WireEvent::Reply { id, result } => self.on_reply(id, result),
+                WireEvent::Reply { id, result } => self.on_reply(now, id, result),
                 other => self.on_stream_event(other),
             }
         }
@@ -442,6 +492,21 @@ impl<K: Slots> Router<K> {
                 if !self.admit(now, &req) {
                     return;
                 }
+                let expiry = req
+                    .deadline
+                    .unwrap_or_else(|| now.saturating_add(nanos(self.config.default_timeout)));
+                if let Err(retry_after) = self.ingress.admit(now, &req, expiry) {
+                    // A capacity signal for the caller (never a breaker failure).
+                    let error = CallError::Remote {
+                        code: ErrorCode::MailboxFull,
+                        detail: format!(
+                            "ingress limit reached; retry after {} ms",
+                            retry_after.as_millis()
+                        ),
+                    };
+                    self.refuse(now, &req, &error);
+                    return;
+                }
                 if self.backlogs.contains_key(&req.component) {
                     // Behind what already waits for this component, in order.
                     self.hold(now, req);
@@ -452,7 +517,7 @@ impl<K: Slots> Router<K> {
         }
     }
 
-    fn on_reply(&mut self, id: u64, result: Result<Reply, Failure>) {
+    fn on_reply(&mut self, now: Nanos, id: u64, result: Result<Reply, Failure>) {
         let Some(sent) = self.asks.remove(id) else {
             return;
         };
@@ -466,6 +531,7 @@ impl<K: Slots> Router<K> {
             Err(CallError::PeerLost(_)) => self.stats.asks_lost += 1,
             _ => {}
         }
+        self.ask_over(now, &sent, classify(&outcome));
         self.events.push_back(Event::Completed {
             slot: sent.slot,
             outcome,

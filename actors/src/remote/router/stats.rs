@@ -4,6 +4,7 @@ use tern_proto::session::SessionStats;
 
 use super::budget::InboundRefusals;
 use crate::flow::FlowStats;
+use crate::ops::AdmissionCounts;
 use crate::remote::error::CallError;
 
 /// Counters of what a node sent, received, refused and dropped.
@@ -81,6 +82,9 @@ pub struct NodeStats {
     /// Horizons and flow rate limits: refusals, drops, bounces, spills and the
     /// shaping queue ([`crate::flow`]).
     pub flow: FlowStats,
+    /// The admission chains' counters: breaker refusals and transitions, in-flight
+    /// cap refusals, ejections, inbound asks shed by the ingress limit.
+    pub admission: AdmissionCounts,
 }
 
 /// Tells refused at once, by reason; see [`NodeStats::tells_refused`].
@@ -97,6 +101,8 @@ pub struct TellRefusals {
     pub backpressure: u64,
     /// Too many messages already wait for unknown names ([`CallError::PendingFull`]).
     pub pending_full: u64,
+    /// The component's circuit breaker is open ([`CallError::CircuitOpen`]).
+    pub circuit_open: u64,
     /// Anything else (too large, ...).
     pub other: u64,
 }
@@ -108,6 +114,7 @@ impl TellRefusals {
             CallError::Unreachable(_) => &mut self.unreachable,
             CallError::Backpressure(_) => &mut self.backpressure,
             CallError::PendingFull => &mut self.pending_full,
+            CallError::CircuitOpen { .. } => &mut self.circuit_open,
             _ => &mut self.other,
         };
         *n += 1;
@@ -116,6 +123,11 @@ impl TellRefusals {
     /// All refusals.
     #[must_use]
     pub fn total(&self) -> u64 {
-        self.peer_lost + self.unreachable + self.backpressure + self.pending_full + self.other
+        self.peer_lost
+            + self.unreachable
+            + self.backpressure
+            + self.pending_full
+            + self.circuit_open
+            + self.other
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use crate::ops::admission::Pass;
 use tern_proto::session::{Event as WireEvent, Failure, Nanos, Outgoing, Reply};
 
 use super::calls::Call;
@@ -62,7 +63,7 @@ impl<K: Slots> Router<K> {
                 window,
                 deadline,
             };
-            self.park(now, component, pin, out, call, wait_until)?;
+            self.park(now, component, pin, out, call, wait_until, Pass::default())?;
             return Ok(None);
         };
         // FLOW HOOK 1a: the horizon.
