@@ -37,7 +37,7 @@ pub enum Verdict {
     },
 }
 
-/// Horizons and rate limits of one container; see the [module docs](self).
+/// Horizons and rate limits of one container; see the [module docs](crate::flow).
 ///
 /// ```
 /// use tern_actors::flow::{FlowControl, FlowPolicy, Horizon, Limit, Overflow, Place, Rate, Verdict};

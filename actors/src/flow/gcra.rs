@@ -39,7 +39,7 @@ impl Rate {
     }
 }
 
-/// One GCRA limiter; see the [module docs](self).
+/// One GCRA limiter; see the [module docs](crate::flow).
 ///
 /// ```
 /// use tern_actors::flow::{Gcra, Rate};

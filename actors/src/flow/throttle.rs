@@ -64,7 +64,7 @@ pub enum Offer {
     },
 }
 
-/// One throttle; see the [module docs](self).
+/// One throttle; see the [module docs](crate::flow).
 ///
 /// ```
 /// use tern_actors::flow::{Offer, Rate, Throttle, ThrottleConfig, ThrottleState};

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use super::super::SimRng;
+#[cfg(doc)]
+use super::{NetStats, SendOutcome, SocketEvent};
 
 /// How the simulated network behaves. Probabilities are in parts per million.
 ///
@@ -65,7 +67,7 @@ impl Default for NetConfig {
 }
 
 /// The latency of one directed link, overriding the global [`NetConfig`] latency for
-/// it; see [`World::set_link`](super::World::set_link). Latency is
+/// it; see [`World::set_link`](crate::sim::World::set_link). Latency is
 /// `min_latency + Exp(tail_mean)`, capped at `max_latency`.
 ///
 /// The `q` quantile of that distribution (below the cap) is
