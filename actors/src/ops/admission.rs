@@ -1,5 +1,5 @@
-//! The admission chains: the caller's ([`CallerGate`]), run before a call leaves
-//! this container, and the receiver's ([`IngressGate`]), run when a request arrives.
+//! The admission chains: the caller's (`CallerGate`), run before a call leaves
+//! this container, and the receiver's (`IngressGate`), run when a request arrives.
 //!
 //! The caller's checks run cheapest first, each refusing before any work is done:
 //!
@@ -82,7 +82,7 @@ pub struct AdmissionCounts {
     pub ingress_shed: u64,
 }
 
-/// The caller's chain; see the [module docs](self).
+/// The caller's chain; see the [module docs](crate::ops::admission).
 #[derive(Debug)]
 pub(crate) struct CallerGate {
     config: BreakerConfig,

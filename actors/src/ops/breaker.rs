@@ -276,7 +276,7 @@ pub struct BreakerCounts {
     pub refused: u64,
 }
 
-/// One breaker; see the [module docs](self).
+/// One breaker; see the [module docs](crate::ops).
 ///
 /// # Examples
 ///

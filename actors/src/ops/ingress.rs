@@ -157,7 +157,7 @@ pub struct IngressCounts {
 /// Delays kept per window for the percentile (more are sampled down by stride).
 const SAMPLES: usize = 256;
 
-/// The limit; see the [module docs](self).
+/// The limit; see the [module docs](crate::ops).
 ///
 /// # Examples
 ///

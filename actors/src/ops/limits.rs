@@ -94,7 +94,7 @@ impl LimitChange {
         Self { key, value }
     }
 
-    /// Parses `KEY=VALUE` (see the [module docs](self) for the keys).
+    /// Parses `KEY=VALUE` (see the [module docs](crate::ops) for the keys).
     ///
     /// # Errors
     ///
@@ -144,7 +144,7 @@ impl LimitChange {
     }
 }
 
-/// Every limit of a container, versioned; see the [module docs](self).
+/// Every limit of a container, versioned; see the [module docs](crate::ops).
 ///
 /// # Examples
 ///

@@ -381,7 +381,7 @@ mod tests {
             .into_iter()
             .filter(CallError::is_unavailable)
             .collect();
-        assert_eq!(unavailable.len(), 12, "{unavailable:?}");
+        assert_eq!(unavailable.len(), 14, "{unavailable:?}");
     }
 
     #[test]
