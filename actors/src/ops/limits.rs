@@ -94,7 +94,7 @@ impl LimitChange {
         Self { key, value }
     }
 
-    /// Parses `KEY=VALUE` (see the [module docs](crate::ops) for the keys).
+    /// Parses `KEY=VALUE` (see [`LimitSet`] for the keys).
     ///
     /// # Errors
     ///
@@ -144,7 +144,23 @@ impl LimitChange {
     }
 }
 
-/// Every limit of a container, versioned; see the [module docs](crate::ops).
+/// Every limit of a container, versioned.
+///
+/// Keys (`KEY=VALUE`, a value of `none` lifts the limit):
+///
+/// | key | what it bounds |
+/// |---|---|
+/// | `mailbox.<component>` | the mailbox capacity of an exported component (queued messages) |
+/// | `in_flight.<component>` | this container's asks on the wire to a component |
+/// | `container.in_flight` | this container's asks on the wire, all components |
+/// | `ingress.max` | the most the adaptive ingress limit may grow to |
+///
+/// Application rules: a change set is checked whole and applied whole (between two
+/// scheduler turns, as the container has one thread), and bumps the version. Lowering
+/// a limit below what is in use evicts nothing: queued messages and asks on the wire
+/// stay, and new admissions are refused until use is below the limit. Raising one
+/// takes effect at the next admission decision and grants no burst: nothing is
+/// pre-admitted, the next call just finds room.
 ///
 /// # Examples
 ///
