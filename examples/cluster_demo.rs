@@ -94,8 +94,7 @@ fn app() -> App {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
+    Ok(tern::transport::loopback_port()?)
 }
 
 struct Cluster {
@@ -289,11 +288,6 @@ fn write_keys(dir: &Path) -> anyhow::Result<KeyPair> {
     front.context("the front's key pair")
 }
 
-fn free_udp_port() -> anyhow::Result<u16> {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
-    Ok(s.local_addr()?.port())
-}
-
 /// The front's view of the membership, one line per member.
 fn members(d: &Discovery) -> String {
     d.members()
@@ -354,7 +348,7 @@ fn demo() -> anyhow::Result<()> {
     let mut gossip = BTreeMap::new();
     for name in ["front", "w1", "w2", "w3"] {
         ports.insert(name, free_port()?);
-        gossip.insert(name, free_udp_port()?);
+        gossip.insert(name, free_port()?);
     }
     let front_keys = write_keys(&dir)?;
     write_configs(&dir, &ports, &gossip)?;

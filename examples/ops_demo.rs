@@ -93,8 +93,7 @@ impl Handler<SetBroken> for Control {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
+    Ok(tern::transport::loopback_port()?)
 }
 
 /// The worker process (`ops_demo worker LISTEN FRONT LIMITS`).

@@ -98,8 +98,7 @@ impl Drop for Guard {
 }
 
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    l.local_addr().expect("its address").port()
+    tern::transport::loopback_port().expect("a free port")
 }
 
 #[test]

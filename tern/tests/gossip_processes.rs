@@ -147,11 +147,7 @@ fn five_processes_find_each_other_through_seeds() {
         assert_eq!(code, ExitCode::SUCCESS);
         return;
     }
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = tern::transport::loopback_port().unwrap();
     let dir = std::env::temp_dir().join(format!("tern-gossip-procs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut nodes = Nodes {

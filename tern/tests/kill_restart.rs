@@ -146,8 +146,7 @@ fn child(role: &str) {
 }
 
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    tern::transport::loopback_port().unwrap()
 }
 
 /// The children, killed and reaped on drop.

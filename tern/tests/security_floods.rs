@@ -198,8 +198,7 @@ impl Drop for Setup {
 }
 
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    tern::transport::loopback_port().unwrap()
 }
 
 impl Setup {

@@ -27,10 +27,12 @@
 //!   the wire session's deadlines turn that into typed errors.
 //! - No encoding: frames are opaque bytes.
 
+mod ports;
 mod sim;
 #[cfg(feature = "zmq")]
 mod zeromq;
 
+pub use ports::loopback_port;
 pub use sim::{DEFAULT_HWM, DEFAULT_MAX_FRAME, SimTransport};
 #[cfg(feature = "zmq")]
 pub use zeromq::{

@@ -146,8 +146,7 @@ struct ZmqArm {
 }
 
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    tern_transport::loopback_port().expect("a free loopback port")
 }
 
 impl ZmqArm {

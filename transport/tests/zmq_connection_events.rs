@@ -10,8 +10,7 @@ use tern_executor::{Runtime, time};
 use tern_transport::{Incoming, Transport, TransportError, ZmqConfig, ZmqTransport};
 
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    tern_transport::loopback_port().expect("a free loopback port")
 }
 
 /// The next connection event, skipping frames; `None` after `wait`.

@@ -56,8 +56,7 @@ pub(crate) fn app(name: &'static str) -> App {
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 #[allow(dead_code)] // not every test binary that includes this module uses it
 pub(crate) fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    tern::transport::loopback_port().expect("a free loopback port")
 }
 
 /// Kills the child (also a stopped one: SIGKILL ends it) if the test fails before it
