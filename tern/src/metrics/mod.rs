@@ -105,6 +105,9 @@ pub struct Snapshot {
     pub peers: Vec<String>,
     /// Lag and rates.
     pub sampler: Sampler,
+    /// The span exporter's counters, when spans go to a collector (set by the admin
+    /// listener; [`Snapshot::collect`] leaves it `None`).
+    pub export: Option<crate::trace::ExportCounts>,
 }
 
 impl Snapshot {
@@ -142,6 +145,7 @@ impl Snapshot {
             gossip,
             peers,
             sampler: sampler.clone(),
+            export: None,
         }
     }
 
