@@ -45,6 +45,9 @@ fn collector(answer: Answer, stop: Arc<AtomicBool>) -> (SocketAddr, Received) {
     let addr = listener.local_addr().expect("addr");
     let received: Received = Arc::default();
     let seen = received.clone();
+    // A collector is another process's server: a thread of the test, not part of
+    // any container, timed by the wall clock.
+    #[allow(clippy::disallowed_methods)]
     std::thread::spawn(move || {
         let mut held = Vec::new();
         let end = Instant::now() + Duration::from_secs(120);
@@ -132,9 +135,9 @@ fn sample(text: &str, metric: &str, labels: &[&str]) -> Option<u64> {
 
 /// Waits (at most 20 s) until `ok` holds, polling, while the client's runtime runs.
 async fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(20);
+    let end = tern::time::now() + Duration::from_secs(20);
     while !ok() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
+        assert!(tern::time::now() < end, "timed out waiting for {what}");
         tern::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -234,7 +237,7 @@ async fn check_exported(
             .as_str()
             .and_then(|t| t.parse().ok())
             .expect("a start time");
-        let now = std::time::SystemTime::now()
+        let now = tern::time::wall_now()
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_nanos();

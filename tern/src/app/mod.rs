@@ -276,13 +276,7 @@ impl App {
         &self,
         settings: &NodeSettings,
         running: &Running,
-    ) -> Result<
-        (
-            Option<tern_executor::JoinHandle<()>>,
-            Option<std::rc::Rc<crate::trace::ExportStats>>,
-        ),
-        AppError,
-    > {
+    ) -> Result<SpanExport, AppError> {
         #[cfg(feature = "otlp")]
         if let Some(otlp) = &settings.otlp {
             let exporter = crate::trace::otlp::OtlpExporter::start(otlp, &self.name)
@@ -380,6 +374,12 @@ impl App {
         Ok(running)
     }
 }
+
+/// The span exporter's task and counters, when spans go to a collector.
+type SpanExport = (
+    Option<tern_executor::JoinHandle<()>>,
+    Option<std::rc::Rc<crate::trace::ExportStats>>,
+);
 
 /// A running container: its node and, with a `[gossip]` section, its membership.
 #[derive(Debug, Clone)]

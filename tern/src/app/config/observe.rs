@@ -77,11 +77,16 @@ impl Layered {
     /// (https included), bounds of zero, or, in a build without the `otlp` feature,
     /// any endpoint at all.
     pub(super) fn otlp(&self) -> Result<Option<OtlpSettings>, ConfigError> {
+        self.otlp_in_build(cfg!(feature = "otlp"))
+    }
+
+    /// [`Layered::otlp`] in a build with (`feature`) or without the `otlp` feature.
+    pub(super) fn otlp_in_build(&self, feature: bool) -> Result<Option<OtlpSettings>, ConfigError> {
         let key = "trace.otlp_endpoint";
         let Some(url) = self.str(key) else {
             return Ok(None);
         };
-        if !cfg!(feature = "otlp") {
+        if !feature {
             return Err(self.bad(
                 key,
                 "no collector in this build: enable tern's `otlp` feature to export spans",
