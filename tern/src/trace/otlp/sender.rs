@@ -344,7 +344,52 @@ async fn connect(addr: SocketAddr) -> io::Result<Async<TcpStream>> {
 
 #[cfg(test)]
 mod tests {
+    use tern_actors::trace::{SpanContext, SpanKind};
+    use tern_executor::Instant;
+
     use super::*;
+
+    fn span(n: u8) -> SpanRecord {
+        SpanRecord {
+            context: SpanContext::new([n; 16], [n; 8], true),
+            parent: None,
+            kind: SpanKind::Server,
+            node: "a".into(),
+            component: "c".into(),
+            message_type: "t".into(),
+            start: Instant::from_nanos(0),
+            end: Instant::from_nanos(1),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_its_oldest_batches_and_counts_them() {
+        let rt = tern_executor::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let mut settings = OtlpSettings::new("http://127.0.0.1:9".parse().expect("url"));
+            settings.queue = 2;
+            let mut exporter = OtlpExporter::start(&settings, "svc").expect("start");
+            // Nothing is sent before this task yields: five batches for two places.
+            for n in 1..=5 {
+                exporter.export(&[span(n), span(n)], 0).expect("queued");
+            }
+            let c = exporter.stats().get();
+            assert_eq!((c.batches_dropped, c.spans_lost), (3, 6));
+            assert_eq!(exporter.shared.queue.borrow().len(), 2);
+            // A big batch is split into requests of at most MAX_BATCH_SPANS spans.
+            let many: Vec<SpanRecord> = (0..=MAX_BATCH_SPANS).map(|_| span(9)).collect();
+            exporter.export(&many, 0).expect("queued");
+            let sizes: Vec<usize> = exporter
+                .shared
+                .queue
+                .borrow()
+                .iter()
+                .map(|b| b.spans)
+                .collect();
+            assert_eq!(sizes, [MAX_BATCH_SPANS, 1]);
+        });
+    }
 
     #[test]
     fn status_lines() {
