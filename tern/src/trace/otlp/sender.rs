@@ -392,6 +392,33 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_connection_is_a_counted_failure() {
+        // A port that was free a moment ago: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let rt = tern_executor::Runtime::new().expect("runtime");
+        let counts = rt.block_on(async {
+            let url = format!("http://127.0.0.1:{port}");
+            let mut settings = OtlpSettings::new(url.parse().expect("url"));
+            settings.timeout = Duration::from_secs(2);
+            let mut exporter = OtlpExporter::start(&settings, "svc").expect("start");
+            exporter.export(&[span(1)], 0).expect("queued");
+            // Bounded: the batch fails at once (refused) or by its 2 s timeout.
+            for _ in 0..300 {
+                if exporter.stats().get().batches_failed > 0 {
+                    break;
+                }
+                time::sleep(Duration::from_millis(10)).await;
+            }
+            exporter.stats().get()
+        });
+        assert_eq!(counts.batches_failed, 1, "{counts:?}");
+        assert_eq!((counts.batches_exported, counts.spans_lost), (0, 1));
+    }
+
+    #[test]
     fn status_lines() {
         assert_eq!(status(b"HTTP/1.1 200 OK"), Some(200));
         assert_eq!(status(b"HTTP/1.0 503 Busy now"), Some(503));
