@@ -227,6 +227,18 @@ fn operator_commands_debug_flow_and_status_page_on_a_real_container() {
         run(&["trace-flow", "echo", "--for", "0s", "--config", &cfg]),
         ExitCode::SUCCESS
     );
+    // A named flow: `flow:NAME` (its requests carry no other flow here, so nothing
+    // is logged); an empty flow name is refused.
+    assert_eq!(
+        run(&["trace-flow", "flow:orders", "--for", "1s", "--config", &cfg]),
+        ExitCode::SUCCESS
+    );
+    let on: serde_json::Value = serde_json::from_str(&get(admin, "/debug")).expect("JSON");
+    assert_eq!(on[0]["target"], "flow:orders", "{on}");
+    assert_ne!(
+        run(&["trace-flow", "flow:", "--config", &cfg]),
+        ExitCode::SUCCESS
+    );
 
     // `logs --level`: the node logged at warn; debug now, at once.
     assert_ne!(

@@ -118,7 +118,7 @@ fn every_toml_example_in_the_doc_is_accepted() {
         }
         examples += 1;
     }
-    assert_eq!(examples, 4);
+    assert_eq!(examples, 5);
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! a switch for the component `echo`; gossip spreads it to every container; while it
 //! is on, each message of the flow is logged (`tern.debug.message`) and the handler's
 //! own `debug` events pass an `info` filter; when its time is up it ends by itself
-//! everywhere and the flow is quiet again. Over a few seeds.
+//! everywhere and the flow is quiet again. The same for a named flow (`flow:orders`):
+//! each call of that flow is logged by the caller and by the container that handles
+//! it, calls of another flow are not. Over a few seeds.
 
 // Helpers of this test: a setup step that fails should fail the test loudly.
 #![allow(clippy::unwrap_used)]
@@ -206,9 +208,131 @@ fn run(seed: u64) {
     assert!(world.violation().is_none(), "seed {seed}");
 }
 
+// One test for both kinds of switch: whether any switch is on is process-wide
+// (`debug::any_on`), so the two must not run side by side on test threads.
 #[test]
-fn a_debug_switch_spreads_records_the_flow_and_ends_by_itself() {
+fn debug_switches_spread_record_their_flow_and_end_by_themselves() {
     for seed in 0..3 {
         run(seed);
+        run_named_flow(seed);
     }
+}
+
+/// Asks `echo` `n` times from the front through a reference of flow `flow`,
+/// numbered from `first`.
+fn ask_in_flow(world: &World, cluster: &SimCluster, flow: &'static str, first: u32, n: u32) {
+    world
+        .spawn_on(cluster.node("front").unwrap(), async move {
+            let node = Running::current().unwrap().node().clone();
+            let echo = node.lookup::<Echo>("echo").with_flow(flow);
+            for i in first..first + n {
+                let _ = echo.ask(Ping(i)).timeout(Duration::from_secs(1)).await;
+            }
+        })
+        .detach();
+}
+
+fn run_named_flow(seed: u64) {
+    let capture = Capture::default();
+    let log = LogSettings {
+        format: LogFormat::Json,
+        filter: "info".into(),
+        ..LogSettings::default()
+    };
+    let _log =
+        tracing::subscriber::set_default(tern::log::subscriber(&log, capture.clone()).unwrap());
+    let mut world = World::new(seed).unwrap();
+    let cluster = SimCluster::new(&mut world, app(), &NAMES).unwrap();
+    for (i, (name, host)) in [("front", ""), ("w1", "\"echo\""), ("w2", "\"echo\"")]
+        .into_iter()
+        .enumerate()
+    {
+        let port = 7001 + u16::try_from(i).unwrap();
+        cluster.start(&world, &settings(name, port, host)).unwrap();
+    }
+    world.run_until(at(3_000));
+    ask_in_flow(&world, &cluster, "orders", 0, 2);
+    world.run_until(at(3_500));
+    assert!(
+        named(&capture, "tern.debug.message").is_empty(),
+        "seed {seed}"
+    );
+
+    // The operator switches on the flow `orders` at a worker, for 5 s: the caller
+    // (front) learns of it by gossip only.
+    world
+        .spawn_on(cluster.node("w1").unwrap(), async move {
+            let running = Running::current().unwrap();
+            let target: Target = "flow:orders".parse().unwrap();
+            running
+                .trace_flow(target, Duration::from_secs(5), 1000)
+                .unwrap();
+        })
+        .detach();
+    world.run_until(at(6_000));
+    let on = switches(&world, &cluster);
+    world.run_until(at(6_010));
+    assert_eq!(*on.borrow(), [1, 1, 1], "seed {seed}: spread everywhere");
+
+    ask_in_flow(&world, &cluster, "reports", 100, 3);
+    ask_in_flow(&world, &cluster, "orders", 10, 6);
+    world.run_until(at(7_000));
+    let lines = named(&capture, "tern.debug.message");
+    assert!(
+        lines.iter().all(|l| l["flow"] == "orders"),
+        "seed {seed}: only the watched flow: {lines:#?}"
+    );
+    let out: Vec<_> = lines.iter().filter(|l| l["direction"] == "out").collect();
+    let into: Vec<_> = lines.iter().filter(|l| l["direction"] == "in").collect();
+    assert_eq!(
+        out.len(),
+        6,
+        "seed {seed}: each call at the caller: {lines:#?}"
+    );
+    assert_eq!(
+        into.len(),
+        6,
+        "seed {seed}: each request where handled: {lines:#?}"
+    );
+    assert!(
+        out.iter()
+            .all(|l| l["node"] == "front" && l["component"] == "echo"),
+        "seed {seed}: {out:#?}"
+    );
+    assert!(
+        into.iter().all(
+            |l| (l["node"] == "w1" || l["node"] == "w2") && l["message_type"] == "test.v1.Ping"
+        ),
+        "seed {seed}: {into:#?}"
+    );
+    // A call and its request share their trace id.
+    let mut out_ids: Vec<_> = out.iter().map(|l| l["trace_id"].to_string()).collect();
+    let mut in_ids: Vec<_> = into.iter().map(|l| l["trace_id"].to_string()).collect();
+    out_ids.sort();
+    in_ids.sort();
+    assert_eq!(out_ids, in_ids, "seed {seed}");
+    let raised: Vec<_> = named(&capture, "test.echo.handling")
+        .iter()
+        .map(|l| l["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        raised,
+        [10, 11, 12, 13, 14, 15],
+        "seed {seed}: the flow's debug events pass, the other flow's do not"
+    );
+
+    // Time is up at about 8.5 s: off by itself everywhere, and quiet again.
+    world.run_until(at(10_000));
+    let off = switches(&world, &cluster);
+    world.run_until(at(10_010));
+    assert_eq!(*off.borrow(), [0, 0, 0], "seed {seed}: ended everywhere");
+    assert!(!debug::any_on(), "seed {seed}");
+    ask_in_flow(&world, &cluster, "orders", 20, 3);
+    world.run_until(at(11_000));
+    assert_eq!(
+        named(&capture, "tern.debug.message").len(),
+        12,
+        "seed {seed}"
+    );
+    assert!(world.violation().is_none(), "seed {seed}");
 }

@@ -44,6 +44,8 @@ pub(crate) struct Incoming<'a> {
     pub(crate) deadline: Option<tern_executor::Instant>,
     /// The caller's span, if the request carried trace context.
     pub(crate) trace: Option<SpanContext>,
+    /// The envelope's flow name (empty: none), for debug switches on a flow.
+    pub(crate) flow: &'a str,
     /// This node's name and the component's, for the handler's span.
     pub(crate) node: &'a str,
     pub(crate) component: &'a str,
@@ -52,7 +54,13 @@ pub(crate) struct Incoming<'a> {
 impl Incoming<'_> {
     /// The handler's span: a child of the caller's, `None` when tracing is off.
     fn span(&self) -> Option<Open> {
-        Open::serve(self.trace, self.node, self.component, self.message_type)
+        Open::serve(
+            self.trace,
+            self.node,
+            self.component,
+            self.message_type,
+            self.flow,
+        )
     }
 }
 

@@ -325,7 +325,13 @@ impl<T: 'static> Ref<T> {
             }
         };
         let mut out = self.outgoing(M::NAME, <M::Codec as Codec<M>>::CONTENT_TYPE, payload);
-        let span = Open::call(SpanKind::Producer, node.name(), &self.name, M::NAME);
+        let span = Open::call(
+            SpanKind::Producer,
+            node.name(),
+            &self.name,
+            M::NAME,
+            self.flow.as_deref().unwrap_or_default(),
+        );
         out.trace = span.as_ref().map(|s| s.context().to_wire());
         let sent = node.tell(&self.name, self.pin.as_ref(), out);
         if let Some(span) = span {
@@ -534,7 +540,13 @@ where
             };
             let payload = With::<M::Codec, M>::encode(&msg)?;
             let mut out = target.outgoing(M::NAME, <M::Codec as Codec<M>>::CONTENT_TYPE, payload);
-            let span = Open::call(SpanKind::Client, node.name(), &target.name, M::NAME);
+            let span = Open::call(
+                SpanKind::Client,
+                node.name(),
+                &target.name,
+                M::NAME,
+                target.flow.as_deref().unwrap_or_default(),
+            );
             out.trace = span.as_ref().map(|s| s.context().to_wire());
             let reply = node
                 .ask(&target.name, target.pin.as_ref(), out, timeout)

@@ -136,43 +136,47 @@ pub(crate) struct Open {
 }
 
 impl Open {
-    /// A call from this thread to `component` on another node, a child of the running
-    /// handler's span (or the root of a new trace): `None` when tracing is off.
+    /// A call from this thread to `component` on another node in flow `flow` (empty:
+    /// none), a child of the running handler's span (or the root of a new trace):
+    /// `None` when tracing is off.
     pub(crate) fn call(
         kind: SpanKind,
         node: &str,
         component: &str,
         message_type: &str,
+        flow: &str,
     ) -> Option<Self> {
         let flags = FLAGS.load(Ordering::Relaxed);
         if flags == 0 {
             return None;
         }
-        let flow = flags & DEBUG != 0 && debug::in_flow();
-        if flags & TRACING == 0 && !flow {
+        let debug_flow = flags & DEBUG != 0 && (debug::in_flow() || debug::take_call(node, flow));
+        if flags & TRACING == 0 && !debug_flow {
             return None;
         }
         let mut open = Self::child_of(current(), kind, node, component, message_type);
-        if flow {
+        if debug_flow {
             open.debug = true;
-            debug::log_call(node, component, message_type, open.ctx);
+            debug::log_call(node, component, message_type, flow, open.ctx);
         }
         Some(open)
     }
 
-    /// A handler for a request that carried `parent` (or none: a new trace): `None`
-    /// when tracing is off and no debug switch takes the request.
+    /// A handler for a request in flow `flow` (empty: none) that carried `parent` (or
+    /// none: a new trace): `None` when tracing is off and no debug switch takes the
+    /// request.
     pub(crate) fn serve(
         parent: Option<SpanContext>,
         node: &str,
         component: &str,
         message_type: &str,
+        flow: &str,
     ) -> Option<Self> {
         let flags = FLAGS.load(Ordering::Relaxed);
         if flags == 0 {
             return None;
         }
-        let flow = flags & DEBUG != 0 && debug::take(node, component, message_type, parent);
+        let flow = flags & DEBUG != 0 && debug::take(node, component, message_type, flow, parent);
         if flags & TRACING == 0 && !flow {
             return None;
         }

@@ -40,6 +40,8 @@ pub(super) struct Sources {
     pub(super) peers: Vec<String>,
     /// The container, for debug switches and spans (none for a bare listener).
     pub(super) running: Option<super::Running>,
+    /// The span exporter's counters, when spans go to a collector.
+    pub(super) export: Option<Rc<crate::trace::ExportStats>>,
 }
 
 /// A running admin listener: HTTP/1.1 in the current runtime's poll loop, serving
@@ -92,6 +94,7 @@ impl AdminListener {
                 discovery: None,
                 peers: Vec::new(),
                 running: None,
+                export: None,
             },
         )
     }
@@ -306,14 +309,16 @@ pub(super) fn start(settings: &AdminSettings, sources: Sources) -> Result<AdminL
             let (node_name, limits) = (node_name.clone(), limits.clone());
             tern_executor::spawn(async move {
                 let snapshot = || {
-                    Snapshot::collect(
+                    let mut snap = Snapshot::collect(
                         &sources.name,
                         sources.node.as_ref(),
                         sources.generation,
                         sources.discovery.as_ref(),
                         sources.peers.clone(),
                         &sampler,
-                    )
+                    );
+                    snap.export = sources.export.as_ref().map(|e| e.get());
+                    snap
                 };
                 let io = Async::new(stream);
                 let served = time::timeout(
@@ -424,6 +429,7 @@ mod tests {
             discovery: None,
             peers: Vec::new(),
             running: None,
+            export: None,
         };
         let r = route("/nope", &sources, || unreachable!("no snapshot for a 404"));
         assert_eq!(r.code, 404);

@@ -1,5 +1,6 @@
 //! What the admin listener does besides reading counters: turn a debug switch on
-//! (`POST /debug?target=NAME&for_ms=60000&budget=1000`), change the log filter
+//! (`POST /debug?target=NAME&for_ms=60000&budget=1000`, the target a component, a
+//! message type, `flow:NAME` or a trace id), change the log filter
 //! (`POST /log?filter=info,tern=debug`), and list the cluster's components, the last
 //! spans and the debug switches on.
 //!

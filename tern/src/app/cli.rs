@@ -96,11 +96,13 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
     },
-    /// Turns on debug tracing of a component, a message type or a trace id in every
-    /// container of the cluster, for a while: each message of that flow is logged
-    /// (`tern.debug.message`) and its handlers' debug events pass the log filter.
+    /// Turns on debug tracing of a component, a message type, a named flow or a trace
+    /// id in every container of the cluster, for a while: each message of that flow
+    /// is logged (`tern.debug.message`) and its handlers' debug events pass the log
+    /// filter.
     TraceFlow {
-        /// A component name, a message type (`kv.v1.Get`) or a 32-digit trace id.
+        /// A component name, a message type (`kv.v1.Get`), a named flow (`flow:orders`,
+        /// the name callers give `Ref::with_flow`) or a 32-digit trace id.
         name: String,
         /// How long, such as `60s`, `500ms` or `5m` (at most 1 h).
         #[arg(long = "for", default_value = "60s", value_parser = ops::duration)]

@@ -219,7 +219,7 @@ impl Layered {
                         .map(|(s, k, ..)| format!("{s}.{k}"))
                         .collect();
                     let expected = if in_section.is_empty() {
-                        "sections [node], [peers], [components], [timeouts], [transport], [gossip], [log], [admin]"
+                        "sections [node], [peers], [components], [timeouts], [transport], [gossip], [log], [admin], [trace]"
                             .to_owned()
                     } else {
                         in_section.join(", ")
@@ -351,9 +351,11 @@ impl Layered {
         let (gossip, mut warnings) = self.gossip(&listen)?;
         let admin = self.admin(&mut warnings)?;
         let security = self.security(&mut warnings)?;
+        let otlp = self.otlp()?;
         Ok(NodeSettings {
             gossip,
             admin,
+            otlp,
             security,
             log: self.log()?,
             warnings,
@@ -600,6 +602,9 @@ pub struct NodeSettings {
     pub gossip: Option<GossipSettings>,
     /// The admin listener, if `admin.bind` is set.
     pub admin: Option<AdminSettings>,
+    /// Span export to an OpenTelemetry collector, if `trace.otlp_endpoint` is set
+    /// (only in a build with the `otlp` feature).
+    pub otlp: Option<crate::trace::OtlpSettings>,
     /// CURVE keys and allow-list, or plaintext (`[security]`).
     pub security: SecuritySettings,
     /// Logging.

@@ -83,8 +83,8 @@ fn publish(discovery: &Discovery, list: &[Published]) {
 }
 
 impl Running {
-    /// Turns on debug tracing of `target` (a component name, a message type or a
-    /// trace id) in this container for `duration` (at most [`MAX_DEBUG_FOR`]) and at
+    /// Turns on debug tracing of `target` (a component name, a message type, a named
+    /// flow or a trace id) in this container for `duration` (at most [`MAX_DEBUG_FOR`]) and at
     /// most `budget` messages per container, and, with gossip, in every container of
     /// the cluster. It ends by itself; see [`tern_actors::trace::debug`].
     ///
@@ -191,7 +191,17 @@ mod tests {
                 until_ms: 9,
                 budget: 1,
             },
+            Published {
+                target: Target::Flow("orders".into()),
+                until_ms: 11,
+                budget: 3,
+            },
         ];
+        assert!(
+            encode(&list).contains("\nflow:orders 11 3"),
+            "{}",
+            encode(&list)
+        );
         assert_eq!(decode(&encode(&list)), list);
         let mixed = format!("{}\nnot a switch\nstore x 1\nstore 1 2 3\n", encode(&list));
         assert_eq!(decode(&mixed), list);

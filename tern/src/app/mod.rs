@@ -121,6 +121,9 @@ pub enum AppError {
     /// A simulated container cannot be started as asked (see [`SimCluster`]).
     #[error("simulation: {0}")]
     Simulation(String),
+    /// The span exporter could not start (its collector's host has no address).
+    #[error("span export: {0}")]
+    Trace(String),
     /// The admin listener could not bind.
     #[error("admin listener on {addr}: {source}")]
     Admin {
@@ -239,6 +242,7 @@ impl App {
                 None => None,
             };
             let running = self.start(settings, transport.clone(), &endpoints, gossip, None)?;
+            let (_export, export) = self.export_spans(settings, &running)?;
             let _admin = match &settings.admin {
                 Some(a) => Some(admin::start(
                     a,
@@ -249,6 +253,7 @@ impl App {
                         discovery: running.discovery().cloned(),
                         peers: settings.peers.keys().cloned().collect(),
                         running: Some(running.clone()),
+                        export,
                     },
                 )?),
                 None => None,
@@ -261,6 +266,27 @@ impl App {
             tracing::info!(name: "tern.app.stopped", node = %settings.name, "stopped");
             Ok(())
         })
+    }
+
+    /// Starts sending the container's spans to the collector `[trace]` names, if any
+    /// (a build without the `otlp` feature refuses such a configuration when it is
+    /// read): the task, and the counters for `/metrics`.
+    #[allow(clippy::unused_self, clippy::unnecessary_wraps)] // without the feature
+    fn export_spans(
+        &self,
+        settings: &NodeSettings,
+        running: &Running,
+    ) -> Result<SpanExport, AppError> {
+        #[cfg(feature = "otlp")]
+        if let Some(otlp) = &settings.otlp {
+            let exporter = crate::trace::otlp::OtlpExporter::start(otlp, &self.name)
+                .map_err(|e| AppError::Trace(e.to_string()))?;
+            let stats = exporter.stats();
+            return Ok((Some(exporter.follow(running.spans.clone())), Some(stats)));
+        }
+        #[cfg(not(feature = "otlp"))]
+        let _ = (settings, running);
+        Ok((None, None))
     }
 
     /// Starts one container on the current runtime, on `transport` (bound to
@@ -348,6 +374,12 @@ impl App {
         Ok(running)
     }
 }
+
+/// The span exporter's task and counters, when spans go to a collector.
+type SpanExport = (
+    Option<tern_executor::JoinHandle<()>>,
+    Option<std::rc::Rc<crate::trace::ExportStats>>,
+);
 
 /// A running container: its node and, with a `[gossip]` section, its membership.
 #[derive(Debug, Clone)]

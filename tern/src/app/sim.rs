@@ -123,7 +123,10 @@ impl SimCluster {
     /// Starts the container `settings.name` on its node: after a
     /// `world.restart(id)`, start it again with a higher `settings.generation`, as a
     /// restarted process would be. The container starts when the world next runs that
-    /// node.
+    /// node. Its real sockets outside the simulated network, the admin listener
+    /// (`[admin]`) and span export to a collector (`[trace] otlp_endpoint`), are not
+    /// started: they run in a process ([`App::serve`]); spans stay in the container's
+    /// ring ([`Running::spans`]).
     ///
     /// # Errors
     ///

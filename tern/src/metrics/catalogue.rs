@@ -259,6 +259,33 @@ pub(super) fn families(snap: &Snapshot) -> Vec<Family> {
             ),
         ]);
     }
+    if let Some(e) = &snap.export {
+        out.extend([
+            one(
+                "tern_spans_exported",
+                "Spans an OpenTelemetry collector took.",
+                Counter,
+                e.spans_exported,
+            ),
+            one(
+                "tern_spans_export_lost",
+                "Spans not exported: in failed or dropped batches, or pushed out of the ring first.",
+                Counter,
+                e.spans_lost,
+            ),
+            by(
+                "tern_span_batches",
+                "Span batches sent to the collector, by outcome: exported, failed (refused, error status, timeout), dropped (queue full).",
+                Counter,
+                "outcome",
+                &[
+                    ("exported", e.batches_exported),
+                    ("failed", e.batches_failed),
+                    ("dropped", e.batches_dropped),
+                ],
+            ),
+        ]);
+    }
     out.extend(per_peer(snap));
     out
 }

@@ -41,6 +41,9 @@
 //! | `tern_ask_latency_seconds` | histogram | | this node's remote asks, from the call to the outcome (100 µs doubling to 6.5 s) |
 //! | `tern_peer_frames_total`, `tern_peer_bytes_total` | counter | `peer`, `direction` = `in`, `out` | frames and bytes to and from each peer (at most 1024 peers, the rest as `(other)`) |
 //! | `tern_runtime_busy_ratio` | gauge | | fraction of the last ten seconds the container thread was not parked |
+//! | `tern_spans_exported_total` | counter | | spans an OpenTelemetry collector took (with `[trace] otlp_endpoint`) |
+//! | `tern_span_batches_total` | counter | `outcome` = `exported`, `failed`, `dropped` | span batches posted to the collector: taken, failed (refused, error status, timeout), dropped unsent (queue full) |
+//! | `tern_spans_export_lost_total` | counter | | spans in failed or dropped batches, or pushed out of the ring before export |
 //!
 //! Not yet exported, because no counter exists today: inbound refusals by finer
 //! reason (unknown component, full mailbox) wait for the rebuilt remote layer;
@@ -105,6 +108,9 @@ pub struct Snapshot {
     pub peers: Vec<String>,
     /// Lag and rates.
     pub sampler: Sampler,
+    /// The span exporter's counters, when spans go to a collector (set by the admin
+    /// listener; [`Snapshot::collect`] leaves it `None`).
+    pub export: Option<crate::trace::ExportCounts>,
 }
 
 impl Snapshot {
@@ -142,6 +148,7 @@ impl Snapshot {
             gossip,
             peers,
             sampler: sampler.clone(),
+            export: None,
         }
     }
 

@@ -75,7 +75,25 @@ impl SpanRing {
         self.inner.borrow().overwritten
     }
 
-    /// Takes every span out (for an exporter's batch).
+    /// The spans recorded after the first `seen` (a count from [`SpanRing::recorded`]),
+    /// oldest first, with the count to pass next time and how many of them were
+    /// pushed out before they could be read. The spans stay in the ring (for
+    /// `/spans`); an exporter reads each once this way.
+    #[must_use]
+    pub fn since(&self, seen: u64) -> (Vec<SpanRecord>, u64, u64) {
+        let inner = self.inner.borrow();
+        let new = inner.recorded.saturating_sub(seen);
+        let held = u64::try_from(inner.spans.len()).unwrap_or(u64::MAX);
+        let take = new.min(held);
+        let skip = inner.spans.len() - usize::try_from(take).unwrap_or(inner.spans.len());
+        (
+            inner.spans.iter().skip(skip).cloned().collect(),
+            inner.recorded,
+            new - take,
+        )
+    }
+
+    /// Takes every span out.
     pub fn drain(&self) -> Vec<SpanRecord> {
         self.inner.borrow_mut().spans.drain(..).collect()
     }
@@ -124,6 +142,12 @@ mod tests {
         assert_eq!(kept, [2, 3]);
         assert_eq!((ring.recorded(), ring.overwritten()), (3, 1));
         assert_eq!(ring.trace(&[3; 16]).len(), 1);
+        let (spans, seen, missed) = ring.since(0);
+        assert_eq!((spans.len(), seen, missed), (2, 3, 1));
+        ring.record(span(4));
+        let (spans, seen, missed) = ring.since(seen);
+        assert_eq!((spans[0].context.span_id[0], seen, missed), (4, 4, 0));
+        assert!(ring.since(seen).0.is_empty());
         assert_eq!(ring.drain().len(), 2);
         assert!(ring.spans().is_empty());
     }

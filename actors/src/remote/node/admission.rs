@@ -110,6 +110,7 @@ impl Node {
         let payload = mem::take(&mut req.payload);
         let message_type = mem::take(&mut req.message_type);
         let content_type = mem::take(&mut req.content_type);
+        let flow = mem::take(&mut req.flow);
         // Named in the handler's span, so copied only while tracing is on.
         let component = if crate::trace::is_enabled() {
             req.component.clone()
@@ -123,6 +124,7 @@ impl Node {
             expects_reply: req.expects_reply,
             deadline: req.deadline.map(Instant::from_nanos),
             trace: req.trace.as_deref().and_then(SpanContext::from_wire),
+            flow: &flow,
             node: &self.shared.name,
             component: &component,
         };
@@ -144,6 +146,7 @@ impl Node {
         req.payload = payload;
         req.message_type = message_type;
         req.content_type = content_type;
+        req.flow = flow;
         match result {
             Err(error) => Offer::Refused(req, error, charged),
             Ok(_) => Offer::Full(req),

@@ -1,10 +1,11 @@
-//! The `[log]` and `[admin]` sections of a container's configuration.
+//! The `[log]`, `[admin]` and `[trace]` sections of a container's configuration.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{ConfigError, Layered};
 use crate::log::{LogFormat, LogSettings};
+use crate::trace::{BadEndpoint, OtlpEndpoint, OtlpSettings};
 
 impl Layered {
     /// The `[log]` section, checked; `filter` is `None` unless `log.filter` is set.
@@ -64,6 +65,46 @@ impl Layered {
                 .unwrap_or(usize::MAX),
             request_timeout: Duration::from_millis(positive("admin.request_timeout_ms")?),
         }))
+    }
+}
+
+impl Layered {
+    /// The `[trace]` section, checked: `None` when no collector is named.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::BadValue`] for an endpoint that is not `http://HOST:PORT[/PATH]`
+    /// (https included), bounds of zero, or, in a build without the `otlp` feature,
+    /// any endpoint at all.
+    pub(super) fn otlp(&self) -> Result<Option<OtlpSettings>, ConfigError> {
+        self.otlp_in_build(cfg!(feature = "otlp"))
+    }
+
+    /// [`Layered::otlp`] in a build with (`feature`) or without the `otlp` feature.
+    pub(super) fn otlp_in_build(&self, feature: bool) -> Result<Option<OtlpSettings>, ConfigError> {
+        let key = "trace.otlp_endpoint";
+        let Some(url) = self.str(key) else {
+            return Ok(None);
+        };
+        if !feature {
+            return Err(self.bad(
+                key,
+                "no collector in this build: enable tern's `otlp` feature to export spans",
+                format!("{url:?}"),
+            ));
+        }
+        let endpoint: OtlpEndpoint = url
+            .parse()
+            .map_err(|e: BadEndpoint| self.bad(key, e.why, format!("{url:?}")))?;
+        let positive = |key: &str| match self.int(key) {
+            Some(v) if v > 0 => Ok(v),
+            other => Err(self.bad(key, "a positive integer", format!("{other:?}"))),
+        };
+        let mut settings = OtlpSettings::new(endpoint);
+        settings.timeout = Duration::from_millis(positive("trace.otlp_timeout_ms")?);
+        settings.queue = usize::try_from(positive("trace.otlp_queue")?).unwrap_or(usize::MAX);
+        settings.every = Duration::from_millis(positive("trace.otlp_every_ms")?);
+        Ok(Some(settings))
     }
 }
 

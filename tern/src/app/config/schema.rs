@@ -246,6 +246,30 @@ pub(super) const SCHEMA: &[(&str, &str, Kind, &str)] = &[
         Kind::Int,
         "time an admin connection has to send its request and take the answer",
     ),
+    (
+        "trace",
+        "otlp_endpoint",
+        Kind::Str,
+        "OpenTelemetry collector to send spans to, plain http with a port, e.g. \"http://127.0.0.1:4318\" (posted to /v1/traces); needs the `otlp` feature; unset: off",
+    ),
+    (
+        "trace",
+        "otlp_timeout_ms",
+        Kind::Int,
+        "time one span batch has to connect, be sent and be answered",
+    ),
+    (
+        "trace",
+        "otlp_queue",
+        Kind::Int,
+        "span batches waiting to be sent, at most; when full the oldest is dropped",
+    ),
+    (
+        "trace",
+        "otlp_every_ms",
+        Kind::Int,
+        "how often new spans are gathered into a batch",
+    ),
 ];
 
 pub(super) fn defaults() -> Vec<(&'static str, Value)> {
@@ -276,6 +300,9 @@ pub(super) fn defaults() -> Vec<(&'static str, Value)> {
         ("admin.max_connections", Value::Integer(8)),
         ("admin.max_request_bytes", Value::Integer(8192)),
         ("admin.request_timeout_ms", Value::Integer(2000)),
+        ("trace.otlp_timeout_ms", Value::Integer(5000)),
+        ("trace.otlp_queue", Value::Integer(16)),
+        ("trace.otlp_every_ms", Value::Integer(1000)),
     ]
 }
 

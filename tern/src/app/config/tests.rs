@@ -259,3 +259,37 @@ fn bounds_have_defaults_and_bad_values_are_typed_errors() {
         "transport.max_connections_per_address",
     );
 }
+
+#[test]
+fn trace_endpoints_are_checked_and_need_the_feature() {
+    let with = |extra: &str| {
+        let text = format!(
+            "[node]\nname = \"w1\"\nlisten = [\"tcp://127.0.0.1:7101\"]\n[trace]\n{extra}\n"
+        );
+        Layered::from_toml(&text, "w1.toml").expect("schema")
+    };
+    let none = with("otlp_queue = 4");
+    assert_eq!(none.otlp_in_build(true).expect("no endpoint"), None);
+    let good = with("otlp_endpoint = \"http://127.0.0.1:4318\"\notlp_every_ms = 250");
+    let s = good.otlp_in_build(true).expect("good").expect("on");
+    assert_eq!(s.endpoint.path(), "/v1/traces");
+    assert_eq!(
+        (s.every, s.queue, s.timeout),
+        (Duration::from_millis(250), 16, Duration::from_secs(5))
+    );
+    let off = good.otlp_in_build(false).expect_err("no feature");
+    assert!(off.to_string().contains("`otlp` feature"), "{off}");
+    for (bad, why) in [
+        ("https://127.0.0.1:4318", "https"),
+        ("http://collector", "port"),
+        ("127.0.0.1:4318", "http://"),
+    ] {
+        let e = with(&format!("otlp_endpoint = \"{bad}\""))
+            .otlp_in_build(true)
+            .expect_err(bad);
+        assert!(matches!(e, ConfigError::BadValue { .. }), "{e:?}");
+        assert!(e.to_string().contains(why), "{bad}: {e}");
+    }
+    let zero = with("otlp_endpoint = \"http://127.0.0.1:4318\"\notlp_timeout_ms = 0");
+    assert!(zero.otlp_in_build(true).is_err());
+}

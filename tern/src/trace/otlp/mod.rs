@@ -1,10 +1,19 @@
-//! OTLP/HTTP JSON bodies for an OpenTelemetry collector (`POST /v1/traces`,
-//! `Content-Type: application/json`), behind the `otlp` feature.
+//! Spans to an OpenTelemetry collector over OTLP/HTTP JSON (`POST /v1/traces`,
+//! `Content-Type: application/json`), behind the `otlp` feature: [`otlp_json`]
+//! writes a batch as the body, [`OtlpExporter`] posts batches from the container's
+//! poll loop. A container run by [`crate::app::App`] exports its spans when its
+//! configuration has `[trace] otlp_endpoint = "http://127.0.0.1:4318"`.
 //!
 //! Tern does not link the OpenTelemetry SDK: `opentelemetry-otlp` brings tonic,
 //! hyper and a tokio runtime with it, a second I/O stack in a single-threaded
-//! container. The OTLP JSON encoding of a batch is small and stable, so it is written
-//! here; an exporter ([`super::SpanExporter`]) posts the body to the collector.
+//! container. The OTLP JSON encoding of a batch is small and stable, and one POST per
+//! batch over HTTP/1.1 is a page of code, so both are written here. Plain HTTP only:
+//! run the collector next to the container (a sidecar or a local agent) and let it
+//! forward over TLS.
+
+mod sender;
+
+pub use sender::{MAX_BATCH_SPANS, MAX_RESPONSE, OtlpExporter};
 
 use serde_json::{Value, json};
 use tern_actors::trace::{SpanKind, SpanRecord};
