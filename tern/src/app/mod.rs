@@ -12,6 +12,7 @@
 //! app print-config --config FILE   the merged values and where each came from
 //! app members --config FILE        the membership table of the running cluster
 //! app status --config FILE         this node: components, mailboxes, rates, errors, peers
+//! app set-capacity --config FILE mailbox.kv=64   limits changed at run time
 //! ```
 //!
 //! With an `[admin]` section (`bind = "127.0.0.1:9100"`) a node serves `/metrics`
@@ -56,6 +57,7 @@
 
 mod admin;
 mod admin_actions;
+mod capacity;
 mod cli;
 mod cli_ops;
 pub mod config;
@@ -80,6 +82,7 @@ use config::{ConfigError, Layered, NodeSettings};
 pub use sim::SimCluster;
 
 pub use admin::AdminListener;
+pub use capacity::{LIMITS_FACT, MAX_LIMITS_FACT};
 pub use debug_flow::{DEBUG_FACT, MAX_DEBUG_FOR};
 pub use reload::{Hangup, ReloadError, apply_limits_file, limits_from_text};
 
@@ -143,6 +146,9 @@ pub enum AppError {
     /// A debug switch that cannot be turned on.
     #[error("debug tracing: {0}")]
     Debug(String),
+    /// A limit change was refused (see [`crate::ops::LimitSet`]).
+    #[error("limits: {0}")]
+    Limits(#[from] crate::ops::OpsError),
 }
 
 /// An application: its name and its components; see the [module docs](self).
@@ -337,9 +343,17 @@ impl App {
             components = ?settings.host,
             "node ready"
         );
+        let limits = std::rc::Rc::new(std::cell::RefCell::new(capacity::Layers::of(
+            &node,
+            settings.gossip.as_ref().map(|g| g.network.clone()),
+        )));
+        if let Some(d) = &discovery {
+            capacity::start(node.clone(), d.clone(), std::rc::Rc::clone(&limits)).detach();
+        }
         let running = Running {
             node,
             discovery,
+            limits,
             grace: settings.shutdown_grace,
             spans,
             flows,
@@ -358,6 +372,8 @@ pub struct Running {
     spans: std::rc::Rc<crate::trace::SpanRing>,
     /// Debug switches this container started and publishes.
     flows: std::rc::Rc<std::cell::RefCell<Vec<debug_flow::Published>>>,
+    /// The local and network layers of the container's limits.
+    limits: std::rc::Rc<std::cell::RefCell<capacity::Layers>>,
 }
 
 impl Running {
