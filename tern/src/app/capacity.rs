@@ -439,9 +439,9 @@ mod tests {
         NetLimits {
             version,
             origin: origin.to_owned(),
-            limits: parse_all(text.iter().copied())
-                .expect("valid")
-                .into_iter()
+            limits: text
+                .iter()
+                .map(|t| LimitChange::parse(t).expect("valid"))
                 .map(|c| (c.key, c.value.expect("a value")))
                 .collect(),
         }

@@ -243,3 +243,27 @@ pub(super) fn table(rows: &[MemberInfo]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spare_is_published_on_a_real_change_only() {
+        let t = |s: u64| time::Instant::ZERO + Duration::from_secs(s);
+        let mut spare = Spare::new(4);
+        assert_eq!(spare.sample(t(0), 0), None, "one sample is no interval");
+        // Idle the whole 5 s: all four units spare.
+        assert_eq!(spare.sample(t(5), 5_000_000_000).as_deref(), Some("4.00"));
+        // Idle 4.9 of 5 s: 3.92, within a tenth of the capacity: not republished.
+        assert_eq!(spare.sample(t(10), 9_900_000_000), None);
+        // Busy 75 %: one unit left.
+        assert_eq!(spare.sample(t(15), 11_150_000_000).as_deref(), Some("1.00"));
+        spare.forget();
+        assert_eq!(spare.sample(t(20), 12_400_000_000).as_deref(), Some("1.00"));
+        // Without a capacity: one unit.
+        let mut one = Spare::new(0);
+        one.sample(t(0), 0);
+        assert_eq!(one.sample(t(5), 2_500_000_000).as_deref(), Some("0.50"));
+    }
+}
