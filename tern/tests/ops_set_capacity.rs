@@ -165,6 +165,9 @@ fn set_capacity_changes_a_running_container_and_refuses_bad_changes() {
     // Six naps at once on a mailbox of one: the mailbox never holds more than one
     // (the rest wait at the container's ingress, a remote sender's backpressure), and
     // every nap is answered: nothing accepted is lost.
+    // The test process is the client, outside any container: a plain thread for it
+    // while this one watches the status.
+    #[allow(clippy::disallowed_methods)]
     let naps = std::thread::spawn(move || burst(6));
     let mut most_queued = 0;
     while !naps.is_finished() {

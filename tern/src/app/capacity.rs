@@ -100,7 +100,7 @@ impl NetLimits {
 }
 
 /// The two layers of one container's limits.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Layers {
     local: BTreeMap<LimitKey, u64>,
     network: Option<NetLimits>,
@@ -243,9 +243,14 @@ impl Running {
             }));
         }
         let version = next.version;
-        adopt(&self.node, &self.limits, next)?;
+        // Checked on copies first, published, then applied: all or nothing.
+        let mut probe = self.limits.borrow().clone();
+        let keys = network_keys(probe.network.as_ref(), &next);
+        probe.network = Some(next.clone());
+        self.node.limits().apply(&probe.changes_for(&keys), None)?;
         d.set_fact(LIMITS_FACT, fact.as_bytes())
             .map_err(|e| AppError::Gossip(e.to_string()))?;
+        adopt(&self.node, &self.limits, next)?;
         Ok(version)
     }
 
@@ -274,13 +279,19 @@ fn join(changes: &[LimitChange]) -> String {
         .join(" ")
 }
 
+/// The keys a change of the network layer from `old` to `next` touches.
+fn network_keys(old: Option<&NetLimits>, next: &NetLimits) -> BTreeSet<LimitKey> {
+    let mut keys: BTreeSet<LimitKey> = next.limits.keys().cloned().collect();
+    if let Some(old) = old {
+        keys.extend(old.limits.keys().cloned());
+    }
+    keys
+}
+
 /// Makes `next` the network layer and applies the result to `node`.
 fn adopt(node: &Node, layers: &RefCell<Layers>, next: NetLimits) -> Result<(), OpsError> {
     let mut layers = layers.borrow_mut();
-    let mut keys: BTreeSet<LimitKey> = next.limits.keys().cloned().collect();
-    if let Some(old) = &layers.network {
-        keys.extend(old.limits.keys().cloned());
-    }
+    let keys = network_keys(layers.network.as_ref(), &next);
     let old = layers.network.replace(next);
     let changes = layers.changes_for(&keys);
     if let Err(e) = node.set_limits(&changes, None) {
