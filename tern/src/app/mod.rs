@@ -306,6 +306,9 @@ impl App {
         // With gossip, membership says who hosts what: no directories on the data plane.
         config.static_directories = settings.gossip.is_none();
         let node = Node::start(config, transport)?;
+        if !settings.flows.is_empty() {
+            node.set_flow_policy(settings.flows.policy());
+        }
         for w in &settings.warnings {
             tracing::warn!(name: "tern.app.config_warning", node = %settings.name,
                 warning = %w, "configuration warning");
