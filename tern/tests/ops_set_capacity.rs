@@ -3,6 +3,8 @@
 //! while every accepted ask is answered, and a bad key or value is refused (HTTP 400
 //! with the reason; the command exits non-zero). (Local senders refused typed with
 //! `MailboxFull` under a lowered capacity: `ops_capacity.rs`, on the simulator.)
+//! Then SIGHUP: the configuration file's `[horizons]` are read again and applied, and
+//! a file that does not load changes nothing.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -237,8 +239,70 @@ fn set_capacity_changes_a_running_container_and_refuses_bad_changes() {
     let (ok, full, other) = burst(4);
     assert_eq!((ok, full, other.len()), (4, 0, 0), "{other:?}");
 
+    // SIGHUP: the file's horizons are read again. `echo` limited to its own process
+    // refuses this test's asks (the receiver checks); lifted again, they pass.
+    let pid = nix::unistd::Pid::from_raw(
+        i32::try_from(child.0.as_ref().expect("child").id()).expect("pid"),
+    );
+    let ping = move || {
+        tern::Runtime::new().expect("runtime").block_on(async move {
+            let t = ZmqTransport::bind(
+                ZmqConfig::new("client")
+                    .plaintext()
+                    .listen(format!("tcp://127.0.0.1:{client_port}"))
+                    .peer("n1", format!("tcp://127.0.0.1:{node_port}")),
+            )
+            .expect("client transport");
+            let node =
+                Node::start(NodeConfig::new("client").peers(["n1"]), t).expect("client node");
+            let r = node
+                .lookup::<Echo>("echo")
+                .ask(Ping(9))
+                .timeout(Duration::from_secs(5))
+                .await;
+            node.shutdown();
+            r
+        })
+    };
+    let original = std::fs::read_to_string(&config).expect("the config");
+    let until = |want: &dyn Fn(&Result<u32, CallError>) -> bool| {
+        for _ in 0..40 {
+            let r = ping();
+            if want(&r) {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        ping()
+    };
+    std::fs::write(
+        &config,
+        format!("{original}[horizons]\necho = \"process\"\n"),
+    )
+    .expect("write config");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("SIGHUP");
+    let r = until(&|r| matches!(r, Err(CallError::OutsideHorizon { .. })));
+    assert!(
+        matches!(r, Err(CallError::OutsideHorizon { .. })),
+        "after SIGHUP: {r:?}"
+    );
+    std::fs::write(
+        &config,
+        format!("{original}[horizons]\necho = \"planet\"\n"),
+    )
+    .expect("write config");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("SIGHUP");
+    std::thread::sleep(Duration::from_millis(500));
+    let r = ping();
+    assert!(
+        matches!(r, Err(CallError::OutsideHorizon { .. })),
+        "a bad file changes nothing: {r:?}"
+    );
+    std::fs::write(&config, &original).expect("write config");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("SIGHUP");
+    assert_eq!(until(&|r| r.is_ok()), Ok(9), "lifted by the next SIGHUP");
+
     let c = child.0.as_mut().expect("child");
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(c.id()).expect("pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
     let status = c.wait().expect("wait");
     child.0 = None;

@@ -365,7 +365,7 @@ impl App {
             Command::Node { config } => {
                 let settings = Layered::load(Some(&config), env)?.node(wall_ms())?;
                 self.check_hosted(&settings)?;
-                self.serve(&settings)
+                self.serve_from(&settings, Some(&config))
             }
             Command::Run { config } => {
                 let mut layered = Layered::load(config.as_deref(), env)?;

@@ -230,10 +230,25 @@ impl App {
     ///
     /// [`AppError`] if the transport, the node or a component cannot start.
     pub fn serve(&self, settings: &NodeSettings) -> Result<(), AppError> {
+        self.serve_from(settings, None)
+    }
+
+    /// [`App::serve`]; with the configuration file it came from, that file's flows
+    /// and horizons (`[flows.NAME]`, `[horizons]`) are read again and applied on
+    /// SIGHUP (`app node`).
+    fn serve_from(
+        &self,
+        settings: &NodeSettings,
+        file: Option<&std::path::Path>,
+    ) -> Result<(), AppError> {
         crate::log::set_process_node(&settings.name);
         let rt = tern_executor::Runtime::new()?;
         rt.block_on(async {
             let stop = signals::Stop::install()?;
+            // Installed first: a SIGHUP while starting must not end the process.
+            let hangup = file
+                .map(|p| Hangup::install().map(|h| (h, p.to_owned())))
+                .transpose()?;
             let z = settings.zmq()?;
             let transport = ZmqTransport::bind(z)?;
             let endpoints = transport.endpoints().to_vec();
@@ -259,6 +274,14 @@ impl App {
                 )?),
                 None => None,
             };
+            let _reload = hangup.map(|(hangup, path)| {
+                let node = running.node().clone();
+                tern_executor::spawn(async move {
+                    while hangup.wait().await {
+                        reload::reload_flows(&node, &path);
+                    }
+                })
+            });
             let signal = stop.wait().await;
             tracing::info!(name: "tern.app.stopping", node = %settings.name, signal,
                 "stopping: withdrawing components");
