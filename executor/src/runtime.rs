@@ -99,8 +99,9 @@ pub struct RuntimeStats {
     /// Times the loop blocked waiting for I/O, a timer or a wake.
     pub parks: u64,
     /// Nanoseconds the loop spent blocked in those parks, on the runtime's clock
-    /// (under virtual time a park takes no time); with the time since start, the
-    /// thread's busy fraction.
+    /// (under virtual time a park takes no time, but a simulator node's runtime
+    /// counts here the virtual time its thread was idle between polls); with the time
+    /// since start, the thread's busy fraction.
     pub parked_nanos: u64,
 }
 
@@ -340,6 +341,13 @@ impl Runtime {
     #[must_use]
     pub fn stats(&self) -> RuntimeStats {
         self.core.stats.get()
+    }
+
+    /// Counts `idle` as parked time (the simulator's idle time between polls).
+    pub(crate) fn add_parked(&self, idle: Duration) {
+        let nanos = u64::try_from(idle.as_nanos()).unwrap_or(u64::MAX);
+        self.core
+            .bump(|s| s.parked_nanos = s.parked_nanos.saturating_add(nanos));
     }
 
     /// Spawns a task onto this runtime. It starts running at the next `block_on`.

@@ -575,3 +575,29 @@ fn same_instant_timers_fire_in_a_seeded_order() {
     // At least 2 by the criterion; with a uniform pick all 6 appear in 100 seeds.
     assert_eq!(distinct.len(), 6, "{distinct:?}");
 }
+
+#[test]
+fn a_simulated_node_counts_its_idle_time_as_parked() {
+    for seed in [1, 2, 3] {
+        let mut world = World::new(seed).expect("a world");
+        world.set_poll_cost(Duration::ZERO, Duration::ZERO);
+        let n = world.add_node("n").expect("a node");
+        // Busy 30 ms of every 100 ms for a second, then the stats at 1 s.
+        let stats = world.spawn_on(n, async {
+            let first = tern_executor::stats().parked_nanos;
+            for _ in 0..10 {
+                tern_executor::sim::charge(Duration::from_millis(30));
+                time::sleep(Duration::from_millis(100)).await;
+            }
+            (first, tern_executor::stats().parked_nanos)
+        });
+        world.run_until(Instant::from_nanos(2_000_000_000));
+        let (first, last) = world
+            .runtime(n)
+            .expect("runtime")
+            .block_on(stats)
+            .expect("task");
+        // Each sleep starts after the 30 ms charged: 70 ms idle of each 100 ms.
+        assert_eq!(last - first, 10 * 70_000_000, "seed {seed}");
+    }
+}

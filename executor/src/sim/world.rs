@@ -56,6 +56,9 @@ struct Node {
     /// The node's single thread is busy (charged work) until then.
     busy_until: Instant,
     busy: Duration,
+    /// The end of its last poll's cost: from then to its next poll its thread is
+    /// idle, counted as parked in its runtime's stats.
+    idle_from: Instant,
     /// The node's wall clock offset, in nanoseconds; kept across restarts.
     wall_offset: i64,
 }
@@ -249,6 +252,7 @@ impl World {
     /// [`Error::Io`] if the node's runtime cannot be built.
     pub fn add_node(&mut self, name: &str) -> Result<NodeId, Error> {
         let rt = self.runtime_for_clock()?;
+        let now = self.clock.now();
         self.nodes.push(Node {
             name: name.to_owned(),
             rt: Some(rt),
@@ -256,6 +260,7 @@ impl World {
             generation: 0,
             busy_until: Instant::ZERO,
             busy: Duration::ZERO,
+            idle_from: now,
             wall_offset: 0,
         });
         Ok(NodeId(self.nodes.len() - 1))
@@ -370,6 +375,7 @@ impl World {
         n.paused = false;
         n.generation += 1;
         n.busy_until = now;
+        n.idle_from = now;
         self.net.borrow_mut().set_down(now, node, false);
         self.note(node, TimelineKind::Restart);
         self.record_event(TraceKind::Restart, node.0, 0);

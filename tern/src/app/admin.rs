@@ -4,8 +4,9 @@
 //! for `app status` and `app top`), `/components` (the cluster's components, for
 //! `app components`), `/spans` (the last spans), `/debug` (the debug switches on) and
 //! `/` (the status page, plain HTML and JavaScript reading those). `POST /debug` turns
-//! a debug switch on (`app trace-flow`) and `POST /log` changes the log filter
-//! (`app logs --level`); see `admin_actions.rs`.
+//! a debug switch on (`app trace-flow`), `POST /log` changes the log filter
+//! (`app logs --level`), `GET /limits` shows the limits in force and `POST /limits`
+//! changes them (`app set-capacity`); see `admin_actions.rs` and `capacity.rs`.
 //!
 //! Bounded: at most `max_connections` at once (more are closed unanswered), a request
 //! head of at most `max_request_bytes` (else `431`), `request_timeout` for the request
@@ -13,7 +14,7 @@
 //! connection; a request body is not read (`POST` takes its arguments in the query).
 //! Only `GET`, `HEAD` and `POST`. Off unless `[admin] bind` is set; a bind address
 //! that is not loopback is warned about by the configuration (anyone who reaches it
-//! can switch debug tracing on and change the log filter).
+//! can switch debug tracing on, change the log filter and change the limits).
 
 use std::cell::Cell;
 use std::io::{Read, Write};
@@ -198,6 +199,7 @@ fn route(path: &str, sources: &Sources, snapshot: impl FnOnce() -> Snapshot) -> 
         "/components" => actions::components(sources),
         "/spans" => actions::spans(sources),
         "/debug" => actions::switches(sources),
+        "/limits" => super::capacity::get(sources),
         "/" => Response {
             code: 200,
             reason: "OK",
@@ -207,7 +209,7 @@ fn route(path: &str, sources: &Sources, snapshot: impl FnOnce() -> Snapshot) -> 
         _ => Response::text(
             404,
             "Not Found",
-            "not found; try / /metrics /status /components /spans /debug",
+            "not found; try / /metrics /status /components /spans /debug /limits",
         ),
     }
 }

@@ -86,7 +86,12 @@ pub(super) fn post(path: &str, q: &str, sources: &Sources) -> Response {
                 Err(e) => bad(&e.to_string()),
             }
         }
-        _ => Response::text(405, "Method Not Allowed", "POST only to /debug and /log"),
+        "/limits" => super::capacity::post(&args, sources),
+        _ => Response::text(
+            405,
+            "Method Not Allowed",
+            "POST only to /debug, /log and /limits",
+        ),
     }
 }
 

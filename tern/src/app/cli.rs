@@ -114,6 +114,24 @@ enum Command {
         #[arg(long, env = "TERN_CONFIG")]
         config: PathBuf,
     },
+    /// Changes limits of a running container at once (no restart), or of every
+    /// container of its network with `--network` (spread by gossip).
+    SetCapacity {
+        /// `KEY=VALUE` changes, as in the limits file: `mailbox.<component>`,
+        /// `in_flight.<component>`, `container.in_flight`, `ingress.max`; `none` lifts
+        /// a limit.
+        #[arg(required = true)]
+        changes: Vec<String>,
+        /// Sets the limits of the container's whole network instead of its own.
+        #[arg(long)]
+        network: bool,
+        /// The admin listener to ask (instead of reading it from `--config`).
+        #[arg(long)]
+        admin: Option<std::net::SocketAddr>,
+        /// The node's configuration (its `[admin]` section is used).
+        #[arg(long, env = "TERN_CONFIG", required_unless_present = "admin")]
+        config: Option<PathBuf>,
+    },
     /// Changes the log filter of a running node at once.
     Logs {
         /// The new filter, `RUST_LOG`-style: `debug`, `info,tern::remote=debug`.
@@ -224,7 +242,11 @@ impl App {
             | Command::Components { config, .. }
             | Command::Top { config, .. }
             | Command::TraceFlow { config, .. }
-            | Command::Logs { config, .. } => Some(Layered::load(Some(config), std::env::vars())?),
+            | Command::Logs { config, .. }
+            | Command::SetCapacity {
+                config: Some(config),
+                ..
+            } => Some(Layered::load(Some(config), std::env::vars())?),
             _ => None,
         };
         Self::init_log(layered.as_ref(), level)?;
@@ -324,10 +346,28 @@ impl App {
                 config,
             } => ops::trace_flow(&config, env, &name, duration, budget),
             Command::Logs { level, config } => ops::logs(&config, env, &level),
+            Command::SetCapacity {
+                changes,
+                network,
+                admin,
+                config,
+            } => {
+                let addr = match (admin, config) {
+                    (Some(a), _) => a,
+                    (None, Some(c)) => ops::admin_addr(&c, env)?,
+                    (None, None) => {
+                        return Err(AppError::Limits(crate::ops::OpsError::Invalid {
+                            key: "--config",
+                            why: "give --config or --admin".to_owned(),
+                        }));
+                    }
+                };
+                ops::set_capacity(addr, &changes, network)
+            }
             Command::Node { config } => {
                 let settings = Layered::load(Some(&config), env)?.node(wall_ms())?;
                 self.check_hosted(&settings)?;
-                self.serve(&settings)
+                self.serve_from(&settings, Some(&config))
             }
             Command::Run { config } => {
                 let mut layered = Layered::load(config.as_deref(), env)?;

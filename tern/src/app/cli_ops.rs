@@ -1,5 +1,6 @@
 //! The operator's commands that talk to a running container's admin listener:
-//! `components`, `top`, `trace-flow` and `logs --level` (`status` is in `cli.rs`).
+//! `components`, `top`, `trace-flow`, `logs --level` and `set-capacity` (`status` is
+//! in `cli.rs`).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -135,6 +136,23 @@ pub(super) fn logs(
         &format!("/log?filter={}", encode(level)),
         TIMEOUT,
     )?;
+    eprintln!("{}", answer.trim());
+    Ok(())
+}
+
+/// `set-capacity [--network] KEY=VALUE ...`: the changes are checked here with the
+/// limits' own parser, then sent to the listener, which checks and applies them whole.
+pub(super) fn set_capacity(
+    addr: SocketAddr,
+    changes: &[String],
+    network: bool,
+) -> Result<(), AppError> {
+    super::capacity::parse_all(changes.iter().map(String::as_str))?;
+    let mut path = format!("/limits?set={}", encode(&changes.join("\n")));
+    if network {
+        path.push_str("&network=1");
+    }
+    let answer = admin::request(addr, "POST", &path, TIMEOUT)?;
     eprintln!("{}", answer.trim());
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tern_discovery::Key;
 
+mod flows;
 mod observe;
 mod schema;
 mod security;
@@ -207,6 +208,23 @@ impl Layered {
         source: Source,
     ) -> Result<(), ConfigError> {
         let dotted = format!("{section}.{key}");
+        if section == "flows" || section == "horizons" {
+            let checked = if section == "flows" {
+                flows::flow(&value).map(drop)
+            } else {
+                flows::horizon(&value).map(drop)
+            };
+            if let Err(expected) = checked {
+                return Err(ConfigError::BadValue {
+                    key: dotted,
+                    origin: source,
+                    expected,
+                    found: found(&value),
+                });
+            }
+            self.values.insert(dotted, (value, source));
+            return Ok(());
+        }
         let kind = if section == "peers" {
             Kind::Str
         } else {
@@ -219,7 +237,7 @@ impl Layered {
                         .map(|(s, k, ..)| format!("{s}.{k}"))
                         .collect();
                     let expected = if in_section.is_empty() {
-                        "sections [node], [peers], [components], [timeouts], [transport], [gossip], [log], [admin], [trace]"
+                        "sections [node], [peers], [components], [timeouts], [transport], [gossip], [log], [admin], [trace], [flows.NAME], [horizons]"
                             .to_owned()
                     } else {
                         in_section.join(", ")
@@ -316,6 +334,22 @@ impl Layered {
                 peers.insert(peer.to_owned(), endpoint);
             }
         }
+        let mut flow_settings = FlowSettings::default();
+        for (key, (value, _)) in &self.values {
+            if let Some(name) = key.strip_prefix("flows.")
+                && let Ok(f) = flows::flow(value)
+            {
+                flow_settings.flows.insert(name.to_owned(), f);
+            } else if let Some(name) = key.strip_prefix("horizons.")
+                && let Ok(h) = flows::horizon(value)
+            {
+                if name == "app" {
+                    flow_settings.app_horizon = Some(h);
+                } else {
+                    flow_settings.component_horizons.insert(name.to_owned(), h);
+                }
+            }
+        }
         let int = |key: &str| self.int(key).unwrap_or(0);
         let positive = |key: &str| -> Result<u64, ConfigError> {
             match self.int(key) {
@@ -376,6 +410,7 @@ impl Layered {
             inbound_bytes_limit,
             peer_inbound_bytes_limit,
             max_peers,
+            flows: flow_settings,
         })
     }
 }
@@ -612,8 +647,11 @@ pub struct NodeSettings {
     /// Values that work but are probably not what was meant; logged at start and
     /// printed by `check-config`.
     pub warnings: Vec<String>,
+    /// Named flows and horizons (`[flows.NAME]`, `[horizons]`), applied at start.
+    pub flows: FlowSettings,
 }
 
+pub use flows::{FlowSetting, FlowSettings};
 pub use schema::schema;
 use schema::{Kind, SCHEMA, defaults};
 

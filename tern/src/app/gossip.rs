@@ -14,7 +14,8 @@ use super::AppError;
 use super::config::{GossipSettings, NodeSettings};
 use crate::remote::Node;
 
-/// How often `load` and `health` facts are refreshed (only changes are gossiped).
+/// How often `load`, `health` and `spare` facts are refreshed (only changes are
+/// gossiped).
 const FACTS_EVERY: Duration = Duration::from_secs(5);
 
 fn keyring(g: &GossipSettings) -> Result<Keyring, AppError> {
@@ -39,8 +40,8 @@ pub(super) fn seed_of(name: &str, generation: u64) -> u64 {
 }
 
 /// Starts membership for `node` on `socket` (UDP, or the simulator's datagrams),
-/// joins through the seeds, publishes `net`, `endpoint`, `components`, then `load` and
-/// `health` as they change. `seed` drives the protocol's random choices.
+/// joins through the seeds, publishes `net`, `endpoint`, `components`, then `load`,
+/// `health` and `spare` (see [`Spare`]) as they change. `seed` drives the protocol's random choices.
 pub(super) fn start<D: Datagrams + 'static>(
     settings: &NodeSettings,
     g: &GossipSettings,
@@ -80,9 +81,16 @@ pub(super) fn start<D: Datagrams + 'static>(
     };
     crate::membership::use_discovery(node, &discovery, Some(&endpoint));
     let (d, n) = (discovery.clone(), node.clone());
+    let capacity = g.capacity;
     tern_executor::spawn(async move {
         let mut last = (usize::MAX, u32::MAX);
+        let mut spare = Spare::new(capacity);
         loop {
+            if let Some(text) = spare.sample(time::now(), tern_executor::stats().parked_nanos)
+                && d.set_fact("spare", text.as_bytes()).is_err()
+            {
+                spare.forget();
+            }
             let load: usize = n.exports().iter().map(|(_, s)| s.queued).sum();
             let health = d.health();
             // Gossip a load change only past 10 % (or to or from zero): facts are
@@ -103,6 +111,57 @@ pub(super) fn start<D: Datagrams + 'static>(
     tracing::info!(name: "tern.app.gossip_started", node = %settings.name, bind = %g.bind, advertise = %g.advertise,
         seeds = ?g.seeds, cluster = %g.cluster, %endpoint, "gossip started");
     Ok(discovery)
+}
+
+/// The `spare` fact: the capacity units this container has left, `capacity × (1 −
+/// busy)` with a configured `gossip.capacity`, else `1 − busy` (one unit: one
+/// container thread fully busy), where busy is the fraction of the last interval the
+/// thread was not parked. Published with two decimals, and only when it moved by a
+/// tenth of a unit or more of the capacity (facts are rate-limited, not a metrics
+/// pipe).
+#[derive(Debug)]
+pub(super) struct Spare {
+    units: f64,
+    last_sample: Option<(time::Instant, u64)>,
+    published: Option<f64>,
+}
+
+impl Spare {
+    pub(super) fn new(capacity: u64) -> Self {
+        #[allow(clippy::cast_precision_loss)] // a capacity is a small count
+        let units = capacity.max(1) as f64;
+        Self {
+            units,
+            last_sample: None,
+            published: None,
+        }
+    }
+
+    /// Takes a sample (`now`, the runtime's parked nanoseconds); the fact's new text
+    /// if it should be published.
+    pub(super) fn sample(&mut self, now: time::Instant, parked_nanos: u64) -> Option<String> {
+        let (t0, p0) = self.last_sample.replace((now, parked_nanos))?;
+        let dt = now.saturating_duration_since(t0).as_nanos();
+        if dt == 0 {
+            return None;
+        }
+        #[allow(clippy::cast_precision_loss)] // a ratio
+        let idle = (parked_nanos.saturating_sub(p0) as f64 / dt as f64).clamp(0.0, 1.0);
+        let spare = self.units * idle;
+        let moved = self
+            .published
+            .is_none_or(|p| (spare - p).abs() >= self.units / 10.0);
+        if !moved {
+            return None;
+        }
+        self.published = Some(spare);
+        Some(format!("{spare:.2}"))
+    }
+
+    /// The last publication failed: publish again at the next sample.
+    pub(super) fn forget(&mut self) {
+        self.published = None;
+    }
 }
 
 /// Asks the cluster for its membership table: the node's own advertised address and
@@ -183,4 +242,28 @@ pub(super) fn table(rows: &[MemberInfo]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spare_is_published_on_a_real_change_only() {
+        let t = |s: u64| time::Instant::ZERO + Duration::from_secs(s);
+        let mut spare = Spare::new(4);
+        assert_eq!(spare.sample(t(0), 0), None, "one sample is no interval");
+        // Idle the whole 5 s: all four units spare.
+        assert_eq!(spare.sample(t(5), 5_000_000_000).as_deref(), Some("4.00"));
+        // Idle 4.9 of 5 s: 3.92, within a tenth of the capacity: not republished.
+        assert_eq!(spare.sample(t(10), 9_900_000_000), None);
+        // Busy 75 %: one unit left.
+        assert_eq!(spare.sample(t(15), 11_150_000_000).as_deref(), Some("1.00"));
+        spare.forget();
+        assert_eq!(spare.sample(t(20), 12_400_000_000).as_deref(), Some("1.00"));
+        // Without a capacity: one unit.
+        let mut one = Spare::new(0);
+        one.sample(t(0), 0);
+        assert_eq!(one.sample(t(5), 2_500_000_000).as_deref(), Some("0.50"));
+    }
 }

@@ -12,6 +12,7 @@
 //! app print-config --config FILE   the merged values and where each came from
 //! app members --config FILE        the membership table of the running cluster
 //! app status --config FILE         this node: components, mailboxes, rates, errors, peers
+//! app set-capacity --config FILE mailbox.kv=64   limits changed at run time
 //! ```
 //!
 //! With an `[admin]` section (`bind = "127.0.0.1:9100"`) a node serves `/metrics`
@@ -56,6 +57,7 @@
 
 mod admin;
 mod admin_actions;
+mod capacity;
 mod cli;
 mod cli_ops;
 pub mod config;
@@ -80,6 +82,7 @@ use config::{ConfigError, Layered, NodeSettings};
 pub use sim::SimCluster;
 
 pub use admin::AdminListener;
+pub use capacity::{LIMITS_FACT, MAX_LIMITS_FACT};
 pub use debug_flow::{DEBUG_FACT, MAX_DEBUG_FOR};
 pub use reload::{Hangup, ReloadError, apply_limits_file, limits_from_text};
 
@@ -146,6 +149,9 @@ pub enum AppError {
     /// A debug switch that cannot be turned on.
     #[error("debug tracing: {0}")]
     Debug(String),
+    /// A limit change was refused (see [`crate::ops::LimitSet`]).
+    #[error("limits: {0}")]
+    Limits(#[from] crate::ops::OpsError),
 }
 
 /// An application: its name and its components; see the [module docs](self).
@@ -227,10 +233,25 @@ impl App {
     ///
     /// [`AppError`] if the transport, the node or a component cannot start.
     pub fn serve(&self, settings: &NodeSettings) -> Result<(), AppError> {
+        self.serve_from(settings, None)
+    }
+
+    /// [`App::serve`]; with the configuration file it came from, that file's flows
+    /// and horizons (`[flows.NAME]`, `[horizons]`) are read again and applied on
+    /// SIGHUP (`app node`).
+    fn serve_from(
+        &self,
+        settings: &NodeSettings,
+        file: Option<&std::path::Path>,
+    ) -> Result<(), AppError> {
         crate::log::set_process_node(&settings.name);
         let rt = tern_executor::Runtime::new()?;
         rt.block_on(async {
             let stop = signals::Stop::install()?;
+            // Installed first: a SIGHUP while starting must not end the process.
+            let hangup = file
+                .map(|p| Hangup::install().map(|h| (h, p.to_owned())))
+                .transpose()?;
             let z = settings.zmq()?;
             let transport = ZmqTransport::bind(z)?;
             let endpoints = transport.endpoints().to_vec();
@@ -258,6 +279,14 @@ impl App {
                 )?),
                 None => None,
             };
+            let _reload = hangup.map(|(hangup, path)| {
+                let node = running.node().clone();
+                tern_executor::spawn(async move {
+                    while hangup.wait().await {
+                        reload::reload_flows(&node, &path);
+                    }
+                })
+            });
             let signal = stop.wait().await;
             tracing::info!(name: "tern.app.stopping", node = %settings.name, signal,
                 "stopping: withdrawing components");
@@ -326,6 +355,9 @@ impl App {
         // With gossip, membership says who hosts what: no directories on the data plane.
         config.static_directories = settings.gossip.is_none();
         let node = Node::start(config, transport)?;
+        if !settings.flows.is_empty() {
+            node.set_flow_policy(settings.flows.policy());
+        }
         for w in &settings.warnings {
             tracing::warn!(name: "tern.app.config_warning", node = %settings.name,
                 warning = %w, "configuration warning");
@@ -363,9 +395,17 @@ impl App {
             components = ?settings.host,
             "node ready"
         );
+        let limits = std::rc::Rc::new(std::cell::RefCell::new(capacity::Layers::of(
+            &node,
+            settings.gossip.as_ref().map(|g| g.network.clone()),
+        )));
+        if let Some(d) = &discovery {
+            capacity::start(node.clone(), d.clone(), std::rc::Rc::clone(&limits)).detach();
+        }
         let running = Running {
             node,
             discovery,
+            limits,
             grace: settings.shutdown_grace,
             spans,
             flows,
@@ -390,6 +430,8 @@ pub struct Running {
     spans: std::rc::Rc<crate::trace::SpanRing>,
     /// Debug switches this container started and publishes.
     flows: std::rc::Rc<std::cell::RefCell<Vec<debug_flow::Published>>>,
+    /// The local and network layers of the container's limits.
+    limits: std::rc::Rc<std::cell::RefCell<capacity::Layers>>,
 }
 
 impl Running {

@@ -107,6 +107,23 @@ pub fn apply_limits_file(node: &Node, path: &Path) -> Result<u64, ReloadError> {
         })
 }
 
+/// Reads the configuration file at `path` again and applies its flows and horizons
+/// (`[flows.NAME]`, `[horizons]`) to `node`: what the file no longer lists is lifted.
+/// A file that does not load is logged (`tern.app.reload_refused`) and changes nothing.
+pub(super) fn reload_flows(node: &Node, path: &Path) {
+    match super::config::Layered::load(Some(path), std::env::vars()).and_then(|l| l.node(0)) {
+        Ok(settings) => {
+            node.set_flow_policy(settings.flows.policy());
+            tracing::info!(name: "tern.app.flows_reloaded", node = %node.name(),
+                path = %path.display(), flows = settings.flows.flows.len(),
+                "flows and horizons applied from the configuration file");
+        }
+        Err(e) => tracing::warn!(name: "tern.app.reload_refused", node = %node.name(),
+            path = %path.display(), error = %e,
+            "configuration file refused on SIGHUP; flows and horizons unchanged"),
+    }
+}
+
 /// SIGHUP as an awaitable event on the container's thread: the handler only writes a
 /// byte to a pipe whose read end sits in the executor's reactor (no thread).
 #[derive(Debug)]

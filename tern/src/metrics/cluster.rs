@@ -1,6 +1,6 @@
 //! The cluster's components as this container's membership sees them: which member
-//! hosts each name and how loaded it is, from the `components` and `load` gossip
-//! facts (for `app components` and the status page).
+//! hosts each name and how loaded it is, from the `components`, `load` and `spare`
+//! gossip facts (for `app components` and the status page).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,13 +9,15 @@ use serde_json::{Value, json};
 use tern_actors::remote::COMPONENTS_FACT;
 use tern_discovery::MemberInfo;
 
-/// `[{"name", "hosts": [{"node", "state", "load"}]}]`, by component name, for the
+/// `[{"name", "hosts": [{"node", "state", "load", "spare"}]}]`, by component name
+/// (`load` and `spare` are `null` until the member published them), for the
 /// members in `members` (from [`tern_discovery::Discovery::members`]).
 #[must_use]
 pub fn components(members: &[MemberInfo]) -> Value {
     let mut by_name: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for m in members {
         let load = m.fact("load").and_then(|l| l.parse::<u64>().ok());
+        let spare = m.fact("spare").and_then(|l| l.parse::<f64>().ok());
         for name in m
             .fact(COMPONENTS_FACT)
             .unwrap_or_default()
@@ -26,6 +28,7 @@ pub fn components(members: &[MemberInfo]) -> Value {
                 "node": m.name,
                 "state": m.state.as_str(),
                 "load": load,
+                "spare": spare,
             }));
         }
     }

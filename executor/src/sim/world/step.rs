@@ -122,11 +122,15 @@ impl World {
         if let Some(i) = self.pick(now) {
             CHARGED.with(|c| c.set(Duration::ZERO));
             if let Some(rt) = &self.nodes[i].rt {
+                // The thread was idle since its last poll's cost ended: its runtime
+                // counts that as parked, as a real one's park would.
+                rt.add_parked(now.saturating_duration_since(self.nodes[i].idle_from));
                 rt.run_one();
             }
             let cost = CHARGED.with(|c| c.replace(Duration::ZERO)) + self.poll_cost();
+            let n = &mut self.nodes[i];
+            n.idle_from = now + cost;
             if !cost.is_zero() {
-                let n = &mut self.nodes[i];
                 n.busy += cost;
                 n.busy_until = now + cost;
             }

@@ -317,5 +317,10 @@ pub fn schema() -> String {
         ));
     }
     out.push_str("peers.<name>: a string endpoint — a peer node and where it listens\n");
+    out.push_str("flows.<name>: a table (rate, burst, overflow, horizon) — a named flow's rate limit and horizon\n");
+    out.push_str(
+        "horizons.app: a horizon (process, node, network, global) — the application's horizon\n",
+    );
+    out.push_str("horizons.<component>: a horizon — a component's horizon\n");
     out
 }

@@ -293,3 +293,70 @@ fn trace_endpoints_are_checked_and_need_the_feature() {
     let zero = with("otlp_endpoint = \"http://127.0.0.1:4318\"\notlp_timeout_ms = 0");
     assert!(zero.otlp_in_build(true).is_err());
 }
+
+#[test]
+fn flows_and_horizons_are_checked_and_make_the_flow_policy() {
+    use crate::flow::{Horizon, Overflow};
+    let f = file(&format!(
+        "{GOOD}\n[flows.thumbs]\nrate = 200\noverflow = \"bounce\"\nhorizon = \"network\"\n\
+         [flows.audit]\nhorizon = \"node\"\n[horizons]\napp = \"global\"\nkv = \"process\"\n"
+    ));
+    let env = [(
+        "TERN_FLOWS__BULK".to_owned(),
+        "{ rate = 10, burst = 3, overflow = \"local\" }".to_owned(),
+    )];
+    let node = Layered::load(Some(&f.0), env).unwrap().node(0).unwrap();
+    let flows = &node.flows;
+    assert_eq!(flows.app_horizon, Some(Horizon::Global));
+    assert_eq!(flows.component_horizons.get("kv"), Some(&Horizon::Process));
+    let thumbs = flows.flows["thumbs"];
+    assert_eq!(thumbs.rate, Some((200, 200)), "burst: one second's worth");
+    assert_eq!(thumbs.overflow, Overflow::Bounce);
+    assert_eq!(thumbs.horizon, Some(Horizon::Network));
+    assert_eq!(flows.flows["audit"].rate, None);
+    assert_eq!(flows.flows["bulk"].rate, Some((10, 3)));
+    assert_eq!(flows.flows["bulk"].overflow, Overflow::LOCAL);
+    assert!(!flows.policy().limits.is_empty());
+    assert!(
+        Layered::load(Some(&file(GOOD).0), [])
+            .unwrap()
+            .node(0)
+            .unwrap()
+            .flows
+            .is_empty()
+    );
+
+    // Bad values: typed errors naming the key and what was expected.
+    for (text, key, why) in [
+        ("[flows.x]\nrate = 0\n", "flows.x", "`rate`"),
+        ("[flows.x]\nrate = -5\n", "flows.x", "`rate`"),
+        (
+            "[flows.x]\nrate = 5\noverflow = \"spill\"\n",
+            "flows.x",
+            "`overflow`",
+        ),
+        ("[flows.x]\nhorizon = \"planet\"\n", "flows.x", "`horizon`"),
+        (
+            "[flows.x]\nrate = 5\nspeed = 1\n",
+            "flows.x",
+            "unknown key `speed`",
+        ),
+        ("[flows.x]\nburst = 5\n", "flows.x", "without `rate`"),
+        ("[flows.x]\noverflow = \"drop\"\n", "flows.x", "at least"),
+        ("[flows]\nx = 3\n", "flows.x", "a table"),
+        (
+            "[horizons]\napp = \"planet\"\n",
+            "horizons.app",
+            "\"process\"",
+        ),
+        ("[horizons]\nkv = 1\n", "horizons.kv", "\"global\""),
+    ] {
+        let f = file(&format!("{GOOD}\n{text}"));
+        let e = Layered::load(Some(&f.0), []).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::BadValue { key: k, .. } if k == key)
+                && e.to_string().contains(why),
+            "{text}: {e}"
+        );
+    }
+}
