@@ -48,7 +48,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tern::ops::{BreakerConfig, EjectionConfig};
+use tern::ops::{BreakerConfig, EjectionConfig, IngressConfig};
 use tern::remote::{
     CallError, Node, NodeConfig, Postcard, Raw, RawBytes, Ref, RemoteMessage, Undelivered,
 };
@@ -222,8 +222,9 @@ fn serve(role: &str) {
         "zmq-pull" => zmq_pull_server(),
         "zmq-rep" => zmq_echo_server(zmq::REP),
         "zmq-router" => zmq_echo_server(zmq::ROUTER),
-        "tern" | "tern-ops" => tern_server(false),
-        "tern-curve" => tern_server(true),
+        "tern" => tern_server(false, false),
+        "tern-ops" => tern_server(false, true),
+        "tern-curve" => tern_server(true, false),
         "tonic-mt" => tonic_server(true),
         "tonic-ct" => tonic_server(false),
         other => panic!("unknown role {other:?}"),
@@ -473,7 +474,7 @@ impl Handler<Done> for Waiter {
     }
 }
 
-fn tern_server(curve: bool) {
+fn tern_server(curve: bool, ops: bool) {
     let client = std::env::var(PEER).unwrap();
     Runtime::new().unwrap().block_on(async move {
         tern_benches::tern_peer::tracing_on();
@@ -486,7 +487,13 @@ fn tern_server(curve: bool) {
         ))
         .unwrap();
         let endpoint = t.endpoints()[0].clone();
-        let node = Node::start(NodeConfig::new("server").peers(["client"]), t).unwrap();
+        let mut config = NodeConfig::new("server").peers(["client"]);
+        if ops {
+            // The receiver's side of the admission stack: the adaptive (AIMD) ingress
+            // limit on asks, starting at its default of 100 in flight.
+            config = config.ingress(IngressConfig::enabled(100));
+        }
+        let node = Node::start(config, t).unwrap();
         // "sink" has the default mailbox (1,024); "sink-big" one that holds what the
         // transport reads ahead of the node (see `tern_all`).
         let default_sink = tern::spawn(Sink { seen: 0, expect: 0 });
@@ -561,10 +568,10 @@ async fn tern_tell_round(
     }
 }
 
-/// tern in plaintext (`sys` "tern") or with CURVE ("tern-curve").
-/// tern's remote layer, in plaintext or with CURVE; `stack: true` turns the caller's
-/// admission stack on (breakers and outlier ejection, off by default; the in-flight
-/// caps are unset either way), to measure what it costs.
+/// tern's remote layer, in plaintext or with CURVE; `stack: true` turns the admission
+/// stack on (the caller's breakers and outlier ejection, and the server's adaptive
+/// ingress limit, all off by default; the in-flight caps are unset either way), to
+/// measure what it costs.
 fn tern_all(results: &mut Results, curve: bool, stack: bool) {
     let (sys, sys_1024) = match (curve, stack) {
         (true, _) => ("tern-curve", "tern-curve-1024"),
