@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, ExitCode};
+use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 use tern::app::App;
@@ -15,7 +15,7 @@ use tern::remote::{Node, NodeConfig};
 use tern::transport::{ZmqConfig, ZmqTransport};
 
 mod echo;
-use echo::{Echo, Nap, Ping, Reaper, free_port};
+use echo::{AdminContainer, Echo, Nap, Ping};
 use serde::{Deserialize, Serialize};
 use tern::remote::{CallError, Json, RemoteMessage};
 use tern::{Actor, Context, Handler};
@@ -85,30 +85,18 @@ fn metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled() {
         assert_eq!(code, ExitCode::SUCCESS);
         return;
     }
-    let (node_port, client_port, admin_port) = (free_port(), free_port(), free_port());
-    let admin: SocketAddr = ([127, 0, 0, 1], admin_port).into();
-    let config = std::env::temp_dir().join(format!("tern-admin-{}.toml", std::process::id()));
-    std::fs::write(
-        &config,
-        format!(
-            "[security]\nmode = \"plaintext\"\n[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n\
-             [peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n\
-             [components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 100\n\
-             [admin]\nbind = \"{admin}\"\nmax_connections = 2\nmax_request_bytes = 1024\nrequest_timeout_ms = 1000\n"
-        ),
-    )
-    .expect("write config");
-    let mut child = Reaper(Some(
-        Command::new(std::env::current_exe().expect("test binary"))
-            .args([
-                "metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled",
-                "--exact",
-                "--nocapture",
-            ])
-            .env(CHILD, &config)
-            .spawn()
-            .expect("start the node"),
-    ));
+    let container = AdminContainer::write(
+        "tern-admin",
+        "max_connections = 2\nmax_request_bytes = 1024\nrequest_timeout_ms = 1000\n",
+    );
+    let (node_port, client_port, admin) =
+        (container.node_port, container.client_port, container.admin);
+    let config = container.config.clone();
+    let mut child = container.spawn(
+        "metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled",
+        CHILD,
+        Stdio::inherit(),
+    );
 
     // Load: tells, then asks from concurrent tasks; count what went through.
     let (tells_ok, asks_ok, client_stats) =

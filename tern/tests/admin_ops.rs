@@ -17,7 +17,7 @@ use tern::remote::{Node, NodeConfig};
 use tern::transport::{ZmqConfig, ZmqTransport};
 
 mod echo;
-use echo::{Echo, Ping, Reaper, free_port};
+use echo::{AdminContainer, Echo, Ping, Reaper};
 
 fn app() -> App {
     echo::app("ops-test")
@@ -131,32 +131,16 @@ fn operator_commands_debug_flow_and_status_page_on_a_real_container() {
         assert_eq!(code, ExitCode::SUCCESS);
         return;
     }
-    let (node_port, client_port, admin_port) = (free_port(), free_port(), free_port());
-    let admin: SocketAddr = ([127, 0, 0, 1], admin_port).into();
-    let config = std::env::temp_dir().join(format!("tern-ops-{}.toml", std::process::id()));
-    std::fs::write(
-        &config,
-        format!(
-            "[security]\nmode = \"plaintext\"\n[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n\
-             [peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n\
-             [components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 100\n\
-             [admin]\nbind = \"{admin}\"\n"
-        ),
-    )
-    .expect("write config");
+    let container = AdminContainer::write("tern-ops", "");
+    let (node_port, client_port, admin) =
+        (container.node_port, container.client_port, container.admin);
+    let config = container.config.clone();
     let cfg = config.to_str().expect("utf-8 path").to_owned();
-    let mut child = Reaper(Some(
-        Command::new(std::env::current_exe().expect("test binary"))
-            .args([
-                "operator_commands_debug_flow_and_status_page_on_a_real_container",
-                "--exact",
-                "--nocapture",
-            ])
-            .env(CHILD, &config)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the node"),
-    ));
+    let mut child = container.spawn(
+        "operator_commands_debug_flow_and_status_page_on_a_real_container",
+        CHILD,
+        Stdio::piped(),
+    );
 
     let asks = |n: u32, first: u32| {
         tern::Runtime::new().expect("runtime").block_on(async {

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use tern::app::Running;
 use tern::remote::prelude::*;
 
+mod sim_node;
+
 struct Echo;
 impl Actor for Echo {}
 
@@ -35,27 +37,14 @@ fn app() -> App {
 }
 
 fn settings(name: &str, port: u16, host: &str) -> NodeSettings {
-    let text = format!(
-        r#"
-[node]
-name = "{name}"
-listen = ["tcp://127.0.0.1:{port}"]
-[components]
-host = [{host}]
-[gossip]
-bind = "127.0.0.1:{port}"
-seeds = ["127.0.0.1:7001"]
-cluster = "drain"
-keys = ["3:{}"]
-[timeouts]
-shutdown_grace_ms = 2000
-"#,
-        "0f".repeat(32)
-    );
-    Layered::from_toml(&text, &format!("{name}.toml"))
-        .unwrap()
-        .node(1)
-        .unwrap()
+    sim_node::settings(
+        name,
+        port,
+        1,
+        "drain",
+        host,
+        "[timeouts]\nshutdown_grace_ms = 2000",
+    )
 }
 
 fn at(ms: u64) -> Instant {

@@ -12,12 +12,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tern::app::config::{Layered, NodeSettings};
+use tern::app::config::NodeSettings;
 use tern::app::{App, AppError, Running, SimCluster};
 use tern::discovery::State;
 use tern::remote::{CallError, Node, Postcard, RemoteMessage};
 use tern::sim::World;
 use tern::{Actor, Context, Environment, Handler, Instant};
+
+mod sim_node;
 
 /// Which generation of which container answered.
 struct Echo;
@@ -54,26 +56,7 @@ fn app() -> App {
 }
 
 fn settings(name: &str, port: u16, generation: u64, host: &str) -> NodeSettings {
-    let text = format!(
-        r#"
-[node]
-name = "{name}"
-generation = {generation}
-listen = ["tcp://127.0.0.1:{port}"]
-[components]
-host = [{host}]
-[gossip]
-bind = "127.0.0.1:{port}"
-seeds = ["127.0.0.1:7001"]
-cluster = "app-sim"
-keys = ["3:{}"]
-"#,
-        "0f".repeat(32)
-    );
-    Layered::from_toml(&text, &format!("{name}.toml"))
-        .unwrap()
-        .node(generation)
-        .unwrap()
+    sim_node::settings(name, port, generation, "app-sim", host, "")
 }
 
 fn at(secs: u64) -> Instant {

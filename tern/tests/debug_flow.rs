@@ -14,13 +14,15 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tern::app::config::{Layered, NodeSettings};
+use tern::app::config::NodeSettings;
 use tern::app::{App, Running, SimCluster};
 use tern::log::{Capture, LogFormat, LogSettings};
 use tern::remote::{Node, Postcard, RemoteMessage};
 use tern::sim::World;
 use tern::trace::debug::{self, Target};
 use tern::{Actor, Context, Handler, Instant};
+
+mod sim_node;
 
 struct Echo;
 impl Actor for Echo {}
@@ -49,26 +51,7 @@ fn app() -> App {
 }
 
 fn settings(name: &str, port: u16, host: &str) -> NodeSettings {
-    let text = format!(
-        r#"
-[node]
-name = "{name}"
-generation = 1
-listen = ["tcp://127.0.0.1:{port}"]
-[components]
-host = [{host}]
-[gossip]
-bind = "127.0.0.1:{port}"
-seeds = ["127.0.0.1:7001"]
-cluster = "debug-flow"
-keys = ["3:{}"]
-"#,
-        "0f".repeat(32)
-    );
-    Layered::from_toml(&text, &format!("{name}.toml"))
-        .unwrap()
-        .node(1)
-        .unwrap()
+    sim_node::settings(name, port, 1, "debug-flow", host, "")
 }
 
 fn at(ms: u64) -> Instant {

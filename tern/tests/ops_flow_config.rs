@@ -11,11 +11,13 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tern::app::config::{Layered, NodeSettings};
+use tern::app::config::NodeSettings;
 use tern::app::{App, Running, SimCluster};
 use tern::remote::{CallError, Node, Postcard, RemoteMessage};
 use tern::sim::World;
 use tern::{Actor, Context, Handler, Instant};
+
+mod sim_node;
 
 struct Echo;
 impl Actor for Echo {}
@@ -41,27 +43,7 @@ fn app() -> App {
 }
 
 fn settings(name: &str, port: u16, host: &str, extra: &str) -> NodeSettings {
-    let text = format!(
-        r#"
-[node]
-name = "{name}"
-generation = 1
-listen = ["tcp://127.0.0.1:{port}"]
-[components]
-host = [{host}]
-[gossip]
-bind = "127.0.0.1:{port}"
-seeds = ["127.0.0.1:7001"]
-cluster = "flow-config"
-keys = ["3:{}"]
-{extra}
-"#,
-        "0f".repeat(32)
-    );
-    Layered::from_toml(&text, &format!("{name}.toml"))
-        .unwrap()
-        .node(1)
-        .unwrap()
+    sim_node::settings(name, port, 1, "flow-config", host, extra)
 }
 
 /// What front's ask to `echo` (hosted on w1 only) gives with `extra` in its config.

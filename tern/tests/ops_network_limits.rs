@@ -11,12 +11,14 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tern::app::config::{Layered, NodeSettings};
+use tern::app::config::NodeSettings;
 use tern::app::{App, LIMITS_FACT, Running, SimCluster};
 use tern::ops::LimitChange;
 use tern::remote::Node;
 use tern::sim::World;
 use tern::{Actor, Instant};
+
+mod sim_node;
 
 struct Idle;
 impl Actor for Idle {}
@@ -29,27 +31,8 @@ fn app() -> App {
 }
 
 fn settings(name: &str, port: u16, network: &str) -> NodeSettings {
-    let text = format!(
-        r#"
-[node]
-name = "{name}"
-generation = 1
-listen = ["tcp://127.0.0.1:{port}"]
-[components]
-host = ["echo"]
-[gossip]
-bind = "127.0.0.1:{port}"
-seeds = ["127.0.0.1:7001"]
-cluster = "net-limits"
-network = "{network}"
-keys = ["3:{}"]
-"#,
-        "0f".repeat(32)
-    );
-    Layered::from_toml(&text, &format!("{name}.toml"))
-        .unwrap()
-        .node(1)
-        .unwrap()
+    let extra = format!("network = \"{network}\"");
+    sim_node::settings(name, port, 1, "net-limits", "\"echo\"", &extra)
 }
 
 fn at(ms: u64) -> Instant {

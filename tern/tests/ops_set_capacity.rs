@@ -8,14 +8,14 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 use tern::remote::{CallError, Node, NodeConfig};
 use tern::transport::{ZmqConfig, ZmqTransport};
 
 mod echo;
-use echo::{Echo, Nap, Ping, Reaper, free_port};
+use echo::{AdminContainer, Echo, Nap, Ping};
 
 /// `method path` to the listener: the status line and the body.
 fn http(addr: SocketAddr, method: &str, path: &str) -> (String, String) {
@@ -65,32 +65,16 @@ fn set_capacity_changes_a_running_container_and_refuses_bad_changes() {
         assert_eq!(code, ExitCode::SUCCESS);
         return;
     }
-    let (node_port, client_port, admin_port) = (free_port(), free_port(), free_port());
-    let admin: SocketAddr = ([127, 0, 0, 1], admin_port).into();
-    let config = std::env::temp_dir().join(format!("tern-cap-{}.toml", std::process::id()));
-    std::fs::write(
-        &config,
-        format!(
-            "[security]\nmode = \"plaintext\"\n[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n\
-             [peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n\
-             [components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 100\n\
-             [admin]\nbind = \"{admin}\"\n"
-        ),
-    )
-    .expect("write config");
+    let container = AdminContainer::write("tern-cap", "");
+    let (node_port, client_port, admin) =
+        (container.node_port, container.client_port, container.admin);
+    let config = container.config.clone();
     let cfg = config.to_str().expect("utf-8 path").to_owned();
-    let mut child = Reaper(Some(
-        Command::new(std::env::current_exe().expect("test binary"))
-            .args([
-                "set_capacity_changes_a_running_container_and_refuses_bad_changes",
-                "--exact",
-                "--nocapture",
-            ])
-            .env(CHILD, &config)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the node"),
-    ));
+    let mut child = container.spawn(
+        "set_capacity_changes_a_running_container_and_refuses_bad_changes",
+        CHILD,
+        Stdio::null(),
+    );
 
     // `naps` asks of 1 s each sent at once, after one ping that waits for the node to
     // be up: how many were answered, refused as `MailboxFull`, failed otherwise.

@@ -10,11 +10,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tern::app::config::{Layered, NodeSettings};
+use tern::app::config::NodeSettings;
 use tern::app::{App, Running, SimCluster};
 use tern::executor::time;
 use tern::sim::World;
 use tern::{Actor, Instant};
+
+mod sim_node;
 
 struct Idle;
 impl Actor for Idle {}
@@ -27,27 +29,8 @@ fn app() -> App {
 }
 
 fn settings(name: &str, port: u16, capacity: u64) -> NodeSettings {
-    let text = format!(
-        r#"
-[node]
-name = "{name}"
-generation = 1
-listen = ["tcp://127.0.0.1:{port}"]
-[components]
-host = ["echo"]
-[gossip]
-bind = "127.0.0.1:{port}"
-seeds = ["127.0.0.1:7001"]
-cluster = "spare"
-capacity = {capacity}
-keys = ["3:{}"]
-"#,
-        "0f".repeat(32)
-    );
-    Layered::from_toml(&text, &format!("{name}.toml"))
-        .unwrap()
-        .node(1)
-        .unwrap()
+    let extra = format!("capacity = {capacity}");
+    sim_node::settings(name, port, 1, "spare", "\"echo\"", &extra)
 }
 
 fn at(s: u64) -> Instant {

@@ -111,26 +111,28 @@ impl Recorder for SpanRing {
     }
 }
 
+/// A span for unit tests: ids filled with `n`, ending at `n` ns.
+#[cfg(test)]
+pub(crate) fn test_span(n: u8) -> SpanRecord {
+    use tern_actors::trace::{SpanContext, SpanKind};
+    SpanRecord {
+        context: SpanContext::new([n; 16], [n; 8], true),
+        parent: None,
+        kind: SpanKind::Server,
+        node: "a".into(),
+        component: "c".into(),
+        message_type: "t".into(),
+        start: tern_executor::Instant::from_nanos(0),
+        end: tern_executor::Instant::from_nanos(u64::from(n)),
+        error: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use tern_actors::trace::{SpanContext, SpanKind};
-    use tern_executor::Instant;
-
     use super::*;
 
-    fn span(n: u8) -> SpanRecord {
-        SpanRecord {
-            context: SpanContext::new([n; 16], [n; 8], true),
-            parent: None,
-            kind: SpanKind::Server,
-            node: "a".into(),
-            component: "c".into(),
-            message_type: "t".into(),
-            start: Instant::from_nanos(0),
-            end: Instant::from_nanos(u64::from(n)),
-            error: None,
-        }
-    }
+    use super::test_span as span;
 
     #[test]
     fn full_ring_drops_the_oldest_and_counts_it() {

@@ -72,3 +72,58 @@ impl Drop for Reaper {
         }
     }
 }
+
+/// A container `n1` hosting `echo` with its admin listener on, which a test runs as a
+/// child process (the test binary again, running only that test with `env` set to the
+/// configuration's path): its ports and configuration file.
+#[allow(dead_code)] // not every test binary that includes this module uses it
+pub(crate) struct AdminContainer {
+    /// The container's ZeroMQ port.
+    pub(crate) node_port: u16,
+    /// The port of the test's own client node (the container's one peer).
+    pub(crate) client_port: u16,
+    /// The admin listener's address.
+    pub(crate) admin: std::net::SocketAddr,
+    /// The configuration file.
+    pub(crate) config: std::path::PathBuf,
+}
+
+#[allow(dead_code)] // not every test binary that includes this module uses it
+impl AdminContainer {
+    /// Picks the ports and writes the configuration, named after `tag`; `admin_extra`
+    /// holds more `[admin]` keys, one per line.
+    pub(crate) fn write(tag: &str, admin_extra: &str) -> Self {
+        let (node_port, client_port) = (free_port(), free_port());
+        let admin = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let config = std::env::temp_dir().join(format!("{tag}-{}.toml", std::process::id()));
+        std::fs::write(
+            &config,
+            format!(
+                "[security]\nmode = \"plaintext\"\n[node]\nname = \"n1\"\nlisten = [\"tcp://127.0.0.1:{node_port}\"]\n\
+                 [peers]\nclient = \"tcp://127.0.0.1:{client_port}\"\n\
+                 [components]\nhost = [\"echo\"]\n[timeouts]\nshutdown_grace_ms = 100\n\
+                 [admin]\nbind = \"{admin}\"\n{admin_extra}"
+            ),
+        )
+        .expect("write config");
+        Self {
+            node_port,
+            client_port,
+            admin,
+            config,
+        }
+    }
+
+    /// Starts the container: this test binary running only `test`, with `env` set to
+    /// the configuration's path; its standard error goes to `stderr`.
+    pub(crate) fn spawn(&self, test: &str, env: &str, stderr: std::process::Stdio) -> Reaper {
+        Reaper(Some(
+            std::process::Command::new(std::env::current_exe().expect("test binary"))
+                .args([test, "--exact", "--nocapture"])
+                .env(env, &self.config)
+                .stderr(stderr)
+                .spawn()
+                .expect("start the node"),
+        ))
+    }
+}

@@ -344,24 +344,9 @@ async fn connect(addr: SocketAddr) -> io::Result<Async<TcpStream>> {
 
 #[cfg(test)]
 mod tests {
-    use tern_actors::trace::{SpanContext, SpanKind};
-    use tern_executor::Instant;
-
     use super::*;
 
-    fn span(n: u8) -> SpanRecord {
-        SpanRecord {
-            context: SpanContext::new([n; 16], [n; 8], true),
-            parent: None,
-            kind: SpanKind::Server,
-            node: "a".into(),
-            component: "c".into(),
-            message_type: "t".into(),
-            start: Instant::from_nanos(0),
-            end: Instant::from_nanos(1),
-            error: None,
-        }
-    }
+    use crate::trace::ring::test_span as span;
 
     #[test]
     fn a_full_queue_drops_its_oldest_batches_and_counts_them() {
