@@ -5,8 +5,8 @@
 //! fraction are there, `app status` answers, and the listener's bounds hold (request
 //! size, connections, time).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read;
+use std::net::TcpStream;
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use tern::remote::{Node, NodeConfig};
 use tern::transport::{ZmqConfig, ZmqTransport};
 
 mod echo;
+use echo::admin_http::{exchange, get, sample};
 use echo::{AdminContainer, Echo, Nap, Ping};
 use serde::{Deserialize, Serialize};
 use tern::remote::{CallError, Json, RemoteMessage};
@@ -41,37 +42,6 @@ impl Handler<Unknown> for Impostor {
 
 const REFUSED: u32 = 7;
 const NAPS: u32 = 5;
-
-/// A raw exchange with the admin listener: sends `request`, returns everything read
-/// until the server closes (or an empty string if it closed at once).
-fn exchange(addr: SocketAddr, request: &[u8]) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect to the admin listener");
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let _ = s.write_all(request);
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn get(addr: SocketAddr, path: &str) -> String {
-    let answer = exchange(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
-    );
-    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
-    body.to_owned()
-}
-
-/// The value of the sample of `metric` whose labels include every one of `labels`.
-fn sample(text: &str, metric: &str, labels: &[&str]) -> Option<u64> {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{metric}{{")))
-        .find(|l| labels.iter().all(|x| l.contains(x)))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
 
 const TELLS: u32 = 300;
 const ASKERS: u32 = 8;

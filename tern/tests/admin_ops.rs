@@ -6,8 +6,8 @@
 //! (CI), which turns the skip into a failure. The page's screenshot goes to
 //! `TERN_SCREENSHOT_DIR` (CI's artifacts) or the system's temporary directory.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
@@ -17,23 +17,11 @@ use tern::remote::{Node, NodeConfig};
 use tern::transport::{ZmqConfig, ZmqTransport};
 
 mod echo;
+use echo::admin_http::get;
 use echo::{AdminContainer, Echo, Ping, Reaper};
 
 fn app() -> App {
     echo::app("ops-test")
-}
-
-fn get(addr: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect to the admin listener");
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let answer = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-    assert!(head.starts_with("HTTP/1.1 200 OK"), "{path}: {head}");
-    body.to_owned()
 }
 
 /// Runs `cmd` to its end, killed after `limit`; its stdout, or `None` if it did not

@@ -6,8 +6,7 @@
 //! Then SIGHUP: the configuration file's `[horizons]` are read again and applied, and
 //! a file that does not load changes nothing.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
@@ -15,29 +14,10 @@ use tern::remote::{CallError, Node, NodeConfig};
 use tern::transport::{ZmqConfig, ZmqTransport};
 
 mod echo;
-use echo::{AdminContainer, Echo, Nap, Ping};
-
-/// `method path` to the listener: the status line and the body.
-fn http(addr: SocketAddr, method: &str, path: &str) -> (String, String) {
-    let mut s = TcpStream::connect(addr).expect("connect to the admin listener");
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let _ = write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
-    );
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let answer = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-    (
-        head.lines().next().unwrap_or_default().to_owned(),
-        body.to_owned(),
-    )
-}
+use echo::{AdminContainer, Echo, Nap, Ping, admin_http};
 
 fn json(addr: SocketAddr, path: &str) -> serde_json::Value {
-    let (status, body) = http(addr, "GET", path);
+    let (status, body) = admin_http::request(addr, "GET", path);
     assert!(status.contains(" 200 "), "{path}: {status} {body}");
     serde_json::from_str(&body).expect("JSON")
 }
@@ -138,7 +118,7 @@ fn set_capacity_changes_a_running_container_and_refuses_bad_changes() {
     );
     assert_eq!(limits["version"], 1, "{limits}");
     assert!(limits["network"].is_null(), "{limits}");
-    let (_, metrics) = http(admin, "GET", "/metrics");
+    let (_, metrics) = admin_http::request(admin, "GET", "/metrics");
     assert!(
         metrics
             .lines()
@@ -183,10 +163,10 @@ fn set_capacity_changes_a_running_container_and_refuses_bad_changes() {
             "{bad}"
         );
     }
-    let (status, body) = http(admin, "POST", "/limits?set=speed.echo%3D3");
+    let (status, body) = admin_http::request(admin, "POST", "/limits?set=speed.echo%3D3");
     assert!(status.contains(" 400 "), "{status}");
     assert!(body.contains("unknown key"), "{body}");
-    let (status, body) = http(
+    let (status, body) = admin_http::request(
         admin,
         "POST",
         "/limits?set=mailbox.echo%3D2%0Amailbox.echo%3D0",
@@ -194,7 +174,7 @@ fn set_capacity_changes_a_running_container_and_refuses_bad_changes() {
     assert!(status.contains(" 400 "), "{status}");
     assert!(body.contains("positive integer"), "{body}");
     // Network limits need gossip, which this container has not.
-    let (status, _) = http(admin, "POST", "/limits?set=mailbox.echo%3D2&network=1");
+    let (status, _) = admin_http::request(admin, "POST", "/limits?set=mailbox.echo%3D2&network=1");
     assert!(status.contains(" 503 "), "{status}");
     assert_ne!(
         run(&[

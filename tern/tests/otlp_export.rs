@@ -20,6 +20,7 @@ use tern::trace::{SpanKind, SpanRing};
 use tern::transport::{ZmqConfig, ZmqTransport};
 
 mod echo;
+use echo::admin_http::{get, sample};
 use echo::{Echo, Ping, Reaper, free_port};
 
 const CHILD: &str = "TERN_TEST_OTLP_NODE_CONFIG";
@@ -108,29 +109,6 @@ fn read_request(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
         body.extend_from_slice(&chunk[..n]);
     }
     Some((head, body))
-}
-
-fn get(addr: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect to the admin listener");
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-        .expect("send");
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let answer = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
-    body.to_owned()
-}
-
-/// The value of the sample of `metric` whose labels include every one of `labels`.
-fn sample(text: &str, metric: &str, labels: &[&str]) -> Option<u64> {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{metric}{{")))
-        .find(|l| labels.iter().all(|x| l.contains(x)))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 /// Waits (at most 20 s) until `ok` holds, polling, while the client's runtime runs.

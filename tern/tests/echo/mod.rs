@@ -3,6 +3,8 @@
 //! child process the test did not stop. One place for `admin_metrics`, `app_node` and
 //! `gossip_processes`.
 
+pub(crate) mod admin_http;
+
 use serde::{Deserialize, Serialize};
 use tern::app::App;
 use tern::remote::{Json, Node, RemoteMessage};
