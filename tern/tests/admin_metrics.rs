@@ -11,12 +11,10 @@ use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 use tern::app::App;
-use tern::remote::{Node, NodeConfig};
-use tern::transport::{ZmqConfig, ZmqTransport};
 
 mod echo;
 use echo::admin_http::{exchange, get, sample};
-use echo::{AdminContainer, Echo, Nap, Ping};
+use echo::{AdminContainer, Echo, Nap, Ping, client_node};
 use serde::{Deserialize, Serialize};
 use tern::remote::{CallError, Json, RemoteMessage};
 use tern::{Actor, Context, Handler};
@@ -71,15 +69,7 @@ fn metrics_from_a_loaded_container_agree_with_what_was_sent_and_handled() {
     // Load: tells, then asks from concurrent tasks; count what went through.
     let (tells_ok, asks_ok, client_stats) =
         tern::Runtime::new().expect("runtime").block_on(async {
-            let t = ZmqTransport::bind(
-                ZmqConfig::new("client")
-                    .plaintext()
-                    .listen(format!("tcp://127.0.0.1:{client_port}"))
-                    .peer("n1", format!("tcp://127.0.0.1:{node_port}")),
-            )
-            .expect("client transport");
-            let node =
-                Node::start(NodeConfig::new("client").peers(["n1"]), t).expect("client node");
+            let node = client_node(client_port, node_port);
             let echo = node.lookup::<Echo>("echo");
             // The node may still be starting: the first ask waits for the name.
             let warm = echo.ask(Ping(0)).timeout(Duration::from_secs(20)).await;

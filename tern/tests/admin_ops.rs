@@ -13,12 +13,10 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use tern::app::App;
-use tern::remote::{Node, NodeConfig};
-use tern::transport::{ZmqConfig, ZmqTransport};
 
 mod echo;
 use echo::admin_http::get;
-use echo::{AdminContainer, Echo, Ping, Reaper};
+use echo::{AdminContainer, Echo, Ping, Reaper, client_node};
 
 fn app() -> App {
     echo::app("ops-test")
@@ -132,15 +130,7 @@ fn operator_commands_debug_flow_and_status_page_on_a_real_container() {
 
     let asks = |n: u32, first: u32| {
         tern::Runtime::new().expect("runtime").block_on(async {
-            let t = ZmqTransport::bind(
-                ZmqConfig::new("client")
-                    .plaintext()
-                    .listen(format!("tcp://127.0.0.1:{client_port}"))
-                    .peer("n1", format!("tcp://127.0.0.1:{node_port}")),
-            )
-            .expect("client transport");
-            let node =
-                Node::start(NodeConfig::new("client").peers(["n1"]), t).expect("client node");
+            let node = client_node(client_port, node_port);
             let echo = node.lookup::<Echo>("echo");
             let mut ok = 0;
             for i in first..first + n {

@@ -9,7 +9,7 @@ use tern::remote::{Node, NodeConfig};
 use tern::transport::{ZmqConfig, ZmqTransport};
 
 mod echo;
-use echo::{Echo, Ping, Reaper, free_port};
+use echo::{Echo, Ping, Reaper, client_node, free_port};
 
 fn app() -> App {
     echo::app("test-app")
@@ -103,14 +103,7 @@ fn a_node_serves_remote_asks_and_exits_0_on_sigterm() {
         i32::try_from(child.0.as_ref().expect("child").id()).expect("pid"),
     );
     let answered = tern::Runtime::new().expect("runtime").block_on(async {
-        let t = ZmqTransport::bind(
-            ZmqConfig::new("client")
-                .plaintext()
-                .listen(format!("tcp://127.0.0.1:{client_port}"))
-                .peer("n1", format!("tcp://127.0.0.1:{node_port}")),
-        )
-        .expect("client transport");
-        let node = Node::start(NodeConfig::new("client").peers(["n1"]), t).expect("client node");
+        let node = client_node(client_port, node_port);
         let echo = node.lookup::<Echo>("echo");
         // The node may still be starting: the ask waits for the name.
         let mut answered = Vec::new();

@@ -10,11 +10,10 @@ use std::net::SocketAddr;
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use tern::remote::{CallError, Node, NodeConfig};
-use tern::transport::{ZmqConfig, ZmqTransport};
+use tern::remote::CallError;
 
 mod echo;
-use echo::{AdminContainer, Echo, Nap, Ping, admin_http};
+use echo::{AdminContainer, Echo, Nap, Ping, admin_http, client_node};
 
 fn json(addr: SocketAddr, path: &str) -> serde_json::Value {
     let (status, body) = admin_http::request(addr, "GET", path);
@@ -60,15 +59,7 @@ fn set_capacity_changes_a_running_container_and_refuses_bad_changes() {
     // be up: how many were answered, refused as `MailboxFull`, failed otherwise.
     let burst = move |naps: u64| {
         tern::Runtime::new().expect("runtime").block_on(async move {
-            let t = ZmqTransport::bind(
-                ZmqConfig::new("client")
-                    .plaintext()
-                    .listen(format!("tcp://127.0.0.1:{client_port}"))
-                    .peer("n1", format!("tcp://127.0.0.1:{node_port}")),
-            )
-            .expect("client transport");
-            let node =
-                Node::start(NodeConfig::new("client").peers(["n1"]), t).expect("client node");
+            let node = client_node(client_port, node_port);
             let echo = node.lookup::<Echo>("echo");
             let up = echo.ask(Ping(7)).timeout(Duration::from_secs(20)).await;
             assert_eq!(up, Ok(7), "the container answers");
@@ -210,15 +201,7 @@ fn set_capacity_changes_a_running_container_and_refuses_bad_changes() {
     );
     let ping = move || {
         tern::Runtime::new().expect("runtime").block_on(async move {
-            let t = ZmqTransport::bind(
-                ZmqConfig::new("client")
-                    .plaintext()
-                    .listen(format!("tcp://127.0.0.1:{client_port}"))
-                    .peer("n1", format!("tcp://127.0.0.1:{node_port}")),
-            )
-            .expect("client transport");
-            let node =
-                Node::start(NodeConfig::new("client").peers(["n1"]), t).expect("client node");
+            let node = client_node(client_port, node_port);
             let r = node
                 .lookup::<Echo>("echo")
                 .ask(Ping(9))

@@ -129,3 +129,17 @@ impl AdminContainer {
         ))
     }
 }
+
+/// The test's own node, `client`, in plaintext on `client_port`, with the container
+/// `n1` at `node_port` as its one peer. Call it inside a runtime.
+#[allow(dead_code)] // not every test binary that includes this module uses it
+pub(crate) fn client_node(client_port: u16, node_port: u16) -> Node {
+    let t = tern::transport::ZmqTransport::bind(
+        tern::transport::ZmqConfig::new("client")
+            .plaintext()
+            .listen(format!("tcp://127.0.0.1:{client_port}"))
+            .peer("n1", format!("tcp://127.0.0.1:{node_port}")),
+    )
+    .expect("client transport");
+    Node::start(tern::remote::NodeConfig::new("client").peers(["n1"]), t).expect("client node")
+}
