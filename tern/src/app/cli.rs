@@ -305,17 +305,7 @@ impl App {
                 timeout_ms,
                 json,
             } => {
-                let settings = Layered::load(Some(&config), env)?.node(0)?;
-                let Some(a) = &settings.admin else {
-                    return Err(AppError::Gossip(format!(
-                        "{}: no [admin] section with `bind`: nothing to ask",
-                        config.display()
-                    )));
-                };
-                let mut addr = a.bind;
-                if addr.ip().is_unspecified() {
-                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-                }
+                let addr = ops::admin_addr(&config, env)?;
                 let body = admin::get(addr, "/status", Duration::from_millis(timeout_ms))?;
                 let doc: serde_json::Value =
                     serde_json::from_str(&body).map_err(|e| AppError::AdminQuery {

@@ -38,10 +38,7 @@ pub(super) fn admin_addr(
 ) -> Result<SocketAddr, AppError> {
     let settings = Layered::load(Some(config), env)?.node(0)?;
     let Some(a) = &settings.admin else {
-        return Err(AppError::Gossip(format!(
-            "{}: no [admin] section with `bind`: nothing to ask",
-            config.display()
-        )));
+        return Err(AppError::NoAdmin(config.to_owned()));
     };
     let mut addr = a.bind;
     if addr.ip().is_unspecified() {

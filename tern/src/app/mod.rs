@@ -135,6 +135,10 @@ pub enum AppError {
         /// Why.
         source: std::io::Error,
     },
+    /// An operator command needs the container's admin listener, and its
+    /// configuration file has none.
+    #[error("{}: no [admin] section with `bind`: nothing to ask", .0.display())]
+    NoAdmin(PathBuf),
     /// The admin listener did not answer a query.
     #[error("admin listener at {addr}: {why}")]
     AdminQuery {
