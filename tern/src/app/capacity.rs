@@ -39,6 +39,12 @@ pub const LIMITS_FACT: &str = "limits";
 /// per-node budget).
 pub const MAX_LIMITS_FACT: usize = 512;
 
+/// The highest version a `limits` fact may carry: 2^53, so a version is exact as a
+/// JSON number (`GET /limits`), and one more set can always be numbered (a set
+/// takes the version it saw plus one; a fact at this version is refused, never
+/// overflowed).
+pub const MAX_LIMITS_VERSION: u64 = 1 << 53;
+
 /// How often members' `limits` facts are read.
 const EVERY: Duration = Duration::from_secs(1);
 
@@ -80,6 +86,9 @@ impl NetLimits {
         let version: u64 = version
             .parse()
             .map_err(|_| format!("version {version:?} is not a number"))?;
+        if version >= MAX_LIMITS_VERSION {
+            return Err(format!("version {version} is over {MAX_LIMITS_VERSION}"));
+        }
         if origin.is_empty() || origin.contains(' ') {
             return Err("the origin is not one name".to_owned());
         }
@@ -227,7 +236,12 @@ impl Running {
                 };
             }
             NetLimits {
-                version: layers.network.as_ref().map_or(0, |n| n.version) + 1,
+                // Below MAX_LIMITS_VERSION (only such facts are adopted), so no overflow.
+                version: layers
+                    .network
+                    .as_ref()
+                    .map_or(0, |n| n.version)
+                    .saturating_add(1),
                 origin: self.node.name().to_owned(),
                 limits,
             }
@@ -475,6 +489,13 @@ mod tests {
         }
         let huge = format!("1 a\n{}", "mailbox.kv=1\n".repeat(100));
         assert!(NetLimits::decode(&huge).is_err());
+        // A version that the next set could not number (or JSON not hold exactly).
+        let top = MAX_LIMITS_VERSION - 1;
+        assert!(NetLimits::decode(&format!("{top} a\nmailbox.kv=1")).is_ok());
+        for v in [MAX_LIMITS_VERSION, u64::MAX] {
+            let e = NetLimits::decode(&format!("{v} a\nmailbox.kv=1")).unwrap_err();
+            assert!(e.contains("is over"), "{e}");
+        }
     }
 
     #[test]

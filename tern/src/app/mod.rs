@@ -82,7 +82,7 @@ use config::{ConfigError, Layered, NodeSettings};
 pub use sim::SimCluster;
 
 pub use admin::AdminListener;
-pub use capacity::{LIMITS_FACT, MAX_LIMITS_FACT};
+pub use capacity::{LIMITS_FACT, MAX_LIMITS_FACT, MAX_LIMITS_VERSION};
 pub use debug_flow::{DEBUG_FACT, MAX_DEBUG_FOR};
 pub use reload::{Hangup, ReloadError, apply_limits_file, limits_from_text};
 
